@@ -1,0 +1,34 @@
+"""trainmaster: build once, deploy many.
+
+Plugin authors need only :data:`hookimpl`::
+
+    from trainmaster import hookimpl
+
+    @hookimpl
+    def register_targets(register):
+        register("my-target", MyTarget)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["__version__", "hookimpl"]
+
+if TYPE_CHECKING:
+    from trainmaster.hookspecs import hookimpl
+
+
+def __getattr__(name: str) -> Any:
+    if name == "hookimpl":
+        from trainmaster.hookspecs import hookimpl
+
+        return hookimpl
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("trainmaster")
+        except PackageNotFoundError:
+            return "0.0.0+unknown"
+    raise AttributeError(name)

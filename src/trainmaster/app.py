@@ -1,0 +1,146 @@
+"""One invocation's wiring: config, plugins, CI context, ledger and store, created on first use."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.errors import ConfigError, InvalidInput
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from trainmaster.config.model import Config, Environment
+    from trainmaster.interfaces import CIContext, RemoteLedger
+    from trainmaster.ledger import SqliteLedger
+    from trainmaster.plugins import Registry
+    from trainmaster.store import Store
+
+
+class App:
+    """Lazily built collaborators for one CLI command."""
+
+    def __init__(self, config_path: str | None = None, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = dict(os.environ if environ is None else environ)
+        self.config_arg = config_path or self.environ.get("TRAINMASTER_CONFIG") or "trainmaster.yaml"
+
+    # -- plugins -----------------------------------------------------------------------
+
+    @cached_property
+    def pm(self) -> pluggy.PluginManager:
+        from trainmaster.plugins import get_plugin_manager, load_errors
+
+        pm = get_plugin_manager()
+        for name, error in load_errors:
+            print(f"warning: plugin {name!r} failed to load and was skipped: {error}", file=sys.stderr)
+        return pm
+
+    @cached_property
+    def registry(self) -> Registry:
+        from trainmaster.plugins import build_registry
+
+        return build_registry(self.pm)
+
+    @cached_property
+    def ci(self) -> CIContext:
+        context: CIContext = self.pm.hook.ci_context(environ=self.environ)
+        return context
+
+    # -- config ------------------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> Config:
+        from trainmaster.config import load_config
+
+        path = Path(self.config_arg)
+        return load_config(
+            path.resolve(),
+            plugin_schemas=self.registry.config_schemas,
+            secret_schemes=tuple(self.registry.secret_resolvers),
+            display_path=self.config_arg,
+        )
+
+    def environment(self, name: str) -> Environment:
+        env = self.config.environment(name)
+        if env is None:
+            names = [e.name for e in self.config.environments]
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" — did you mean '{close[0]}'?" if close else f" (environments: {', '.join(names)})"
+            raise InvalidInput(f"unknown environment {name!r}{hint}")
+        return env
+
+    def target(self, env: Environment) -> Any:
+        factory = self.registry.targets.get(env.target)
+        if factory is None:
+            known = ", ".join(sorted(self.registry.targets))
+            raise ConfigError(f"environment {env.name!r} uses target {env.target!r}, which no installed plugin "
+                              f"provides (installed: {known}); see `trainmaster plugins`",
+                              file=self.config_arg, line=env.location.line if env.location else None,
+                              column=env.location.column if env.location else None, key="target")
+        return factory(self.config, env)
+
+    # -- state -------------------------------------------------------------------------
+
+    @cached_property
+    def state_dir(self) -> Path:
+        return self.config.state_dir or (self.config.root / ".trainmaster")
+
+    @cached_property
+    def store(self) -> Store:
+        from trainmaster.store import Store
+
+        return Store(self.state_dir / "store")
+
+    @cached_property
+    def ledger(self) -> SqliteLedger:
+        from trainmaster.ledger import SqliteLedger
+
+        return SqliteLedger(self.state_dir / "ledger.db")
+
+    @cached_property
+    def view(self) -> RemoteLedger:
+        """The ledger the train's rules read (``ledger:`` in the config; default the local one)."""
+        name = self.config.ledger
+        factory = self.registry.ledgers.get(name)
+        if factory is None:
+            known = ", ".join(sorted(self.registry.ledgers))
+            raise ConfigError(f"ledger {name!r} is provided by no installed plugin (installed: {known})",
+                              file=self.config_arg, key="ledger")
+        view: RemoteLedger = factory(self.config, self.ledger)
+        return view
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.state_dir / "locks"
+
+    def reap_interrupted(self) -> list[int]:
+        """Mark ``in_progress`` deployments whose process died as ``interrupted``."""
+        from trainmaster.locks import EnvironmentLock
+
+        reaped = []
+        for dep in self.ledger.in_progress():
+            if EnvironmentLock(self.lock_dir, dep.environment).is_free():
+                if self.ledger.mark_interrupted(dep.id, "the deploying process is gone (its lock was free)"):
+                    reaped.append(dep.id)
+        return reaped
+
+    # -- people ------------------------------------------------------------------------
+
+    def actor(self, by: str | None = None) -> str:
+        if by:
+            if self.ci.in_ci:
+                raise InvalidInput(f"--by is refused inside CI ({self.ci.name}): the actor comes from the CI context")
+            return by
+        return self.ci.actor()
+
+    def emit(self, hook: str, **kwargs: Any) -> None:
+        """Broadcast an event; a failing event hook is a warning, never an outcome."""
+        try:
+            getattr(self.pm.hook, hook)(config=self.config, **kwargs)
+        except Exception as exc:
+            print(f"warning: a plugin failed while handling {hook}: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -1,0 +1,68 @@
+"""The built-in ``webhook`` notifier: posts a JSON event to each URL in ``notify:``.
+
+A URL may be a secret reference (webhook URLs carry tokens). A failed delivery
+is retried, then reported as a warning; it never fails a deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from trainmaster.config.model import Config, Environment
+from trainmaster.hookspecs import hookimpl
+from trainmaster.interfaces import Approval, Deployment, Release
+
+
+def _deliver(config: Config, kind: str, payload: dict[str, Any]) -> None:
+    if not config.notify:
+        return
+    from trainmaster import webhook
+    from trainmaster.plugins import build_registry
+    from trainmaster.variables import resolve_value
+
+    resolvers = build_registry().secret_resolvers
+    event = webhook.build_event(kind, project=config.project, **payload)
+    for notifier in config.notify:
+        if notifier.events and kind not in notifier.events:
+            continue
+        try:
+            url = resolve_value(notifier.webhook, resolvers, os.environ, where="notify: ")
+        except Exception as exc:
+            print(f"warning: webhook not sent: {exc}", file=sys.stderr)
+            continue
+        result = webhook.post_event(url, event)
+        if not result.ok:
+            print(f"warning: webhook {webhook.redact_url(url)} failed after {result.attempts} attempt(s): "
+                  f"{result.error}", file=sys.stderr)
+
+
+def _release(release: Release) -> dict[str, Any]:
+    return {"version": release.version, "release_id": release.id,
+            "packages": {p.name: p.digest for p in release.packages}}
+
+
+@hookimpl
+def release_created(release: Release, config: Config) -> None:
+    _deliver(config, "release_created", {"release": _release(release)})
+
+
+@hookimpl
+def deployment_started(deployment: Deployment, release: Release, environment: Environment, config: Config) -> None:
+    _deliver(config, "deployment_started",
+             {"release": _release(release), "environment": environment.name, "deployment": deployment.to_json()})
+
+
+@hookimpl
+def deployment_finished(deployment: Deployment, release: Release, environment: Environment, config: Config) -> None:
+    _deliver(config, "deployment_finished",
+             {"release": _release(release), "environment": environment.name, "deployment": deployment.to_json()})
+
+
+@hookimpl
+def approval_recorded(approval: Approval, release: Release, environment: Environment, config: Config) -> None:
+    _deliver(config, "approval_recorded",
+             {"release": _release(release), "environment": environment.name,
+              "approval": {"actor": approval.actor, "at": approval.at, "comment": approval.comment,
+                           "counts": approval.counts}})

@@ -1,0 +1,97 @@
+"""The ``trainmaster`` command line: the root group and the one place errors become exit codes.
+
+Commands live in small modules by group (``release.py``, ``deploy.py``,
+``info.py``, ``audit.py``) and import the core lazily, so ``--help`` and
+``--version`` stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from trainmaster.cli import audit, deploy, info, release
+from trainmaster.cli.common import current_app
+
+
+class _Group(click.Group):
+    """Adds plugin commands (``register_commands``) on first use, not at import."""
+
+    _plugins_loaded = False
+
+    def _load_plugin_commands(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        from trainmaster.plugins import get_plugin_manager
+
+        get_plugin_manager().hook.register_commands(cli=self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            self._load_plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+
+def _version() -> str:
+    from trainmaster import __version__
+
+    return str(__version__)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", envvar="TRAINMASTER_CONFIG",
+              help="Config file (default ./trainmaster.yaml, or $TRAINMASTER_CONFIG).")
+@click.version_option(version=None, package_name="trainmaster", message="trainmaster %(version)s",
+                      prog_name="trainmaster")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Build once, deploy many: immutable sha256-pinned releases promoted through a train.
+
+    \b
+    Exit codes: 0 done, 1 deployment failed, 2 invalid input or config,
+    3 refused by the train or a gate, 4 integrity violation, 5 remote unavailable.
+    """
+    ctx.obj = {"config": config_path}
+
+
+for module in (info, release, deploy, audit):
+    module.register(cli)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run the CLI; every expected error becomes one line on stderr and its exit code."""
+    from trainmaster.errors import ConfigError, TrainmasterError
+
+    try:
+        cli.main(args=argv, prog_name="trainmaster", standalone_mode=False)
+    except TrainmasterError as exc:
+        app = current_app()
+        if app is not None:
+            try:
+                if isinstance(exc, ConfigError):
+                    app.ci.error(exc.message, file=exc.file, line=exc.line, column=exc.column)
+                else:
+                    app.ci.error(str(exc))
+            except Exception:
+                pass
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(0)

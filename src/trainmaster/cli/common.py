@@ -1,0 +1,41 @@
+"""Helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from trainmaster.app import App
+
+F = TypeVar("F", bound=Callable[..., Any])
+_current: list[App] = []
+
+
+def current_app() -> App | None:
+    return _current[-1] if _current else None
+
+
+def get_app(ctx: click.Context) -> App:
+    """The :class:`App` for this invocation (config path from ``--config``)."""
+    from trainmaster.app import App
+
+    root = ctx.find_root()
+    app = root.meta.get("trainmaster.app")
+    if app is None:
+        app = App(config_path=(root.obj or {}).get("config"))
+        root.meta["trainmaster.app"] = app
+        _current.append(app)
+    return app
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (the documented shape).")(fn)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")

@@ -1,0 +1,117 @@
+"""``deploy``, ``promote``, ``approve`` and ``rollback``."""
+
+from __future__ import annotations
+
+import click
+
+from trainmaster.cli.common import emit_json, get_app, json_option
+
+
+def register(cli: click.Group) -> None:
+    for command in (deploy, promote, approve, rollback):
+        cli.add_command(command)
+
+
+def _report(result: object, as_json: bool) -> None:
+    if as_json:
+        dep = result.deployment  # type: ignore[attr-defined]
+        emit_json({"deployment": dep.to_json()})
+
+
+@click.command()
+@click.argument("version")
+@click.option("--to", "env", required=True, metavar="ENV", help="The environment to deploy to.")
+@click.option("--force", is_flag=True, help="Deploy every package, even those already in their desired state.")
+@json_option
+@click.pass_context
+def deploy(ctx: click.Context, version: str, env: str, force: bool, as_json: bool) -> None:
+    """Deploy release VERSION to ENV; the train decides whether it may."""
+    from trainmaster.deploy import deploy as run_deploy
+    from trainmaster.model import check_version
+
+    check_version(version)
+    _report(run_deploy(get_app(ctx), version, env, force=force, out=_out(as_json)), as_json)
+
+
+@click.command()
+@click.option("--from", "source", required=True, metavar="ENV", help="Take the release that succeeded here…")
+@click.option("--to", "env", required=True, metavar="ENV", help="…and deploy it here.")
+@click.option("--force", is_flag=True, help="Deploy every package, even those already in their desired state.")
+@json_option
+@click.pass_context
+def promote(ctx: click.Context, source: str, env: str, force: bool, as_json: bool) -> None:
+    """Deploy what last succeeded in one environment to another."""
+    from trainmaster.deploy import deploy as run_deploy
+    from trainmaster.errors import Refused
+
+    app = get_app(ctx)
+    app.environment(source)
+    app.environment(env)
+    app.reap_interrupted()
+    last = app.ledger.last_success(source)
+    if last is None:
+        raise Refused(f"nothing has succeeded in {source} yet: there is nothing to promote")
+    click.echo(f"promoting {last.version} from {source} (deployment #{last.id}) to {env}", err=as_json)
+    _report(run_deploy(app, last.version, env, force=force, out=_out(as_json)), as_json)
+
+
+@click.command()
+@click.argument("version")
+@click.option("--env", "env", required=True, metavar="ENV", help="The environment the approval is for.")
+@click.option("--comment", default="", help="Why you approve.")
+@click.option("--by", help="The approver's name (refused inside CI, where the CI says who).")
+@json_option
+@click.pass_context
+def approve(ctx: click.Context, version: str, env: str, comment: str, by: str | None, as_json: bool) -> None:
+    """Approve release VERSION for ENV."""
+    from trainmaster.deploy import find_release
+    from trainmaster.interfaces import Approval
+    from trainmaster.ledger import now
+    from trainmaster.model import check_version
+
+    check_version(version)
+    app = get_app(ctx)
+    environment = app.environment(env)
+    rel = find_release(app, version)
+    actor = app.actor(by)
+    counts = environment.allow_self_approval or actor != rel.created_by
+    approval = Approval(rel.id, rel.version, environment.name, actor, now(), comment, counts)
+    recorded = app.ledger.record_approval(approval)
+    if recorded:
+        app.emit("approval_recorded", approval=approval, release=rel, environment=environment)
+    need = environment.approvals.count if environment.approvals else 0
+    have = len([a for a in app.ledger.approvals(rel.id, environment.name)
+                if environment.allow_self_approval or a.actor != rel.created_by])
+    if as_json:
+        emit_json({"recorded": recorded, "counts": counts, "approvals": have, "required": need})
+        return
+    if not recorded:
+        click.echo(f"{actor} has already approved {version} for {env}")
+    elif not counts:
+        click.echo(f"recorded, but it does not count: {actor} created {version} "
+                   f"(set allow_self_approval: true to allow this)")
+    else:
+        click.echo(f"approved {version} for {env} by {actor}")
+    click.echo(f"approvals for {version} in {env}: {have}/{need}")
+
+
+@click.command()
+@click.option("--env", "env", required=True, metavar="ENV", help="The environment to roll back.")
+@click.option("--to", "version", metavar="VERSION", help="The release to go back to (default: the previous good one).")
+@json_option
+@click.pass_context
+def rollback(ctx: click.Context, env: str, version: str | None, as_json: bool) -> None:
+    """Redeploy the previous good release of ENV (never skipping a package)."""
+    from trainmaster.deploy import rollback as run_rollback
+    from trainmaster.model import check_version
+
+    if version:
+        check_version(version)
+    _report(run_rollback(get_app(ctx), env, version, out=_out(as_json)), as_json)
+
+
+def _out(as_json: bool):  # type: ignore[no-untyped-def]
+    def write(text: str) -> None:
+        click.echo(text, nl=False, err=as_json)
+
+    return write

@@ -1,0 +1,177 @@
+"""The validated configuration: plain frozen dataclasses the rest of the core reads.
+
+:func:`trainmaster.config.load_config` builds these from ``trainmaster.yaml``
+after checking it against the JSON Schema. Nothing here touches YAML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+OnFailure = Literal["rollback", "stop"]
+Concurrency = Literal["wait", "refuse"]
+Require = Literal["all", "any"]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something was written: file, 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A reference to a secret, such as ``env:PROD_DB_PASSWORD``; never the value."""
+
+    ref: str
+
+    @property
+    def scheme(self) -> str:
+        return self.ref.split(":", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.ref.split(":", 1)[1]
+
+
+VariableValue = str | SecretRef
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    """One entry of ``packages:``: a path or glob (relative to the config file)."""
+
+    name: str
+    path: str
+    deploy: str | None = None
+    smoke: str | None = None
+    media_type: str | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """Post-deploy monitoring: run ``command`` every ``every`` seconds for ``for_`` seconds."""
+
+    command: str
+    every: float
+    for_: float
+
+
+@dataclass(frozen=True)
+class Window:
+    """A deployment window: allowed weekdays (0=Monday) and minutes of day [start, end)."""
+
+    days: tuple[int, ...]
+    start_minute: int
+    end_minute: int
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """A freeze: no deployment between ``start`` and ``end`` (aware datetimes)."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+
+@dataclass(frozen=True)
+class Approvals:
+    """``approvals: N`` or ``{count, from: [...]}``; an empty ``from_`` means anyone."""
+
+    count: int
+    from_: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment of the train, with ``defaults`` and train-wide variables merged in.
+
+    ``variables`` already holds train-wide ``variables`` overlaid by the
+    environment's own. ``settings`` holds the adapter blocks (``github:``,
+    ``octopus:``, …) given in ``defaults`` and in the environment, merged
+    key by key over the top-level block of the same name.
+    """
+
+    name: str
+    stage: str
+    stage_index: int
+    target: str = "local"
+    deploy: str | None = None
+    smoke: str | None = None
+    variables: dict[str, VariableValue] = field(default_factory=dict)
+    pass_env: tuple[str, ...] = ()
+    on_failure: OnFailure = "stop"
+    monitor: Monitor | None = None
+    timeout: float | None = None
+    approvals: Approvals | None = None
+    allow_self_approval: bool = False
+    windows: tuple[Window, ...] = ()
+    freeze: tuple[Freeze, ...] = ()
+    soak: float | None = None
+    concurrency: Concurrency = "refuse"
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage: one or more environments deployed independently."""
+
+    name: str
+    index: int
+    environments: tuple[Environment, ...]
+    require: Require = "all"
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """``notify:`` entry: a webhook URL (or a secret reference) and the events it wants."""
+
+    webhook: VariableValue
+    events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: Path
+    project: str
+    packages: tuple[PackageSpec, ...]
+    stages: tuple[Stage, ...]
+    variables: dict[str, VariableValue] = field(default_factory=dict)
+    ledger: str = "sqlite"
+    publish: tuple[str, ...] = ()
+    notify: tuple[Notifier, ...] = ()
+    plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    state_dir: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        """The directory holding the config file; package paths are relative to it."""
+        return self.path.parent
+
+    @property
+    def environments(self) -> tuple[Environment, ...]:
+        return tuple(env for stage in self.stages for env in stage.environments)
+
+    def environment(self, name: str) -> Environment | None:
+        """The environment named exactly ``name`` (never a prefix match)."""
+        for env in self.environments:
+            if env.name == name:
+                return env
+        return None
+
+    def package(self, name: str) -> PackageSpec | None:
+        for spec in self.packages:
+            if spec.name == name:
+                return spec
+        return None

@@ -1,0 +1,235 @@
+"""Deploying a release to an environment: verify, gate, lock, plan, run, record, roll back.
+
+The order matters and is the contract:
+
+1. the release and the environment exist (exit 2);
+2. every package of the release is re-hashed in the store (exit 4);
+3. the environment's variables resolve, secrets included (exit 2);
+4. the train's order and every gate are met (exit 3), checked again once
+   the environment's lock is held;
+5. only then does anything run, with a ledger row ``in_progress`` held by
+   this process's lock; the outcome is recorded, and a failure with
+   ``on_failure: rollback`` redeploys the last good release (exit 1).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
+
+from trainmaster.errors import DeploymentFailed, InvalidInput, Refused, TrainmasterError, Unavailable
+from trainmaster.interfaces import Deployment, DeployJob, DeployOutcome, PackagePlan
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from trainmaster.app import App
+    from trainmaster.config.model import Environment
+    from trainmaster.interfaces import Target
+    from trainmaster.masking import Masker
+    from trainmaster.model import Release
+    from trainmaster.variables import Resolved
+
+LOCK_WAIT_SECONDS = float(os.environ.get("TRAINMASTER_LOCK_TIMEOUT", "3600"))
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@dataclass
+class Result:
+    deployment: Deployment
+    rollback: Deployment | None = None
+
+
+def find_release(app: App, version: str) -> Release:
+    """The release ``version`` from the ledger, fetched from a publisher if this runner lacks it."""
+    from trainmaster.model import check_version
+
+    check_version(version)
+    release = app.ledger.get_release(app.config.project, version)
+    if release is not None:
+        return release
+    from trainmaster.publish import fetch_release
+
+    fetched = fetch_release(app, version)
+    if fetched is None:
+        raise InvalidInput(f"no release {version} of {app.config.project} in the ledger: create it with "
+                           f"`trainmaster release create {version}` or fetch it with `trainmaster release fetch`")
+    return fetched
+
+
+def verify_release(app: App, release: Release) -> dict[str, Path]:
+    """Re-hash every package of ``release`` (skipped ones included); exit 4 on a mismatch."""
+    return {pkg.name: app.store.verify(pkg.digest, name=pkg.name) for pkg in release.packages}
+
+
+def _plan(app: App, env: Environment, release: Release, files: dict[str, Path], public: dict[str, str],
+          force: bool, kind: str) -> list[PackagePlan]:
+    from trainmaster.variables import desired_state
+
+    last = app.ledger.latest(env.name)
+    plans = []
+    for pkg in release.packages:
+        state = desired_state(pkg.digest, public)
+        if (not force and kind != "rollback" and last is not None and last.status == "succeeded"
+                and last.state.get(pkg.name) == state):
+            reason = f"unchanged since deployment #{last.id} ({last.version}): same digest and variables"
+            plans.append(PackagePlan(pkg, files[pkg.name], "skip", state, reason))
+        else:
+            plans.append(PackagePlan(pkg, files[pkg.name], "deploy", state))
+    return plans
+
+
+def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: str = "deploy",
+           out: Callable[[str], None] = _write) -> Result:
+    """Deploy ``version`` to ``env_name`` under the train's rules (see module docstring)."""
+    env = app.environment(env_name)
+    release = find_release(app, version)
+    target = app.target(env)
+    files = verify_release(app, release)
+    from trainmaster.masking import Masker
+    from trainmaster.variables import resolve_variables
+
+    resolved = resolve_variables(env.variables, app.registry.secret_resolvers, app.environ, env.name)
+    masker = Masker(resolved.secrets)
+    for secret in resolved.secrets:
+        app.ci.mask(secret)
+    app.reap_interrupted()
+    if kind == "deploy":
+        _gate(app, env, release)
+
+    from trainmaster.locks import EnvironmentLock
+
+    lock = EnvironmentLock(app.lock_dir, env.name)
+    if not lock.acquire(wait=False):
+        if env.concurrency == "wait":
+            out(f"waiting for {env.name}: another deployment is in progress…\n")
+            acquired = lock.acquire(wait=True, timeout=LOCK_WAIT_SECONDS)
+        else:  # a short grace: a reader may be probing the lock for dead deployments
+            acquired = lock.acquire(wait=True, timeout=0.3, poll=0.05)
+        if not acquired:
+            busy = [d for d in app.ledger.in_progress() if d.environment == env.name]
+            who = (f": deployment #{busy[0].id} of {busy[0].version} by {busy[0].actor} since "
+                   f"{busy[0].started_at}") if busy else ""
+            raise Refused(f"{env.name} is busy{who}; only one deployment may run per environment "
+                          f"(set concurrency: wait to queue instead)")
+    try:
+        for stale in [d for d in app.ledger.in_progress() if d.environment == env.name]:
+            app.ledger.mark_interrupted(stale.id, "the deploying process is gone (its lock was free)")
+        if kind == "deploy":
+            _gate(app, env, release)
+        result = _run(app, env, release, target, files, resolved, masker, force, kind, out)
+        if result.status == "failed" and kind == "deploy" and env.on_failure == "rollback":
+            _finish_failed(result, _rollback_after_failure(app, env, release, out))
+        if result.status == "failed":
+            _finish_failed(result, None)
+        return Result(result)
+    finally:
+        lock.release()
+
+
+def _gate(app: App, env: Environment, release: Release) -> None:
+    from trainmaster.train import pending_gates
+
+    reasons = pending_gates(app.config, env, release, app.view, app.ledger)
+    if reasons:
+        raise Refused(f"{release.version} may not be deployed to {env.name}: " + "; ".join(reasons))
+
+
+def _run(app: App, env: Environment, release: Release, target: Target, files: dict[str, Path],
+         resolved: Resolved, masker: Masker, force: bool, kind: str, out: Callable[[str], None]) -> Deployment:
+    from trainmaster.steps import StepRunner
+
+    plan = _plan(app, env, release, files, resolved.public, force, kind)
+    actor = app.actor()
+    dep = app.ledger.start_deployment(release, env.name, kind, actor, {p.package.name: p.state for p in plan})
+    out(f"{kind} {release.project} {release.version} → {env.name} (deployment #{dep.id}, {release.id[:19]}…)\n")
+    app.emit("deployment_started", deployment=dep, release=release, environment=env)
+    runner = StepRunner(config=app.config, environment=env, release=release, deployment_id=dep.id, plan=plan,
+                        variables=resolved.values, masker=masker, out=out)
+    job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
+                    plan=plan, variables=resolved.values, masker=masker, out=out,
+                    ci=app.ci, run_steps=runner.steps, run_checks=lambda: runner.steps(include_deploy=False),
+                    run_command=runner.run)
+    try:
+        outcome: DeployOutcome = target.deploy(job)
+    except Refused as exc:
+        _record(app, dep, DeployOutcome("cancelled", message=str(exc)), status="pending")
+        raise
+    except Unavailable as exc:
+        _record(app, dep, DeployOutcome("failed", message=str(exc)))
+        raise
+    except TrainmasterError as exc:
+        _record(app, dep, DeployOutcome("failed", message=str(exc)))
+        raise
+    except BaseException:
+        _record(app, dep, DeployOutcome("failed", message="interrupted by an internal error"))
+        raise
+    final = _record(app, dep, outcome)
+    app.emit("deployment_finished", deployment=final, release=release, environment=env)
+    symbol = {"succeeded": "✓", "failed": "✗"}.get(final.status, "•")
+    out(f"{symbol} deployment #{final.id} of {release.version} to {env.name} {final.status}"
+        f"{': ' + outcome.message if outcome.message and final.status != 'succeeded' else ''}\n")
+    app.ci.set_output("deployment-id", str(final.id))
+    app.ci.set_output("status", final.status)
+    return final
+
+
+def _record(app: App, dep: Deployment, outcome: DeployOutcome, status: str | None = None) -> Deployment:
+    packages = outcome.packages or {name: "failed" for name in dep.state}
+    excerpt = outcome.excerpt or outcome.message
+    return app.ledger.finish_deployment(dep.id, status or outcome.status, packages=packages, remote=outcome.remote,
+                                        excerpt=excerpt)
+
+
+def _rollback_after_failure(app: App, env: Environment, failed: Release, out: Callable[[str], None]) -> Deployment | None:
+    previous = app.ledger.last_success(env.name, exclude_release=failed.id)
+    if previous is None:
+        out(f"no earlier successful release in {env.name} to roll back to\n")
+        return None
+    release = app.ledger.get_release_by_id(previous.release_id)
+    if release is None:
+        return None
+    out(f"rolling back {env.name} to {release.version} (last success: deployment #{previous.id})\n")
+    target = app.target(env)
+    files = verify_release(app, release)
+    from trainmaster.masking import Masker
+    from trainmaster.variables import resolve_variables
+
+    resolved = resolve_variables(env.variables, app.registry.secret_resolvers, app.environ, env.name)
+    return _run(app, env, release, target, files, resolved, Masker(resolved.secrets), True, "rollback", out)
+
+
+def _finish_failed(result: Deployment, rollback: Deployment | None) -> NoReturn:
+    message = f"deployment #{result.id} of {result.version} to {result.environment} failed"
+    if rollback is not None:
+        message += f"; rolled back to {rollback.version}: rollback {rollback.status}"
+    raise DeploymentFailed(message)
+
+
+def rollback(app: App, env_name: str, to_version: str | None = None,
+             out: Callable[[str], None] = _write) -> Result:
+    """Redeploy the previous good release of ``env_name`` (or ``to_version``), never skipping."""
+    env = app.environment(env_name)
+    app.reap_interrupted()
+    if to_version:
+        release = find_release(app, to_version)
+        if not app.ledger.succeeded_at(release.id, env.name):
+            raise Refused(f"{to_version} never succeeded in {env.name}; a rollback goes back to a known good release")
+        version = to_version
+    else:
+        current = app.ledger.latest(env.name)
+        if current is None:
+            raise Refused(f"nothing was ever deployed to {env.name}: there is nothing to roll back")
+        exclude = current.release_id if current.status == "succeeded" else None
+        previous = app.ledger.last_success(env.name, exclude_release=exclude)
+        if previous is None:
+            raise Refused(f"{env.name} has no earlier successful release to roll back to")
+        version = previous.version
+    return deploy(app, version, env_name, kind="rollback", out=out)

@@ -1,0 +1,153 @@
+"""The exception tree: every expected failure is a typed error with an exit code.
+
+One place (:func:`trainmaster.cli.main`) turns a :class:`TrainmasterError` into a
+single message on stderr and its exit code. Nothing else prints tracebacks.
+
+Exit codes (DESIGN.md):
+
+====  ==========================================================================
+0     done, skips included
+1     a deployment ran and failed (any configured rollback was attempted)
+2     invalid input or configuration, found before anything was written
+3     refused by the train or a gate, or waiting on a remote approval
+4     integrity violation: conflict, digest mismatch, broken audit chain, drift
+5     a remote system stayed unavailable or timed out after retries
+====  ==========================================================================
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_REFUSED = 3
+EXIT_INTEGRITY = 4
+EXIT_UNAVAILABLE = 5
+
+
+class TrainmasterError(Exception):
+    """Root of every expected error. ``str(err)`` is the message shown to the user."""
+
+    exit_code = EXIT_INVALID
+
+
+class InvalidInput(TrainmasterError):
+    """Bad arguments or input, found before anything was written (exit 2)."""
+
+    exit_code = EXIT_INVALID
+
+
+class ConfigError(InvalidInput):
+    """A configuration problem, located in its file (exit 2).
+
+    :param message: what is wrong and what was expected.
+    :param file: the config file's path, as the user gave it.
+    :param line: 1-based line, or ``None`` when the problem has no single place.
+    :param column: 1-based column.
+    :param key: the offending key, when there is one.
+    :param suggestion: the closest valid key, when a key was mistyped.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        key: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.key = key
+        self.suggestion = suggestion
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
+            where += ": "
+        text = f"{where}{self.message}"
+        if self.suggestion and "did you mean" not in self.message:
+            text += f" — did you mean '{self.suggestion}'?"
+        return text
+
+
+class Refused(TrainmasterError):
+    """The train or a gate refused; nothing ran. A re-run continues (exit 3)."""
+
+    exit_code = EXIT_REFUSED
+
+
+class IntegrityError(TrainmasterError):
+    """Conflict, digest mismatch, broken audit chain or remote drift (exit 4)."""
+
+    exit_code = EXIT_INTEGRITY
+
+
+class ReleaseConflict(IntegrityError):
+    """The same version already exists with a different release id."""
+
+
+class DigestMismatch(IntegrityError):
+    """Stored or downloaded bytes do not hash to the pinned digest."""
+
+
+class DeploymentFailed(TrainmasterError):
+    """A deployment ran and failed; rollback (if configured) was attempted (exit 1)."""
+
+    exit_code = EXIT_FAILED
+
+
+class Unavailable(TrainmasterError):
+    """A remote system stayed unavailable or timed out after retries (exit 5)."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class ApiError(TrainmasterError):
+    """An HTTP API answered with an error that retrying will not fix.
+
+    Adapters raise it (or a subclass) from their single HTTP choke point.
+
+    :param message: a one-line explanation naming what to fix.
+    :param status_code: the HTTP status.
+    :param request_id: the service's request/activity id, for support tickets.
+    :param body_excerpt: the start of the response body (never a credential).
+    """
+
+    exit_code = EXIT_INVALID
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        body_excerpt: str | None = None,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.request_id = request_id
+        self.body_excerpt = body_excerpt
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"{self.status_code}: {self.message}" if self.status_code else self.message
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+
+class PluginError(TrainmasterError):
+    """A plugin is missing, failed to load, or needs an extra that is not installed."""
+
+    exit_code = EXIT_INVALID

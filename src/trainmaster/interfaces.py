@@ -1,0 +1,218 @@
+"""The objects plugins receive and the protocols they implement.
+
+Targets deploy, ledgers answer the train's questions, publishers mirror a
+release into another system, CI contexts talk to the runner. Policy (order,
+gates, immutability, idempotency) stays in the core: an adapter reports what
+exists and the core decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from trainmaster.model import Package, Release
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config, Environment
+    from trainmaster.masking import Masker
+    from trainmaster.runner import CommandResult
+
+__all__ = [
+    "Approval",
+    "CIContext",
+    "Deployment",
+    "DeployJob",
+    "DeployOutcome",
+    "LedgerFactory",
+    "Package",
+    "PackagePlan",
+    "PublishResult",
+    "Publisher",
+    "Release",
+    "RemoteLedger",
+    "SecretResolver",
+    "Target",
+    "TargetFactory",
+]
+
+DeploymentStatus = Literal["pending", "in_progress", "succeeded", "failed", "interrupted", "cancelled"]
+FINAL_STATUSES = ("succeeded", "failed", "interrupted", "cancelled")
+
+
+@dataclass
+class Deployment:
+    """One attempt to put a release into an environment (a ledger row)."""
+
+    id: int
+    release_id: str
+    version: str
+    environment: str
+    kind: str
+    status: str
+    actor: str
+    started_at: str
+    finished_at: str | None = None
+    packages: dict[str, str] = field(default_factory=dict)
+    remote: dict[str, Any] = field(default_factory=dict)
+    excerpt: str = ""
+    state: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "release_id": self.release_id,
+            "environment": self.environment,
+            "kind": self.kind,
+            "status": self.status,
+            "actor": self.actor,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "packages": dict(self.packages),
+        }
+
+
+@dataclass(frozen=True)
+class Approval:
+    release_id: str
+    version: str
+    environment: str
+    actor: str
+    at: str
+    comment: str = ""
+    counts: bool = True
+
+
+@dataclass
+class PackagePlan:
+    """What a deployment does with one package: ``deploy`` or ``skip`` (with the reason)."""
+
+    package: Package
+    path: Path
+    action: Literal["deploy", "skip"]
+    state: str
+    reason: str = ""
+
+
+@dataclass
+class DeployOutcome:
+    """What a target reports back."""
+
+    status: Literal["succeeded", "failed", "cancelled"]
+    packages: dict[str, str] = field(default_factory=dict)
+    remote: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    excerpt: str = ""
+
+
+@dataclass
+class DeployJob:
+    """Everything a target needs to deploy one release to one environment.
+
+    ``run_steps()`` runs the environment's local commands (package and
+    environment ``deploy``, then ``smoke``, then ``monitor``) with a clean
+    environment, masked live output and the configured timeout, and returns the
+    outcome. The ``local`` target is exactly that call; a remote target wraps
+    it (GitHub) or calls ``run_checks()`` after its remote deploy (smoke and
+    monitor only).
+    """
+
+    config: Config
+    environment: Environment
+    release: Release
+    deployment_id: int
+    kind: str
+    plan: list[PackagePlan]
+    variables: dict[str, str]
+    masker: Masker
+    out: Callable[[str], None]
+    ci: CIContext
+    run_steps: Callable[[], DeployOutcome]
+    run_checks: Callable[[], DeployOutcome]
+    run_command: Callable[[str, str], CommandResult]
+
+    @property
+    def to_deploy(self) -> list[PackagePlan]:
+        return [p for p in self.plan if p.action == "deploy"]
+
+
+class Target(Protocol):
+    """A deployment target (``local``, ``github``, ``azure-devops``, ``octopus``)."""
+
+    def validate(self) -> None:
+        """Check remote prerequisites for ``trainmaster validate``; raise a TrainmasterError."""
+
+    def deploy(self, job: DeployJob) -> DeployOutcome:
+        """Deploy ``job.release`` to ``job.environment`` and report the outcome."""
+
+
+TargetFactory = Callable[["Config", "Environment"], Target]
+
+
+class RemoteLedger(Protocol):
+    """A system that answers the train's questions from its own records."""
+
+    def succeeded(self, release: Release, environment: str) -> str | None:
+        """The finish time (ISO 8601) of a successful deployment of ``release`` to ``environment``, or None."""
+
+    def history(self, environment: str | None, limit: int | None) -> list[Deployment]:
+        """Deployments, oldest first."""
+
+    def current(self, environment: str) -> Deployment | None:
+        """The latest deployment attempt in ``environment``."""
+
+
+LedgerFactory = Callable[["Config", Any], RemoteLedger]
+
+
+@dataclass
+class PublishResult:
+    """A publisher's report: ``created``, ``exists`` or ``conflict`` (with detail)."""
+
+    state: Literal["created", "exists", "conflict"]
+    detail: str = ""
+    url: str | None = None
+    remote: dict[str, Any] = field(default_factory=dict)
+
+
+class Publisher(Protocol):
+    """A system a release can be mirrored into."""
+
+    def ensure(self, release: Release, files: Mapping[str, Path], config: Config) -> PublishResult:
+        """Make sure ``release`` exists remotely; ``files`` maps package name to its verified file."""
+
+    def check(self, release: Release, config: Config) -> PublishResult:
+        """Report whether the remote copy matches (``exists``), is missing (``created`` is not used), or drifted."""
+
+    def fetch(self, version: str, dest: Path, config: Config) -> tuple[Release, dict[str, Path]] | None:
+        """Download a published release record and its files into ``dest``; None if absent."""
+
+
+SecretResolver = Callable[[str, Mapping[str, str]], str]
+
+
+class CIContext(Protocol):
+    """The CI system this process runs in."""
+
+    name: str
+    in_ci: bool
+
+    def actor(self) -> str:
+        """Who is acting: the CI's user, or the OS user outside CI."""
+
+    def source(self) -> dict[str, Any]:
+        """Release metadata: commit, branch, build id and URL, CI system."""
+
+    def set_output(self, name: str, value: str) -> None: ...
+
+    def mask(self, value: str) -> None: ...
+
+    def summary(self, markdown: str) -> None: ...
+
+    def error(self, message: str, *, file: str | None = None, line: int | None = None,
+              column: int | None = None) -> None: ...
+
+    def warning(self, message: str) -> None: ...

@@ -1,0 +1,343 @@
+"""The built-in SQLite ledger: releases, deployments, approvals and the audit log.
+
+* WAL mode, a busy timeout, and ``BEGIN IMMEDIATE`` for every change, so that
+  concurrent ``trainmaster`` processes serialise their writes instead of
+  failing with "database is locked".
+* One transaction per change; the audit event of a change is written in the
+  same transaction, so the log and the state cannot disagree.
+* Versioned migrations keyed on ``PRAGMA user_version``.
+* The audit log is append-only and hash-chained: each event carries the hash of
+  the one before it (see :mod:`trainmaster.audit`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from trainmaster.audit import GENESIS, event_hash
+from trainmaster.interfaces import Approval, Deployment
+from trainmaster.model import Release
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the initial schema
+    """
+    CREATE TABLE releases (
+        id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        version TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        record TEXT NOT NULL,
+        UNIQUE (project, version)
+    );
+    CREATE TABLE deployments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        version TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        packages TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL DEFAULT '{}',
+        remote TEXT NOT NULL DEFAULT '{}',
+        excerpt TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX deployments_by_environment ON deployments (environment, id);
+    CREATE INDEX deployments_by_release ON deployments (release_id, environment, status);
+    CREATE INDEX deployments_in_progress ON deployments (status) WHERE status = 'in_progress';
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        environment TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT '',
+        counts INTEGER NOT NULL,
+        UNIQUE (release_id, environment, actor)
+    );
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        data TEXT NOT NULL,
+        prev TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
+)
+
+_DEPLOYMENT_COLUMNS = (
+    "id, release_id, version, environment, kind, status, actor, started_at, finished_at, "
+    "packages, state, remote, excerpt"
+)
+
+
+def now() -> str:
+    """The current UTC time as ISO 8601 with milliseconds."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _row_to_deployment(row: sqlite3.Row | tuple[Any, ...]) -> Deployment:
+    return Deployment(
+        id=row[0], release_id=row[1], version=row[2], environment=row[3], kind=row[4], status=row[5],
+        actor=row[6], started_at=row[7], finished_at=row[8], packages=json.loads(row[9]),
+        state=json.loads(row[10]), remote=json.loads(row[11]), excerpt=row[12],
+    )
+
+
+class SqliteLedger:
+    """The ledger in ``<state_dir>/ledger.db``."""
+
+    def __init__(self, path: Path, *, busy_timeout: float = 120.0) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        self._retrying(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    # -- plumbing ----------------------------------------------------------------
+
+    @staticmethod
+    def _retrying(fn: Any, attempts: int = 50) -> Any:
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back on any exception."""
+        self._retrying(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self._retrying(lambda: self.conn.execute("COMMIT"))
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= len(MIGRATIONS):
+            return
+        with self.transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in _split_sql(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- audit ---------------------------------------------------------------------
+
+    def _audit(self, conn: sqlite3.Connection, kind: str, actor: str, subject: str, data: dict[str, Any]) -> None:
+        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+        at = now()
+        body = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        digest = event_hash(seq, at, actor, kind, subject, body, prev)
+        conn.execute(
+            "INSERT INTO audit (seq, at, actor, kind, subject, data, prev, hash) VALUES (?,?,?,?,?,?,?,?)",
+            (seq, at, actor, kind, subject, body, prev, digest),
+        )
+
+    def audit_events(self) -> Iterator[tuple[Any, ...]]:
+        yield from self.conn.execute("SELECT seq, at, actor, kind, subject, data, prev, hash FROM audit ORDER BY seq")
+
+    # -- releases ------------------------------------------------------------------
+
+    def get_release(self, project: str, version: str) -> Release | None:
+        row = self.conn.execute(
+            "SELECT record FROM releases WHERE project = ? AND version = ?", (project, version)
+        ).fetchone()
+        return Release.from_record(json.loads(row[0])) if row else None
+
+    def get_release_by_id(self, release_id: str) -> Release | None:
+        row = self.conn.execute("SELECT record FROM releases WHERE id = ?", (release_id,)).fetchone()
+        return Release.from_record(json.loads(row[0])) if row else None
+
+    def list_releases(self, project: str) -> list[Release]:
+        rows = self.conn.execute(
+            "SELECT record FROM releases WHERE project = ? ORDER BY created_at, rowid", (project,)
+        ).fetchall()
+        return [Release.from_record(json.loads(r[0])) for r in rows]
+
+    def insert_release(self, release: Release, actor: str) -> bool:
+        """Insert ``release``; False if that exact release is already there."""
+        record = release.to_record()
+        with self.transaction() as conn:
+            existing = conn.execute(
+                "SELECT id FROM releases WHERE project = ? AND version = ?", (release.project, release.version)
+            ).fetchone()
+            if existing:
+                return False
+            conn.execute(
+                "INSERT INTO releases (id, project, version, created_at, created_by, record) VALUES (?,?,?,?,?,?)",
+                (release.id, release.project, release.version, release.metadata.get("created_at", now()),
+                 actor, json.dumps(record, sort_keys=True)),
+            )
+            self._audit(conn, "release_created", actor, f"{release.project}@{release.version}",
+                        {"release_id": release.id, "packages": {p.name: p.digest for p in release.packages}})
+        return True
+
+    # -- deployments ---------------------------------------------------------------
+
+    def start_deployment(self, release: Release, environment: str, kind: str, actor: str,
+                         state: dict[str, str]) -> Deployment:
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO deployments (release_id, version, environment, kind, status, actor, started_at, state) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (release.id, release.version, environment, kind, "in_progress", actor, now(), json.dumps(state)),
+            )
+            dep_id = int(cur.lastrowid or 0)
+            self._audit(conn, "deployment_started", actor, environment,
+                        {"deployment": dep_id, "release_id": release.id, "version": release.version, "kind": kind})
+        found = self.get_deployment(dep_id)
+        assert found is not None
+        return found
+
+    def finish_deployment(self, dep_id: int, status: str, *, packages: dict[str, str],
+                          remote: dict[str, Any] | None = None, excerpt: str = "", actor: str = "") -> Deployment:
+        with self.transaction() as conn:
+            row = conn.execute("SELECT environment, actor FROM deployments WHERE id = ?", (dep_id,)).fetchone()
+            conn.execute(
+                "UPDATE deployments SET status = ?, finished_at = ?, packages = ?, remote = ?, excerpt = ? "
+                "WHERE id = ?",
+                (status, now(), json.dumps(packages), json.dumps(remote or {}), excerpt[-4000:], dep_id),
+            )
+            self._audit(conn, "deployment_finished", actor or row[1], row[0],
+                        {"deployment": dep_id, "status": status, "packages": packages})
+        found = self.get_deployment(dep_id)
+        assert found is not None
+        return found
+
+    def update_remote(self, dep_id: int, remote: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE deployments SET remote = ? WHERE id = ?", (json.dumps(remote), dep_id))
+
+    def mark_interrupted(self, dep_id: int, reason: str) -> bool:
+        """Mark a stale ``in_progress`` deployment ``interrupted``; False if it had moved on."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT environment, status FROM deployments WHERE id = ?", (dep_id,)).fetchone()
+            if not row or row[1] != "in_progress":
+                return False
+            conn.execute("UPDATE deployments SET status = 'interrupted', finished_at = ? WHERE id = ?",
+                         (now(), dep_id))
+            self._audit(conn, "deployment_interrupted", "trainmaster", row[0],
+                        {"deployment": dep_id, "reason": reason})
+        return True
+
+    def get_deployment(self, dep_id: int) -> Deployment | None:
+        row = self.conn.execute(f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE id = ?", (dep_id,)).fetchone()
+        return _row_to_deployment(row) if row else None
+
+    def in_progress(self) -> list[Deployment]:
+        rows = self.conn.execute(
+            f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE status = 'in_progress'"
+        ).fetchall()
+        return [_row_to_deployment(r) for r in rows]
+
+    def latest(self, environment: str) -> Deployment | None:
+        """The latest deployment attempt in ``environment``."""
+        row = self.conn.execute(
+            f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE environment = ? ORDER BY id DESC LIMIT 1",
+            (environment,),
+        ).fetchone()
+        return _row_to_deployment(row) if row else None
+
+    def last_success(self, environment: str, *, exclude_release: str | None = None) -> Deployment | None:
+        """The latest succeeded deployment in ``environment`` (optionally of another release)."""
+        rows = self.conn.execute(
+            f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE environment = ? AND status = 'succeeded' "
+            "AND release_id != ? ORDER BY id DESC LIMIT 1",
+            (environment, exclude_release or ""),
+        ).fetchall()
+        return _row_to_deployment(rows[0]) if rows else None
+
+    def succeeded_at(self, release_id: str, environment: str) -> str | None:
+        """When ``release_id`` first succeeded in ``environment``, or None."""
+        row = self.conn.execute(
+            "SELECT MIN(finished_at) FROM deployments WHERE release_id = ? AND environment = ? "
+            "AND status = 'succeeded'",
+            (release_id, environment),
+        ).fetchone()
+        return row[0] if row and row[0] else None
+
+    def history(self, environment: str | None = None, limit: int | None = None) -> list[Deployment]:
+        """Deployments, oldest first; with ``limit``, the newest ``limit`` of them."""
+        where, args = ("WHERE environment = ?", [environment]) if environment else ("", [])
+        sql = f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments {where} ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        rows = self.conn.execute(sql, args).fetchall()
+        return [_row_to_deployment(r) for r in reversed(rows)]
+
+    # -- approvals -----------------------------------------------------------------
+
+    def record_approval(self, approval: Approval) -> bool:
+        """Record an approval; False if this actor already approved this release here."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO approvals (release_id, environment, actor, at, comment, counts) "
+                "VALUES (?,?,?,?,?,?)",
+                (approval.release_id, approval.environment, approval.actor, approval.at, approval.comment,
+                 int(approval.counts)),
+            )
+            if cur.rowcount == 0:
+                return False
+            self._audit(conn, "approval_recorded", approval.actor, approval.environment,
+                        {"release_id": approval.release_id, "version": approval.version,
+                         "comment": approval.comment, "counts": approval.counts})
+        return True
+
+    def approvals(self, release_id: str, environment: str, version: str = "") -> list[Approval]:
+        rows = self.conn.execute(
+            "SELECT actor, at, comment, counts FROM approvals WHERE release_id = ? AND environment = ? ORDER BY id",
+            (release_id, environment),
+        ).fetchall()
+        return [Approval(release_id, version, environment, r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in script.strip().splitlines():
+        current.append(line)
+        joined = "\n".join(current).strip()
+        if joined.endswith(";") and sqlite3.complete_statement(joined):
+            statements.append(joined)
+            current = []
+    if "".join(current).strip():
+        statements.append("\n".join(current))
+    return statements

@@ -1,0 +1,137 @@
+"""The plugin manager: built-in plugins, the ``trainmaster`` entry-point group, and the registry.
+
+* Built-in plugins (:data:`DEFAULT_PLUGINS`) are registered by import path,
+  exactly like third-party ones.
+* Entry points of the group ``trainmaster`` are loaded one by one; one that
+  fails to import is reported by name (:data:`load_errors`) and skipped, so a
+  missing optional SDK never crashes the CLI.
+* ``TRAINMASTER_LOAD_PLUGINS`` is a comma-separated allow-list of entry-point
+  names (empty: load none). ``TRAINMASTER_TRACE_PLUGINS=1`` prints every hook
+  call with its arguments and results to stderr.
+* ``check_pending()`` catches hook implementations that match no spec.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from trainmaster import hookspecs
+from trainmaster.errors import PluginError
+
+DEFAULT_PLUGINS = (
+    "trainmaster.builtin.local",
+    "trainmaster.builtin.sqlite",
+    "trainmaster.builtin.secrets",
+    "trainmaster.builtin.shell",
+    "trainmaster.builtin.webhook",
+)
+
+ENTRY_POINT_GROUP = "trainmaster"
+
+_pm: pluggy.PluginManager | None = None
+load_errors: list[tuple[str, str]] = []
+plugin_sources: dict[str, str] = {}
+
+
+def _allowed() -> set[str] | None:
+    raw = os.environ.get("TRAINMASTER_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    allowed = _allowed()
+    if allowed is None and getattr(sys, "_trainmaster_testing", False):
+        return
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if allowed is not None and ep.name not in allowed:
+            continue
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # any import failure is reported, never fatal
+            load_errors.append((ep.name, f"{type(exc).__name__}: {exc}"))
+            continue
+        pm.register(plugin, name=ep.name)
+        dist = getattr(ep, "dist", None)
+        plugin_sources[ep.name] = f"{dist.name} {dist.version}" if dist else ep.value
+    if allowed:
+        for name in sorted(allowed - set(plugin_sources)):
+            if not any(n == name for n, _ in load_errors):
+                load_errors.append((name, "not installed (named in TRAINMASTER_LOAD_PLUGINS)"))
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, created on first use."""
+    global _pm
+    if _pm is not None:
+        return _pm
+    pm = pluggy.PluginManager("trainmaster")
+    pm.add_hookspecs(hookspecs)
+    for name in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(name), name=name)
+        plugin_sources[name] = "built-in"
+    _load_entry_points(pm)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from None
+    if os.environ.get("TRAINMASTER_TRACE_PLUGINS"):
+        def before(name: str, impls: Any, kwargs: Any) -> None:
+            print(f"[trace] {name}({', '.join(kwargs)}) -> {[i.plugin_name for i in impls]}", file=sys.stderr)
+
+        def after(outcome: Any, name: str, impls: Any, kwargs: Any) -> None:
+            print(f"[trace] {name} returned {outcome.get_result()!r}", file=sys.stderr)
+
+        pm.add_hookcall_monitoring(before, after)
+    _pm = pm
+    return pm
+
+
+def reset_plugin_manager() -> None:
+    """Forget the manager (tests register throwaway plugins on a fresh one)."""
+    global _pm
+    _pm = None
+    load_errors.clear()
+    plugin_sources.clear()
+
+
+@dataclass
+class Registry:
+    """Everything the registration hooks registered, by name."""
+
+    targets: dict[str, Any] = field(default_factory=dict)
+    ledgers: dict[str, Any] = field(default_factory=dict)
+    publishers: dict[str, Any] = field(default_factory=dict)
+    secret_resolvers: dict[str, Any] = field(default_factory=dict)
+    config_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _registrar(kind: str, table: dict[str, Any]) -> Any:
+    def register(name: str, value: Any) -> None:
+        if name in table:
+            raise PluginError(f"two plugins register the {kind} {name!r}")
+        table[name] = value
+
+    return register
+
+
+def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
+    """Call every registration hook once and collect the results."""
+    pm = pm or get_plugin_manager()
+    reg = Registry()
+    pm.hook.register_targets(register=_registrar("target", reg.targets))
+    pm.hook.register_ledgers(register=_registrar("ledger", reg.ledgers))
+    pm.hook.register_publishers(register=_registrar("publisher", reg.publishers))
+    pm.hook.register_secret_resolvers(register=_registrar("secret scheme", reg.secret_resolvers))
+    pm.hook.register_config_schema(register=_registrar("settings block", reg.config_schemas))
+    return reg

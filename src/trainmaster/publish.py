@@ -1,0 +1,236 @@
+"""Creating releases, mirroring them into other systems (publishers), and fetching them back.
+
+``release create``: compute the release → check the ledger (a conflict exits 4)
+→ ask every publisher in ``publish:`` to make sure it exists remotely (any
+conflict exits 4 before anything is committed) → move the artefacts into the
+store and commit the ledger. Until that last step, nothing is visible: staged
+files are discarded on any error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.errors import ConfigError, IntegrityError, InvalidInput, ReleaseConflict
+from trainmaster.model import Package, Release, check_digest, check_name, check_version, guess_media_type
+
+if TYPE_CHECKING:
+    from trainmaster.app import App
+    from trainmaster.interfaces import Publisher, PublishResult
+    from trainmaster.store import Staged
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def match_one(pattern: str, base: Path, what: str) -> Path:
+    """The single file ``pattern`` (a path or glob, relative to ``base``) matches; else exit 2."""
+    full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+    matches = sorted(p for p in glob.glob(full, recursive=True) if Path(p).is_file())
+    if len(matches) == 1:
+        return Path(matches[0])
+    if not matches:
+        raise InvalidInput(f"{what}: {pattern!r} matches no file (looked in {base})")
+    listed = "\n  ".join(matches[:20]) + ("\n  …" if len(matches) > 20 else "")
+    raise InvalidInput(f"{what}: {pattern!r} must match exactly one file but matches {len(matches)}:\n  {listed}")
+
+
+def publishers(app: App, names: tuple[str, ...] | list[str]) -> list[tuple[str, Publisher]]:
+    found = []
+    for name in names:
+        publisher = app.registry.publishers.get(name)
+        if publisher is None:
+            known = ", ".join(sorted(app.registry.publishers)) or "none installed"
+            raise ConfigError(f"unknown publisher {name!r} (available: {known}); see `trainmaster plugins`",
+                              file=app.config_arg, key="publish")
+        found.append((name, publisher))
+    return found
+
+
+class _Progress:
+    """A progress bar on stderr when it is a terminal and the file is large."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.enabled = sys.stderr.isatty() and total >= 64 << 20
+        self.label, self.total, self.done, self.shown = label, total, 0, -1
+
+    def __call__(self, n: int) -> None:
+        if not self.enabled:
+            return
+        self.done += n
+        pct = int(self.done * 100 / self.total) if self.total else 100
+        if pct != self.shown:
+            self.shown = pct
+            bar = "#" * (pct // 4)
+            sys.stderr.write(f"\rhashing {self.label} [{bar:<25}] {pct:3d}%")
+            if self.done >= self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _parse_package_args(args: tuple[str, ...]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for arg in args:
+        name, sep, value = arg.partition("=")
+        if not sep or not name or not value:
+            raise InvalidInput(f"--package {arg!r}: expected NAME=PATH or NAME=sha256:DIGEST")
+        check_name(name)
+        if name in parsed:
+            raise InvalidInput(f"--package {name!r} is given twice")
+        parsed[name] = value
+    return parsed
+
+
+def _known_package(app: App, digest: str, name: str) -> tuple[str, str]:
+    for release in app.ledger.list_releases(app.config.project):
+        for pkg in release.packages:
+            if pkg.digest == digest:
+                return pkg.file_name, pkg.media_type
+    return name, "application/octet-stream"
+
+
+def build_release(app: App, version: str, package_args: tuple[str, ...], notes: str | None,
+                  actor: str) -> tuple[Release, list[Staged]]:
+    """Compute the release and stage its files; the caller commits or discards them."""
+    config = app.config
+    check_version(version)
+    cli = _parse_package_args(package_args)
+    specs: dict[str, dict[str, Any]] = {}
+    for spec in config.packages:
+        specs[spec.name] = {"source": spec.path, "base": config.root, "deploy": spec.deploy, "smoke": spec.smoke,
+                            "media_type": spec.media_type}
+    for name, value in cli.items():
+        entry = specs.setdefault(name, {"deploy": None, "smoke": None, "media_type": None})
+        entry.update(source=value, base=Path.cwd())
+    if not specs:
+        raise InvalidInput("the release has no packages: list them under `packages:` or pass --package NAME=PATH")
+    sources: list[tuple[str, dict[str, Any], Path | None]] = []
+    for name, entry in specs.items():
+        source = entry["source"]
+        if source.startswith("sha256:"):
+            check_digest(source)
+            if not app.store.has(source):
+                raise InvalidInput(f"package {name!r}: {source} is not in the store at {app.store.root}")
+            sources.append((name, entry, None))
+        else:
+            sources.append((name, entry, match_one(source, entry["base"], f"package {name!r}")))
+    staged: list[Staged] = []
+    packages: list[Package] = []
+    try:
+        for name, entry, path in sources:
+            if path is None:
+                digest = entry["source"]
+                file_name, media_type = _known_package(app, digest, name)
+                size = app.store.path_for(digest).stat().st_size
+            else:
+                item = app.store.stage(path, _Progress(path.name, path.stat().st_size))
+                staged.append(item)
+                digest, size, file_name = item.digest, item.size, path.name
+                media_type = guess_media_type(file_name)
+            packages.append(Package(name, file_name, size, digest, entry["media_type"] or media_type,
+                                    entry["deploy"], entry["smoke"]))
+    except BaseException:
+        for item in staged:
+            app.store.discard(item)
+        raise
+    metadata: dict[str, Any] = {
+        "created_by": actor,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "source": app.ci.source(),
+    }
+    if notes:
+        metadata["notes"] = notes
+    return Release(config.project, version, tuple(packages), metadata), staged
+
+
+def create_release(app: App, version: str, package_args: tuple[str, ...] = (), notes: str | None = None,
+                   by: str | None = None, out: Callable[[str], None] = _write) -> tuple[Release, bool]:
+    """``release create``: returns the release and whether it was new."""
+    actor = app.actor(by)
+    targets = publishers(app, app.config.publish)
+    release, staged = build_release(app, version, package_args, notes, actor)
+    try:
+        existing = app.ledger.get_release(release.project, version)
+        if existing is not None and existing.id != release.id:
+            raise ReleaseConflict(f"{release.project} {version} already exists as {existing.id}; this content is "
+                                  f"{release.id}. A version is immutable: use a new version")
+        if existing is not None:
+            release = existing
+        files = {p.name: (app.store.path_for(p.digest) if app.store.has(p.digest) else None)
+                 for p in release.packages}
+        for item in staged:
+            for pkg in release.packages:
+                if pkg.digest == item.digest and files.get(pkg.name) is None:
+                    files[pkg.name] = item.tmp_path
+        urls = _ensure_remote(targets, release, {k: v for k, v in files.items() if v is not None}, app, out)
+        for item in staged:
+            app.store.commit(item)
+        staged = []
+        created = app.ledger.insert_release(release, actor) if existing is None else False
+    finally:
+        for item in staged:
+            app.store.discard(item)
+    if existing is None and not created:  # another process won the race
+        winner = app.ledger.get_release(release.project, version)
+        if winner is not None and winner.id != release.id:
+            raise ReleaseConflict(f"{release.project} {version} was just created as {winner.id}; this content is "
+                                  f"{release.id}")
+    if created:
+        app.emit("release_created", release=release)
+    app.ci.set_output("release-id", release.id)
+    app.ci.set_output("version", release.version)
+    for url in urls[:1]:
+        app.ci.set_output("release-url", url)
+    return release, created
+
+
+def _ensure_remote(targets: list[tuple[str, Publisher]], release: Release, files: dict[str, Path], app: App,
+                   out: Callable[[str], None]) -> list[str]:
+    urls: list[str] = []
+    for name, publisher in targets:
+        result: PublishResult = publisher.ensure(release, files, app.config)
+        if result.state == "conflict":
+            raise IntegrityError(f"{name}: {result.detail or 'a different release exists for ' + release.version}")
+        out(f"{name}: {result.state}{' ' + result.url if result.url else ''}\n")
+        if result.url:
+            urls.append(result.url)
+    return urls
+
+
+def fetch_release(app: App, version: str, names: tuple[str, ...] | None = None) -> Release | None:
+    """Bring a published release and its digest-verified files into this runner's ledger and store."""
+    import tempfile
+
+    from trainmaster.errors import DigestMismatch
+
+    for _name, publisher in publishers(app, names or app.config.publish):
+        with tempfile.TemporaryDirectory(dir=app.state_dir if app.state_dir.exists() else None) as tmp:
+            fetched = publisher.fetch(version, Path(tmp), app.config)
+            if fetched is None:
+                continue
+            release, files = fetched
+            if release.project != app.config.project or release.version != version:
+                raise IntegrityError(f"{_name} returned {release.project} {release.version} for {version}")
+            existing = app.ledger.get_release(release.project, version)
+            if existing is not None and existing.id != release.id:
+                raise ReleaseConflict(f"{_name} holds {version} as {release.id} but the ledger has {existing.id}")
+            for pkg in release.packages:
+                if app.store.has(pkg.digest):
+                    continue
+                item = app.store.stage(files[pkg.name])
+                if item.digest != pkg.digest:
+                    app.store.discard(item)
+                    raise DigestMismatch(f"{_name}: package {pkg.name!r} downloaded as {item.digest}, "
+                                         f"pinned {pkg.digest}")
+                app.store.commit(item)
+            if existing is None:
+                app.ledger.insert_release(release, release.created_by or "unknown")
+            return release
+    return None
