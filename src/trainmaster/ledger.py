@@ -292,6 +292,13 @@ class SqliteLedger:
         ).fetchone()
         return row[0] if row and row[0] else None
 
+    def attempted(self, release_id: str, environment: str) -> bool:
+        """Whether ``release_id`` was ever deployed (with any outcome) to ``environment``."""
+        row = self.conn.execute(
+            "SELECT 1 FROM deployments WHERE release_id = ? AND environment = ? LIMIT 1", (release_id, environment)
+        ).fetchone()
+        return row is not None
+
     def history(self, environment: str | None = None, limit: int | None = None) -> list[Deployment]:
         """Deployments, oldest first; with ``limit``, the newest ``limit`` of them."""
         where, args = ("WHERE environment = ?", [environment]) if environment else ("", [])

@@ -53,12 +53,12 @@ def schema(ctx: click.Context) -> None:
     emit_json(config_schema(get_app(ctx).registry.config_schemas))
 
 
-def _candidate(app: App, env: Environment, releases: list[Release], current_id: str | None) -> Release | None:
-    """The newest release that could go to ``env`` next (it passed the previous stage)."""
+def _candidate(app: App, env: Environment, releases: list[Release]) -> Release | None:
+    """The newest release that could go to ``env`` next: never tried there, and past the previous stage."""
     from trainmaster.train import previous_stage_passed_at
 
     for rel in reversed(releases[-20:]):
-        if rel.id == current_id:
+        if app.ledger.attempted(rel.id, env.name):
             return None
         if env.stage_index == 0 or previous_stage_passed_at(app.config, env, rel, app.view)[0]:
             return rel
@@ -73,9 +73,7 @@ def environment_status(app: App) -> list[dict[str, Any]]:
     rows = []
     for env in app.config.environments:
         current = app.view.current(env.name)
-        good = current if current is not None and current.status == "succeeded" else \
-            app.ledger.last_success(env.name)
-        candidate = _candidate(app, env, releases, good.release_id if good else None)
+        candidate = _candidate(app, env, releases)
         pending = pending_gates(app.config, env, candidate, app.view, app.ledger) if candidate else []
         rows.append({
             "name": env.name,

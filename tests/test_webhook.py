@@ -1,0 +1,165 @@
+"""Webhook delivery against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from trainmaster.webhook import RETRY_AFTER_CAP, build_event, post_event, redact_url
+
+TOKEN = "tok-9f8e7d6c5b4a39281706"
+
+
+class Server:
+    """A loopback server answering from a script of ``(status, headers)`` replies."""
+
+    def __init__(self) -> None:
+        self.replies: list[tuple[int, dict[str, str]]] = []
+        self.requests: list[dict[str, Any]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length", "0"))
+                server.requests.append(
+                    {"path": self.path, "headers": dict(self.headers), "body": self.rfile.read(length)}
+                )
+                status, headers = server.replies.pop(0) if server.replies else (200, {})
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    srv = Server()
+    srv.thread.start()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+
+
+def test_delivers_json_event(server: Server) -> None:
+    event = build_event("deployment_finished", version="1.2.3", environment="prod", status="succeeded")
+    result = post_event(server.url(f"/hook?token={TOKEN}"), event, sleep=lambda _: None)
+    assert (result.ok, result.status, result.attempts, result.error) == (True, 200, 1, None)
+    [request] = server.requests
+    assert request["path"] == f"/hook?token={TOKEN}"
+    assert request["headers"]["Content-Type"] == "application/json"
+    assert request["headers"]["User-Agent"].startswith("trainmaster/")
+    assert json.loads(request["body"]) == event
+
+
+def test_retries_503_and_honours_retry_after(server: Server) -> None:
+    server.replies = [(503, {"Retry-After": "7"}), (503, {}), (200, {})]
+    waits: list[float] = []
+    result = post_event(server.url(), {"event": "x"}, attempts=3, backoff=0.25, sleep=waits.append)
+    assert result.ok and result.attempts == 3 and len(server.requests) == 3
+    assert waits == [7.0, 0.5]
+
+
+def test_retry_after_is_capped_and_429_is_retried(server: Server) -> None:
+    server.replies = [(429, {"Retry-After": "3600"}), (200, {})]
+    waits: list[float] = []
+    result = post_event(server.url(), {"event": "x"}, sleep=waits.append)
+    assert result.ok and waits == [RETRY_AFTER_CAP]
+
+
+def test_gives_up_after_attempts_with_redacted_error(server: Server) -> None:
+    server.replies = [(500, {})] * 3
+    waits: list[float] = []
+    url = server.url(f"/hooks/{TOKEN}?key=abc")
+    result = post_event(url, {"event": "x"}, attempts=3, backoff=0.1, sleep=waits.append)
+    assert not result.ok and result.status == 500 and result.attempts == 3
+    assert waits == [0.1, 0.2]
+    assert result.error is not None and "HTTP 500" in result.error
+    assert TOKEN not in result.error and "abc" not in result.error
+
+
+def test_client_error_is_not_retried(server: Server) -> None:
+    server.replies = [(400, {})]
+    waits: list[float] = []
+    result = post_event(server.url(), {"event": "x"}, sleep=waits.append)
+    assert (result.ok, result.status, result.attempts) == (False, 400, 1)
+    assert waits == [] and len(server.requests) == 1
+
+
+def test_redirect_is_not_followed(server: Server) -> None:
+    server.replies = [(302, {"Location": server.url("/elsewhere")})]
+    result = post_event(server.url(), {"event": "x"}, sleep=lambda _: None)
+    assert not result.ok and result.status == 302 and len(server.requests) == 1
+
+
+def test_connection_refused_is_retried_and_redacted() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    url = f"http://user:{TOKEN}@127.0.0.1:{port}/services/T000/{TOKEN}?sig={TOKEN}"
+    waits: list[float] = []
+    result = post_event(url, {"event": "x"}, attempts=2, backoff=0.01, timeout=2, sleep=waits.append)
+    assert not result.ok and result.status is None and result.attempts == 2 and waits == [0.01]
+    assert result.error is not None and TOKEN not in result.error and "user" not in result.error
+    assert f"127.0.0.1:{port}/services/T000/***" in result.error
+
+
+def test_non_http_scheme_is_refused() -> None:
+    result = post_event(f"file:///etc/{TOKEN}", {"event": "x"}, sleep=lambda _: None)
+    assert not result.ok and result.attempts == 0
+    assert result.error is not None and TOKEN not in result.error
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "https://hooks.example.com/services/T0/B0/abcdefghijklmnopqrstuvwx",
+            "https://hooks.example.com/services/T0/B0/***",
+        ),
+        ("https://u:p@example.com:8443/a?token=1#frag", "https://***@example.com:8443/a?***#***"),
+        ("http://example.com/short/path", "http://example.com/short/path"),
+        ("http://[::1]:8080/x", "http://[::1]:8080/x"),
+        ("http://[bad", "<unparsable URL>"),
+    ],
+)
+def test_redact_url(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+def test_build_event_shape() -> None:
+    event = build_event("release_created", version="1.0.0")
+    assert list(event) == ["event", "time", "version"]
+    assert event["event"] == "release_created"
+    assert event["time"].endswith("Z")
+    assert datetime.fromisoformat(event["time"]).utcoffset() is not None
+
+
+def test_core_modules_import_cheaply() -> None:
+    """Importing the runner, masking and webhook modules loads neither requests nor urllib.request."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, trainmaster.webhook, trainmaster.runner, trainmaster.masking;"
+        "print(sorted(m for m in ('requests', 'urllib.request', 'ssl', 'subprocess') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
