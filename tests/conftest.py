@@ -93,7 +93,9 @@ class Project:
         if db.exists():
             conn = sqlite3.connect(db)
             for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
-                tables[name] = conn.execute(f"SELECT * FROM {name} ORDER BY 1").fetchall()
+                rows = conn.execute(f"SELECT * FROM {name} ORDER BY 1").fetchall()
+                if rows and name != "sqlite_sequence":
+                    tables[name] = rows
             conn.close()
         store = self.state / "store" / "sha256"
         files = {}

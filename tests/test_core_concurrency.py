@@ -16,7 +16,9 @@ project: demo
 packages: {{app: app.bin}}
 train:
   - name: dev
-    deploy: "echo start $TRAINMASTER_DEPLOYMENT_ID $(date +%s.%N) >> {log}; sleep {sleep}; echo end $TRAINMASTER_DEPLOYMENT_ID $(date +%s.%N) >> {log}"
+    deploy: >-
+      echo start $TRAINMASTER_DEPLOYMENT_ID >> {log}; sleep {sleep};
+      echo end $TRAINMASTER_DEPLOYMENT_ID >> {log}
     concurrency: {mode}
 """
 

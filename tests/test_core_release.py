@@ -7,7 +7,6 @@ import json
 import stat
 
 from tests.conftest import Project
-
 from trainmaster.model import Package, Release, compute_release_id
 
 

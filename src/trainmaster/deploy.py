@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
 from trainmaster.errors import DeploymentFailed, InvalidInput, Refused, TrainmasterError, Unavailable
-from trainmaster.interfaces import Deployment, DeployJob, DeployOutcome, PackagePlan
+from trainmaster.interfaces import DeployJob, Deployment, DeployOutcome, PackagePlan
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -188,7 +188,8 @@ def _record(app: App, dep: Deployment, outcome: DeployOutcome, status: str | Non
                                         excerpt=excerpt)
 
 
-def _rollback_after_failure(app: App, env: Environment, failed: Release, out: Callable[[str], None]) -> Deployment | None:
+def _rollback_after_failure(app: App, env: Environment, failed: Release,
+                            out: Callable[[str], None]) -> Deployment | None:
     previous = app.ledger.last_success(env.name, exclude_release=failed.id)
     if previous is None:
         out(f"no earlier successful release in {env.name} to roll back to\n")

@@ -302,11 +302,12 @@ class SqliteLedger:
     def history(self, environment: str | None = None, limit: int | None = None) -> list[Deployment]:
         """Deployments, oldest first; with ``limit``, the newest ``limit`` of them."""
         where, args = ("WHERE environment = ?", [environment]) if environment else ("", [])
+        params: list[object] = list(args)
         sql = f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments {where} ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
-            args.append(limit)
-        rows = self.conn.execute(sql, args).fetchall()
+            params.append(limit)
+        rows = self.conn.execute(sql, params).fetchall()
         return [_row_to_deployment(r) for r in reversed(rows)]
 
     # -- approvals -----------------------------------------------------------------

@@ -79,7 +79,7 @@ def _try_lock(fd: int) -> bool:
         if os.name == "posix":
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         else:  # pragma: no cover
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
         return True
     except OSError:
         return False
@@ -89,4 +89,4 @@ def _unlock(fd: int) -> None:
     if os.name == "posix":
         fcntl.flock(fd, fcntl.LOCK_UN)
     else:  # pragma: no cover
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]

@@ -79,7 +79,8 @@ def check_digest(digest: str) -> str:
 
 def check_name(name: str, what: str = "package name") -> str:
     if not _NAME.match(name or ""):
-        raise InvalidInput(f"{what} {name!r} must start with a letter or digit and hold only letters, digits, '.', '_', '-'")
+        raise InvalidInput(f"{what} {name!r} must start with a letter or digit and hold only letters, digits, "
+                           "'.', '_', '-'")
     return name
 
 

@@ -106,7 +106,7 @@ def check_soak(config: Config, env: Environment, release: Release, view: RemoteL
 
 def _human(seconds: float) -> str:
     seconds = int(round(seconds))
-    parts = []
+    parts: list[str] = []
     for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):
             parts.append(f"{seconds // size}{unit}")

@@ -12,7 +12,8 @@ from trainmaster.interfaces import SecretResolver
 def resolve_env(name: str, environ: Mapping[str, str]) -> str:
     value = environ.get(name)
     if value is None or value == "":
-        raise InvalidInput(f"secret env:{name} is not set: export {name} in the runner (or map it from your CI's secret store)")
+        raise InvalidInput(f"secret env:{name} is not set: export {name} in the runner "
+                           "(or map it from your CI's secret store)")
     return value
 
 

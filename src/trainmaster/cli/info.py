@@ -45,9 +45,10 @@ def validate(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
+@json_option
 @click.pass_context
-def schema(ctx: click.Context) -> None:
-    """Print the JSON Schema of trainmaster.yaml (plugin settings blocks included)."""
+def schema(ctx: click.Context, as_json: bool) -> None:
+    """Print the JSON Schema of trainmaster.yaml (plugin settings blocks included; always JSON)."""
     from trainmaster.config import config_schema
 
     emit_json(config_schema(get_app(ctx).registry.config_schemas))
@@ -151,7 +152,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
     app = get_app(ctx)
     reg = app.registry
-    data = {
+    data: dict[str, Any] = {
         "plugins": [{"name": n, "source": s} for n, s in plugin_sources.items()],
         "failed": [{"name": n, "error": e} for n, e in load_errors],
         "targets": sorted(reg.targets), "ledgers": sorted(reg.ledgers), "publishers": sorted(reg.publishers),
@@ -165,4 +166,4 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     for f in data["failed"]:
         click.echo(f"plugin {f['name']} FAILED TO LOAD: {f['error']}")
     for key in ("targets", "ledgers", "publishers", "secret_schemes", "settings_blocks"):
-        click.echo(f"{key.replace('_', ' ')}: {', '.join(data[key]) or '-'}")  # type: ignore[arg-type]
+        click.echo(f"{key.replace('_', ' ')}: {', '.join(data[key]) or '-'}")
