@@ -1,0 +1,50 @@
+"""pytest plugin: fixtures ``github_fake``, ``azure_fake`` and ``octopus_fake``.
+
+Each fixture starts a fresh fake on 127.0.0.1 (free port) for one test and stops it afterwards. At
+teardown the test fails if the fake recorded a contract violation, unless the test called
+``fake.expect_violations()``. See tests/fakes/README.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .azure import AzureDevOpsFake
+from .core import FakeService
+from .github import GitHubFake
+from .octopus import OctopusFake
+
+
+def _run(fake: FakeService) -> Iterator[Any]:
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    if fake.violations and not fake._expect_violations:
+        lines = "\n".join(f"  {v.method} {v.path} -> {v.status}: {v.reason}" for v in fake.violations)
+        pytest.fail(
+            f"the {fake.name} fake recorded {len(fake.violations)} contract violation(s):\n{lines}",
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def github_fake() -> Iterator[GitHubFake]:
+    """A fresh GitHub fake. ``.url`` is GITHUB_API_URL, ``.uploads_url`` the uploads host, ``.token``."""
+    yield from _run(GitHubFake())
+
+
+@pytest.fixture
+def azure_fake() -> Iterator[AzureDevOpsFake]:
+    """A fresh Azure DevOps fake. ``.url`` is the organisation URL, ``.vsrm_url`` the release host."""
+    yield from _run(AzureDevOpsFake())
+
+
+@pytest.fixture
+def octopus_fake() -> Iterator[OctopusFake]:
+    """A fresh Octopus fake. ``.url`` is OCTOPUS_URL, ``.api_key`` the accepted key, ``.space_id``."""
+    yield from _run(OctopusFake())
