@@ -64,6 +64,21 @@ def find_release(app: App, version: str) -> Release:
     return fetched
 
 
+def last_good(app: App, environment: str, *, exclude_release: str | None = None) -> Deployment | None:
+    """The newest succeeded deployment in ``environment`` (of another release than ``exclude_release``).
+
+    The local ledger answers first; with a remote ledger (``ledger: github`` on a fresh
+    runner, say) the remote history answers what the local one cannot.
+    """
+    local = app.ledger.last_success(environment, exclude_release=exclude_release)
+    if local is not None or app.config.ledger == "sqlite":
+        return local
+    for dep in reversed(app.view.history(environment, None)):
+        if dep.status == "succeeded" and dep.release_id != (exclude_release or ""):
+            return dep
+    return None
+
+
 def verify_release(app: App, release: Release) -> dict[str, Path]:
     """Re-hash every package of ``release`` (skipped ones included); exit 4 on a mismatch."""
     return {pkg.name: app.store.verify(pkg.digest, name=pkg.name) for pkg in release.packages}
@@ -156,7 +171,7 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
                     plan=plan, variables=resolved.values, masker=masker, out=out,
                     ci=app.ci, run_steps=runner.steps, run_checks=lambda: runner.steps(include_deploy=False),
-                    run_command=runner.run)
+                    run_command=runner.run, force=force, progress=_progress_line(masker))
     try:
         outcome: DeployOutcome = target.deploy(job)
     except Refused as exc:
@@ -176,9 +191,27 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     symbol = {"succeeded": "✓", "failed": "✗"}.get(final.status, "•")
     out(f"{symbol} deployment #{final.id} of {release.version} to {env.name} {final.status}"
         f"{': ' + outcome.message if outcome.message and final.status != 'succeeded' else ''}\n")
+    app.ci.set_output("release-id", release.id)
+    app.ci.set_output("version", release.version)
     app.ci.set_output("deployment-id", str(final.id))
     app.ci.set_output("status", final.status)
     return final
+
+
+def _progress_line(masker: Masker) -> Callable[[str], None]:
+    """A live progress line on stderr: rewritten in place on a terminal, one line per change otherwise."""
+    last: list[str] = [""]
+    tty = sys.stderr.isatty()
+
+    def progress(text: str) -> None:
+        text = masker.mask(text)
+        if text == last[0]:
+            return
+        last[0] = text
+        sys.stderr.write(f"\r\033[K{text}" if tty else f"{text}\n")
+        sys.stderr.flush()
+
+    return progress
 
 
 def _record(app: App, dep: Deployment, outcome: DeployOutcome, status: str | None = None) -> Deployment:
@@ -190,13 +223,11 @@ def _record(app: App, dep: Deployment, outcome: DeployOutcome, status: str | Non
 
 def _rollback_after_failure(app: App, env: Environment, failed: Release,
                             out: Callable[[str], None]) -> Deployment | None:
-    previous = app.ledger.last_success(env.name, exclude_release=failed.id)
+    previous = last_good(app, env.name, exclude_release=failed.id)
     if previous is None:
         out(f"no earlier successful release in {env.name} to roll back to\n")
         return None
-    release = app.ledger.get_release_by_id(previous.release_id)
-    if release is None:
-        return None
+    release = app.ledger.get_release_by_id(previous.release_id) or find_release(app, previous.version)
     out(f"rolling back {env.name} to {release.version} (last success: deployment #{previous.id})\n")
     target = app.target(env)
     files = verify_release(app, release)
@@ -221,15 +252,15 @@ def rollback(app: App, env_name: str, to_version: str | None = None,
     app.reap_interrupted()
     if to_version:
         release = find_release(app, to_version)
-        if not app.ledger.succeeded_at(release.id, env.name):
+        if not app.ledger.succeeded_at(release.id, env.name) and not app.view.succeeded(release, env.name):
             raise Refused(f"{to_version} never succeeded in {env.name}; a rollback goes back to a known good release")
         version = to_version
     else:
-        current = app.ledger.latest(env.name)
+        current = app.ledger.latest(env.name) or app.view.current(env.name)
         if current is None:
             raise Refused(f"nothing was ever deployed to {env.name}: there is nothing to roll back")
         exclude = current.release_id if current.status == "succeeded" else None
-        previous = app.ledger.last_success(env.name, exclude_release=exclude)
+        previous = last_good(app, env.name, exclude_release=exclude)
         if previous is None:
             raise Refused(f"{env.name} has no earlier successful release to roll back to")
         version = previous.version

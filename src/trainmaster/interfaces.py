@@ -133,6 +133,8 @@ class DeployJob:
     run_steps: Callable[[], DeployOutcome]
     run_checks: Callable[[], DeployOutcome]
     run_command: Callable[[str, str], CommandResult]
+    force: bool = False
+    progress: Callable[[str], None] | None = None
 
     @property
     def to_deploy(self) -> list[PackagePlan]:
@@ -170,9 +172,19 @@ LedgerFactory = Callable[["Config", Any], RemoteLedger]
 
 @dataclass
 class PublishResult:
-    """A publisher's report: ``created``, ``exists`` or ``conflict`` (with detail)."""
+    """A publisher's report (with a one-line ``detail``).
 
-    state: Literal["created", "exists", "conflict"]
+    From :meth:`Publisher.ensure`: ``created`` (it is there now), ``exists``
+    (it was already there, identical), ``deferred`` (it will be created by a
+    later step of the CI system, such as a classic Azure release created after
+    its build), or ``conflict`` (a different release holds that version).
+    From :meth:`Publisher.check`: ``exists``, ``conflict`` (drift), or
+    ``missing`` (not there yet; ``sync`` would create it — not drift).
+    ``remote`` holds the remote references (ids, URLs, wrapper digests); the
+    core records it in the ledger beside the release.
+    """
+
+    state: Literal["created", "exists", "deferred", "conflict", "missing"]
     detail: str = ""
     url: str | None = None
     remote: dict[str, Any] = field(default_factory=dict)
@@ -185,7 +197,7 @@ class Publisher(Protocol):
         """Make sure ``release`` exists remotely; ``files`` maps package name to its verified file."""
 
     def check(self, release: Release, config: Config) -> PublishResult:
-        """Report whether the remote copy matches (``exists``), is missing (``created`` is not used), or drifted."""
+        """Report whether the remote copy matches (``exists``), is ``missing``, or drifted (``conflict``)."""
 
     def fetch(self, version: str, dest: Path, config: Config) -> tuple[Release, dict[str, Path]] | None:
         """Download a published release record and its files into ``dest``; None if absent."""
@@ -216,3 +228,6 @@ class CIContext(Protocol):
               column: int | None = None) -> None: ...
 
     def warning(self, message: str) -> None: ...
+
+    def complete(self, exit_code: int, message: str) -> None:
+        """Called once, last, with the command's exit code (Azure's ``task.complete``)."""

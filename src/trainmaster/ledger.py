@@ -80,7 +80,21 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
+    # 2: where each release was mirrored (publishers' remote references, wrapper digests)
+    """
+    CREATE TABLE publications (
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        system TEXT NOT NULL,
+        state TEXT NOT NULL,
+        url TEXT,
+        remote TEXT NOT NULL DEFAULT '{}',
+        at TEXT NOT NULL,
+        PRIMARY KEY (release_id, system)
+    );
+    """,
 )
+
+Publication = tuple[str, str, "str | None", dict[str, Any]]  # system, state, url, remote
 
 _DEPLOYMENT_COLUMNS = (
     "id, release_id, version, environment, kind, status, actor, started_at, finished_at, "
@@ -190,14 +204,17 @@ class SqliteLedger:
         ).fetchall()
         return [Release.from_record(json.loads(r[0])) for r in rows]
 
-    def insert_release(self, release: Release, actor: str) -> bool:
-        """Insert ``release``; False if that exact release is already there."""
+    def insert_release(self, release: Release, actor: str,
+                       publications: list[Publication] | None = None) -> bool:
+        """Insert ``release`` (and where it was published); False if that version is already there."""
         record = release.to_record()
         with self.transaction() as conn:
             existing = conn.execute(
                 "SELECT id FROM releases WHERE project = ? AND version = ?", (release.project, release.version)
             ).fetchone()
             if existing:
+                if existing[0] == release.id:
+                    self._publications(conn, release.id, actor, publications or [])
                 return False
             conn.execute(
                 "INSERT INTO releases (id, project, version, created_at, created_by, record) VALUES (?,?,?,?,?,?)",
@@ -206,7 +223,36 @@ class SqliteLedger:
             )
             self._audit(conn, "release_created", actor, f"{release.project}@{release.version}",
                         {"release_id": release.id, "packages": {p.name: p.digest for p in release.packages}})
+            self._publications(conn, release.id, actor, publications or [])
         return True
+
+    def _publications(self, conn: sqlite3.Connection, release_id: str, actor: str,
+                      publications: list[Publication]) -> None:
+        for system, state, url, remote in publications:
+            body = json.dumps(remote, sort_keys=True)
+            old = conn.execute("SELECT state, url, remote FROM publications WHERE release_id = ? AND system = ?",
+                               (release_id, system)).fetchone()
+            if old == (state, url, body):
+                continue
+            conn.execute(
+                "INSERT OR REPLACE INTO publications (release_id, system, state, url, remote, at) VALUES (?,?,?,?,?,?)",
+                (release_id, system, state, url, body, now()),
+            )
+            self._audit(conn, "release_published", actor, system,
+                        {"release_id": release_id, "state": state, "url": url, "remote": remote})
+
+    def record_publications(self, release_id: str, actor: str,
+                            publications: list[Publication]) -> None:
+        """Record (or update) where ``release_id`` is mirrored; audited when it changes."""
+        with self.transaction() as conn:
+            self._publications(conn, release_id, actor, publications)
+
+    def publications(self, release_id: str) -> dict[str, dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT system, state, url, remote, at FROM publications WHERE release_id = ? ORDER BY system",
+            (release_id,),
+        ).fetchall()
+        return {r[0]: {"state": r[1], "url": r[2], "remote": json.loads(r[3]), "at": r[4]} for r in rows}
 
     # -- deployments ---------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from trainmaster.model import Package, Release, check_digest, check_name, check_
 if TYPE_CHECKING:
     from trainmaster.app import App
     from trainmaster.interfaces import Publisher, PublishResult
+    from trainmaster.ledger import Publication
     from trainmaster.store import Staged
 
 
@@ -169,11 +170,11 @@ def create_release(app: App, version: str, package_args: tuple[str, ...] = (), n
             for pkg in release.packages:
                 if pkg.digest == item.digest and files.get(pkg.name) is None:
                     files[pkg.name] = item.tmp_path
-        urls = _ensure_remote(targets, release, {k: v for k, v in files.items() if v is not None}, app, out)
+        pubs = _ensure_remote(targets, release, {k: v for k, v in files.items() if v is not None}, app, out)
         for item in staged:
             app.store.commit(item)
         staged = []
-        created = app.ledger.insert_release(release, actor) if existing is None else False
+        created = app.ledger.insert_release(release, actor, pubs)
     finally:
         for item in staged:
             app.store.discard(item)
@@ -186,22 +187,23 @@ def create_release(app: App, version: str, package_args: tuple[str, ...] = (), n
         app.emit("release_created", release=release)
     app.ci.set_output("release-id", release.id)
     app.ci.set_output("version", release.version)
-    for url in urls[:1]:
+    for url in [url for _, _, url, _ in pubs if url][:1]:
         app.ci.set_output("release-url", url)
     return release, created
 
 
 def _ensure_remote(targets: list[tuple[str, Publisher]], release: Release, files: dict[str, Path], app: App,
-                   out: Callable[[str], None]) -> list[str]:
-    urls: list[str] = []
+                   out: Callable[[str], None]) -> list[Publication]:
+    """Ask every publisher to make sure ``release`` exists; any conflict exits 4 before anything is committed."""
+    pubs: list[Publication] = []
     for name, publisher in targets:
         result: PublishResult = publisher.ensure(release, files, app.config)
         if result.state == "conflict":
             raise IntegrityError(f"{name}: {result.detail or 'a different release exists for ' + release.version}")
-        out(f"{name}: {result.state}{' ' + result.url if result.url else ''}\n")
-        if result.url:
-            urls.append(result.url)
-    return urls
+        detail = f" ({result.detail})" if result.detail and result.state == "deferred" else ""
+        out(f"{name}: {result.state}{' ' + result.url if result.url else ''}{detail}\n")
+        pubs.append((name, result.state, result.url, result.remote))
+    return pubs
 
 
 def fetch_release(app: App, version: str, names: tuple[str, ...] | None = None) -> Release | None:

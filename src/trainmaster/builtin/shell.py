@@ -45,6 +45,9 @@ class ShellContext:
     def warning(self, message: str) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
+    def complete(self, exit_code: int, message: str) -> None:
+        return None
+
 
 @hookimpl(trylast=True)
 def ci_context(environ: Mapping[str, str]) -> ShellContext:

@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> Any:
             except Exception:
                 pass
         click.echo(f"error: {exc}", err=True)
+        _complete(exc.exit_code, str(exc))
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -94,4 +95,16 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    _complete(0, "")
     sys.exit(0)
+
+
+def _complete(exit_code: int, message: str) -> None:
+    """Tell the CI context the command's outcome (Azure's ``task.complete``), if it wants to know."""
+    app = current_app()
+    complete = getattr(app.__dict__.get("ci"), "complete", None) if app is not None else None
+    if complete is not None:
+        try:
+            complete(exit_code, message)
+        except Exception:
+            pass

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from trainmaster.cli.common import emit_json, get_app, json_option
+
+if TYPE_CHECKING:
+    from trainmaster.deploy import Result
 
 
 def register(cli: click.Group) -> None:
@@ -12,10 +17,12 @@ def register(cli: click.Group) -> None:
         cli.add_command(command)
 
 
-def _report(result: object, as_json: bool) -> None:
+def _report(ctx: click.Context, result: Result, as_json: bool) -> None:
+    from trainmaster.summary import publish_summary
+
     if as_json:
-        dep = result.deployment  # type: ignore[attr-defined]
-        emit_json({"deployment": dep.to_json()})
+        emit_json({"deployment": result.deployment.to_json()})
+    publish_summary(get_app(ctx), focus=result.deployment.version)
 
 
 @click.command()
@@ -30,7 +37,7 @@ def deploy(ctx: click.Context, version: str, env: str, force: bool, as_json: boo
     from trainmaster.model import check_version
 
     check_version(version)
-    _report(run_deploy(get_app(ctx), version, env, force=force, out=_out(as_json)), as_json)
+    _report(ctx, run_deploy(get_app(ctx), version, env, force=force, out=_out(as_json)), as_json)
 
 
 @click.command()
@@ -42,17 +49,18 @@ def deploy(ctx: click.Context, version: str, env: str, force: bool, as_json: boo
 def promote(ctx: click.Context, source: str, env: str, force: bool, as_json: bool) -> None:
     """Deploy what last succeeded in one environment to another."""
     from trainmaster.deploy import deploy as run_deploy
+    from trainmaster.deploy import last_good
     from trainmaster.errors import Refused
 
     app = get_app(ctx)
     app.environment(source)
     app.environment(env)
     app.reap_interrupted()
-    last = app.ledger.last_success(source)
+    last = last_good(app, source)
     if last is None:
         raise Refused(f"nothing has succeeded in {source} yet: there is nothing to promote")
     click.echo(f"promoting {last.version} from {source} (deployment #{last.id}) to {env}", err=as_json)
-    _report(run_deploy(app, last.version, env, force=force, out=_out(as_json)), as_json)
+    _report(ctx, run_deploy(app, last.version, env, force=force, out=_out(as_json)), as_json)
 
 
 @click.command()
@@ -107,7 +115,7 @@ def rollback(ctx: click.Context, env: str, version: str | None, as_json: bool) -
 
     if version:
         check_version(version)
-    _report(run_rollback(get_app(ctx), env, version, out=_out(as_json)), as_json)
+    _report(ctx, run_rollback(get_app(ctx), env, version, out=_out(as_json)), as_json)
 
 
 def _out(as_json: bool):  # type: ignore[no-untyped-def]

@@ -101,7 +101,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json({"environments": rows})
         return
-    app.ci.summary(_markdown(app, rows))
+    from trainmaster.summary import render
+
+    stages = [(st.name, [e.name for e in st.environments]) for st in app.config.stages]
+    app.ci.summary(render(app.config.project, stages, rows))
     width = max([len(r["name"]) for r in rows] + [11])
     click.echo(f"{'ENVIRONMENT':<{width}}  {'STAGE':<10} {'VERSION':<16} {'STATUS':<12} PENDING")
     for r in rows:
@@ -109,15 +112,6 @@ def status(ctx: click.Context, as_json: bool) -> None:
         if r["pending"] and r["next"]:
             pending = f"{r['next']}: {pending}"
         click.echo(f"{r['name']:<{width}}  {r['stage']:<10} {r['version'] or '-':<16} {r['status']:<12} {pending}")
-
-
-def _markdown(app: App, rows: list[dict[str, Any]]) -> str:
-    lines = [f"### trainmaster: {app.config.project}", "", "| environment | stage | version | status | pending |",
-             "|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['name']} | {r['stage']} | {r['version'] or '-'} | {r['status']} | "
-                     f"{'; '.join(r['pending']) or '-'} |")
-    return "\n".join(lines) + "\n"
 
 
 @click.command()

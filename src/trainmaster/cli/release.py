@@ -172,12 +172,15 @@ def sync(ctx: click.Context, system: str, versions: tuple[str, ...], check: bool
             from trainmaster.deploy import verify_release
 
             result = publisher.ensure(rel, verify_release(app, rel), app.config)
-        report.append({"version": rel.version, "release_id": rel.id, "state": result.state,
+        state = "missing" if check and result.state == "created" else result.state
+        report.append({"version": rel.version, "release_id": rel.id, "state": state,
                        "detail": result.detail, "url": result.url})
-        if result.state == "conflict":
+        if not check and state != "conflict":
+            app.ledger.record_publications(rel.id, app.actor(), [(name, state, result.url, result.remote)])
+        if state == "conflict":
             drift.append(f"{rel.version}: {result.detail}")
         if not as_json:
-            click.echo(f"{rel.version:<16} {result.state:<9} {result.detail or result.url or ''}")
+            click.echo(f"{rel.version:<16} {state:<9} {result.detail or result.url or ''}")
     if as_json:
         emit_json({"system": name, "releases": report})
     if drift:

@@ -1,0 +1,123 @@
+// L0 tests of the shim: task-lib's MockTestRunner on the local node (it cannot download one here).
+const assert = require('assert');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { MockTestRunner } = require('azure-pipelines-task-lib/mock-test');
+const { commandFromString } = require('azure-pipelines-task-lib/taskcommand');
+
+const TASK_JSON = path.join(__dirname, '..', 'task.json');
+const SCENARIO = path.join(__dirname, 'scenario.js');
+const FAKE_PYTHON = path.join(__dirname, 'fakepython.sh');
+const WHEELS = path.join(__dirname, '..', 'wheels');
+const TOKEN = 'l0-secret-token-5f2c9a';
+const PAT = 'l0-connection-pat-77e1';
+
+function commands(stdout) {
+  return stdout.split(/\r?\n/).filter((l) => l.includes('##vso[')).map((l) => commandFromString(l.slice(l.indexOf('##vso['))));
+}
+
+async function runCase(spec) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tm-l0-'));
+  const log = path.join(tmp, 'calls.log');
+  const tools = spec.tools || path.join(tmp, 'tools');
+  const cwd = path.join(tmp, 'work');
+  fs.mkdirSync(cwd);
+  const config = path.join(cwd, 'trainmaster.yaml');
+  fs.writeFileSync(config, 'project: demo\n');
+  const env = Object.assign({
+    FAKE_PY_LOG: log,
+    AGENT_TOOLSDIRECTORY: tools,
+    SYSTEM_DEFAULTWORKINGDIRECTORY: cwd,
+    ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN: TOKEN,
+    TF_BUILD: 'True',
+  }, spec.env || {});
+  const inputs = Object.assign({ config, workingDirectory: cwd }, spec.inputs);
+  process.env.L0_CASE = JSON.stringify({ inputs, env, python: FAKE_PYTHON, cwd, config });
+  const tr = new MockTestRunner(SCENARIO, TASK_JSON);
+  tr.nodePath = process.execPath;
+  await tr.runAsync();
+  delete process.env.L0_CASE;
+  const read = (f) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
+  const childEnv = {};
+  for (const line of read(log + '.env').split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) childEnv[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return { tr, calls: read(log).split('\n').filter(Boolean), childEnv, cwd: read(log + '.cwd').trim(), config, tools, workdir: cwd };
+}
+
+describe('trainmaster task (L0)', function () {
+  this.timeout(30000);
+  let madeWheel = null;
+
+  before(() => {
+    fs.mkdirSync(WHEELS, { recursive: true });
+    if (!fs.readdirSync(WHEELS).some((f) => /^trainmaster-.*\.whl$/.test(f))) {
+      madeWheel = path.join(WHEELS, 'trainmaster-0.0.0-py3-none-any.whl');
+      fs.writeFileSync(madeWheel, 'not a real wheel: L0 tests only');
+    }
+  });
+
+  after(() => {
+    if (madeWheel) fs.rmSync(madeWheel);
+  });
+
+  it('turns the inputs into the Python arguments and environment', async () => {
+    const r = await runCase({
+      inputs: { command: 'deploy', version: '1.2.3', environment: 'prod', arguments: '--force' },
+    });
+    assert.ok(r.tr.succeeded, r.tr.stdout + r.tr.stderr);
+    const trainmaster = r.calls.find((c) => c.startsWith('-m trainmaster'));
+    assert.strictEqual(trainmaster, `-m trainmaster --config ${r.config} deploy 1.2.3 --to prod --force`);
+    assert.strictEqual(r.childEnv.SYSTEM_ACCESSTOKEN, TOKEN);
+    assert.strictEqual(r.childEnv.TRAINMASTER_AZURE_TASK, '1');
+    assert.strictEqual(r.childEnv.TF_BUILD, 'True');
+    assert.ok(!Object.keys(r.childEnv).some((k) => /^(INPUT_|ENDPOINT_AUTH_|SECRET_)/.test(k)), 'no vault variables leak');
+    assert.strictEqual(r.cwd, fs.realpathSync(r.workdir));
+    assert.ok(r.calls.some((c) => c.startsWith('-m venv')), 'a venv is created');
+    assert.ok(r.calls.some((c) => /^-m pip install .*trainmaster-.*\.whl\[azure\]$/.test(c)), 'the bundled wheel is installed');
+  });
+
+  it('reports a non-zero exit as Failed', async () => {
+    const r = await runCase({ inputs: { command: 'release create', version: '1.0.0' }, env: { FAKE_EXIT: '3' } });
+    assert.ok(r.tr.failed, 'the task failed');
+    const complete = commands(r.tr.stdout).filter((c) => c.command === 'task.complete');
+    assert.strictEqual(complete[complete.length - 1].properties.result, 'Failed');
+    assert.ok(r.tr.errorIssues.some((m) => m.includes('exited 3')), r.tr.errorIssues.join('\n'));
+  });
+
+  it('never prints the token', async () => {
+    const ok = await runCase({ inputs: { command: 'status' } });
+    const failed = await runCase({ inputs: { command: 'status' }, env: { FAKE_EXIT: '5' } });
+    for (const r of [ok, failed]) {
+      assert.ok(!r.tr.stdout.includes(TOKEN) && !r.tr.stderr.includes(TOKEN), "token printed:\n" + r.tr.stdout.split("\n").filter((l) => l.includes(TOKEN)).join("\n") + r.tr.stderr);
+      assert.strictEqual(r.childEnv.SYSTEM_ACCESSTOKEN, TOKEN);
+    }
+  });
+
+  it('uses the service connection token when one is given', async () => {
+    const r = await runCase({
+      inputs: { command: 'validate', azureDevOpsConnection: 'conn1' },
+      env: { ENDPOINT_AUTH_conn1: JSON.stringify({ scheme: 'Token', parameters: { apitoken: PAT } }) },
+    });
+    assert.ok(r.tr.succeeded, r.tr.stdout + r.tr.stderr);
+    assert.strictEqual(r.childEnv.SYSTEM_ACCESSTOKEN, PAT);
+    assert.ok(!r.tr.stdout.includes(PAT) && !r.tr.stdout.includes(TOKEN));
+  });
+
+  it('fails with the missing input named, before running Python', async () => {
+    const r = await runCase({ inputs: { command: 'deploy', environment: 'prod' } });
+    assert.ok(r.tr.failed);
+    assert.ok(r.tr.errorIssues.some((m) => m.includes("input 'version' is required for 'deploy'")), r.tr.errorIssues.join('\n'));
+    assert.ok(!r.calls.some((c) => c.startsWith('-m trainmaster')));
+  });
+
+  it('reuses the cached venv on the next run', async () => {
+    const first = await runCase({ inputs: { command: 'status' } });
+    const again = await runCase({ inputs: { command: 'status' }, tools: first.tools });
+    assert.ok(again.tr.succeeded, again.tr.stdout);
+    assert.ok(!again.calls.some((c) => c.startsWith('-m venv')), again.calls.join('\n'));
+    assert.ok(again.calls.some((c) => c.startsWith('-m trainmaster')));
+  });
+});

@@ -1,0 +1,39 @@
+"""``trainmaster approve`` → the classic release's pending pre-deployment approval (approvals API)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from trainmaster_azure import _remote
+from trainmaster_azure._remote import Remote
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config, Environment
+    from trainmaster.interfaces import Approval
+    from trainmaster.model import Release
+
+
+def approve(approval: Approval, release: Release, environment: Environment, config: Config) -> str:
+    """Approve the pending approval of ``environment``'s stage; returns a line for the user ("" if none)."""
+    from azure.devops.v7_1.release.models import ReleaseApproval
+
+    from trainmaster_azure._target import pending_approvals
+
+    s = _remote.settings(config, environment)
+    remote = Remote(s, _remote.connect(s))
+    match, _ = remote.find(release)
+    if match is None:
+        return ""
+    full = remote.client.release.get_release(s.project, match.id)
+    stage = remote.stage(s.stage_for(environment.name))
+    env = next((e for e in full.environments or [] if e.name == stage), None)
+    if env is None:
+        return ""
+    done = 0
+    for pending in pending_approvals(remote, full.id, env.id):
+        comment = f"trainmaster approve by {approval.actor}" + (f": {approval.comment}" if approval.comment else "")
+        remote.client.release.update_release_approval(
+            ReleaseApproval(status="approved", comments=comment), s.project, pending.id
+        )
+        done += 1
+    return f"azure-devops: approved {done} pending approval(s) of {stage} in {full.name}" if done else ""

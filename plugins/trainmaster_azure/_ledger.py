@@ -1,0 +1,139 @@
+"""The ``azure-devops`` ledger: "what is where" answered from release environments and deployments."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.interfaces import Deployment
+from trainmaster_azure import _remote
+from trainmaster_azure._remote import Remote
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config
+    from trainmaster.model import Release
+
+STATUS = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "inProgress": "in_progress",
+    "notDeployed": "pending",
+    "undefined": "pending",
+}
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return str(value)
+
+
+class AzureLedger:
+    """:class:`trainmaster.interfaces.RemoteLedger` over one release definition.
+
+    :param config: the configuration (its ``azure-devops:`` block names the definition).
+    :param local: the local SQLite ledger (unused: Azure answers; the audit log stays local).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        local: Any = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        adapter: Any = None,
+    ) -> None:
+        self.config = config
+        self.environ = environ
+        self.adapter = adapter
+        self.local = local
+        self._remote: Remote | None = None
+        self._marks: dict[int, tuple[str | None, str | None]] = {}
+
+    @property
+    def remote(self) -> Remote:
+        if self._remote is None:
+            s = _remote.settings(self.config, None, self.environ)
+            self._remote = Remote(s, _remote.connect(s, self.environ, self.adapter))
+        return self._remote
+
+    def _stage(self, environment: str) -> str:
+        env = self.config.environment(environment)
+        s = _remote.settings(self.config, env, self.environ) if env is not None else self.remote.s
+        wanted = s.stage_for(environment)
+        return self.remote.stage(wanted) or wanted
+
+    def _environment_of(self, stage: str) -> str:
+        for env in self.config.environments:
+            if self._stage(env.name) == stage:
+                return env.name
+        return stage
+
+    def succeeded(self, release: Release, environment: str) -> str | None:
+        match, _ = self.remote.find(release)
+        if match is None:
+            return None
+        full = self.remote.client.release.get_release(self.remote.s.project, match.id)
+        stage = self._stage(environment)
+        for env in full.environments or []:
+            if env.name == stage and env.status == "succeeded":
+                return _iso(env.modified_on) or ""
+        return None
+
+    def _release_marks(self, release_id: int) -> tuple[str | None, str | None]:
+        if release_id not in self._marks:
+            full = self.remote.client.release.get_release(self.remote.s.project, release_id)
+            self._marks[release_id] = _remote.marks(full)
+        return self._marks[release_id]
+
+    def history(self, environment: str | None, limit: int | None) -> list[Deployment]:
+        """Deployments of the definition's stages, oldest first."""
+        remote = self.remote
+        definition = remote.definition()
+        kwargs: dict[str, Any] = {
+            "definition_id": definition.id,
+            "query_order": "descending",
+            "top": min(limit or 100, 100),
+        }
+        if environment is not None:
+            stage = self._stage(environment)
+            env_ids = [e.id for e in definition.environments or [] if e.name == stage]
+            if not env_ids:
+                return []
+            kwargs["definition_environment_id"] = env_ids[0]
+        page = remote.client.release.get_deployments(remote.s.project, **kwargs)
+        items = page.value if hasattr(page, "value") else page or []
+        out: list[Deployment] = []
+        for dep in items:
+            rid, version = self._release_marks(dep.release.id)
+            if rid is None:
+                continue  # not a trainmaster release
+            status = STATUS.get(dep.deployment_status or "undefined", "pending")
+            if dep.deployment_status == "partiallySucceeded":
+                status = "succeeded" if remote.s.partially_succeeded == "succeeded" else "failed"
+            requested = dep.requested_for or dep.requested_by
+            out.append(
+                Deployment(
+                    id=dep.id,
+                    release_id=rid,
+                    version=version or "",
+                    kind="deploy",
+                    status=status,
+                    environment=self._environment_of(dep.release_environment.name),
+                    actor=getattr(requested, "unique_name", None) or getattr(requested, "display_name", None) or "",
+                    started_at=_iso(dep.started_on or dep.queued_on) or "",
+                    finished_at=_iso(dep.completed_on),
+                    remote={"system": "azure-devops", "release_id": dep.release.id, "deployment_id": dep.id},
+                )
+            )
+        out.reverse()
+        return out[-limit:] if limit else out
+
+    def current(self, environment: str) -> Deployment | None:
+        found = self.history(environment, 1)
+        return found[-1] if found else None

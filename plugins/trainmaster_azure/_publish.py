@@ -1,0 +1,245 @@
+"""The ``azure-devops`` publisher: a classic Release pinned to the build that made the release.
+
+Azure DevOps creates a classic release only for a *completed* build (a request for a
+build that is still running fails or leaves the release waiting), so inside the build
+that produced it, ``release create`` uploads ``release.json`` as the build artifact
+``trainmaster`` and defers the classic release; ``deploy`` or ``sync --to azure-devops``
+creates it once the build has finished (docs/azure.md, "build, then release create").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput
+from trainmaster.interfaces import PublishResult
+from trainmaster_azure import _remote
+from trainmaster_azure._remote import MARK_DIGESTS, MARK_ID, MARK_PROJECT, MARK_VERSION, Remote
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config
+    from trainmaster.model import Release
+
+ARTIFACT = "trainmaster"
+RECOVERY_LOOKUPS = 3
+
+
+def pin(release: Release, environ: Mapping[str, str]) -> tuple[str, str]:
+    """The build a classic release pins: the one that produced ``release`` (``BUILD_BUILDID``)."""
+    explicit = environ.get("TRAINMASTER_AZURE_BUILD_ID", "").strip()
+    if explicit:
+        return explicit, environ.get("TRAINMASTER_AZURE_BUILD_NUMBER", "").strip() or explicit
+    source = release.metadata.get("source") or {}
+    if source.get("ci") == "azure-pipelines" and source.get("build_id"):
+        return str(source["build_id"]), str(source.get("build_number") or source["build_id"])
+    build = environ.get("BUILD_BUILDID", "").strip()
+    if build:
+        return build, environ.get("BUILD_BUILDNUMBER", "").strip() or build
+    raise InvalidInput(
+        f"{release.version} was not built by Azure Pipelines, so there is no build to pin: run "
+        "`release create` in the build, or set TRAINMASTER_AZURE_BUILD_ID (and _NUMBER)"
+    )
+
+
+def inside_pinned_build(build_id: str, environ: Mapping[str, str]) -> bool:
+    """True when this process runs inside the very build it pins: that build has not completed yet."""
+    return (
+        environ.get("TF_BUILD", "").lower() == "true"
+        and environ.get("BUILD_BUILDID", "").strip() == build_id
+        and not environ.get("RELEASE_RELEASEID")
+    )
+
+
+def upload_record(release: Release, environ: Mapping[str, str]) -> Path | None:
+    """Write ``release.json`` and attach it to the running build as artifact ``trainmaster``."""
+    from trainmaster_azure.context import detect
+
+    ctx = detect(environ)
+    if ctx is None or ctx.in_release_stage or not environ.get("BUILD_BUILDID"):
+        return None
+    folder = (
+        Path(
+            environ.get("BUILD_ARTIFACTSTAGINGDIRECTORY") or environ.get("AGENT_TEMPDIRECTORY") or tempfile.gettempdir()
+        )
+        / ARTIFACT
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "release.json"
+    path.write_bytes(release.to_json())
+    ctx.vso.upload_artifact(ARTIFACT, ARTIFACT, str(path))
+    return path
+
+
+def create(remote: Remote, release: Release, build: tuple[str, str]) -> Any:
+    """POST the classic release; a response lost in transit is recovered by lookup, never re-sent blindly."""
+    from azure.devops.v7_1.release.models import ArtifactMetadata, BuildVersion, ReleaseStartMetadata
+
+    from trainmaster_azure.client import MaybeApplied
+
+    definition, artifact = remote.definition(), remote.artifact()
+    metadata = ReleaseStartMetadata(
+        definition_id=definition.id,
+        description=_remote.description(release),
+        is_draft=False,
+        reason="manual",
+        artifacts=[ArtifactMetadata(alias=artifact.alias, instance_reference=BuildVersion(id=build[0], name=build[1]))],
+        manual_environments=remote.stage_names(),
+        properties={
+            MARK_ID: release.id,
+            MARK_VERSION: release.version,
+            MARK_PROJECT: release.project,
+            MARK_DIGESTS: json.dumps({p.name: p.digest for p in release.packages}, sort_keys=True),
+        },
+    )
+    for attempt in range(2):
+        try:
+            return remote.client.release.create_release(metadata, remote.s.project)
+        except MaybeApplied:
+            for _ in range(RECOVERY_LOOKUPS):
+                found, _conflict = remote.find(release)
+                if found is not None:
+                    return found
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+class AzurePublisher:
+    """:class:`trainmaster.interfaces.Publisher` for classic releases."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None, adapter: Any = None) -> None:
+        self._environ = environ
+        self.adapter = adapter
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return os.environ if self._environ is None else self._environ
+
+    def _remote(self, config: Config) -> Remote:
+        s = _remote.settings(config, None, self.environ)
+        return Remote(s, _remote.connect(s, self.environ, self.adapter))
+
+    def _result(self, state: Literal["created", "exists"], remote_release: Any, detail: str = "") -> PublishResult:
+        return PublishResult(
+            state,
+            detail,
+            _remote.web_url(remote_release),  # type: ignore[arg-type]
+            {"system": "azure-devops", "release_id": remote_release.id, "release_name": remote_release.name},
+        )
+
+    def ensure(self, release: Release, files: Mapping[str, Path], config: Config) -> PublishResult:
+        """Find or create the classic release for ``release``; another id for its version conflicts."""
+        remote = self._remote(config)
+        build = pin(release, self.environ)
+        upload_record(release, self.environ)
+        match, conflict = remote.find(release)
+        if conflict is not None:
+            rid = _remote.marks(conflict)[0]
+            return PublishResult(
+                "conflict",
+                f"classic release {conflict.name} holds {release.version} as {rid}; this release is {release.id}",
+                _remote.web_url(conflict),
+            )
+        if match is not None:
+            return self._result("exists", match)
+        if inside_pinned_build(build[0], self.environ):
+            return PublishResult(
+                "deferred",
+                f"build {build[0]} is still running and Azure DevOps "
+                "creates a classic release only for a completed build; `deploy` or "
+                "`sync --to azure-devops` creates it after the build",
+                None,
+                {"system": "azure-devops", "deferred": True, "build_id": build[0]},
+            )
+        return self._result("created", create(remote, release, build))
+
+    def check(self, release: Release, config: Config) -> PublishResult:
+        """``exists`` when the classic release is there, ``conflict`` on drift, else ``created`` (missing)."""
+        remote = self._remote(config)
+        match, conflict = remote.find(release)
+        if conflict is not None:
+            return PublishResult(
+                "conflict",
+                f"classic release {conflict.name} holds {release.version} as {_remote.marks(conflict)[0]}",
+                _remote.web_url(conflict),
+            )
+        if match is None:
+            return PublishResult("created", "missing: no classic release holds this release yet")
+        return self._result("exists", match)
+
+    def fetch(self, version: str, dest: Path, config: Config) -> tuple[Release, dict[str, Path]] | None:
+        """The release among the artefacts the agent downloaded (release stage, PIPELINE_WORKSPACE)."""
+        found = find_record(self.environ, version)
+        if found is None:
+            return None
+        release, folder = found
+        files: dict[str, Path] = {}
+        for pkg in release.packages:
+            source = locate(folder, pkg.file_name, self.environ)
+            if source is None:
+                raise IntegrityError(
+                    f"package {pkg.name!r} ({pkg.file_name}) of {version} is not among the "
+                    f"downloaded artefacts in {folder}: publish it with the build's artefacts"
+                )
+            digest = sha256_file(source)
+            if digest != pkg.digest:
+                raise DigestMismatch(
+                    f"package {pkg.name!r}: {source} hashes to {digest}, release.json pins "
+                    f"{pkg.digest}; nothing was deployed"
+                )
+            target = dest / pkg.name / pkg.file_name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            files[pkg.name] = target
+        return release, files
+
+
+def artifact_roots(environ: Mapping[str, str]) -> list[Path]:
+    names = ("SYSTEM_ARTIFACTSDIRECTORY", "AGENT_RELEASEDIRECTORY", "PIPELINE_WORKSPACE")
+    roots = [Path(environ[n]) for n in names if environ.get(n)]
+    return [r for r in dict.fromkeys(roots) if r.is_dir()]
+
+
+def find_record(environ: Mapping[str, str], version: str | None = None) -> tuple[Release, Path] | None:
+    """The ``release.json`` among the downloaded artefacts (for ``version`` when given) and its folder."""
+    from trainmaster.model import Release
+
+    seen: list[str] = []
+    for root in artifact_roots(environ):
+        for path in sorted(root.rglob("release.json")):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if not isinstance(record, dict) or record.get("schema") != "trainmaster/release@1":
+                continue
+            seen.append(str(record.get("version")))
+            if version is None or record.get("version") == version:
+                return Release.from_record(record), path.parent
+    return None
+
+
+def locate(folder: Path, file_name: str, environ: Mapping[str, str]) -> Path | None:
+    """A package file next to ``release.json`` first, else anywhere among the artefacts."""
+    if (folder / file_name).is_file():
+        return folder / file_name
+    for root in [folder.parent, *artifact_roots(environ)]:
+        for path in sorted(root.rglob(file_name)):
+            if path.is_file():
+                return path
+    return None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()

@@ -1,0 +1,264 @@
+"""Settings, and the classic-release lookups shared by the publisher, target and ledger.
+
+A trainmaster release is identified on Azure DevOps by the classic release whose
+``properties`` (and, as a fallback, ``description``) carry ``trainmaster.releaseId``
+and ``trainmaster.version``. Lookups never trust a release name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.errors import ConfigError, InvalidInput
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config, Environment
+    from trainmaster.model import Release
+    from trainmaster_azure.client import AzureDevOps
+
+BLOCK = "azure-devops"
+MARK_ID = "trainmaster.releaseId"
+MARK_VERSION = "trainmaster.version"
+MARK_PROJECT = "trainmaster.project"
+MARK_DIGESTS = "trainmaster.digests"
+MAX_PAGES = 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``azure-devops:`` block (top level, overlaid by ``defaults`` and the environment)."""
+
+    organization: str
+    project: str
+    definition: str | int | None = None
+    artifact: str | None = None
+    token_variable: str | None = None
+    poll_interval: float = 10.0
+    timeout: float = 3600.0
+    partially_succeeded: str = "failed"
+    stage: str | None = None
+    stages: dict[str, str] = field(default_factory=dict)
+    config_file: str | None = None
+
+    def stage_for(self, environment: str) -> str:
+        """The classic release stage that deploys trainmaster environment ``environment``."""
+        return self.stage or self.stages.get(environment) or environment
+
+    def require_definition(self) -> str | int:
+        if self.definition in (None, ""):
+            raise ConfigError(
+                "azure-devops.definition is not set: name the classic release definition (its name or numeric id)",
+                file=self.config_file,
+                key="definition",
+            )
+        assert self.definition is not None
+        return self.definition
+
+
+def _duration(value: Any, default: float) -> float:
+    if value is None:
+        return default
+    from trainmaster.config._values import parse_duration
+
+    return parse_duration(value)
+
+
+def settings(
+    config: Config, environment: Environment | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Merge the block and the pipeline's predefined variables; exit 2 when org or project is unknown."""
+    environ = os.environ if environ is None else environ
+    block: dict[str, Any] = dict(config.plugin_settings.get(BLOCK) or {})
+    if environment is not None:
+        block.update(environment.settings.get(BLOCK) or {})
+    org = str(block.get("organization") or environ.get("SYSTEM_COLLECTIONURI") or "").strip()
+    project = str(block.get("project") or environ.get("SYSTEM_TEAMPROJECT") or "").strip()
+    where = str(config.path)
+    if not org:
+        raise ConfigError(
+            "no Azure DevOps organisation: set azure-devops.organization "
+            "(https://dev.azure.com/ORG) or run inside Azure Pipelines (SYSTEM_COLLECTIONURI)",
+            file=where,
+            key="organization",
+        )
+    if not project:
+        raise ConfigError(
+            "no Azure DevOps project: set azure-devops.project or run inside Azure Pipelines (SYSTEM_TEAMPROJECT)",
+            file=where,
+            key="project",
+        )
+    definition = block.get("definition")
+    if isinstance(definition, str) and definition.isdigit():
+        definition = int(definition)
+    return Settings(
+        organization=org.rstrip("/"),
+        project=project,
+        definition=definition,
+        artifact=block.get("artifact"),
+        token_variable=block.get("token_variable"),
+        poll_interval=_duration(block.get("poll_interval"), 10.0),
+        timeout=_duration(block.get("timeout"), 3600.0),
+        partially_succeeded=str(block.get("partially_succeeded") or "failed"),
+        stage=block.get("stage"),
+        stages=dict(block.get("stages") or {}),
+        config_file=where,
+    )
+
+
+def connect(s: Settings, environ: Mapping[str, str] | None = None, adapter: Any = None) -> AzureDevOps:
+    """The client for ``s`` (the extra is checked first, then the token)."""
+    from trainmaster_azure.client import AzureDevOps, import_sdk, token_source
+    from trainmaster_azure.context import detect
+
+    import_sdk()
+    environ = os.environ if environ is None else environ
+    name, token = token_source(environ, s.token_variable)
+    ctx = detect(environ)
+    if ctx is not None and name != "SYSTEM_ACCESSTOKEN":
+        ctx.mask(token)  # System.AccessToken is a secret the agent masks already
+    return AzureDevOps(s.organization, s.project, token, adapter=adapter)
+
+
+def description(release: Release) -> str:
+    lines = [
+        f"trainmaster {release.project} {release.version}",
+        f"{MARK_ID}: {release.id}",
+        f"{MARK_VERSION}: {release.version}",
+    ]
+    lines += [f"{p.name}: {p.file_name} {p.digest}" for p in release.packages]
+    return "\n".join(lines)[:4000]
+
+
+def marks(remote: Any) -> tuple[str | None, str | None]:
+    """``(release id, version)`` recorded on a classic release, from its properties or description."""
+    from trainmaster_azure.client import properties_of
+
+    props = properties_of(remote)
+    rid, version = props.get(MARK_ID), props.get(MARK_VERSION)
+    for line in (getattr(remote, "description", None) or "").splitlines():
+        key, _, value = line.partition(": ")
+        if key == MARK_ID and not rid:
+            rid = value.strip()
+        elif key == MARK_VERSION and not version:
+            version = value.strip()
+    return rid, version
+
+
+def web_url(obj: Any) -> str | None:
+    links = getattr(obj, "_links", None)
+    data = getattr(links, "additional_properties", None) or (links if isinstance(links, dict) else {})
+    web = data.get("web") if isinstance(data, dict) else None
+    return web.get("href") if isinstance(web, dict) else None
+
+
+class Remote:
+    """One project's release definition, and the classic releases that mirror trainmaster releases."""
+
+    def __init__(self, s: Settings, client: AzureDevOps) -> None:
+        self.s = s
+        self.client = client
+        self._definition: Any = None
+
+    def definition(self) -> Any:
+        if self._definition is not None:
+            return self._definition
+        from trainmaster_azure.client import NotFound
+
+        wanted = self.s.require_definition()
+        rm = self.client.release
+        if isinstance(wanted, int):
+            try:
+                found = rm.get_release_definition(self.s.project, wanted)
+            except NotFound:
+                found = None
+        else:
+            found = next(
+                (
+                    d
+                    for d in rm.get_release_definitions(self.s.project, search_text=wanted, is_exact_name_match=True)
+                    or []
+                    if d.name == wanted
+                ),
+                None,
+            )
+            if found is not None:
+                found = rm.get_release_definition(self.s.project, found.id)
+        if found is None:
+            raise InvalidInput(
+                f"release definition {wanted!r} not found in project {self.s.project}: "
+                "fix azure-devops.definition (a classic release definition's name or id)"
+            )
+        self._definition = found
+        return found
+
+    def artifact(self) -> Any:
+        arts = [a for a in (self.definition().artifacts or []) if (a.type or "").lower() == "build"]
+        if self.s.artifact:
+            arts = [a for a in arts if a.alias == self.s.artifact]
+        elif len(arts) > 1:
+            arts = [a for a in arts if a.is_primary] or arts[:1]
+        if not arts:
+            which = f"named {self.s.artifact!r} " if self.s.artifact else ""
+            raise InvalidInput(
+                f"release definition {self.definition().name!r} has no build artifact {which}"
+                "to pin: link the build pipeline as an artifact, or fix azure-devops.artifact"
+            )
+        return arts[0]
+
+    def stage(self, wanted: str) -> str | None:
+        """The definition's stage named ``wanted`` (exactly, else the one that differs only in case)."""
+        names = self.stage_names()
+        if wanted in names:
+            return wanted
+        folded = [n for n in names if n.lower() == wanted.lower()]
+        return folded[0] if len(folded) == 1 else None
+
+    def stage_names(self) -> list[str]:
+        return [e.name for e in (self.definition().environments or [])]
+
+    def releases(self, build_id: str | None = None) -> list[Any]:
+        """Classic releases of the definition (newest first), optionally only those pinned to ``build_id``."""
+        rm = self.client.release
+        out: list[Any] = []
+        token = None
+        for _ in range(MAX_PAGES):
+            kwargs: dict[str, Any] = {
+                "definition_id": self.definition().id,
+                "top": 100,
+                "property_filters": [MARK_ID, MARK_VERSION],
+                "continuation_token": token,
+            }
+            if build_id is not None:
+                kwargs.update(artifact_type_id="Build", artifact_version_id=str(build_id))
+                source = getattr(self.artifact(), "source_id", None)
+                if source:
+                    kwargs["source_id"] = source
+            page = rm.get_releases(self.s.project, **kwargs)
+            out.extend(page.value if hasattr(page, "value") else page or [])
+            token = getattr(page, "continuation_token", None)
+            if not token:
+                break
+        return out
+
+    def find(self, release: Release) -> tuple[Any | None, Any | None]:
+        """``(classic release holding release.id, classic release holding the version with another id)``."""
+        match = conflict = None
+        for remote in self.releases():
+            rid, version = marks(remote)
+            if rid is None and version is None and getattr(remote, "description", None) is None:
+                remote = self.client.release.get_release(self.s.project, remote.id)
+                rid, version = marks(remote)
+            if rid == release.id and match is None:
+                match = remote
+            elif version == release.version and rid and rid != release.id and conflict is None:
+                conflict = remote
+        return match, conflict
+
+    def find_version(self, version: str) -> Any | None:
+        for remote in self.releases():
+            if marks(remote)[1] == version:
+                return remote
+        return None

@@ -1,0 +1,250 @@
+"""The ``azure-devops`` target: deploy a classic release stage, or run inside one.
+
+Outside a release stage it starts the stage (PATCH status ``inProgress``) and polls it,
+one GET per interval, attaching to a stage that is already queued or running. Inside a
+classic release stage (``RELEASE_*`` variables) it never starts a stage, so it can never
+trigger itself: it checks ``release.json`` and every package digest among the artefacts
+the agent downloaded, then runs the environment's commands like the local target.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput, Refused, Unavailable
+from trainmaster.interfaces import DeployOutcome
+from trainmaster_azure import _remote
+from trainmaster_azure._publish import create, find_record, inside_pinned_build, locate, pin, sha256_file
+from trainmaster_azure._remote import Remote, Settings
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config, Environment
+    from trainmaster.interfaces import DeployJob
+    from trainmaster.model import Release
+
+RUNNING = ("queued", "inProgress", "scheduled")
+
+
+class AzureTarget:
+    """:class:`trainmaster.interfaces.Target` for a classic release stage.
+
+    ``sleep`` and ``clock`` drive the polling; tests replace them.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        environment: Environment,
+        environ: Mapping[str, str] | None = None,
+        *,
+        adapter: Any = None,
+    ) -> None:
+        self.adapter = adapter
+        self.config = config
+        self.environment = environment
+        self.environ = os.environ if environ is None else environ
+        self.sleep: Callable[[float], None] = time.sleep
+        self.clock: Callable[[], float] = time.monotonic
+
+    def _settings(self) -> Settings:
+        return _remote.settings(self.config, self.environment, self.environ)
+
+    def _remote(self) -> Remote:
+        s = self._settings()
+        return Remote(s, _remote.connect(s, self.environ, self.adapter))
+
+    def validate(self) -> None:
+        """The definition exists and has a stage for this environment (exit 2 otherwise)."""
+        remote = self._remote()
+        stage_name(remote, self.environment.name)
+
+    # -- deploy ------------------------------------------------------------------------------
+    def deploy(self, job: DeployJob) -> DeployOutcome:
+        from trainmaster_azure.context import detect
+
+        ctx = detect(self.environ)
+        if ctx is not None and ctx.in_release_stage:
+            return self._in_stage(job, ctx.environ)
+        remote = self._remote()
+        stage = stage_name(remote, self.environment.name)
+        classic = classic_release(remote, job.release, self.environ)
+        env = next(e for e in classic.environments if e.name == stage)
+        if env.status in RUNNING:
+            job.out(f"azure-devops: attaching to {stage} of {classic.name} ({env.status})\n")
+            status, env = self._wait(remote, classic, env, job)
+        elif env.status == "succeeded" and job.kind == "deploy" and not job.force:
+            # Already deployed there, e.g. queued by an earlier run that stopped on an approval: adopt it.
+            job.out(f"azure-devops: {stage} of {classic.name} already succeeded\n")
+            status = "succeeded"
+        else:
+            comment = f"trainmaster {job.kind} {job.release.version} (deployment #{job.deployment_id})"
+            start(remote, classic.id, env.id, f"{comment} by {job.ci.actor()}")
+            job.out(f"azure-devops: started {stage} of {classic.name}\n")
+            status, env = self._wait(remote, classic, env, job)
+        outcome = self._outcome(status, remote.s, classic, env)
+        if outcome.status == "succeeded":
+            checks = job.run_checks()
+            if checks.status != "succeeded":
+                checks.remote = {**outcome.remote, **checks.remote}
+                return checks
+            outcome.packages = {p.package.name: "deployed" for p in job.plan}
+        return outcome
+
+    def _wait(self, remote: Remote, classic: Any, env: Any, job: DeployJob) -> tuple[str, Any]:
+        s = remote.s
+        started = self.clock()
+        last = None
+        while True:
+            current = remote.client.release.get_release_environment(s.project, classic.id, env.id)
+            status = current.status or "undefined"
+            elapsed = self.clock() - started
+            if status != last:
+                job.out(f"azure-devops: {env.name} {status} ({elapsed:.0f}s)\n")
+                last = status
+            if status not in RUNNING and status not in ("notStarted", "undefined"):
+                return status, current
+            if status == "queued":
+                waiting_for_approval(remote, classic, current, job)
+            if elapsed + s.poll_interval > s.timeout:
+                raise Unavailable(
+                    f"{env.name} of {classic.name} is still {status} after {s.timeout:.0f}s "
+                    "(azure-devops.timeout); a re-run attaches to it"
+                )
+            self.sleep(s.poll_interval)
+
+    def _outcome(self, status: str, s: Settings, classic: Any, env: Any) -> DeployOutcome:
+        steps = getattr(env, "deploy_steps", None) or []
+        deployment_id = getattr(steps[-1], "deployment_id", None) if steps else None
+        remote = {
+            "system": "azure-devops",
+            "release_id": classic.id,
+            "release_name": classic.name,
+            "environment_id": env.id,
+            "deployment_id": deployment_id,
+            "url": _remote.web_url(classic),
+        }
+        mapped = {
+            "succeeded": "succeeded",
+            "canceled": "cancelled",
+            "rejected": "failed",
+            "partiallySucceeded": "succeeded" if s.partially_succeeded == "succeeded" else "failed",
+        }
+        final = mapped.get(status, "failed")
+        message = "" if final == "succeeded" else f"stage {env.name} of {classic.name} ended {status}"
+        return DeployOutcome(final, remote=remote, message=message)  # type: ignore[arg-type]
+
+    # -- inside a classic release stage --------------------------------------------------------
+    def _in_stage(self, job: DeployJob, environ: Mapping[str, str]) -> DeployOutcome:
+        stage = self._settings().stage_for(self.environment.name)
+        running = environ.get("RELEASE_ENVIRONMENTNAME", "")
+        if running != stage:
+            raise InvalidInput(
+                f"this step runs in classic release stage {running!r} but deploys "
+                f"{self.environment.name!r} (stage {stage!r}); deploy {running!r}'s environment "
+                "here, or map it with azure-devops.stage"
+            )
+        verify_artifacts(job.release, environ)
+        outcome = job.run_steps()
+        outcome.remote = {
+            **outcome.remote,
+            "system": "azure-devops",
+            "release_id": environ.get("RELEASE_RELEASEID"),
+            "stage": running,
+        }
+        return outcome
+
+
+def stage_name(remote: Remote, environment: str) -> str:
+    wanted = remote.s.stage_for(environment)
+    found = remote.stage(wanted)
+    if found is not None:
+        return found
+    names = remote.stage_names()
+    raise InvalidInput(
+        f"release definition {remote.definition().name!r} has no stage {wanted!r} for environment "
+        f"{environment!r} (stages: {', '.join(names) or 'none'}): set azure-devops.stage on the "
+        "environment or rename the stage"
+    )
+
+
+def classic_release(remote: Remote, release: Release, environ: Mapping[str, str]) -> Any:
+    """The classic release holding ``release`` (created now if the build deferred it), with its stages."""
+    match, conflict = remote.find(release)
+    if conflict is not None and match is None:
+        raise IntegrityError(
+            f"classic release {conflict.name} holds {release.version} as {_remote.marks(conflict)[0]}, not {release.id}"
+        )
+    if match is None:
+        build = pin(release, environ)
+        if inside_pinned_build(build[0], environ):
+            raise Refused(
+                f"{release.version} has no classic release yet and build {build[0]} (this run) has not completed: "
+                "Azure DevOps creates a classic release only for a completed build. Deploy from a pipeline "
+                "triggered by this build's completion (docs/azure.md)"
+            )
+        match = create(remote, release, build)
+    return remote.client.release.get_release(remote.s.project, match.id)
+
+
+def start(remote: Remote, release_id: int, environment_id: int, comment: str) -> None:
+    """PATCH the stage to ``inProgress``; if the answer was lost, re-read before trying again."""
+    from azure.devops.v7_1.release.models import ReleaseEnvironmentUpdateMetadata
+
+    from trainmaster_azure.client import MaybeApplied
+
+    rm, project = remote.client.release, remote.s.project
+    body = ReleaseEnvironmentUpdateMetadata(status="inProgress", comment=comment)
+    try:
+        rm.update_release_environment(body, project, release_id, environment_id)
+    except MaybeApplied:
+        if rm.get_release_environment(project, release_id, environment_id).status not in RUNNING:
+            rm.update_release_environment(body, project, release_id, environment_id)
+
+
+def pending_approvals(remote: Remote, release_id: int, environment_id: int) -> list[Any]:
+    approvals = remote.client.release.get_approvals(
+        remote.s.project, status_filter="pending", release_ids_filter=[release_id], type_filter="preDeploy"
+    )
+    items = approvals.value if hasattr(approvals, "value") else approvals or []
+    return [a for a in items if getattr(a.release_environment, "id", None) == environment_id]
+
+
+def waiting_for_approval(remote: Remote, classic: Any, env: Any, job: DeployJob) -> None:
+    """Exit 3 with the approval's URL when the queued stage waits for a pre-deployment approval."""
+    if not pending_approvals(remote, classic.id, env.id):
+        return
+    url = _remote.web_url(classic) or remote.client.web_url(f"_releaseProgress?releaseId={classic.id}")
+    job.out(f"azure-devops: {env.name} of {classic.name} waits for a pre-deployment approval: {url}\n")
+    raise Refused(
+        f"{env.name} of {classic.name} waits for a pre-deployment approval: {url} — approve it there "
+        f"(or `trainmaster approve {job.release.version} --env {job.environment.name}`), then re-run; "
+        "the re-run attaches to the queued stage"
+    )
+
+
+def verify_artifacts(release: Release, environ: Mapping[str, str]) -> None:
+    """``release.json`` among the artefacts must be ``release``, every digest must match (exit 4)."""
+    found = find_record(environ, release.version)
+    if found is None:
+        raise InvalidInput(
+            f"no release.json for {release.version} among the downloaded artefacts "
+            "(SYSTEM_ARTIFACTSDIRECTORY): `release create` in the build publishes it as artifact "
+            "'trainmaster'; keep that artifact in the stage's downloads"
+        )
+    record, folder = found
+    if record.id != release.id:
+        raise IntegrityError(
+            f"release.json among the artefacts is {record.id}, the ledger has {release.id} for {release.version}"
+        )
+    for pkg in release.packages:
+        path = locate(folder, pkg.file_name, environ)
+        if path is None:
+            raise IntegrityError(f"package {pkg.name!r} ({pkg.file_name}) is not among the downloaded artefacts")
+        digest = sha256_file(path)
+        if digest != pkg.digest:
+            raise DigestMismatch(
+                f"package {pkg.name!r}: {path} hashes to {digest}, the release pins {pkg.digest}; nothing was run"
+            )

@@ -1,0 +1,137 @@
+"""Hook implementations of the Azure DevOps plugin (entry point ``azure-devops``).
+
+Registers the ``azure-devops`` target, ledger and publisher, the JSON Schema of the
+``azure-devops:`` settings block, the Azure Pipelines CI context, and mirrors
+``trainmaster approve`` into the classic release's approvals. Nothing here imports
+``requests`` or ``azure.devops`` at module level: a missing ``trainmaster[azure]``
+extra is reported only when an Azure environment is used.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config, Environment
+    from trainmaster.interfaces import (
+        Approval,
+        CIContext,
+        LedgerFactory,
+        Publisher,
+        Release,
+        Target,
+        TargetFactory,
+    )
+
+NAME = "azure-devops"
+_DURATION = {"type": ["number", "string"], "description": "seconds, or a duration such as 10s, 5m, 1h"}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "Azure DevOps classic releases (plugin trainmaster_azure; needs trainmaster[azure]).",
+    "properties": {
+        "organization": {
+            "type": "string",
+            "description": "https://dev.azure.com/ORG (default SYSTEM_COLLECTIONURI)",
+        },
+        "project": {"type": "string", "description": "project name or id (default SYSTEM_TEAMPROJECT)"},
+        "definition": {
+            "type": ["string", "integer"],
+            "description": "classic release definition: name or id",
+        },
+        "artifact": {
+            "type": "string",
+            "description": "alias of the definition's build artifact to pin (default: the primary one)",
+        },
+        "token_variable": {
+            "type": "string",
+            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+            "description": "environment variable holding the token (before SYSTEM_ACCESSTOKEN "
+            "and AZURE_DEVOPS_EXT_PAT)",
+        },
+        "poll_interval": {**_DURATION, "description": "time between two status polls (default 10s)"},
+        "timeout": {**_DURATION, "description": "how long to wait for a stage (default 1h)"},
+        "partially_succeeded": {
+            "enum": ["failed", "succeeded"],
+            "description": "what a partiallySucceeded stage counts as (default failed)",
+        },
+        "stage": {
+            "type": "string",
+            "description": "the classic stage deploying this environment (default: the environment's name)",
+        },
+        "stages": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "environment name -> classic stage name",
+        },
+    },
+}
+
+
+def _target(config: Config, environment: Environment) -> Target:
+    from trainmaster_azure._target import AzureTarget
+
+    return AzureTarget(config, environment)
+
+
+def _ledger(config: Config, local: Any) -> Any:
+    from trainmaster_azure._ledger import AzureLedger
+
+    return AzureLedger(config, local)
+
+
+class _LazyPublisher:
+    """Defers importing the publisher (and its dependencies) until it is used."""
+
+    def __getattr__(self, name: str) -> Any:
+        from trainmaster_azure._publish import AzurePublisher
+
+        return getattr(AzurePublisher(), name)
+
+
+@hookimpl
+def register_targets(register: Callable[[str, TargetFactory], None]) -> None:
+    register(NAME, _target)
+
+
+@hookimpl
+def register_ledgers(register: Callable[[str, LedgerFactory], None]) -> None:
+    register(NAME, _ledger)
+
+
+@hookimpl
+def register_publishers(register: Callable[[str, Publisher], None]) -> None:
+    register(NAME, _LazyPublisher())  # type: ignore[arg-type]
+
+
+@hookimpl
+def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
+    register(NAME, SCHEMA)
+
+
+@hookimpl
+def ci_context(environ: Mapping[str, str]) -> CIContext | None:
+    from trainmaster_azure.context import detect
+
+    return detect(environ)
+
+
+@hookimpl
+def approval_recorded(approval: Approval, release: Release, environment: Environment, config: Config) -> None:
+    """Record ``trainmaster approve`` on the stage's pending pre-deployment approval, when there is one."""
+    if environment.target != NAME or not approval.counts:
+        return
+    from trainmaster.errors import TrainmasterError
+
+    try:
+        from trainmaster_azure._approve import approve
+
+        note = approve(approval, release, environment, config)
+    except TrainmasterError as err:
+        note = f"azure-devops: the approval was recorded here but not in Azure DevOps: {err}"
+    if note:
+        sys.stderr.write(note + "\n")

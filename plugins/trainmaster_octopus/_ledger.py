@@ -1,0 +1,139 @@
+"""The ``octopus`` ledger: what is deployed where, read from Octopus (cli #305).
+
+One ``GET /progression/{projectId}`` per project answers ``status`` and
+``history``: for each release, the latest deployment to each environment with
+its task state and times. trainmaster environments are matched to Octopus ones
+through the ``octopus`` settings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.interfaces import Deployment
+from trainmaster.model import Release
+
+from ._ops import _RELEASE_ID, Octopus
+from ._settings import OctopusSettings, client_for
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config
+
+__all__ = ["OctopusLedger"]
+
+_STATUS = {
+    "Success": "succeeded",
+    "Failed": "failed",
+    "TimedOut": "failed",
+    "Canceled": "cancelled",
+    "Cancelling": "in_progress",
+    "Executing": "in_progress",
+    "Queued": "pending",
+}
+
+
+class OctopusLedger:
+    """Answers the train's questions from Octopus's progression and deployments."""
+
+    def __init__(self, config: Config, local: Any = None, environ: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.local = local
+        self.settings = OctopusSettings.of(config)
+        self.environ = environ
+
+    def _octo(self) -> Octopus:
+        return Octopus(client_for(self.settings, self.environ))
+
+    def _env_names(self) -> dict[str, str]:
+        """Octopus environment name → trainmaster environment name."""
+        out = {}
+        for env in self.config.environments:
+            out[OctopusSettings.of(self.config, env).environment_name(env.name)] = env.name
+        return out
+
+    def _rows(self, take: int = 50) -> list[Deployment]:
+        octo = self._octo()
+        names = self._env_names()
+        projects = [self.settings.project, *sorted(set((self.settings.get("projects", {}) or {}).values()))]
+        rows: list[Deployment] = []
+        for project in dict.fromkeys(projects):
+            proj = octo.project(project)
+            prog = (
+                octo.client.get(
+                    octo.client.space_path(f"progression/{proj['Id']}"), {"releaseHistoryCount": take}
+                )
+                or {}
+            )
+            env_by_id = {str(e.get("Id")): str(e.get("Name")) for e in prog.get("Environments") or []}
+            for entry in prog.get("Releases") or []:
+                rel = entry.get("Release") or {}
+                m = _RELEASE_ID.search(str(rel.get("ReleaseNotes") or ""))
+                for env_id, items in (entry.get("Deployments") or {}).items():
+                    octo_env = env_by_id.get(str(env_id), str(env_id))
+                    for item in items or []:
+                        rows.append(
+                            self._row(
+                                item,
+                                rel,
+                                m.group(1) if m else "",
+                                names.get(octo_env, octo_env),
+                                project,
+                                octo,
+                            )
+                        )
+        rows.sort(key=lambda d: (d.started_at or "", d.id))
+        return rows
+
+    @staticmethod
+    def _row(
+        item: dict[str, Any], rel: dict[str, Any], release_id: str, env: str, project: str, octo: Octopus
+    ) -> Deployment:
+        state = str(item.get("State") or "")
+        status = _STATUS.get(state, "in_progress")
+        if item.get("HasPendingInterruptions"):
+            status = "pending"
+        dep_id = str(item.get("DeploymentId") or item.get("Id") or "")
+        num = re.search(r"(\d+)$", dep_id)
+        return Deployment(
+            id=int(num.group(1)) if num else 0,
+            release_id=release_id,
+            version=str(item.get("ReleaseVersion") or rel.get("Version") or ""),
+            environment=env,
+            kind="deploy",
+            status=status,
+            actor="octopus",
+            started_at=str(item.get("StartTime") or item.get("QueueTime") or item.get("Created") or ""),
+            finished_at=str(item["CompletedTime"]) if item.get("CompletedTime") else None,
+            remote={
+                "project": project,
+                "deployment": dep_id,
+                "task": item.get("TaskId"),
+                "state": state,
+                "url": octo.web_link(f"tasks/{item.get('TaskId')}") if item.get("TaskId") else None,
+            },
+        )
+
+    def succeeded(self, release: Release, environment: str) -> str | None:
+        """When ``release`` last succeeded in ``environment`` (by version, in every project), else None."""
+        wanted = {OctopusSettings.of(self.config).project_for(p.name) for p in release.packages}
+        ok = [
+            d
+            for d in self._rows()
+            if d.environment == environment
+            and d.version == release.version
+            and d.status == "succeeded"
+            and (not d.release_id or d.release_id == release.id)
+        ]
+        if not ok or not wanted <= {d.remote.get("project") for d in ok}:
+            return None
+        return max(d.finished_at or d.started_at for d in ok)
+
+    def history(self, environment: str | None, limit: int | None) -> list[Deployment]:
+        rows = [d for d in self._rows() if environment is None or d.environment == environment]
+        return rows[-limit:] if limit else rows
+
+    def current(self, environment: str) -> Deployment | None:
+        rows = self.history(environment, None)
+        return rows[-1] if rows else None

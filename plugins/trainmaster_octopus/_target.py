@@ -1,0 +1,204 @@
+"""The ``octopus`` target: deploy through Octopus and wait for its server tasks.
+
+For each Octopus project of the release (one per component with
+``octopus.projects``): re-check that the feed still holds the pushed bytes,
+skip the project when the core skipped all its packages or Octopus already has
+this release current there (the CDAF parent-project pattern), attach to a
+deployment of this release that is still running (a re-run after exit 3 or a
+lost response), or create one. Then one batched wait for every task.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.errors import InvalidInput
+from trainmaster.interfaces import DeployOutcome
+
+from ._lifecycle import check_train
+from ._multipart import file_hashes
+from ._ops import Octopus
+from ._publish import OctopusPublisher, groups
+from ._settings import OctopusSettings, client_for
+from ._wait import task_status, wait_for_tasks
+from ._wrap import plan_feed_file
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config, Environment
+    from trainmaster.interfaces import DeployJob
+
+__all__ = ["OctopusTarget"]
+
+
+def _progress_line() -> Callable[[str], None]:
+    tty = sys.stderr.isatty()
+    last = [""]
+
+    def show(text: str) -> None:
+        if tty:
+            sys.stderr.write("\r" + text.ljust(len(last[0])) + ("" if text else "\r"))
+        elif text and text.split(":")[-1] != last[0].split(":")[-1]:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+        last[0] = text
+
+    return show
+
+
+class OctopusTarget:
+    """Deploys to one trainmaster environment through Octopus."""
+
+    def __init__(
+        self, config: Config, environment: Environment, environ: dict[str, str] | None = None
+    ) -> None:
+        self.config = config
+        self.environment = environment
+        self.settings = OctopusSettings.of(config, environment)
+        self.environ = environ
+
+    @property
+    def octo(self) -> Octopus:
+        return Octopus(client_for(self.settings, self.environ))
+
+    def validate(self) -> None:
+        """The project(s), environment, channel and lifecycle must accept the train's order (exit 2)."""
+        octo = self.octo
+        projects = {self.settings.project} | set((self.settings.get("projects", {}) or {}).values())
+        for project in sorted(projects):
+            check_train(octo, self.config, project, self.settings.get("channel"))
+
+    def deploy(self, job: DeployJob) -> DeployOutcome:
+        octo = self.octo
+        env_name = self.settings.environment_name(job.environment.name)
+        release = job.release
+        plan = {p.package.name: p for p in job.plan}
+        force = job.force or job.kind == "rollback"
+        packages: dict[str, str] = {}
+        started: list[tuple[str, list[str], dict[str, str]]] = []
+        for project, names in groups(release, self.settings).items():
+            remote = octo.find_release(project, release.version)
+            if remote is None:  # not published yet: publish now (idempotent)
+                files = {n: plan[n].path for n in names}
+                result = OctopusPublisher(self.environ).ensure(release, files, self.config)
+                if result.state == "conflict":
+                    from trainmaster.errors import IntegrityError
+
+                    raise IntegrityError(f"octopus: {result.detail}")
+                remote = octo.find_release(project, release.version)
+                if remote is None:
+                    raise InvalidInput(f"Octopus project {project!r} has no release {release.version}")
+            self._verify_feed(octo, job, names)
+            if not force and all(plan[n].action == "skip" for n in names):
+                packages.update({n: "skipped" for n in names})
+                job.out(f"octopus: {project} skipped (unchanged since the last successful deployment)\n")
+                continue
+            existing: list[dict[str, Any]] = []
+            if not remote.get("new"):
+                env_id = octo.environment(env_name)["Id"]
+                existing = octo.deployments(str(remote["Id"]), env_id)
+            latest = existing[0] if existing and existing[0].get("TaskId") else None
+            if latest is not None and not force:
+                ref = {"deployment_id": str(latest["Id"]), "task_id": str(latest["TaskId"])}
+                state = task_status(octo.client.get(octo.client.space_path(f"tasks/{ref['task_id']}")) or {})
+                if state is None:  # still running or waiting on an intervention: attach, never duplicate
+                    job.out(f"octopus: resuming the wait on {project} task {ref['task_id']}\n")
+                    started.append((project, names, ref))
+                    continue
+                if state == "succeeded" and self._is_current(octo, project, env_id, str(remote["Id"])):
+                    packages.update({n: "skipped" for n in names})
+                    job.out(f"octopus: {project} {release.version} is already current in {env_name}: skipped\n")
+                    continue
+            ids = octo.create_deployment(
+                project,
+                release.version,
+                env_name,
+                release_id=str(remote["Id"]),
+                before={str(d.get("Id")) for d in existing},
+                variables=self._prompted(octo, project, job),
+                guided_failure=self.settings.get("guided_failure"),
+            )
+            job.out(
+                f"octopus: deploying {project} {release.version} to {env_name}: "
+                f"{octo.web_link('tasks/' + ids['task_id'])}\n"
+            )
+            octo.cache[f"release:{project}:{release.version}"] = {**remote, "new": False}
+            started.append((project, names, ids))
+        outcomes = (
+            wait_for_tasks(
+                octo.client,
+                [ids["task_id"] for _, _, ids in started],
+                interval=self.settings.poll_interval,
+                timeout=self.settings.timeout,
+                cancel_on_timeout=bool(self.settings.get("cancel_on_timeout", False)),
+                progress=_progress_line(),
+            )
+            if started
+            else {}
+        )
+        statuses = []
+        remote_refs: dict[str, Any] = {"deployments": {}}
+        for project, names, ids in started:
+            outcome = outcomes[ids["task_id"]]
+            statuses.append(outcome.status)
+            mark = {"succeeded": "deployed", "cancelled": "failed"}.get(outcome.status, "failed")
+            packages.update({n: mark for n in names})
+            remote_refs["deployments"][project] = {
+                **ids,
+                "state": outcome.state,
+                "url": octo.web_link("tasks/" + ids["task_id"]),
+            }
+        status = "succeeded"
+        if "cancelled" in statuses:
+            status = "cancelled"
+        if "failed" in statuses:
+            status = "failed"
+        message = "; ".join(
+            f"{p}: {outcomes[i['task_id']].state} {outcomes[i['task_id']].error}".strip()
+            for p, _, i in started
+            if outcomes[i["task_id"]].status != "succeeded"
+        )
+        final = DeployOutcome(status, packages, remote_refs, message)  # type: ignore[arg-type]
+        if status == "succeeded" and any(a == "deployed" for a in packages.values()):
+            checks = job.run_checks()
+            if checks.status != "succeeded":
+                return DeployOutcome(checks.status, packages, remote_refs, checks.message, checks.excerpt)
+        return final
+
+    def _verify_feed(self, octo: Octopus, job: DeployJob, names: list[str]) -> None:
+        """Exit 4 when the feed's package no longer hashes to what trainmaster pushed."""
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory(prefix="trainmaster-octopus-") as tmp:
+            for name in names:
+                item = next(p for p in job.plan if p.package.name == name)
+                feed = plan_feed_file(
+                    job.release, item.package, Path(item.path), self.settings.package_id(name), Path(tmp)
+                )
+                sha1 = octo.cache.get(f"sha1:{feed.feed_id}") or file_hashes(feed.path)[0]
+                octo.cache[f"sha1:{feed.feed_id}"] = sha1
+                octo.verify_feed(feed.feed_id, sha1)
+
+    def _is_current(self, octo: Octopus, project: str, env_id: str, release_id: str) -> bool:
+        project_id = octo.project(project)["Id"]
+        page = octo.client.get(
+            octo.client.space_path("deployments"),
+            {"projects": project_id, "environments": env_id, "taskState": "Success", "skip": 0, "take": 1},
+        )
+        items = (page or {}).get("Items") or []
+        return bool(items) and items[0].get("ReleaseId") == release_id
+
+    def _prompted(self, octo: Octopus, project: str, job: DeployJob) -> dict[str, str]:
+        """Prompted variable values from the environment's variables (secrets resolved, never printed)."""
+        if not job.variables:
+            return {}
+        names = self.settings.get("prompted_variables")
+        if names is None:
+            proj = octo.project(project)
+            vs = octo.client.get(
+                octo.client.space_path(f"variables/{proj.get('VariableSetId')}"), missing_ok=True
+            )
+            names = [v.get("Name") for v in (vs or {}).get("Variables") or [] if v.get("Prompt")]
+        return {n: job.variables[n] for n in names if n in job.variables}

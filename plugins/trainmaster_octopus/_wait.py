@@ -1,0 +1,113 @@
+"""Wait for Octopus server tasks: one batched ``GET /tasks?ids=…`` per poll interval.
+
+However many tasks are pending, each interval costs exactly one call. A task
+that reports ``HasPendingInterruptions`` (a manual intervention or guided
+failure) stops the wait with exit 3 and the link to the task; re-running attaches
+to the same task.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trainmaster.errors import Refused, Unavailable
+
+from .client import OctopusClient
+
+__all__ = ["TaskOutcome", "wait_for_tasks", "task_status", "task_link"]
+
+FINAL = {"Success", "Failed", "Canceled", "TimedOut"}
+
+
+@dataclass
+class TaskOutcome:
+    """A finished task: its id, Octopus state and the core's status."""
+
+    task_id: str
+    state: str
+    status: str  # succeeded | failed | cancelled
+    error: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def task_status(task: dict[str, Any]) -> str | None:
+    """The core status of a finished task, or None while it runs."""
+    state = str(task.get("State") or "")
+    if not task.get("IsCompleted") and state not in FINAL:
+        return None
+    if state == "Success" or (task.get("FinishedSuccessfully") and state not in ("Canceled", "Cancelling")):
+        return "succeeded"
+    if state in ("Canceled", "Cancelling"):
+        return "cancelled"
+    return "failed"
+
+
+def task_link(client: OctopusClient, task_id: str) -> str:
+    return f"{client.server}/app#/{client.space_id}/tasks/{task_id}"
+
+
+def wait_for_tasks(
+    client: OctopusClient,
+    task_ids: list[str],
+    *,
+    interval: float = 10.0,
+    timeout: float = 3600.0,
+    cancel_on_timeout: bool = False,
+    progress: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, TaskOutcome]:
+    """Poll until every task has finished; return their outcomes by id.
+
+    :raises Refused: a task waits on a manual intervention (exit 3, with its link).
+    :raises Unavailable: ``timeout`` passed (after cancelling the tasks if asked).
+    """
+    pending = list(dict.fromkeys(task_ids))
+    done: dict[str, TaskOutcome] = {}
+    start = clock()
+    first = True
+    while pending:
+        if not first:
+            if clock() - start >= timeout:
+                if cancel_on_timeout:
+                    for task_id in pending:
+                        client.request("POST", client.space_path(f"tasks/{task_id}/cancel"), idempotent=True)
+                raise Unavailable(
+                    f"Octopus task(s) {', '.join(pending)} did not finish within {timeout:g}s"
+                    + (" and were cancelled" if cancel_on_timeout else "; a re-run resumes waiting")
+                    + f": {task_link(client, pending[0])}"
+                )
+            client.sleep(interval)
+        first = False
+        page = client.get(
+            client.space_path("tasks"), {"ids": ",".join(pending), "skip": 0, "take": len(pending)}
+        )
+        tasks = {str(t.get("Id")): t for t in (page or {}).get("Items") or []}
+        states = []
+        for task_id in list(pending):
+            task = tasks.get(task_id)
+            if task is None:
+                states.append(f"{task_id}: ?")
+                continue
+            if task.get("HasPendingInterruptions"):
+                if progress:
+                    progress("")
+                raise Refused(
+                    f"Octopus task {task_id} waits on a manual intervention: respond at "
+                    f"{task_link(client, task_id)}, then re-run to resume waiting"
+                )
+            status = task_status(task)
+            states.append(f"{task_id}: {task.get('State')}")
+            if status is not None:
+                done[task_id] = TaskOutcome(
+                    task_id, str(task.get("State")), status, str(task.get("ErrorMessage") or ""), task
+                )
+                pending.remove(task_id)
+        if progress:
+            elapsed = clock() - start
+            progress(f"waiting on Octopus ({elapsed:.0f}s): " + ", ".join(states))
+    if progress:
+        progress("")
+    return done
