@@ -139,8 +139,11 @@ class App:
         return self.ci.actor()
 
     def emit(self, hook: str, **kwargs: Any) -> None:
-        """Broadcast an event; a failing event hook is a warning, never an outcome."""
-        try:
-            getattr(self.pm.hook, hook)(config=self.config, **kwargs)
-        except Exception as exc:
-            print(f"warning: a plugin failed while handling {hook}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        """Broadcast an event to each plugin in turn; a failing one is a warning and the others still run."""
+        kwargs["config"] = self.config
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            try:
+                impl.function(*[kwargs[name] for name in impl.argnames])
+            except Exception as exc:
+                print(f"warning: plugin {impl.plugin_name!r} failed while handling {hook}: "
+                      f"{type(exc).__name__}: {exc}", file=sys.stderr)

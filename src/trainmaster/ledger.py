@@ -92,6 +92,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (release_id, system)
     );
     """,
+    # 3: the newest releases of a project without sorting them all (status)
+    """
+    CREATE INDEX releases_by_project_created ON releases (project, created_at);
+    """,
 )
 
 Publication = tuple[str, str, "str | None", dict[str, Any]]  # system, state, url, remote
@@ -203,6 +207,14 @@ class SqliteLedger:
             "SELECT record FROM releases WHERE project = ? ORDER BY created_at, rowid", (project,)
         ).fetchall()
         return [Release.from_record(json.loads(r[0])) for r in rows]
+
+    def recent_releases(self, project: str, limit: int) -> list[Release]:
+        """The newest ``limit`` releases of ``project``, oldest first (indexed: cheap on any ledger)."""
+        rows = self.conn.execute(
+            "SELECT record FROM releases WHERE project = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            (project, limit),
+        ).fetchall()
+        return [Release.from_record(json.loads(r[0])) for r in reversed(rows)]
 
     def insert_release(self, release: Release, actor: str,
                        publications: list[Publication] | None = None) -> bool:

@@ -84,7 +84,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from None
+        raise PluginError(_unknown_hook_message(pm, exc.plugin)) from None
     if os.environ.get("TRAINMASTER_TRACE_PLUGINS"):
         def before(name: str, impls: Any, kwargs: Any) -> None:
             print(f"[trace] {name}({', '.join(kwargs)}) -> {[i.plugin_name for i in impls]}", file=sys.stderr)
@@ -95,6 +95,19 @@ def get_plugin_manager() -> pluggy.PluginManager:
         pm.add_hookcall_monitoring(before, after)
     _pm = pm
     return pm
+
+
+def _unknown_hook_message(pm: pluggy.PluginManager, plugin: object) -> str:
+    import difflib
+
+    name = pm.get_name(plugin) or repr(plugin)
+    known = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "trainmaster_spec")]
+    bad = [caller.name for caller in (pm.get_hookcallers(plugin) or []) if not caller.has_spec()]
+    parts = []
+    for hook in bad:
+        close = difflib.get_close_matches(hook, known, n=1)
+        parts.append(hook + (f" (did you mean {close[0]}?)" if close else ""))
+    return f"plugin {name!r} implements unknown hook(s): {', '.join(parts) or '?'}"
 
 
 def reset_plugin_manager() -> None:

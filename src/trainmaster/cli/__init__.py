@@ -29,6 +29,10 @@ class _Group(click.Group):
 
         get_plugin_manager().hook.register_commands(cli=self)
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return super().list_commands(ctx)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
         if command is None:

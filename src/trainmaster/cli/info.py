@@ -58,7 +58,7 @@ def _candidate(app: App, env: Environment, releases: list[Release]) -> Release |
     """The newest release that could go to ``env`` next: never tried there, and past the previous stage."""
     from trainmaster.train import previous_stage_passed_at
 
-    for rel in reversed(releases[-20:]):
+    for rel in reversed(releases):
         if app.ledger.attempted(rel.id, env.name):
             return None
         if env.stage_index == 0 or previous_stage_passed_at(app.config, env, rel, app.view)[0]:
@@ -70,7 +70,7 @@ def environment_status(app: App) -> list[dict[str, Any]]:
     from trainmaster.train import pending_gates
 
     app.reap_interrupted()
-    releases = app.ledger.list_releases(app.config.project)
+    releases = app.ledger.recent_releases(app.config.project, 20)
     rows = []
     for env in app.config.environments:
         current = app.view.current(env.name)

@@ -1,0 +1,326 @@
+"""The ``github`` publisher: a GitHub Release per version, with the packages and ``release.json`` as assets.
+
+``ensure`` creates a **draft** at the build's commit, uploads ``release.json``
+first (so an interrupted draft can be recognised), then every package, streamed,
+and only then publishes it: nobody sees a half-uploaded release, and immutable
+releases work. Re-running is idempotent: a release whose ``release.json`` has the
+same id is reported ``exists``; a different id is a ``conflict`` naming both. An
+interrupted draft (found through the release list, since get-by-tag sees only
+published releases) is completed, never duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput
+from trainmaster.interfaces import PublishResult
+from trainmaster.model import Release
+from trainmaster_github._settings import GitHubSettings, warn_if_local_ledger, warn_once
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config
+    from trainmaster_github.client import GitHubClient
+
+RECORD = "release.json"
+MARKER = "trainmaster-release-id:"
+MAX_RECORD = 10 * 1024 * 1024
+
+
+def asset_name(release: Release, package_name: str) -> str:
+    """The asset name of a package: its file name (GitHub's character rules applied), made unique."""
+    names = [_clean(p.file_name) for p in release.packages]
+    for pkg, name in zip(release.packages, names, strict=True):
+        if pkg.name == package_name:
+            return name if names.count(name) == 1 and name != RECORD else _clean(f"{pkg.name}-{pkg.file_name}")
+    raise KeyError(package_name)
+
+
+def _clean(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]", ".", name)
+
+
+class GitHubPublisher:
+    """Mirrors releases into GitHub Releases (see the module docstring)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None, **client_kw: Any) -> None:
+        self.environ = environ
+        self.client_kw = client_kw
+
+    def _client(self, config: Config) -> tuple[GitHubSettings, GitHubClient]:
+        settings = GitHubSettings.resolve(config, None, self.environ)
+        return settings, settings.client(self.environ, **self.client_kw)
+
+    # -- lookups -----------------------------------------------------------------------------
+    def find(self, client: GitHubClient, tag: str, release_id: str | None = None) -> dict[str, Any] | None:
+        """The published release for ``tag``, else our draft for it (or any draft), else None."""
+        from trainmaster_github.client import GitHubNotFound
+
+        try:
+            found: dict[str, Any] = client.call(
+                "GET",
+                f"{client.repo_path}/releases/tags/{tag}",
+                what=f"look up the release {tag}",
+                permission="contents: read",
+            )
+            return found
+        except GitHubNotFound:
+            pass
+        drafts = [
+            r
+            for r in client.paginate(
+                f"{client.repo_path}/releases", what="list releases", permission="contents: read", limit=1000
+            )
+            if r.get("tag_name") == tag
+        ]
+        published = [r for r in drafts if not r.get("draft")]
+        if published:
+            return published[0]
+        ours = [r for r in drafts if release_id and f"{MARKER} {release_id}" in (r.get("body") or "")]
+        candidates = sorted(ours or drafts, key=lambda r: r["id"])
+        return candidates[0] if candidates else None
+
+    def _assets(self, client: GitHubClient, rel: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        items = client.paginate(
+            f"{client.repo_path}/releases/{rel['id']}/assets",
+            what="list release assets",
+            permission="contents: read",
+        )
+        return {a["name"]: a for a in items}
+
+    def read_record(self, client: GitHubClient, assets: Mapping[str, dict[str, Any]]) -> dict[str, Any] | None:
+        """The ``release.json`` of a release, or None when it has none (yet)."""
+        asset = assets.get(RECORD)
+        if asset is None or asset.get("state", "uploaded") != "uploaded":
+            return None
+        if int(asset.get("size") or 0) > MAX_RECORD:
+            raise IntegrityError(f"{RECORD} of the GitHub release is {asset['size']} bytes; not a trainmaster record")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / RECORD
+            client.download_asset(asset["id"], path, what=f"download {RECORD}")
+            try:
+                record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise IntegrityError(f"{RECORD} of the GitHub release is not JSON ({exc})") from None
+        return record
+
+    # -- Publisher protocol ----------------------------------------------------------------------
+    def ensure(self, release: Release, files: Mapping[str, Path], config: Config) -> PublishResult:
+        """Make sure the GitHub release for ``release`` exists, complete and published."""
+        from trainmaster_github.client import MAX_ASSET_SIZE
+
+        warn_if_local_ledger(config, self.environ)
+        for pkg in release.packages:
+            if pkg.size >= MAX_ASSET_SIZE:
+                raise InvalidInput(
+                    f"package {pkg.name} ({pkg.file_name}) is {pkg.size} bytes; GitHub release "
+                    "assets must be smaller than 2 GiB, so this release cannot be published to "
+                    "GitHub (nothing was uploaded)"
+                )
+            if pkg.name not in files:
+                raise InvalidInput(f"package {pkg.name} has no local file to upload to GitHub")
+        settings, client = self._client(config)
+        tag = settings.tag(release.version)
+        rel = self.find(client, tag, release.id)
+        if rel is not None:
+            assets = self._assets(client, rel)
+            record = self.read_record(client, assets)
+            if record is not None and record.get("id") != release.id:
+                return PublishResult(
+                    "conflict",
+                    detail=f"the GitHub release {tag} holds release {record.get('id')}; this release is {release.id}",
+                    url=rel.get("html_url"),
+                )
+            if not rel.get("draft"):
+                if record is None:
+                    return PublishResult(
+                        "conflict",
+                        detail=f"the GitHub release {tag} exists but has no {RECORD}: it was not made by trainmaster",
+                        url=rel.get("html_url"),
+                    )
+                return PublishResult("exists", url=rel.get("html_url"), remote=_remote(rel, tag))
+        else:
+            rel = self._create_draft(client, release, tag, config)
+            assets = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            record_path = Path(tmp) / RECORD
+            record_path.write_bytes(release.to_json())
+            uploads: list[tuple[str, Path, str, str | None]] = [(RECORD, record_path, "application/json", None)]
+            uploads += [
+                (asset_name(release, p.name), Path(files[p.name]), p.media_type, p.digest) for p in release.packages
+            ]
+            for name, path, media_type, digest in uploads:
+                self._upload(client, rel, assets, name, path, media_type, digest)
+        published = client.call(
+            "PATCH",
+            f"{client.repo_path}/releases/{rel['id']}",
+            json={"draft": False, "make_latest": "false" if "-" in release.version else "true"},
+            what=f"publish the release {tag}",
+            permission="contents: write",
+        )
+        if settings.immutable and not published.get("immutable"):
+            warn_once(
+                "immutable",
+                f"github.immutable is set but GitHub did not mark {tag} immutable: enable "
+                "immutable releases in the repository settings",
+                self.environ,
+            )
+        return PublishResult("created", url=published.get("html_url"), remote=_remote(published, tag))
+
+    def _create_draft(self, client: GitHubClient, release: Release, tag: str, config: Config) -> dict[str, Any]:
+        source = release.metadata.get("source") or {}
+        commit = source.get("commit") or (self.environ or os.environ).get("GITHUB_SHA")
+        notes = release.metadata.get("notes") or ""
+        body = (f"{notes}\n\n" if notes else "") + (
+            f"{config.project} {release.version}, built once and promoted by trainmaster.\n\n"
+            f"<!-- {MARKER} {release.id} -->"
+        )
+        payload: dict[str, Any] = {
+            "tag_name": tag,
+            "name": f"{config.project} {release.version}",
+            "body": body,
+            "draft": True,
+            "prerelease": "-" in release.version,
+        }
+        if commit:
+            payload["target_commitish"] = commit
+
+        def recover() -> dict[str, Any] | None:
+            found = self.find(client, tag, release.id)
+            return found if found and f"{MARKER} {release.id}" in (found.get("body") or "") else None
+
+        created: dict[str, Any] = client.call(
+            "POST",
+            f"{client.repo_path}/releases",
+            json=payload,
+            ok=(201,),
+            what=f"create the draft release {tag}",
+            permission="contents: write",
+            repo_404=True,
+            recover=recover,
+        )
+        return created
+
+    def _upload(
+        self,
+        client: GitHubClient,
+        rel: dict[str, Any],
+        assets: dict[str, dict[str, Any]],
+        name: str,
+        path: Path,
+        media_type: str,
+        digest: str | None,
+    ) -> None:
+        size = path.stat().st_size
+        existing = assets.get(name)
+        if existing is not None and _complete(existing, size, digest):
+            return
+        if existing is not None:
+            self._delete_asset(client, existing)
+
+        def recover() -> dict[str, Any] | None:
+            found = self._assets(client, rel).get(name)
+            if found is None:
+                return None
+            if _complete(found, size, digest):
+                return found
+            self._delete_asset(client, found)
+            return None
+
+        asset = client.upload_asset(rel["upload_url"], name, path, content_type=media_type, recover=recover)
+        if not _complete(asset, size, digest):
+            raise DigestMismatch(
+                f"GitHub stored the asset {name} as {asset.get('size')} bytes "
+                f"{asset.get('digest') or ''}; expected {size} bytes {digest or ''}"
+            )
+        assets[name] = asset
+
+    def _delete_asset(self, client: GitHubClient, asset: dict[str, Any]) -> None:
+        from trainmaster_github.client import GitHubNotFound
+
+        try:
+            client.call(
+                "DELETE",
+                f"{client.repo_path}/releases/assets/{asset['id']}",
+                ok=(204,),
+                what=f"remove the partial asset {asset['name']}",
+                permission="contents: write",
+            )
+        except GitHubNotFound:
+            pass
+
+    def check(self, release: Release, config: Config) -> PublishResult:
+        """``exists`` when GitHub holds this very release, else ``conflict`` (missing or different)."""
+        settings, client = self._client(config)
+        tag = settings.tag(release.version)
+        rel = self.find(client, tag, release.id)
+        if rel is None or rel.get("draft"):
+            return PublishResult("conflict", detail=f"missing: no published GitHub release {tag}")
+        assets = self._assets(client, rel)
+        record = self.read_record(client, assets)
+        if record is None or record.get("id") != release.id:
+            found = record.get("id") if record else f"no {RECORD}"
+            return PublishResult(
+                "conflict",
+                detail=f"the GitHub release {tag} holds {found}; the ledger has {release.id}",
+                url=rel.get("html_url"),
+            )
+        for pkg in release.packages:
+            asset = assets.get(asset_name(release, pkg.name))
+            if asset is None or not _complete(asset, pkg.size, pkg.digest):
+                return PublishResult(
+                    "conflict",
+                    detail=f"the GitHub release {tag} lacks a complete {asset_name(release, pkg.name)}",
+                    url=rel.get("html_url"),
+                )
+        return PublishResult("exists", url=rel.get("html_url"), remote=_remote(rel, tag))
+
+    def fetch(self, version: str, dest: Path, config: Config) -> tuple[Release, dict[str, Path]] | None:
+        """Download the published release ``version`` and its digest-verified packages into ``dest``."""
+        settings, client = self._client(config)
+        tag = settings.tag(version)
+        rel = self.find(client, tag)
+        if rel is None or rel.get("draft"):
+            return None
+        assets = self._assets(client, rel)
+        record = self.read_record(client, assets)
+        if record is None:
+            raise IntegrityError(f"the GitHub release {tag} has no {RECORD}: it was not made by trainmaster")
+        release = Release.from_record(record)
+        if release.version != version or release.project != config.project:
+            raise IntegrityError(
+                f"the GitHub release {tag} holds {release.project} {release.version}, not {config.project} {version}"
+            )
+        files: dict[str, Path] = {}
+        dest.mkdir(parents=True, exist_ok=True)
+        for pkg in release.packages:
+            name = asset_name(release, pkg.name)
+            asset = assets.get(name)
+            if asset is None:
+                raise IntegrityError(f"the GitHub release {tag} lacks the asset {name} of package {pkg.name}")
+            target = dest / name
+            got = client.download_asset(asset["id"], target, what=f"download {name}")
+            if got != pkg.digest:
+                target.unlink(missing_ok=True)
+                raise DigestMismatch(
+                    f"{name} downloaded from the GitHub release {tag} hashes to {got}; the release pins {pkg.digest}"
+                )
+            files[pkg.name] = target
+        return release, files
+
+
+def _complete(asset: Mapping[str, Any], size: int, digest: str | None) -> bool:
+    if asset.get("state", "uploaded") != "uploaded" or int(asset.get("size") or -1) != size:
+        return False
+    remote = asset.get("digest")
+    return not (digest and remote and remote != digest)
+
+
+def _remote(rel: Mapping[str, Any], tag: str) -> dict[str, Any]:
+    return {"github_release_id": rel.get("id"), "tag": tag, "url": rel.get("html_url")}

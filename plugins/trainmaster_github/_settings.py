@@ -1,0 +1,171 @@
+"""The ``github:`` settings block: its JSON Schema, its resolved form, and the client it configures.
+
+The block may appear at the top level of ``trainmaster.yaml``, in ``defaults`` and in
+each environment; the core merges them key by key. The token is never a setting:
+only the *name* of the variable holding it (``token_env``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config, Environment
+    from trainmaster_github.client import GitHubClient
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "GitHub settings: the repository, the release tag, the token variable, deployments.",
+    "additionalProperties": False,
+    "properties": {
+        "repository": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+            "description": "OWNER/NAME; default $GITHUB_REPOSITORY.",
+        },
+        "tag": {
+            "type": "string",
+            "pattern": "\\{version\\}",
+            "default": "v{version}",
+            "description": "The release tag; {version} is replaced by the version.",
+        },
+        "token_env": {
+            "type": "string",
+            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+            "description": "Name of the variable holding the token (default GITHUB_TOKEN, then "
+            "GH_TOKEN). The token itself never goes in this file.",
+        },
+        "api_url": {
+            "type": "string",
+            "pattern": "^https?://",
+            "description": "REST API base for GitHub Enterprise Server; default $GITHUB_API_URL.",
+        },
+        "environment": {
+            "type": "string",
+            "minLength": 1,
+            "description": "The GitHub environment name, when it differs from trainmaster's.",
+        },
+        "environment_url": {
+            "type": "string",
+            "pattern": "^https?://",
+            "description": "Shown on the deployment and set as the environment-url output.",
+        },
+        "immutable": {
+            "type": "boolean",
+            "default": False,
+            "description": "Expect GitHub to mark published releases immutable; warn if it does not.",
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    """The merged ``github:`` block with defaults from the environment applied."""
+
+    repository: str
+    tag_format: str = "v{version}"
+    token_env: str | None = None
+    api_url: str = "https://api.github.com"
+    environment: str | None = None
+    environment_url: str | None = None
+    immutable: bool = False
+
+    def tag(self, version: str) -> str:
+        return self.tag_format.replace("{version}", version)
+
+    @classmethod
+    def resolve(
+        cls,
+        config: Config,
+        environment: Environment | str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> GitHubSettings:
+        """Settings for ``environment`` (or the top-level block), falling back to ``GITHUB_*`` variables."""
+        environ = os.environ if environ is None else environ
+        block: dict[str, Any] = dict(config.plugin_settings.get("github") or {})
+        env_name = environment if isinstance(environment, str) else None
+        env = config.environment(environment) if isinstance(environment, str) else environment
+        if env is not None:
+            env_name = env.name
+            block.update(env.settings.get("github") or {})
+        repository = block.get("repository") or environ.get("GITHUB_REPOSITORY") or ""
+        if not repository:
+            raise InvalidInput(
+                "no GitHub repository: set GITHUB_REPOSITORY (set by GitHub Actions) or "
+                "github.repository in trainmaster.yaml"
+            )
+        api_url = block.get("api_url") or environ.get("GITHUB_API_URL") or "https://api.github.com"
+        return cls(
+            repository=repository,
+            tag_format=block.get("tag") or "v{version}",
+            token_env=block.get("token_env"),
+            api_url=api_url,
+            environment=block.get("environment") or env_name,
+            environment_url=block.get("environment_url"),
+            immutable=bool(block.get("immutable", False)),
+        )
+
+    def client(self, environ: Mapping[str, str] | None = None, **client_kw: Any) -> GitHubClient:
+        """A client for this repository, the token read from the environment.
+
+        :param client_kw: passed to :class:`GitHubClient` (tests inject ``sleep`` and ``retry``).
+        """
+        from trainmaster_github.client import GitHubClient, resolve_token
+
+        environ = os.environ if environ is None else environ
+        token, source = resolve_token(environ, self.token_env)
+        return GitHubClient(
+            self.repository,
+            token,
+            token_source=source,
+            api_url=self.api_url,
+            user_agent=f"trainmaster/{_version()}",
+            **client_kw,
+        )
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("trainmaster")
+    except Exception:
+        return "dev"
+
+
+_warned: set[str] = set()
+
+
+def warn_once(key: str, message: str, environ: Mapping[str, str] | None = None) -> None:
+    """A warning, as an annotation inside GitHub Actions, else on stderr; once per process."""
+    if key in _warned:
+        return
+    _warned.add(key)
+    environ = os.environ if environ is None else environ
+    from trainmaster_github.context import GitHubActionsContext, is_github_actions
+
+    if is_github_actions(environ):
+        GitHubActionsContext(environ, write=lambda text: print(text, end="", file=sys.stderr)).warning(message)
+    else:
+        print(f"warning: {message}", file=sys.stderr)
+
+
+def warn_if_local_ledger(config: Config, environ: Mapping[str, str] | None = None) -> None:
+    """Inside GitHub Actions, the local ``sqlite`` ledger does not outlive the job: say so."""
+    from trainmaster_github.context import is_github_actions
+
+    environ = os.environ if environ is None else environ
+    if is_github_actions(environ) and config.ledger == "sqlite":
+        warn_once(
+            "sqlite-ledger",
+            "this config uses the local sqlite ledger, which does not outlive the job on "
+            "a GitHub-hosted runner: set `ledger: github` so later jobs see earlier deployments",
+            environ,
+        )

@@ -1,0 +1,159 @@
+"""The GitHub Actions runner protocol, behind :class:`trainmaster.interfaces.CIContext`.
+
+* outputs are appended to ``$GITHUB_OUTPUT`` as ``name<<DELIMITER`` blocks with a
+  random delimiter, so a value holding newlines (or ``EOF``) is safe;
+* ``::add-mask::`` is written for a secret, and for each line of a multi-line one;
+* ``::error file=…,line=…,col=…::`` annotations, escaped like ``@actions/core``
+  (``%``, CR, LF in data; also ``:`` and ``,`` in properties);
+* Markdown is appended to ``$GITHUB_STEP_SUMMARY``.
+
+Reference: github/docs ``workflow-commands.md`` and actions/toolkit ``command.ts``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["GitHubActionsContext", "escape_data", "escape_property", "is_github_actions"]
+
+
+def is_github_actions(environ: Mapping[str, str]) -> bool:
+    """True inside a GitHub Actions job (``GITHUB_ACTIONS=true``)."""
+    return environ.get("GITHUB_ACTIONS", "").lower() == "true"
+
+
+def escape_data(value: str) -> str:
+    """Escape a workflow command's message (``%``, CR, LF)."""
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(value: str) -> str:
+    """Escape a workflow command's property value (also ``:`` and ``,``)."""
+    return escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def _command(name: str, message: str, properties: Mapping[str, Any] | None = None) -> str:
+    props = ",".join(f"{k}={escape_property(str(v))}" for k, v in (properties or {}).items() if v is not None)
+    return f"::{name}{' ' + props if props else ''}::{escape_data(message)}"
+
+
+class GitHubActionsContext:
+    """The GitHub Actions job this process runs in.
+
+    :param environ: the process environment (``GITHUB_*`` variables).
+    :param write: where workflow commands go; the runner reads them from stdout.
+    """
+
+    name = "github-actions"
+    in_ci = True
+
+    def __init__(self, environ: Mapping[str, str], write: Callable[[str], None] | None = None) -> None:
+        self.environ = dict(environ)
+        self._write = write or _stdout
+
+    def __repr__(self) -> str:
+        return f"GitHubActionsContext(repository={self.environ.get('GITHUB_REPOSITORY')!r})"
+
+    # -- identity ------------------------------------------------------------------------------
+    def actor(self) -> str:
+        """``GITHUB_ACTOR``: the user who triggered the run."""
+        return self.environ.get("GITHUB_ACTOR") or "github-actions"
+
+    def run_url(self) -> str | None:
+        """The URL of this workflow run (with the attempt when it is a re-run), or None."""
+        server = self.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        repo, run_id = self.environ.get("GITHUB_REPOSITORY"), self.environ.get("GITHUB_RUN_ID")
+        if not repo or not run_id:
+            return None
+        url = f"{server}/{repo}/actions/runs/{run_id}"
+        attempt = self.environ.get("GITHUB_RUN_ATTEMPT")
+        if attempt and attempt != "1":
+            url += f"/attempts/{attempt}"
+        return url
+
+    def source(self) -> dict[str, Any]:
+        """Release metadata: commit, branch, build id and URL, workflow, CI system."""
+        data = {
+            "ci": "github-actions",
+            "commit": self.environ.get("GITHUB_SHA"),
+            "branch": self.environ.get("GITHUB_REF_NAME"),
+            "ref": self.environ.get("GITHUB_REF"),
+            "build_id": self.environ.get("GITHUB_RUN_ID"),
+            "build_url": self.run_url(),
+            "repository": self.environ.get("GITHUB_REPOSITORY"),
+            "workflow": self.environ.get("GITHUB_WORKFLOW"),
+        }
+        return {k: v for k, v in data.items() if v}
+
+    # -- runner protocol -------------------------------------------------------------------------
+    def set_output(self, name: str, value: str) -> None:
+        """Append ``name`` to ``$GITHUB_OUTPUT`` with a random delimiter (multi-line safe)."""
+        self._append_file("GITHUB_OUTPUT", _file_command(name, value))
+
+    def set_env(self, name: str, value: str) -> None:
+        """Append ``name`` to ``$GITHUB_ENV`` for the following steps of the job."""
+        self._append_file("GITHUB_ENV", _file_command(name, value))
+
+    def mask(self, value: str) -> None:
+        """Write ``::add-mask::`` for ``value`` and for each of its lines."""
+        if not value:
+            return
+        lines = [line.strip("\r") for line in value.splitlines()]
+        parts = [value] if len(lines) <= 1 else [line for line in lines if line.strip()]
+        for part in parts:
+            self._write(_command("add-mask", part) + "\n")
+
+    def summary(self, markdown: str) -> None:
+        """Append Markdown to the job summary (``$GITHUB_STEP_SUMMARY``)."""
+        self._append_file("GITHUB_STEP_SUMMARY", markdown if markdown.endswith("\n") else markdown + "\n")
+
+    def error(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        title: str | None = None,
+    ) -> None:
+        """An error annotation, placed on ``file:line:column`` when given."""
+        props = {"file": file, "line": line, "col": column, "title": title}
+        self._write(_command("error", message, props) + "\n")
+
+    def warning(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+        """A warning annotation."""
+        self._write(_command("warning", message, {"file": file, "line": line}) + "\n")
+
+    def complete(self, exit_code: int, message: str) -> None:
+        """GitHub reads the step's exit code itself; nothing to announce."""
+        return None
+
+    def notice(self, message: str) -> None:
+        self._write(_command("notice", message) + "\n")
+
+    def debug(self, message: str) -> None:
+        self._write(_command("debug", message) + "\n")
+
+    def _append_file(self, variable: str, text: str) -> None:
+        path = self.environ.get(variable)
+        if not path:
+            print(f"warning: {variable} is not set; cannot write to it", file=sys.stderr)
+            return
+        with Path(path).open("a", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+
+
+def _file_command(name: str, value: str) -> str:
+    delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+    if delimiter in name or delimiter in value or "\n" in name or "\r" in name:
+        raise ValueError(f"unusable output name {name!r}")
+    return f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
+
+
+def _stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
