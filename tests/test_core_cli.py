@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -77,6 +78,10 @@ def test_exit_5_when_a_publisher_stays_unavailable_and_nothing_is_committed(
     flaky.mode = "ok"
     assert _main("release", "create", "1.0.0") == 0  # a re-run is safe
     assert "flaky: created https://remote.example/releases/1" in capsys.readouterr().out
+    assert _main("release", "show", "1.0.0", "--json") == 0
+    publications = json.loads(capsys.readouterr().out)["publications"]
+    assert publications["flaky"]["state"] == "created"
+    assert publications["flaky"]["url"] == "https://remote.example/releases/1"
 
 
 def test_exit_4_when_a_publisher_reports_a_conflict(project: Project, flaky: FlakyPublisher,

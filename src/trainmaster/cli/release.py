@@ -66,8 +66,9 @@ def _load(ctx: click.Context, version: str):  # type: ignore[no-untyped-def]
 def show(ctx: click.Context, version: str, as_json: bool) -> None:
     """Show a release: id, packages and metadata."""
     app, rel = _load(ctx, version)
+    publications = app.ledger.publications(rel.id)
     if as_json:
-        emit_json(rel.to_record())
+        emit_json(dict(rel.to_record(), publications=publications))
         return
     click.echo(f"{rel.project} {rel.version}\n  id {rel.id}")
     meta = rel.metadata
@@ -78,6 +79,8 @@ def show(ctx: click.Context, version: str, as_json: bool) -> None:
         click.echo(f"  {key}: {value}")
     for pkg in rel.packages:
         click.echo(f"  package {pkg.name}: {pkg.file_name} ({pkg.media_type}, {pkg.size} bytes) {pkg.digest}")
+    for system, pub in publications.items():
+        click.echo(f"  published to {system}: {pub['state']}{' ' + pub['url'] if pub['url'] else ''} ({pub['at']})")
 
 
 @release.command("list")
