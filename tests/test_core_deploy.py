@@ -186,3 +186,19 @@ def test_history_limit_returns_the_newest_oldest_first(project: Project) -> None
     ids = [d["id"] for d in project.json("history", "--limit", "2")["deployments"]]
     assert ids == [3, 4]
     assert project.run("history", "--limit", "0").returncode == 2
+
+
+def test_a_failed_webhook_is_a_warning_never_a_failure(project: Project) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = (project.root / "trainmaster.yaml").read_text()
+    project.write("trainmaster.yaml", config + f"notify:\n  - webhook: http://127.0.0.1:{port}/hook?key=abc\n"
+                                               "    events: [deployment_finished]\n")
+    project.ok("release", "create", "1.0.0")
+    result = project.ok("deploy", "1.0.0", "--to", "dev")
+    assert "warning: webhook not delivered" in result.stderr
+    assert "key=abc" not in result.stderr  # the URL's token is redacted
+    assert result.stderr.count("warning: webhook") == 1  # only the subscribed event

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
 
 from tests.conftest import Project
@@ -116,3 +117,32 @@ def test_creator_is_the_os_user_outside_ci(project: Project) -> None:
     rel = project.json("release", "create", "1.0.0")["release"]
     assert rel["metadata"]["created_by"] == getpass.getuser()
     assert rel["metadata"]["source"] == {"ci": "none"}
+
+
+def test_a_progress_bar_on_a_terminal_for_a_large_artefact(project: Project) -> None:
+    """Hashing a large artefact shows a progress bar when stderr is a terminal, and only then."""
+    import pty
+    import subprocess
+    import sys
+
+    with open(project.root / "build/app.bin", "wb") as fh:
+        fh.truncate(80 << 20)  # 80 MiB
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "trainmaster", "release", "create", "1.0.0"], cwd=project.root,
+                            env=project.env, stdout=subprocess.PIPE, stderr=secondary, text=True)
+    os.close(secondary)
+    out, _ = proc.communicate(timeout=60)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(primary)
+    assert proc.returncode == 0, out
+    assert b"hashing app.bin [" in seen and b"100%" in seen
+    piped = project.run("release", "create", "1.0.1")
+    assert piped.returncode == 0 and "hashing" not in piped.stderr

@@ -42,9 +42,10 @@ def test_secret_never_leaks(project: Project, tmp_path: Path) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook?token=hook-token-123"
         config = (project.root / "trainmaster.yaml").read_text()
-        project.write("trainmaster.yaml", config + f"notify:\n  - webhook: {url}\n")
+        project.write("trainmaster.yaml", config + "notify:\n  - webhook: {secret: env:HOOK_URL}\n")
+        project.env["HOOK_URL"] = url  # webhook URLs carry tokens: the URL itself is a secret
         project.write("deploy.sh", LEAKY_DEPLOY)
         outputs = []
         for args in (("release", "create", "1.0.0"), ("deploy", "1.0.0", "--to", "dev"),
@@ -59,7 +60,7 @@ def test_secret_never_leaks(project: Project, tmp_path: Path) -> None:
         server.shutdown()
     everything = "\n".join(outputs)
     assert "whole: ***" in everything and "split: ***" in everything and "stderr: ***" in everything
-    assert SECRET not in everything
+    assert SECRET not in everything and "hook-token-123" not in everything
     assert SECRET[:8] + "\n" not in everything  # not even the first half before the pause
     assert (project.root.parent / "servers" / "db.secret").read_text().strip() == SECRET  # it did reach the app
     assert _Collector.bodies, "no webhook was delivered"
@@ -68,4 +69,5 @@ def test_secret_never_leaks(project: Project, tmp_path: Path) -> None:
     assert {"release_created", "deployment_started", "deployment_finished", "approval_recorded"} <= set(events)
     for path in project.root.rglob("*"):
         if path.is_file():
-            assert SECRET.encode() not in path.read_bytes(), f"secret written to {path}"
+            data = path.read_bytes()
+            assert SECRET.encode() not in data and b"hook-token-123" not in data, f"secret written to {path}"
