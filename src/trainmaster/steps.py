@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from trainmaster.config import package_env_name
 from trainmaster.interfaces import DeployOutcome, PackagePlan
 
 if TYPE_CHECKING:
@@ -18,10 +19,6 @@ if TYPE_CHECKING:
     from trainmaster.masking import Masker
     from trainmaster.model import Release
     from trainmaster.runner import CommandResult
-
-
-def package_env_name(name: str) -> str:
-    return "TRAINMASTER_PACKAGE_" + "".join(c.upper() if c.isalnum() else "_" for c in name)
 
 
 class StepRunner:
