@@ -5,7 +5,7 @@ Checked against tests/contracts/azure-devops-*.swagger.json.
 Organisation URL: ``http://127.0.0.1:PORT/myorg``. Release calls belong to the vsrm host, served at
 ``http://127.0.0.1:PORT/_vsrm/myorg`` and discovered like the real service: ``OPTIONS {org}/_apis``
 (resource locations) and ``GET {org}/_apis/ResourceAreas`` (area -> host). Run alone with
-``python -m tests.fakes.azure --port 0``.
+``python -m tests.fakes.azure --port 0``. The release-management handlers are in azure_releases.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import re
 import uuid
 from typing import Any
 
-from .azure_state import AzureState, _now
+from .azure_releases import AzureReleaseOperations
+from .azure_state import AzureState
 from .contract import Contract, ContractViolation, load
 from .core import ApiError, FakeService, Request, Response, operation
 from .server import run_cli
@@ -61,7 +62,7 @@ API_VERSION = re.compile(r"^(\d+)\.(\d+)(-preview(\.\d+)?)?$")
 FINAL = {"succeeded", "rejected", "canceled", "partiallySucceeded"}
 
 
-class AzureDevOpsFake(AzureState, FakeService):
+class AzureDevOpsFake(AzureReleaseOperations, AzureState, FakeService):
     """Stateful Azure DevOps fake (release management).
 
     ``url`` = organisation URL, ``vsrm_url`` = release host, ``token`` = accepted PAT.
@@ -336,178 +337,7 @@ class AzureDevOpsFake(AzureState, FakeService):
             ]
         return {"count": len(locs), "value": locs}
 
-    # -- operations --------------------------------------------------------------------------
-    @operation("Definitions_List")
-    def list_definitions(self, req: Request) -> Response:
-        q = {k.lower(): v for k, v in req.query.items()}
-        text = q.get("searchtext", "").lower()
-        exact = q.get("isexactnamematch", "false").lower() == "true"
-        items = [
-            self._definition(d)
-            for d in self.definitions.values()
-            if not text or (d["name"].lower() == text if exact else text in d["name"].lower())
-        ]
-        return Response(200, {"count": len(items), "value": items})
-
-    @operation("Definitions_Get")
-    def get_definition(self, req: Request) -> Response:
-        d = self.definitions.get(int(req.params["definitionId"]))
-        if d is None:
-            raise ApiError(404, f"VS402855: Release definition with id {req.params['definitionId']} does not exist.")
-        return Response(200, self._definition(d))
-
-    @operation("Releases_Create")
-    def create_release(self, req: Request) -> Response:
-        body = req.json
-        d = self.definitions.get(int(body["definitionId"]))
-        if d is None:
-            raise ApiError(400, f"VS402855: Release definition with id {body['definitionId']} does not exist.")
-        artifacts = []
-        for art in d["artifacts"]:
-            given = next((a for a in body.get("artifacts") or [] if a.get("alias") == art["alias"]), None)
-            build_id = int((given or {}).get("instanceReference", {}).get("id") or max(self.builds))
-            build = self.builds.get(build_id)
-            if build is None:
-                raise ApiError(400, f"VS402880: Build {build_id} for artifact {art['alias']} was not found.")
-            ref = dict(
-                art["definitionReference"],
-                version={"id": str(build["id"]), "name": build["buildNumber"]},
-                sourceVersion={"id": build["sourceVersion"], "name": build["sourceVersion"]},
-            )
-            artifacts.append({**art, "definitionReference": ref})
-        rid = next(self._ids)
-        rel = {
-            "id": rid,
-            "name": f"Release-{rid}",
-            "status": "draft" if body.get("isDraft") else "active",
-            "description": body.get("description") or "",
-            "reason": body.get("reason") or "manual",
-            "createdOn": _now(),
-            "modifiedOn": _now(),
-            "createdBy": self.identity,
-            "modifiedBy": self.identity,
-            "createdFor": self.identity,
-            "artifacts": artifacts,
-            "keepForever": False,
-            "variables": {},
-            "variableGroups": [],
-            "tags": [],
-            "releaseDefinitionRevision": d["revision"],
-            "definitionSnapshotRevision": 1,
-            "logsContainerUrl": self._rm(f"releases/{rid}/logs"),
-            "projectReference": {"id": self.project_id, "name": self.project},
-            "_definition": d,
-            "_envs": [],
-        }
-        for env in d["environments"]:
-            rel["_envs"].append(
-                {
-                    "id": next(self._ids),
-                    "name": env["name"],
-                    "rank": env["rank"],
-                    "definitionEnvironmentId": env["id"],
-                    "status": "notStarted",
-                    "variables": {},
-                    "createdOn": _now(),
-                    "modifiedOn": _now(),
-                    "owner": self.identity,
-                    "_needs_approval": env["preDeployApproval"],
-                    "_approvals": [],
-                    "_deployments": [],
-                }
-            )
-        self.releases[rid] = rel
-        return Response(200, self._release_view(rel))
-
-    @operation("Releases_List")
-    def list_releases(self, req: Request) -> Response:
-        q = {k.lower(): v for k, v in req.query.items()}
-        rels = sorted(self.releases.values(), key=lambda r: -r["id"])
-        if "definitionid" in q:
-            rels = [r for r in rels if r["_definition"]["id"] == int(q["definitionid"])]
-        rels = rels[: int(q.get("$top", 50))]
-        return Response(200, {"count": len(rels), "value": [self._release_view(r) for r in rels]})
-
-    @operation("Releases_Get Release")
-    def get_release(self, req: Request) -> Response:
-        rel = self._release(req.params["releaseId"])
-        self._advance(rel)
-        return Response(200, self._release_view(rel))
-
-    @operation("Releases_Update Release Resource", "Releases_Update Release")
-    def update_release(self, req: Request) -> Response:
-        rel, body = self._release(req.params["releaseId"]), req.json or {}
-        for key in ("status", "keepForever", "comment", "description"):
-            if key in body and body[key] is not None:
-                rel[key] = body[key]
-        rel["modifiedOn"] = _now()
-        return Response(200, self._release_view(rel))
-
-    def _env(self, req: Request) -> tuple[dict[str, Any], dict[str, Any]]:
-        rel = self._release(req.params["releaseId"])
-        for env in rel["_envs"]:
-            if env["id"] == int(req.params["environmentId"]):
-                return rel, env
-        raise ApiError(404, f"VS402868: Stage {req.params['environmentId']} does not exist in release {rel['id']}.")
-
-    @operation("Releases_Get Release Environment")
-    def get_release_environment(self, req: Request) -> Response:
-        rel, env = self._env(req)
-        self._advance(rel)
-        return Response(200, self._env_view(rel, env))
-
-    @operation("Releases_Update Release Environment")
-    def update_release_environment(self, req: Request) -> Response:
-        rel, env = self._env(req)
-        status = req.json["status"]
-        if rel["status"] != "active":
-            raise ApiError(400, f"VS402913: Release {rel['name']} is {rel['status']}; stages cannot be deployed.")
-        if status == "inProgress":
-            self._start(rel, env)
-        elif status == "canceled":
-            env["status"] = "canceled"
-        else:
-            raise ApiError(400, f"VS402890: Stage status cannot be changed to {status}.")
-        return Response(200, self._env_view(rel, env))
-
-    @operation("Approvals_List")
-    def list_approvals(self, req: Request) -> Response:
-        q = {k.lower(): v for k, v in req.query.items()}
-        status = q.get("statusfilter", "pending").lower()
-        ids = {int(x) for x in q.get("releaseidsfilter", "").split(",") if x.strip()}
-        items = [
-            self._approval_view(a)
-            for a in self.approvals.values()
-            if (status == "undefined" or a["status"].lower() == status) and (not ids or a["release"]["id"] in ids)
-        ]
-        return Response(200, {"count": len(items), "value": items})
-
-    @operation("Approvals_Update")
-    def update_approval(self, req: Request) -> Response:
-        a = self.approvals.get(int(req.params["approvalId"]))
-        if a is None:
-            raise ApiError(404, f"VS402837: Approval {req.params['approvalId']} does not exist.")
-        if req.json["status"] not in ("approved", "rejected", "reassigned", "skipped"):
-            raise ApiError(400, f"VS402839: Approval status {req.json['status']} is not valid here.")
-        self._decide(a, req.json["status"], req.json.get("comments") or "")
-        return Response(200, self._approval_view(a))
-
-    @operation("Deployments_List")
-    def list_deployments(self, req: Request) -> Response:
-        q = {k.lower(): v for k, v in req.query.items()}
-        for rel in self.releases.values():
-            self._advance(rel)
-        deps = sorted(self.deployments.values(), key=lambda d: -d["id"])
-        if "definitionid" in q:
-            deps = [d for d in deps if d["releaseDefinition"]["id"] == int(q["definitionid"])]
-        if "definitionenvironmentid" in q:
-            deps = [d for d in deps if d["definitionEnvironmentId"] == int(q["definitionenvironmentid"])]
-        if q.get("deploymentstatus", "all").lower() != "all":
-            deps = [d for d in deps if d["deploymentStatus"].lower() == q["deploymentstatus"].lower()]
-        deps = deps[: int(q.get("$top", 50))]
-        view = [{k: v for k, v in d.items() if not k.startswith("_")} for d in deps]
-        return Response(200, {"count": len(view), "value": view})
-
+    # -- builds ------------------------------------------------------------------------------
     @operation("Builds_Get")
     def get_build(self, req: Request) -> Response:
         b = self.builds.get(int(req.params["buildId"]))
