@@ -17,7 +17,7 @@ packages: {{app: app.bin}}
 train:
   - name: dev
     deploy: >-
-      echo start $TRAINMASTER_DEPLOYMENT_ID >> {log}; sleep {sleep};
+      echo $$ > {log}.pid; echo start $TRAINMASTER_DEPLOYMENT_ID >> {log}; sleep {sleep};
       echo end $TRAINMASTER_DEPLOYMENT_ID >> {log}
     concurrency: {mode}
 """
@@ -78,22 +78,51 @@ def test_concurrent_writers_never_hit_a_locked_database(bare_project: Project) -
     p.ok("audit", "verify")
 
 
-def test_a_killed_deployer_is_marked_interrupted(bare_project: Project) -> None:
-    p = bare_project
-    _setup(p, "refuse", 30)
-    proc = _spawn(p, "deploy", "1.0.0", "--to", "dev")
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for_start(p: Project) -> int:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if (p.root / "runs.log").exists():
             break
         time.sleep(0.05)
     assert (p.root / "runs.log").exists(), "the deploy never started"
+    return int((p.root / "runs.log.pid").read_text())
+
+
+def test_a_killed_deployer_is_marked_interrupted_and_its_command_stopped(bare_project: Project) -> None:
+    p = bare_project
+    _setup(p, "refuse", 30)
+    proc = _spawn(p, "deploy", "1.0.0", "--to", "dev")
+    command = _wait_for_start(p)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
+    assert _alive(command)  # the kernel released the lock, but the deploy command runs on
     status = p.json("status")["environments"][0]
     assert status["status"] == "interrupted", status
+    time.sleep(0.2)
+    assert not _alive(command), "the orphaned deploy command is still running"
     history = json.loads(p.ok("history", "--json").stdout)["deployments"]
     assert [d["status"] for d in history] == ["interrupted"]
     p.write("trainmaster.yaml", SLOW_CONFIG.format(log=p.root / "runs.log", sleep=0, mode="refuse"))
     p.ok("deploy", "1.0.0", "--to", "dev")  # the environment is usable again
     assert "audit log intact" in p.ok("audit", "verify").stdout
+
+
+def test_sigterm_cancels_the_deployment_and_stops_its_command(bare_project: Project) -> None:
+    """CI cancellation sends SIGTERM: the command group is stopped and the row is recorded cancelled."""
+    p = bare_project
+    _setup(p, "refuse", 30)
+    proc = _spawn(p, "deploy", "1.0.0", "--to", "dev")
+    command = _wait_for_start(p)
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(20) == 130
+    time.sleep(0.2)
+    assert not _alive(command)
+    assert [d["status"] for d in p.json("history")["deployments"]] == ["cancelled"]

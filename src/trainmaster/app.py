@@ -120,12 +120,17 @@ class App:
 
     def reap_interrupted(self) -> list[int]:
         """Mark ``in_progress`` deployments whose process died as ``interrupted``."""
-        from trainmaster.locks import EnvironmentLock
+        from trainmaster.locks import EnvironmentLock, stop_orphans
 
         reaped = []
         for dep in self.ledger.in_progress():
-            if EnvironmentLock(self.lock_dir, dep.environment).is_free():
-                if self.ledger.mark_interrupted(dep.id, "the deploying process is gone (its lock was free)"):
+            lock = EnvironmentLock(self.lock_dir, dep.environment)
+            if lock.is_free():
+                stopped = stop_orphans(lock.recorded_groups(), dep.id)
+                reason = "the deploying process is gone (its lock was free)"
+                if stopped:
+                    reason += f"; stopped {stopped} command group(s) it left running"
+                if self.ledger.mark_interrupted(dep.id, reason):
                     reaped.append(dep.id)
         return reaped
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from trainmaster.app import App
     from trainmaster.config.model import Environment
     from trainmaster.interfaces import Target
+    from trainmaster.locks import EnvironmentLock
     from trainmaster.masking import Masker
     from trainmaster.model import Release
     from trainmaster.variables import Resolved
@@ -135,13 +136,16 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
             raise Refused(f"{env.name} is busy{who}; only one deployment may run per environment "
                           f"(set concurrency: wait to queue instead)")
     try:
+        from trainmaster.locks import stop_orphans
+
         for stale in [d for d in app.ledger.in_progress() if d.environment == env.name]:
+            stop_orphans(lock.previous_groups, stale.id)
             app.ledger.mark_interrupted(stale.id, "the deploying process is gone (its lock was free)")
         if kind == "deploy":
             _gate(app, env, release)
-        result = _run(app, env, release, target, files, resolved, masker, force, kind, out)
+        result = _run(app, env, release, target, files, resolved, masker, force, kind, out, lock)
         if result.status == "failed" and kind == "deploy" and env.on_failure == "rollback":
-            _finish_failed(result, _rollback_after_failure(app, env, release, out))
+            _finish_failed(result, _rollback_after_failure(app, env, release, out, lock))
         if result.status == "failed":
             _finish_failed(result, None)
         return Result(result)
@@ -158,7 +162,8 @@ def _gate(app: App, env: Environment, release: Release) -> None:
 
 
 def _run(app: App, env: Environment, release: Release, target: Target, files: dict[str, Path],
-         resolved: Resolved, masker: Masker, force: bool, kind: str, out: Callable[[str], None]) -> Deployment:
+         resolved: Resolved, masker: Masker, force: bool, kind: str, out: Callable[[str], None],
+         lock: EnvironmentLock) -> Deployment:
     from trainmaster.steps import StepRunner
 
     plan = _plan(app, env, release, files, resolved.public, force, kind)
@@ -167,7 +172,7 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     out(f"{kind} {release.project} {release.version} → {env.name} (deployment #{dep.id}, {release.id[:19]}…)\n")
     app.emit("deployment_started", deployment=dep, release=release, environment=env)
     runner = StepRunner(config=app.config, environment=env, release=release, deployment_id=dep.id, plan=plan,
-                        variables=resolved.values, masker=masker, out=out)
+                        variables=resolved.values, masker=masker, out=out, on_spawn=lock.note_command)
     job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
                     plan=plan, variables=resolved.values, masker=masker, out=out,
                     ci=app.ci, run_steps=runner.steps, run_checks=lambda: runner.steps(include_deploy=False),
@@ -176,6 +181,9 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
         outcome: DeployOutcome = target.deploy(job)
     except Refused as exc:
         _record(app, dep, DeployOutcome("cancelled", message=str(exc)), status="pending")
+        raise
+    except KeyboardInterrupt:
+        _record(app, dep, DeployOutcome("cancelled", message="cancelled by a signal (Ctrl-C or SIGTERM)"))
         raise
     except Unavailable as exc:
         _record(app, dep, DeployOutcome("failed", message=str(exc)))
@@ -222,7 +230,7 @@ def _record(app: App, dep: Deployment, outcome: DeployOutcome, status: str | Non
 
 
 def _rollback_after_failure(app: App, env: Environment, failed: Release,
-                            out: Callable[[str], None]) -> Deployment | None:
+                            out: Callable[[str], None], lock: EnvironmentLock) -> Deployment | None:
     previous = last_good(app, env.name, exclude_release=failed.id)
     if previous is None:
         out(f"no earlier successful release in {env.name} to roll back to\n")
@@ -235,7 +243,7 @@ def _rollback_after_failure(app: App, env: Environment, failed: Release,
     from trainmaster.variables import resolve_variables
 
     resolved = resolve_variables(env.variables, app.registry.secret_resolvers, app.environ, env.name)
-    return _run(app, env, release, target, files, resolved, Masker(resolved.secrets), True, "rollback", out)
+    return _run(app, env, release, target, files, resolved, Masker(resolved.secrets), True, "rollback", out, lock)
 
 
 def _finish_failed(result: Deployment, rollback: Deployment | None) -> NoReturn:

@@ -32,6 +32,7 @@ class EnvironmentLock:
         self.path = _lock_path(lock_dir, environment)
         self.environment = environment
         self._fd: int | None = None
+        self.previous_groups: list[int] = []
 
     def acquire(self, *, wait: bool, timeout: float | None = None, poll: float = 0.1) -> bool:
         """Take the lock; with ``wait`` block (up to ``timeout``), else try once."""
@@ -40,6 +41,7 @@ class EnvironmentLock:
         while True:
             if _try_lock(fd):
                 self._fd = fd
+                self.previous_groups = self.recorded_groups()
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())
                 return True
@@ -47,6 +49,18 @@ class EnvironmentLock:
                 os.close(fd)
                 return False
             time.sleep(poll)
+
+    def note_command(self, pgid: int) -> None:
+        """Record the process group of a command this deployment started (see :func:`stop_orphans`)."""
+        if self._fd is not None:
+            os.write(self._fd, f"pgid {pgid}\n".encode())
+
+    def recorded_groups(self) -> list[int]:
+        try:
+            text = self.path.read_text()
+        except OSError:
+            return []
+        return [int(line.split()[1]) for line in text.splitlines() if line.startswith("pgid ")]
 
     def release(self) -> None:
         if self._fd is not None:
@@ -90,3 +104,43 @@ def _unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
     else:  # pragma: no cover
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+
+
+def stop_orphans(groups: list[int], deployment_id: int) -> int:
+    """Kill the command process groups a dead deployer left behind; return how many were stopped.
+
+    A group is only touched when one of its processes still carries
+    ``TRAINMASTER_DEPLOYMENT_ID=<deployment_id>`` in its environment (read from
+    ``/proc``), so a reused process group id is never hit. Linux only; elsewhere
+    nothing is stopped.
+    """
+    import signal
+
+    proc = "/proc"
+    if not os.path.isdir(proc):
+        return 0
+    marker = f"TRAINMASTER_DEPLOYMENT_ID={deployment_id}".encode()
+    stopped = 0
+    wanted = set(groups)
+    found: set[int] = set()
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"{proc}/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            pgrp = int(fields[2])
+            if pgrp not in wanted or pgrp in found:
+                continue
+            with open(f"{proc}/{entry}/environ", "rb") as fh:
+                if marker in fh.read().split(b"\0"):
+                    found.add(pgrp)
+        except (OSError, ValueError, IndexError):
+            continue
+    for pgrp in found:
+        try:
+            os.killpg(pgrp, signal.SIGKILL)
+            stopped += 1
+        except OSError:
+            pass
+    return stopped

@@ -140,6 +140,7 @@ def run_command(
     out: Callable[[str], None],
     label: str = "",
     linger: float = 2.0,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> CommandResult:
     """Run ``command`` through the platform shell and stream its output, masked.
 
@@ -153,6 +154,10 @@ def run_command(
     started still hold the output open, they are given ``linger`` seconds (or what is
     left of the timeout) to finish, then their group is stopped the same way, so
     the call never hangs on them. The shell's own exit status is the result.
+
+    ``on_spawn(pid)`` is called once the command runs; its pid is also its process
+    group id, which the deploying process records so that a later run can stop
+    commands orphaned by a deployer that was killed.
 
     :returns: a :class:`CommandResult`; a command that cannot be started gives
         ``returncode=None`` and ``error``, and its reason is written to ``out``.
@@ -176,6 +181,8 @@ def run_command(
         message = masker.mask(f"cannot run command: {exc.strerror or exc}")
         sink(message + "\n")
         return CommandResult(None, False, time.monotonic() - started, tail[0], message)
+    if on_spawn is not None:
+        on_spawn(proc.pid)
 
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
@@ -258,6 +265,7 @@ def run_monitor(
     label: str = "monitor",
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> CommandResult:
     """Run a check now, then every ``every`` seconds until ``for_`` seconds have passed.
 
@@ -287,7 +295,8 @@ def run_monitor(
             break
         if due > now:
             sleep(due - now)
-        result = run_command(command, env=env, cwd=cwd, timeout=timeout, masker=masker, out=out, label=prefix)
+        result = run_command(command, env=env, cwd=cwd, timeout=timeout, masker=masker, out=out, label=prefix,
+                             on_spawn=on_spawn)
         if result.ok:
             out(f"{name} check {index + 1}/{total} ok\n")
             continue

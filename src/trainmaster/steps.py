@@ -26,13 +26,14 @@ class StepRunner:
 
     def __init__(self, *, config: Config, environment: Environment, release: Release, deployment_id: int,
                  plan: list[PackagePlan], variables: dict[str, str], masker: Masker,
-                 out: Callable[[str], None]) -> None:
+                 out: Callable[[str], None], on_spawn: Callable[[int], None] | None = None) -> None:
         self.config = config
         self.env = environment
         self.release = release
         self.plan = plan
         self.masker = masker
         self.out = out
+        self.on_spawn = on_spawn
         self.excerpts: list[str] = []
         trainmaster = {
             "TRAINMASTER_PROJECT": config.project,
@@ -53,7 +54,7 @@ class StepRunner:
         env = dict(self.base_env, **(extra or {}))
         self.out(f"==> {label}: {self.masker.mask(command)}\n")
         result = run_command(command, env=env, cwd=self.config.root, timeout=self.env.timeout,
-                             masker=self.masker, out=self.out, label=f"[{label}] ")
+                             masker=self.masker, out=self.out, label=f"[{label}] ", on_spawn=self.on_spawn)
         if result.excerpt:
             self.excerpts.append(f"[{label}]\n{result.excerpt}")
         if result.timed_out:
@@ -128,7 +129,7 @@ class StepRunner:
             self.out(f"==> monitor: every {monitor.every:g}s for {monitor.for_:g}s\n")
             result = run_monitor(monitor.command, every=monitor.every, for_=monitor.for_, env=self.base_env,
                                  cwd=self.config.root, timeout=self.env.timeout, masker=self.masker,
-                                 out=self.out)
+                                 out=self.out, on_spawn=self.on_spawn)
             if not result.ok:
                 return self._fail(outcome, todo, "post-deploy monitoring failed")
         return self._outcome("succeeded", outcome)

@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> Any:
     """Run the CLI; every expected error becomes one line on stderr and its exit code."""
     from trainmaster.errors import ConfigError, TrainmasterError
 
+    _sigterm_is_an_interrupt()
     try:
         cli.main(args=argv, prog_name="trainmaster", standalone_mode=False)
     except TrainmasterError as exc:
@@ -101,6 +102,19 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(0)
     _complete(0, "")
     sys.exit(0)
+
+
+def _sigterm_is_an_interrupt() -> None:
+    """CI cancellation sends SIGTERM: treat it like Ctrl-C, so commands are stopped and the row recorded."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (embedded use)
+        pass
 
 
 def _complete(exit_code: int, message: str) -> None:
