@@ -16,6 +16,8 @@ BAD_ARGS = [
     (("release", "create", "2.0.0", "--package", "bad name=build/app.bin"), "must start with a letter"),
     (("release", "create", "2.0.0", "--package", "app=sha256:zz"), "is not of the form sha256:"),
     (("release", "show", "9.9.9"), "no release 9.9.9"),
+    (("release", "create", "2.0.0", "--package", "web-ui=build/app.bin", "--package", "web.ui=build/app.bin"),
+     "would both be TRAINMASTER_PACKAGE_WEB_UI"),
     (("deploy", "1.0.0", "--to", "nowhere"), "unknown environment 'nowhere'"),
     (("deploy", "9.9.9", "--to", "dev"), "no release 9.9.9"),
     (("deploy", "../../etc", "--to", "dev"), "not a SemVer 2.0 version"),

@@ -13,7 +13,7 @@ def test_commands_get_a_clean_environment(bare_project: Project) -> None:
         variables: {REGION: eu}
         train:
           - name: dev
-            deploy: env > seen.env
+            deploy: env > seen.env; cat "$TRAINMASTER_PACKAGE_WEB_UI" > ui.seen; sed -i s/ui/edited/ "$TRAINMASTER_PACKAGE_WEB_UI"
             pass_env: [DEST]
             variables: {GREETING: hi}
         """)
@@ -27,8 +27,10 @@ def test_commands_get_a_clean_environment(bare_project: Project) -> None:
     assert seen["TRAINMASTER_ENVIRONMENT"] == "dev" and seen["TRAINMASTER_VERSION"] == "1.0.0"
     assert seen["TRAINMASTER_PROJECT"] == "demo" and seen["TRAINMASTER_RELEASE_ID"].startswith("sha256:")
     assert seen["TRAINMASTER_DEPLOYMENT_ID"] == "1"
-    stored = seen["TRAINMASTER_PACKAGE_WEB_UI"]
-    assert open(stored).read() == "ui" and ".trainmaster/store/sha256" in stored
+    assert (p.root / "ui.seen").read_text() == "ui"
+    assert "/.trainmaster/work/1/web-ui/ui.zip" in seen["TRAINMASTER_PACKAGE_WEB_UI"]
+    assert not (p.root / ".trainmaster" / "work" / "1").exists()  # removed afterwards
+    p.ok("release", "verify", "1.0.0")  # the command's sed -i changed its own link, not the store
     assert set(seen) - {"PWD", "SHLVL", "_", "OLDPWD"} <= {
         "PATH", "HOME", "LANG", "TMPDIR", "DEST", "GREETING", "REGION", "TRAINMASTER_PROJECT", "TRAINMASTER_VERSION",
         "TRAINMASTER_RELEASE_ID", "TRAINMASTER_ENVIRONMENT", "TRAINMASTER_DEPLOYMENT_ID", "TRAINMASTER_PACKAGE_APP",

@@ -111,3 +111,28 @@ def test_removing_the_newest_events_is_caught_by_expect_head(project: Project) -
     project.ok("audit", "verify")  # the shorter chain is still internally consistent…
     result = project.run("audit", "verify", "--expect-head", head)
     assert result.returncode == 4 and "removed from the end" in result.stderr  # …but not the one recorded
+
+
+def test_a_corrupt_store_is_repaired_by_creating_the_release_again(project: Project) -> None:
+    rel = project.json("release", "create", "1.0.0")["release"]
+    path = _stored(project, rel["packages"][0]["digest"])
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    path.write_text("corrupt")
+    pinned = project.run("release", "create", "2.0.0", "--package", f"app={rel['packages'][0]['digest']}")
+    assert pinned.returncode == 4  # a corrupt blob is never pinned into a new release
+    assert project.run("release", "verify", "1.0.0").returncode == 4
+    again = project.ok("release", "create", "1.0.0")  # same content from the build: a no-op that repairs
+    assert "nothing to do" in again.stdout
+    project.ok("release", "verify", "1.0.0")
+    assert not path.stat().st_mode & stat.S_IWUSR
+
+
+def test_an_edit_in_place_of_the_artefact_is_reported(project: Project) -> None:
+    project.write("deploy.sh", 'echo "# tampered" >> "$TRAINMASTER_PACKAGE_APP"\n')
+    project.ok("release", "create", "1.0.0")
+    result = project.run("deploy", "1.0.0", "--to", "dev")
+    if os.geteuid() != 0:  # the stored file is read-only: the write fails and so does the deploy
+        assert result.returncode == 1
+    else:  # root writes through the hard link: the deployment is warned about, the next deploy refused
+        assert "changed the stored artefact of package 'app' in place" in result.stderr
+        assert project.run("deploy", "1.0.0", "--to", "dev", "--force").returncode == 4

@@ -101,6 +101,12 @@ def test_a_glob_must_match_exactly_one_file(project: Project) -> None:
     assert none.returncode == 2 and "matches no file" in none.stderr
 
 
+def test_a_literal_path_with_glob_characters(project: Project) -> None:
+    project.build(name="build/app[1].bin")
+    rel = project.json("release", "create", "1.0.0", "--package", "app=build/app[1].bin")["release"]
+    assert rel["packages"][0]["file_name"] == "app[1].bin"
+
+
 def test_show_list_and_verify(project: Project) -> None:
     rel = project.json("release", "create", "1.0.0", "--notes", "hello")["release"]
     shown = project.json("release", "show", "1.0.0")

@@ -127,6 +127,12 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
         if env.concurrency == "wait":
             out(f"waiting for {env.name}: another deployment is in progress…\n")
             acquired = lock.acquire(wait=True, timeout=LOCK_WAIT_SECONDS)
+            if acquired:  # the store may have changed while this process waited
+                try:
+                    files = verify_release(app, release)
+                except BaseException:
+                    lock.release()
+                    raise
         else:  # a short grace: a reader may be probing the lock for dead deployments
             acquired = lock.acquire(wait=True, timeout=0.3, poll=0.05)
         if not acquired:
@@ -171,6 +177,7 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     dep = app.ledger.start_deployment(release, env.name, kind, actor, {p.package.name: p.state for p in plan})
     out(f"{kind} {release.project} {release.version} → {env.name} (deployment #{dep.id}, {release.id[:19]}…)\n")
     app.emit("deployment_started", deployment=dep, release=release, environment=env)
+    work = _workspace(app, dep.id, plan)
     runner = StepRunner(config=app.config, environment=env, release=release, deployment_id=dep.id, plan=plan,
                         variables=resolved.values, masker=masker, out=out, on_spawn=lock.note_command)
     job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
@@ -194,6 +201,8 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     except BaseException:
         _record(app, dep, DeployOutcome("failed", message="interrupted by an internal error"))
         raise
+    finally:
+        _clean_workspace(app, work, files, out)
     final = _record(app, dep, outcome)
     app.emit("deployment_finished", deployment=final, release=release, environment=env)
     symbol = {"succeeded": "✓", "failed": "✗"}.get(final.status, "•")
@@ -204,6 +213,45 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     app.ci.set_output("deployment-id", str(final.id))
     app.ci.set_output("status", final.status)
     return final
+
+
+def _workspace(app: App, dep_id: int, plan: list[PackagePlan]) -> tuple[Path, dict[str, tuple[int, int, int]]]:
+    """Give the commands their own names for the verified files (hard links, else copies).
+
+    A command that edits its artefact (``sed -i``, ``mv``, ``rm``) then changes its own
+    link, never the content-addressed store. Returns the folder and each stored file's
+    identity (inode, size, mtime) to detect an edit in place afterwards.
+    """
+    import shutil
+
+    work = app.state_dir / "work" / str(dep_id)
+    seen: dict[str, tuple[int, int, int]] = {}
+    for item in plan:
+        stored = item.path
+        st = stored.stat()
+        seen[str(stored)] = (st.st_ino, st.st_size, st.st_mtime_ns)
+        link = work / item.package.name / item.package.file_name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(stored, link)
+        except OSError:
+            shutil.copyfile(stored, link)
+        item.path = link
+    return work, seen
+
+
+def _clean_workspace(app: App, work: tuple[Path, dict[str, tuple[int, int, int]]], files: dict[str, Path],
+                     out: Callable[[str], None]) -> None:
+    import shutil
+
+    folder, seen = work
+    shutil.rmtree(folder, ignore_errors=True)
+    for name, stored in files.items():
+        st = stored.stat() if stored.exists() else None
+        if st is None or seen.get(str(stored)) != (st.st_ino, st.st_size, st.st_mtime_ns):
+            sys.stderr.write(f"warning: the deployment changed the stored artefact of package {name!r} in place; "
+                             "treat $TRAINMASTER_PACKAGE_* as read-only. Repair the store with "
+                             "`trainmaster release fetch` or by creating the release again from its build\n")
 
 
 def _progress_line(masker: Masker) -> Callable[[str], None]:

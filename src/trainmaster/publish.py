@@ -34,6 +34,8 @@ def _write(text: str) -> None:
 def match_one(pattern: str, base: Path, what: str) -> Path:
     """The single file ``pattern`` (a path or glob, relative to ``base``) matches; else exit 2."""
     full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+    if Path(full).is_file():  # a literal path, even one with glob characters such as [1]
+        return Path(full)
     matches = sorted(p for p in glob.glob(full, recursive=True) if Path(p).is_file())
     if len(matches) == 1:
         return Path(matches[0])
@@ -112,6 +114,14 @@ def build_release(app: App, version: str, package_args: tuple[str, ...], notes: 
         entry.update(source=value, base=Path.cwd())
     if not specs:
         raise InvalidInput("the release has no packages: list them under `packages:` or pass --package NAME=PATH")
+    from trainmaster.config import package_env_name
+
+    variables: dict[str, str] = {}
+    for name in specs:
+        other = variables.setdefault(package_env_name(name), name)
+        if other != name:
+            raise InvalidInput(f"packages {other!r} and {name!r} would both be {package_env_name(name)} in the "
+                               "commands' environment: rename one")
     sources: list[tuple[str, dict[str, Any], Path | None]] = []
     for name, entry in specs.items():
         source = entry["source"]
@@ -119,6 +129,7 @@ def build_release(app: App, version: str, package_args: tuple[str, ...], notes: 
             check_digest(source)
             if not app.store.has(source):
                 raise InvalidInput(f"package {name!r}: {source} is not in the store at {app.store.root}")
+            app.store.verify(source, name=name)  # a corrupt blob must not be pinned (exit 4)
             sources.append((name, entry, None))
         else:
             sources.append((name, entry, match_one(source, entry["base"], f"package {name!r}")))
@@ -224,7 +235,7 @@ def fetch_release(app: App, version: str, names: tuple[str, ...] | None = None) 
             if existing is not None and existing.id != release.id:
                 raise ReleaseConflict(f"{_name} holds {version} as {release.id} but the ledger has {existing.id}")
             for pkg in release.packages:
-                if app.store.has(pkg.digest):
+                if app.store.intact(pkg.digest):
                     continue
                 item = app.store.stage(files[pkg.name])
                 if item.digest != pkg.digest:

@@ -136,16 +136,27 @@ class Store:
         return Staged("sha256:" + digest.hexdigest(), size, tmp_path)
 
     def commit(self, staged: Staged) -> Path:
-        """Move a staged file into place (read-only); a file already there is kept."""
+        """Move a staged file into place (read-only).
+
+        A file already there is kept when it is intact, and replaced when it no longer
+        hashes to its digest: re-creating or fetching a release repairs the store.
+        """
         final = self.path_for(staged.digest)
         if final.is_file():
-            staged.tmp_path.unlink(missing_ok=True)
-            return final
+            if hash_file(final)[0] == staged.digest:
+                staged.tmp_path.unlink(missing_ok=True)
+                return final
+            os.chmod(final, stat.S_IRUSR | stat.S_IWUSR)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(staged.tmp_path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         os.replace(staged.tmp_path, final)
         _fsync_dir(final.parent)
         return final
+
+    def intact(self, digest: str) -> bool:
+        """Whether the stored file for ``digest`` exists and still hashes to it."""
+        path = self.path_for(digest)
+        return path.is_file() and hash_file(path)[0] == digest
 
     def discard(self, staged: Staged) -> None:
         staged.tmp_path.unlink(missing_ok=True)

@@ -131,7 +131,7 @@ def fetch(ctx: click.Context, version: str, source: str | None) -> None:
     check_version(version)
     app = get_app(ctx)
     existing = app.ledger.get_release(app.config.project, version)
-    if existing is not None and all(app.store.has(p.digest) for p in existing.packages):
+    if existing is not None and all(app.store.intact(p.digest) for p in existing.packages):
         click.echo(f"release {version} is already here: {existing.id}")
         return
     names = (source,) if source else None
