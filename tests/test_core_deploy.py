@@ -13,7 +13,9 @@ def test_commands_get_a_clean_environment(bare_project: Project) -> None:
         variables: {REGION: eu}
         train:
           - name: dev
-            deploy: env > seen.env; cat "$TRAINMASTER_PACKAGE_WEB_UI" > ui.seen; sed -i s/ui/edited/ "$TRAINMASTER_PACKAGE_WEB_UI"
+            deploy: >-
+              env > seen.env; cat "$TRAINMASTER_PACKAGE_WEB_UI" > ui.seen;
+              sed -i s/ui/edited/ "$TRAINMASTER_PACKAGE_WEB_UI"
             pass_env: [DEST]
             variables: {GREETING: hi}
         """)
