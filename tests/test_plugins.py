@@ -119,6 +119,7 @@ class AcmeTarget:
 
     def deploy(self, job: DeployJob) -> DeployOutcome:
         self.plugin.jobs.append(job)
+        self.plugin.payloads.append(job.plan[0].path.read_bytes())
         job.out(f"acme: deploying {job.release.version} to {job.environment.name}\n")
         return DeployOutcome(self.plugin.status, packages={p.package.name: "deployed" for p in job.to_deploy},
                              remote={"url": "https://acme.example/d/1"}, message="acme said so")
@@ -128,6 +129,7 @@ class AcmeTarget:
 class TargetPlugin:
     status: Any = "succeeded"
     jobs: list[DeployJob] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
     factory_calls: list[tuple[str, str]] = field(default_factory=list)
     validated: int = 0
 
@@ -163,7 +165,8 @@ def test_hook_register_targets(tmp_path: Path, acme_target: TargetPlugin) -> Non
     assert isinstance(job, DeployJob)
     assert (job.release.version, job.environment.name, job.kind) == ("1.0.0", "dev", "deploy")
     assert [p.action for p in job.plan] == ["deploy"]
-    assert job.plan[0].path.read_bytes() == PAYLOAD  # the verified file in the store
+    assert acme_target.payloads == [PAYLOAD]  # the verified file, as the target saw it
+    assert "/.trainmaster/work/" in str(job.plan[0].path)
     (dep,) = run_cli(config, "history", "--json").json()["deployments"]
     assert dep["id"] == job.deployment_id
     assert (dep["status"], dep["packages"]) == ("succeeded", {"app": "deployed"})

@@ -100,7 +100,14 @@ class App:
     def ledger(self) -> SqliteLedger:
         from trainmaster.ledger import SqliteLedger
 
-        return SqliteLedger(self.state_dir / "ledger.db")
+        ledger = SqliteLedger(self.state_dir / "ledger.db")
+        others = ledger.other_projects(self.config.project)
+        if others:
+            ledger.close()
+            raise ConfigError(f"the state directory {self.state_dir} already holds the ledger of project "
+                              f"{others[0]!r}; give each project its own state_dir",
+                              file=self.config_arg, key="state_dir")
+        return ledger
 
     @cached_property
     def view(self) -> RemoteLedger:

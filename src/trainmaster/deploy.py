@@ -38,8 +38,9 @@ LOCK_WAIT_SECONDS = float(os.environ.get("TRAINMASTER_LOCK_TIMEOUT", "3600"))
 
 
 def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    from trainmaster._output import write
+
+    write(text)
 
 
 @dataclass
@@ -298,7 +299,7 @@ def _finish_failed(result: Deployment, rollback: Deployment | None) -> NoReturn:
     message = f"deployment #{result.id} of {result.version} to {result.environment} failed"
     if rollback is not None:
         message += f"; rolled back to {rollback.version}: rollback {rollback.status}"
-    raise DeploymentFailed(message)
+    raise DeploymentFailed(message, deployment=result, rollback=rollback)
 
 
 def rollback(app: App, env_name: str, to_version: str | None = None,

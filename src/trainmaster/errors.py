@@ -17,6 +17,8 @@ Exit codes (DESIGN.md):
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
@@ -102,9 +104,17 @@ class DigestMismatch(IntegrityError):
 
 
 class DeploymentFailed(TrainmasterError):
-    """A deployment ran and failed; rollback (if configured) was attempted (exit 1)."""
+    """A deployment ran and failed; rollback (if configured) was attempted (exit 1).
+
+    ``deployment`` and ``rollback`` are the ledger rows, for ``--json`` output.
+    """
 
     exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, deployment: Any = None, rollback: Any = None) -> None:
+        super().__init__(message)
+        self.deployment = deployment
+        self.rollback = rollback
 
 
 class Unavailable(TrainmasterError):

@@ -162,7 +162,12 @@ class SqliteLedger:
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version >= len(MIGRATIONS):
+        if version > len(MIGRATIONS):
+            from trainmaster.errors import IntegrityError
+
+            raise IntegrityError(f"the ledger {self.path} has schema version {version}, newer than this "
+                                 f"trainmaster knows ({len(MIGRATIONS)}): upgrade trainmaster")
+        if version == len(MIGRATIONS):
             return
         with self.transaction() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -201,6 +206,12 @@ class SqliteLedger:
     def get_release_by_id(self, release_id: str) -> Release | None:
         row = self.conn.execute("SELECT record FROM releases WHERE id = ?", (release_id,)).fetchone()
         return Release.from_record(json.loads(row[0])) if row else None
+
+    def other_projects(self, project: str) -> list[str]:
+        """Projects other than ``project`` with releases in this ledger (a shared ``state_dir``)."""
+        rows = self.conn.execute("SELECT DISTINCT project FROM releases WHERE project != ? LIMIT 3",
+                                 (project,)).fetchall()
+        return [r[0] for r in rows]
 
     def list_releases(self, project: str) -> list[Release]:
         rows = self.conn.execute(

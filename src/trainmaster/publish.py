@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 
 def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    from trainmaster._output import write
+
+    write(text)
 
 
 def match_one(pattern: str, base: Path, what: str) -> Path:

@@ -85,6 +85,7 @@ class Store:
         """Copy ``source`` into the staging area while hashing it, in one pass."""
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
+        _sweep(tmp_dir)
         fd, tmp_name = _mkstemp(tmp_dir)
         tmp_path = Path(tmp_name)
         digest = hashlib.sha256()
@@ -174,6 +175,19 @@ class Store:
                 "the store was altered; restore it from a trusted copy (`trainmaster release fetch`)"
             )
         return path
+
+
+def _sweep(tmp_dir: Path, older_than: float = 86400.0) -> None:
+    """Remove staging files a killed ``release create`` left behind (older than a day)."""
+    import time
+
+    limit = time.time() - older_than
+    for path in tmp_dir.glob("ingest-*"):
+        try:
+            if path.stat().st_mtime < limit:
+                path.unlink()
+        except OSError:
+            pass
 
 
 def _mkstemp(directory: Path) -> tuple[int, str]:

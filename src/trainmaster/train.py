@@ -49,25 +49,46 @@ def check_order(config: Config, env: Environment, release: Release, view: Remote
     return f"{release.version} must first succeed in {need} {names} (stage {stage.name!r})"
 
 
+def approval_counts(env: Environment, release: Release, actor: str) -> bool:
+    """Whether ``actor``'s approval counts for ``release`` in ``env``: not the creator (unless
+    ``allow_self_approval``), and among ``approvals.from`` when that list is given."""
+    if actor == release.created_by and not env.allow_self_approval:
+        return False
+    return not env.approvals or not env.approvals.from_ or actor in env.approvals.from_
+
+
+def counted_approvals(env: Environment, release: Release, ledger: SqliteLedger) -> int:
+    return sum(approval_counts(env, release, a.actor) for a in ledger.approvals(release.id, env.name))
+
+
 def check_approvals(env: Environment, release: Release, ledger: SqliteLedger) -> str | None:
     if not env.approvals or env.approvals.count <= 0:
         return None
     allowed = set(env.approvals.from_)
-    approvals = ledger.approvals(release.id, env.name, release.version)
-    creator = release.created_by
-    valid = [a for a in approvals
-             if (env.allow_self_approval or a.actor != creator) and (not allowed or a.actor in allowed)]
-    if len(valid) >= env.approvals.count:
+    have = counted_approvals(env, release, ledger)
+    if have >= env.approvals.count:
         return None
     who = f" from {', '.join(sorted(allowed))}" if allowed else ""
-    return (f"needs {env.approvals.count} approval(s){who} for {release.version} in {env.name}, has {len(valid)}: "
+    return (f"needs {env.approvals.count} approval(s){who} for {release.version} in {env.name}, has {have}: "
             f"run `trainmaster approve {release.version} --env {env.name}`")
 
 
-def _in_window(now: dt.datetime, days: tuple[int, ...], start: int, end: int, tz: str) -> bool:
-    from zoneinfo import ZoneInfo
+def _zone(tz: str) -> dt.tzinfo:
+    """UTC needs no time-zone database (minimal containers and Windows runners have none)."""
+    if tz.upper() in ("UTC", "Z", "ETC/UTC"):
+        return dt.UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    local = now.astimezone(ZoneInfo(tz))
+    try:
+        return ZoneInfo(tz)
+    except ZoneInfoNotFoundError:
+        from trainmaster.errors import InvalidInput
+
+        raise InvalidInput(f"time zone {tz!r} is unknown on this machine (install the tzdata package)") from None
+
+
+def _in_window(now: dt.datetime, days: tuple[int, ...], start: int, end: int, tz: str) -> bool:
+    local = now.astimezone(_zone(tz))
     minute = local.hour * 60 + local.minute
     return local.weekday() in days and start <= minute < end
 

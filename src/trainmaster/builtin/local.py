@@ -15,6 +15,14 @@ class LocalTarget:
     def __init__(self, config: Config, environment: Environment) -> None:
         self.config = config
         self.environment = environment
+        if not environment.deploy and not all(p.deploy for p in config.packages):
+            from trainmaster.errors import ConfigError
+
+            where = environment.location
+            raise ConfigError(f"environment {environment.name!r} has no deploy command: give it (or defaults) "
+                              "a `deploy:`, or give every package its own", file=where.file if where else None,
+                              line=where.line if where else None, column=where.column if where else None,
+                              key="deploy")
 
     def validate(self) -> None:
         return None

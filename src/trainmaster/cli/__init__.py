@@ -100,6 +100,18 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:  # the state directory or a file cannot be read or written
+        click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        _complete(2, str(exc))
+        sys.exit(2)
+    except Exception as exc:
+        import sqlite3
+
+        if not isinstance(exc, sqlite3.DatabaseError):
+            raise
+        click.echo(f"error: the ledger cannot be read ({exc}); restore it from a backup", err=True)
+        _complete(4, str(exc))
+        sys.exit(4)
     _complete(0, "")
     sys.exit(0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -17,11 +18,21 @@ def register(cli: click.Group) -> None:
         cli.add_command(command)
 
 
-def _report(ctx: click.Context, result: Result, as_json: bool) -> None:
+def _report(ctx: click.Context, run: Callable[[], Result], as_json: bool) -> None:
+    """Run a deployment; print its JSON (on failure too) and hand the train's summary to the CI."""
+    from trainmaster.errors import DeploymentFailed
     from trainmaster.summary import publish_summary
 
+    try:
+        result = run()
+    except DeploymentFailed as exc:
+        if as_json and exc.deployment is not None:
+            emit_json({"deployment": exc.deployment.to_json(),
+                       "rollback": exc.rollback.to_json() if exc.rollback is not None else None})
+        publish_summary(get_app(ctx), focus=exc.deployment.version if exc.deployment else None)
+        raise
     if as_json:
-        emit_json({"deployment": result.deployment.to_json()})
+        emit_json({"deployment": result.deployment.to_json(), "rollback": None})
     publish_summary(get_app(ctx), focus=result.deployment.version)
 
 
@@ -37,7 +48,7 @@ def deploy(ctx: click.Context, version: str, env: str, force: bool, as_json: boo
     from trainmaster.model import check_version
 
     check_version(version)
-    _report(ctx, run_deploy(get_app(ctx), version, env, force=force, out=_out(as_json)), as_json)
+    _report(ctx, lambda: run_deploy(get_app(ctx), version, env, force=force, out=_out(as_json)), as_json)
 
 
 @click.command()
@@ -60,7 +71,7 @@ def promote(ctx: click.Context, source: str, env: str, force: bool, as_json: boo
     if last is None:
         raise Refused(f"nothing has succeeded in {source} yet: there is nothing to promote")
     click.echo(f"promoting {last.version} from {source} (deployment #{last.id}) to {env}", err=as_json)
-    _report(ctx, run_deploy(app, last.version, env, force=force, out=_out(as_json)), as_json)
+    _report(ctx, lambda: run_deploy(app, last.version, env, force=force, out=_out(as_json)), as_json)
 
 
 @click.command()
@@ -76,28 +87,31 @@ def approve(ctx: click.Context, version: str, env: str, comment: str, by: str | 
     from trainmaster.interfaces import Approval
     from trainmaster.ledger import now
     from trainmaster.model import check_version
+    from trainmaster.train import approval_counts, counted_approvals
 
     check_version(version)
     app = get_app(ctx)
     environment = app.environment(env)
     rel = find_release(app, version)
     actor = app.actor(by)
-    counts = environment.allow_self_approval or actor != rel.created_by
+    counts = approval_counts(environment, rel, actor)
     approval = Approval(rel.id, rel.version, environment.name, actor, now(), comment, counts)
     recorded = app.ledger.record_approval(approval)
     if recorded:
         app.emit("approval_recorded", approval=approval, release=rel, environment=environment)
     need = environment.approvals.count if environment.approvals else 0
-    have = len([a for a in app.ledger.approvals(rel.id, environment.name)
-                if environment.allow_self_approval or a.actor != rel.created_by])
+    have = counted_approvals(environment, rel, app.ledger)
     if as_json:
         emit_json({"recorded": recorded, "counts": counts, "approvals": have, "required": need})
         return
     if not recorded:
         click.echo(f"{actor} has already approved {version} for {env}")
-    elif not counts:
+    elif not counts and actor == rel.created_by and not environment.allow_self_approval:
         click.echo(f"recorded, but it does not count: {actor} created {version} "
                    f"(set allow_self_approval: true to allow this)")
+    elif not counts:
+        allowed = ", ".join(environment.approvals.from_) if environment.approvals else ""
+        click.echo(f"recorded, but it does not count: {env} takes approvals from {allowed} only")
     else:
         click.echo(f"approved {version} for {env} by {actor}")
     click.echo(f"approvals for {version} in {env}: {have}/{need}")
@@ -115,11 +129,10 @@ def rollback(ctx: click.Context, env: str, version: str | None, as_json: bool) -
 
     if version:
         check_version(version)
-    _report(ctx, run_rollback(get_app(ctx), env, version, out=_out(as_json)), as_json)
+    _report(ctx, lambda: run_rollback(get_app(ctx), env, version, out=_out(as_json)), as_json)
 
 
-def _out(as_json: bool):  # type: ignore[no-untyped-def]
-    def write(text: str) -> None:
-        click.echo(text, nl=False, err=as_json)
+def _out(as_json: bool) -> Callable[[str], None]:
+    from trainmaster._output import write
 
-    return write
+    return lambda text: write(text, err=as_json)

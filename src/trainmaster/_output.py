@@ -1,0 +1,32 @@
+"""Writing human output that survives a closed pipe (``trainmaster deploy … | head``).
+
+A deployment must never fail because its reader went away: after the first
+broken pipe, stdout is pointed at the null device and later output is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_dead = False
+
+
+def write(text: str, *, err: bool = False) -> None:
+    """Write ``text`` to stdout (or stderr) and flush; never raises for a closed reader."""
+    global _dead
+    stream = sys.stderr if err else sys.stdout
+    if _dead and not err:
+        return
+    try:
+        stream.write(text)
+        stream.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        if not err:
+            _dead = True
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
