@@ -90,3 +90,19 @@ def test_bad_release_is_refused_before_the_store_is_touched(project: Project) ->
     assert result.returncode == 2
     assert project.snapshot() == before
     assert not project.state.exists()  # not even an empty ledger was created
+
+
+@pytest.mark.parametrize(("snippet", "expected"), [
+    ("approvals: {count: 2, from: [carol]}", "it could never be met"),
+    ("media_type: zip", "media_type"),
+])
+def test_impossible_or_malformed_settings(bare_project: Project, snippet: str, expected: str) -> None:
+    p = bare_project
+    key, value = snippet.split(": ", 1)
+    package = "{path: app.bin, media_type: zip}" if key == "media_type" else "app.bin"
+    env_extra = f"\n    {snippet}" if key == "approvals" else ""
+    p.write("trainmaster.yaml", f"project: demo\npackages: {{app: {package}}}\ntrain:\n  - name: dev\n"
+                                f"    deploy: 'true'{env_extra}\n")
+    p.write("app.bin", "x")
+    result = p.run("validate")
+    assert result.returncode == 2 and expected in result.stderr and "trainmaster.yaml:" in result.stderr

@@ -188,6 +188,9 @@ class Converter:
             raw = block["approvals"]
             count = raw if isinstance(raw, int) else raw["count"]
             names = () if isinstance(raw, int) else tuple(raw.get("from", ()))
+            if names and int(count) > len(set(names)):
+                raise self.error(f"approvals needs {count} approvals from only {len(set(names))} approver(s): "
+                                 "it could never be met", (*path, "approvals"))
             out["approvals"] = Approvals(count=int(count), from_=names) if count else None
         if "windows" in block:
             out["windows"] = tuple(
