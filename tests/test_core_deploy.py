@@ -176,7 +176,7 @@ def test_status_and_history_json_shapes(project: Project) -> None:
     assert prod["pending"] == []
     deployments = project.json("history")["deployments"]
     assert set(deployments[0]) == {"id", "version", "release_id", "environment", "kind", "status", "actor",
-                                   "started_at", "finished_at", "packages"}
+                                   "started_at", "finished_at", "packages", "remote"}
     assert deployments[0]["packages"] == {"app": "deployed"}
     project.ok("promote", "--from", "dev", "--to", "test")
     prod = project.json("status")["environments"][2]
