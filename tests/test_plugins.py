@@ -625,17 +625,12 @@ def test_check_pending_raises_plugin_error_in_process(monkeypatch: pytest.Monkey
         @hookimpl
         def register_ledger(self, register: Any) -> None: ...
 
-    def fake_entry_points(group: str) -> list[Any]:
-        class EP:
-            name, value, dist = "typo", "tests:Typo", None
-
-            def load(self) -> Any:
-                return Typo()
-
-        return [EP()] if group == "trainmaster" else []
+    def fake_entry_points(group: str) -> list[tuple[str, str, str]]:
+        return [("typo", "tests:Typo", "typo-dist 1.0")] if group == "trainmaster" else []
 
     monkeypatch.setenv("TRAINMASTER_LOAD_PLUGINS", "typo")
-    monkeypatch.setattr("trainmaster.plugins.metadata.entry_points", fake_entry_points)
+    monkeypatch.setattr("trainmaster.plugins.entry_points", fake_entry_points)
+    monkeypatch.setattr("trainmaster.plugins._load", lambda value: Typo())
     reset_plugin_manager()
     with pytest.raises(PluginError, match="register_ledger"):
         get_plugin_manager()
@@ -656,3 +651,16 @@ def test_trace_plugins_prints_hook_calls(tmp_path: Path) -> None:
     assert "[trace] register_targets returned []" in traced.err
     assert "[trace] ci_context(environ)" in traced.err
     assert "[trace] ci_context returned <trainmaster.builtin.shell.ShellContext" in traced.err
+
+
+def test_entry_point_scan_agrees_with_importlib_metadata() -> None:
+    """The start-up scanner finds exactly the entry points importlib.metadata finds."""
+    from importlib import metadata
+
+    from trainmaster.plugins import entry_points
+
+    expected = sorted((ep.name, ep.value) for ep in metadata.entry_points(group="trainmaster"))
+    found = sorted((name, value) for name, value, _ in entry_points("trainmaster"))
+    assert found == expected and ("github", "trainmaster_github.adapter") in found
+    scripts = {name for name, _, _ in entry_points("console_scripts")}
+    assert {"trainmaster", "pytest"} <= scripts

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = ["__version__", "hookimpl"]
 
+__version__ = "0.1.0"  # the one place the version lives (pyproject reads it)
+
 if TYPE_CHECKING:
     from trainmaster.hookspecs import hookimpl
 
@@ -24,11 +26,4 @@ def __getattr__(name: str) -> Any:
         from trainmaster.hookspecs import hookimpl
 
         return hookimpl
-    if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version("trainmaster")
-        except PackageNotFoundError:
-            return "0.0.0+unknown"
     raise AttributeError(name)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 import pluggy
@@ -47,23 +47,68 @@ def _allowed() -> set[str] | None:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
+def entry_points(group: str) -> Iterator[tuple[str, str, str]]:
+    """``(name, "module:attr", "dist version")`` of ``group``, read from the installed distributions.
+
+    Reads each ``*.dist-info``/``*.egg-info`` ``entry_points.txt`` on ``sys.path``
+    directly (the first distribution of a name wins, as with :mod:`importlib.metadata`),
+    which keeps ``importlib.metadata`` and its e-mail parser off the start-up path.
+    """
+    import configparser
+
+    seen: set[str] = set()
+    for base in sys.path:
+        try:
+            entries = sorted(os.scandir(base or "."), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            stem, dot, suffix = entry.name.rpartition(".")
+            if not dot or suffix not in ("dist-info", "egg-info"):
+                continue
+            dist_name, _, version = stem.partition("-")
+            key = dist_name.lower().replace("_", "-").replace(".", "-")
+            if key in seen:
+                continue
+            seen.add(key)
+            path = os.path.join(entry.path, "entry_points.txt")
+            if not os.path.isfile(path):
+                continue
+            parser = configparser.ConfigParser(delimiters=("=",), interpolation=None, strict=False)
+            parser.optionxform = str  # type: ignore[assignment,method-assign]
+            try:
+                parser.read(path, encoding="utf-8")
+            except (configparser.Error, UnicodeDecodeError):
+                continue
+            if parser.has_section(group):
+                for name, value in parser.items(group):
+                    yield name, value.strip(), f"{dist_name} {version}".strip()
+
+
+def _load(value: str) -> object:
+    module_name, _, attr = value.split("[", 1)[0].strip().partition(":")
+    obj: object = importlib.import_module(module_name.strip())
+    for part in filter(None, attr.strip().split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     allowed = _allowed()
     if allowed is None and getattr(sys, "_trainmaster_testing", False):
         return
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if allowed is not None and ep.name not in allowed:
+    for name, value, dist in entry_points(ENTRY_POINT_GROUP):
+        if allowed is not None and name not in allowed:
             continue
-        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+        if pm.get_plugin(name) is not None or pm.is_blocked(name):
             continue
         try:
-            plugin = ep.load()
+            plugin = _load(value)
         except Exception as exc:  # any import failure is reported, never fatal
-            load_errors.append((ep.name, f"{type(exc).__name__}: {exc}"))
+            load_errors.append((name, f"{type(exc).__name__}: {exc}"))
             continue
-        pm.register(plugin, name=ep.name)
-        dist = getattr(ep, "dist", None)
-        plugin_sources[ep.name] = f"{dist.name} {dist.version}" if dist else ep.value
+        pm.register(plugin, name=name)
+        plugin_sources[name] = dist or value
     if allowed:
         for name in sorted(allowed - set(plugin_sources)):
             if not any(n == name for n, _ in load_errors):

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from trainmaster import __version__
 from trainmaster.cli import audit, deploy, info, release
 from trainmaster.cli.common import current_app
 
@@ -41,17 +42,10 @@ class _Group(click.Group):
         return command
 
 
-def _version() -> str:
-    from trainmaster import __version__
-
-    return str(__version__)
-
-
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", metavar="PATH", envvar="TRAINMASTER_CONFIG",
               help="Config file (default ./trainmaster.yaml, or $TRAINMASTER_CONFIG).")
-@click.version_option(version=None, package_name="trainmaster", message="trainmaster %(version)s",
-                      prog_name="trainmaster")
+@click.version_option(version=__version__, message="trainmaster %(version)s", prog_name="trainmaster")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """Build once, deploy many: immutable sha256-pinned releases promoted through a train.
