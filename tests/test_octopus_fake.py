@@ -116,7 +116,7 @@ def test_faults_are_survived_without_duplicates(octo, tmp_path):
 
 def test_deploy_waits_with_one_batched_poll_per_interval(octo, tmp_path):
     fake, env = octo
-    config, release, paths = setup(tmp_path, env, settings={"projects": {"api": "Api"}},
+    config, release, paths = setup(tmp_path, env, settings={"projects": {"api": "Api"}, "components": "parallel"},
                                    files={"app.zip": b"a", "api.zip": b"b"})
     lc = next(iter(fake.lifecycles))
     fake.seed_project("Api", lifecycle_id=lc)
@@ -128,6 +128,27 @@ def test_deploy_waits_with_one_batched_poll_per_interval(octo, tmp_path):
     polls = fake.calls_to("getListTasks_Spaces")
     assert len(polls) == 2  # Queued/Executing, then Success: two tasks, one call per interval
     assert all(len(c.query["ids"].split(",")) == 2 for c in polls[:1])
+
+
+def test_components_deploy_in_declared_order_and_stop_at_a_failure(octo, tmp_path):
+    fake, env = octo
+    config, release, paths = setup(tmp_path, env, settings={"projects": {"api": "Api"}},
+                                   files={"app.zip": b"a", "api.zip": b"b"})
+    fake.seed_project("Api", lifecycle_id=next(iter(fake.lifecycles)))
+    assert OctopusPublisher(env).ensure(release, paths, config).state == "created"
+    fake.fail_next_deployment("migration failed")
+    outcome = deploy(config, release, paths, env, "dev")
+    assert outcome.status == "failed" and "migration failed" in outcome.message
+    assert outcome.packages == {"app": "failed", "api": "failed"}
+    assert len(fake.deployments) == 1  # the second component never started
+    reset_clients()
+    fake.reset_log()
+    outcome = deploy(config, release, paths, env, "dev")
+    assert outcome.status == "succeeded"
+    creates = fake.calls_to("createDeploymentUntenantedV1_Spaces")
+    polls = fake.calls_to("getListTasks_Spaces")
+    assert len(creates) == 2 and all(len(c.query["ids"].split(",")) == 1 for c in polls)
+    assert creates[0].time <= polls[0].time and polls[-1].time >= creates[1].time  # one after the other
 
 
 def test_components_already_current_are_skipped(octo, tmp_path):

@@ -47,6 +47,12 @@ SCHEMA: dict[str, Any] = {
         "poll_interval": {"type": "number", "exclusiveMinimum": 0, "default": 10},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 3600},
         "cancel_on_timeout": {"type": "boolean", "default": False},
+        "components": {
+            "enum": ["sequential", "parallel"],
+            "default": "sequential",
+            "description": "With several projects (`projects:`): deploy them in declared order, each after "
+            "the one before succeeded (default), or all at once and wait for them together.",
+        },
         "build_information": {"type": "boolean", "default": True},
         "release_id_field": {
             "type": "string",

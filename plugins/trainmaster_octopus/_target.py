@@ -77,7 +77,15 @@ class OctopusTarget:
         force = job.force or job.kind == "rollback"
         packages: dict[str, str] = {}
         started: list[tuple[str, list[str], dict[str, str]]] = []
-        for project, names in groups(release, self.settings).items():
+        outcomes: dict[str, Any] = {}
+        sequential = self.settings.get("components", "sequential") != "parallel"
+        grouped = groups(release, self.settings)
+        for index, (project, names) in enumerate(grouped.items()):
+            if sequential and started and outcomes[started[-1][2]["task_id"]].status != "succeeded":
+                for later in list(grouped.values())[index:]:
+                    packages.update({n: "failed" for n in later})
+                job.out(f"octopus: {project} not deployed: an earlier component failed\n")
+                break
             remote = octo.find_release(project, release.version)
             if remote is None:  # not published yet: publish now (idempotent)
                 files = {n: plan[n].path for n in names}
@@ -105,6 +113,8 @@ class OctopusTarget:
                 if state is None:  # still running or waiting on an intervention: attach, never duplicate
                     job.out(f"octopus: resuming the wait on {project} task {ref['task_id']}\n")
                     started.append((project, names, ref))
+                    if sequential:
+                        outcomes.update(self._wait(octo, [ref["task_id"]]))
                     continue
                 if state == "succeeded" and self._is_current(octo, project, env_id, str(remote["Id"])):
                     packages.update({n: "skipped" for n in names})
@@ -125,18 +135,11 @@ class OctopusTarget:
             )
             octo.cache[f"release:{project}:{release.version}"] = {**remote, "new": False}
             started.append((project, names, ids))
-        outcomes = (
-            wait_for_tasks(
-                octo.client,
-                [ids["task_id"] for _, _, ids in started],
-                interval=self.settings.poll_interval,
-                timeout=self.settings.timeout,
-                cancel_on_timeout=bool(self.settings.get("cancel_on_timeout", False)),
-                progress=_progress_line(),
-            )
-            if started
-            else {}
-        )
+            if sequential:  # components deploy in declared order, each after the one before succeeded
+                outcomes.update(self._wait(octo, [ids["task_id"]]))
+        pending = [ids["task_id"] for _, _, ids in started if ids["task_id"] not in outcomes]
+        if pending:  # components: parallel — one batched poll per interval for all of them
+            outcomes.update(self._wait(octo, pending))
         statuses = []
         remote_refs: dict[str, Any] = {"deployments": {}}
         for project, names, ids in started:
@@ -165,6 +168,16 @@ class OctopusTarget:
             if checks.status != "succeeded":
                 return DeployOutcome(checks.status, packages, remote_refs, checks.message, checks.excerpt)
         return final
+
+    def _wait(self, octo: Octopus, task_ids: list[str]) -> dict[str, Any]:
+        return wait_for_tasks(
+            octo.client,
+            task_ids,
+            interval=self.settings.poll_interval,
+            timeout=self.settings.timeout,
+            cancel_on_timeout=bool(self.settings.get("cancel_on_timeout", False)),
+            progress=_progress_line(),
+        )
 
     def _verify_feed(self, octo: Octopus, job: DeployJob, names: list[str]) -> None:
         """Exit 4 when the feed's package no longer hashes to what trainmaster pushed."""
