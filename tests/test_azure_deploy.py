@@ -252,3 +252,22 @@ def test_inside_a_release_stage_it_never_starts_another_stage(tmp_path: Path) ->
     with pytest.raises(InvalidInput) as err:
         AzureTarget(config, config.environment("prod"), environ).deploy(job(config, "prod", rel))
     assert "'Test'" in str(err.value) and err.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("policy", "expected"), [(None, "failed"), ("succeeded", "succeeded")])
+def test_partially_succeeded_counts_as_configured(azure_fake: Any, tmp_path: Path, env: dict[str, str],
+                                                  policy: str | None, expected: str) -> None:
+    config, _ = setup(azure_fake, tmp_path, env)
+    if policy:
+        text = (tmp_path / "trainmaster.yaml").read_text()
+        text = text.replace("azure-devops:\n", f"azure-devops:\n  partially_succeeded: {policy}\n", 1)
+        (tmp_path / "trainmaster.yaml").write_text(text)
+        config = load(tmp_path / "trainmaster.yaml")
+        assert config.plugin_settings["azure-devops"]["partially_succeeded"] == policy
+    azure_fake.partially_succeed_next_deployment()
+    outcome = target(config, "test", env).deploy(job(config, "test", release(tmp_path)))
+    assert outcome.status == expected
+    (classic,) = azure_fake.releases.values()
+    assert azure_fake.stage_status(classic["id"], "Test") == "partiallySucceeded"
+    ledger = AzureLedger(config, None, environ=env, adapter=Sleeps().adapter())
+    assert [d.status for d in ledger.history("test", None)] == [expected]

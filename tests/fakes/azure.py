@@ -60,6 +60,7 @@ RELEASE_LOCATIONS = [
 ]
 API_VERSION = re.compile(r"^(\d+)\.(\d+)(-preview(\.\d+)?)?$")
 FINAL = {"succeeded", "rejected", "canceled", "partiallySucceeded"}
+PARTIAL = "\0partiallySucceeded"  # a marker in the fail-next queue
 
 
 class AzureDevOpsFake(AzureReleaseOperations, AzureState, FakeService):
@@ -74,6 +75,7 @@ class AzureDevOpsFake(AzureReleaseOperations, AzureState, FakeService):
         "seed_build",
         "require_approval",
         "fail_next_deployment",
+        "partially_succeed_next_deployment",
         "approve",
         "reject",
         "add_token",
@@ -187,6 +189,11 @@ class AzureDevOpsFake(AzureReleaseOperations, AzureState, FakeService):
         """The next stage that starts deploying ends ``rejected`` (deployment ``failed``)."""
         with self.lock:
             self._fail_next.append(reason)
+
+    def partially_succeed_next_deployment(self) -> None:
+        """The next stage that starts deploying ends ``partiallySucceeded`` (some tasks failed)."""
+        with self.lock:
+            self._fail_next.append(PARTIAL)
 
     def approve(self, release_id: int, stage: str, status: str = "approved") -> dict[str, Any]:
         """Act on the pending approval of a release's stage (like a reviewer in the UI)."""

@@ -144,6 +144,12 @@ class AzureState:
                 dep.update(deploymentStatus="inProgress", operationStatus="Deploying", startedOn=_now())
             elif env["status"] == "inProgress":
                 failed = dep.pop("_fail", None)
+                if failed == "\0partiallySucceeded":
+                    env["status"] = "partiallySucceeded"
+                    dep.update(deploymentStatus="partiallySucceeded", operationStatus="PhasePartiallySucceeded",
+                               completedOn=_now())
+                    env["modifiedOn"] = _now()
+                    continue
                 env["status"] = "rejected" if failed else "succeeded"
                 dep.update(
                     deploymentStatus="failed" if failed else "succeeded",
