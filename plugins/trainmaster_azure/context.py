@@ -11,7 +11,6 @@ from __future__ import annotations
 import getpass
 import itertools
 import os
-import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -168,5 +167,6 @@ class AzurePipelinesContext:
 
 
 def _stdout(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    from trainmaster._output import ci_command
+
+    ci_command(text)

@@ -155,5 +155,6 @@ def _file_command(name: str, value: str) -> str:
 
 
 def _stdout(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    from trainmaster._output import ci_command
+
+    ci_command(text)

@@ -30,3 +30,29 @@ def write(text: str, *, err: bool = False) -> None:
                 os.close(devnull)
             except (OSError, ValueError):
                 pass
+
+
+_json_mode = False
+
+
+def set_json_mode() -> None:
+    """A command prints JSON on stdout: CI logging commands go to stderr from now on."""
+    global _json_mode
+    _json_mode = True
+
+
+def ci_command(text: str) -> None:
+    """Write a CI logging command (``::add-mask::``, ``##vso[...]``).
+
+    Runners read these on stdout and on stderr. With ``--json`` they go to stderr,
+    so that stdout stays parseable and a redirected ``--json`` file never holds a
+    ``##vso[task.setsecret]`` line with a secret in it.
+    """
+    write(text, err=_json_mode)
+
+
+def reset() -> None:
+    """Forget the JSON mode and a broken pipe (each CLI invocation starts afresh)."""
+    global _json_mode, _dead
+    _json_mode = False
+    _dead = False

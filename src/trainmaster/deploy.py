@@ -151,6 +151,7 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
         if kind == "deploy":
             _gate(app, env, release)
         result = _run(app, env, release, target, files, resolved, masker, force, kind, out, lock)
+        _outputs(app, result)
         if result.status == "failed" and kind == "deploy" and env.on_failure == "rollback":
             _finish_failed(result, _rollback_after_failure(app, env, release, out, lock))
         if result.status == "failed":
@@ -209,11 +210,15 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     symbol = {"succeeded": "✓", "failed": "✗"}.get(final.status, "•")
     out(f"{symbol} deployment #{final.id} of {release.version} to {env.name} {final.status}"
         f"{': ' + outcome.message if outcome.message and final.status != 'succeeded' else ''}\n")
-    app.ci.set_output("release-id", release.id)
-    app.ci.set_output("version", release.version)
-    app.ci.set_output("deployment-id", str(final.id))
-    app.ci.set_output("status", final.status)
     return final
+
+
+def _outputs(app: App, dep: Deployment) -> None:
+    """The step outputs describe the deployment asked for (not the rollback that followed it)."""
+    app.ci.set_output("release-id", dep.release_id)
+    app.ci.set_output("version", dep.version)
+    app.ci.set_output("deployment-id", str(dep.id))
+    app.ci.set_output("status", dep.status)
 
 
 def _workspace(app: App, dep_id: int, plan: list[PackagePlan]) -> tuple[Path, dict[str, tuple[int, int, int]]]:

@@ -166,6 +166,10 @@ class RemoteLedger(Protocol):
     def current(self, environment: str) -> Deployment | None:
         """The latest deployment attempt in ``environment``."""
 
+    # Optional: ``approvals_enforced_remotely(environment) -> bool``. When it returns True
+    # the remote system enforces the environment's approvals (GitHub's required reviewers
+    # hold the job), and the core's approvals gate does not count local approvals.
+
 
 LedgerFactory = Callable[["Config", Any], RemoteLedger]
 

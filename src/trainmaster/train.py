@@ -139,9 +139,10 @@ def pending_gates(config: Config, env: Environment, release: Release, view: Remo
                   ledger: SqliteLedger, now: dt.datetime | None = None) -> list[str]:
     """Every pre-deployment gate ``release`` does not yet meet for ``env``."""
     now = now or dt.datetime.now(dt.UTC)
+    enforced = getattr(view, "approvals_enforced_remotely", None)
     checks = (
         check_order(config, env, release, view),
-        check_approvals(env, release, ledger),
+        None if enforced is not None and enforced(env) else check_approvals(env, release, ledger),
         check_soak(config, env, release, view, now),
         check_windows(env, now),
         check_freeze(env, now),

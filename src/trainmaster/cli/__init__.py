@@ -54,6 +54,9 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     Exit codes: 0 done, 1 deployment failed, 2 invalid input or config,
     3 refused by the train or a gate, 4 integrity violation, 5 remote unavailable.
     """
+    from trainmaster import _output
+
+    _output.reset()
     ctx.obj = {"config": config_path}
 
 

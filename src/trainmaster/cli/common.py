@@ -33,8 +33,17 @@ def get_app(ctx: click.Context) -> App:
     return app
 
 
+def _json_mode(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        from trainmaster._output import set_json_mode
+
+        set_json_mode()
+    return value
+
+
 def json_option(fn: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON (the documented shape).")(fn)
+    return click.option("--json", "as_json", is_flag=True, callback=_json_mode,
+                        help="Print JSON (the documented shape) on stdout; CI logging commands go to stderr.")(fn)
 
 
 def emit_json(data: Any) -> None:
