@@ -122,3 +122,35 @@ def test_python_dash_m_and_version() -> None:
 def test_schema_command_prints_the_json_schema(project: Project) -> None:
     schema = project.json("schema")  # --json is accepted and ignored: schema is always JSON
     assert schema["$schema"].startswith("https://json-schema.org/") and "train" in schema["properties"]
+
+
+def test_a_ledger_that_enforces_approvals_remotely_lifts_the_local_gate(
+        project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """GitHub's required reviewers hold the job: the core does not ask for local approvals then."""
+    from trainmaster.builtin.sqlite import LocalLedgerView
+
+    class RemoteApprovals(LocalLedgerView):
+        def approvals_enforced_remotely(self, environment):  # type: ignore[no-untyped-def]
+            return environment.name == "prod"
+
+    class Plugin:
+        @hookimpl
+        def register_ledgers(self, register):  # type: ignore[no-untyped-def]
+            register("remote-approvals", RemoteApprovals)
+
+    pm = get_plugin_manager()
+    pm.register(Plugin(), name="remote-approvals-plugin")
+    try:
+        monkeypatch.chdir(project.root)
+        for key, value in project.env.items():
+            monkeypatch.setenv(key, value)
+        config = (project.root / "trainmaster.yaml").read_text()
+        project.write("trainmaster.yaml", config + "ledger: remote-approvals\n")
+        assert _main("release", "create", "1.0.0") == 0
+        assert _main("deploy", "1.0.0", "--to", "dev") == 0
+        assert _main("deploy", "1.0.0", "--to", "test") == 0
+        capsys.readouterr()
+        assert _main("deploy", "1.0.0", "--to", "prod") == 0  # approvals: 1, none recorded locally
+        assert "succeeded" in capsys.readouterr().out
+    finally:
+        pm.unregister(name="remote-approvals-plugin")
