@@ -124,27 +124,17 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
     from trainmaster.locks import EnvironmentLock
 
     lock = EnvironmentLock(app.lock_dir, env.name)
-    if not lock.acquire(wait=False):
-        if env.concurrency == "wait":
-            out(f"waiting for {env.name}: another deployment is in progress…\n")
-            acquired = lock.acquire(wait=True, timeout=LOCK_WAIT_SECONDS)
-            if acquired:  # the store may have changed while this process waited
-                try:
-                    files = verify_release(app, release)
-                except BaseException:
-                    lock.release()
-                    raise
-        else:  # a short grace: a reader may be probing the lock for dead deployments
-            acquired = lock.acquire(wait=True, timeout=0.3, poll=0.05)
-        if not acquired:
-            busy = [d for d in app.ledger.in_progress() if d.environment == env.name]
-            who = (f": deployment #{busy[0].id} of {busy[0].version} by {busy[0].actor} since "
-                   f"{busy[0].started_at}") if busy else ""
-            raise Refused(f"{env.name} is busy{who}; only one deployment may run per environment "
-                          f"(set concurrency: wait to queue instead)")
+    if not _acquire(app, lock, env, out):
+        busy = [d for d in app.ledger.in_progress() if d.environment == env.name]
+        who = (f": deployment #{busy[0].id} of {busy[0].version} by {busy[0].actor} since "
+               f"{busy[0].started_at}") if busy else ""
+        raise Refused(f"{env.name} is busy{who}; only one deployment may run per environment "
+                      f"(set concurrency: wait to queue instead)")
     try:
         from trainmaster.locks import stop_orphans
 
+        if lock.waited:  # the store may have changed while this process queued
+            files = verify_release(app, release)
         for stale in [d for d in app.ledger.in_progress() if d.environment == env.name]:
             stop_orphans(lock.previous_groups, stale.id)
             app.ledger.mark_interrupted(stale.id, "the deploying process is gone (its lock was free)")
@@ -159,6 +149,18 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
         return Result(result)
     finally:
         lock.release()
+
+
+def _acquire(app: App, lock: EnvironmentLock, env: Environment, out: Callable[[str], None]) -> bool:
+    """Take the environment's lock: queue for it with ``concurrency: wait``, else refuse."""
+    if lock.acquire(wait=False):
+        return True
+    if env.concurrency == "wait":
+        out(f"waiting for {env.name}: another deployment is in progress…\n")
+        lock.waited = True
+        return lock.acquire(wait=True, timeout=LOCK_WAIT_SECONDS)
+    # a short grace: a reader may be probing the lock for dead deployments
+    return lock.acquire(wait=True, timeout=0.3, poll=0.05)
 
 
 def _gate(app: App, env: Environment, release: Release) -> None:

@@ -33,6 +33,7 @@ class EnvironmentLock:
         self.environment = environment
         self._fd: int | None = None
         self.previous_groups: list[int] = []
+        self.waited = False
 
     def acquire(self, *, wait: bool, timeout: float | None = None, poll: float = 0.1) -> bool:
         """Take the lock; with ``wait`` block (up to ``timeout``), else try once."""
