@@ -3,8 +3,9 @@
 Files live at ``sha256/<first two hex digits>/<digest hex>``, read-only once
 stored. Hashing and copying happen in one streaming pass: one thread reads and
 hashes while another writes, through a small bounded queue, so memory stays
-constant whatever the artefact's size and the two costs overlap. A file is
-fsynced before it is renamed into place, and the directory is fsynced after.
+constant whatever the artefact's size and the two costs overlap; a third thread
+starts the disk's write-back as the data arrives. A file is fsynced before it is
+renamed into place, and the directory is fsynced after.
 
 Ingestion is two-phase so that a bad input changes nothing: :meth:`Store.stage`
 copies into ``tmp/`` and returns the digest; :meth:`Store.commit` moves the
@@ -27,6 +28,7 @@ from trainmaster.model import check_digest
 
 CHUNK = 1 << 20  # 1 MiB
 QUEUE_DEPTH = 8  # at most ~8 MiB in flight
+FLUSH_EVERY = 128 << 20  # start write-back every 128 MiB
 
 Progress = Callable[[int], None]
 
@@ -38,6 +40,78 @@ class Staged:
     digest: str
     size: int
     tmp_path: Path
+
+
+class _Sink:
+    """Writes chunks to ``fd`` in a thread while the caller hashes the next ones.
+
+    The file is preallocated, and a second thread asks the kernel to write back
+    every :data:`FLUSH_EVERY` bytes as they arrive, so the disk works while the
+    rest is still being hashed and the final ``fsync`` has little left to do.
+    Memory stays bounded by the queue (:data:`QUEUE_DEPTH` chunks).
+    """
+
+    def __init__(self, fd: int, expected_size: int) -> None:
+        self.fd = fd
+        self.written = 0
+        self.errors: list[BaseException] = []
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self.done = threading.Event()
+        if expected_size and hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(fd, 0, expected_size)
+            except OSError:
+                pass  # not supported by this filesystem: plain writes work too
+        self.writer = threading.Thread(target=self._write, name="store-writer", daemon=True)
+        self.flusher = threading.Thread(target=self._flush, name="store-flusher", daemon=True)
+        self.writer.start()
+        self.flusher.start()
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)
+
+    def put(self, chunk: bytes) -> None:
+        self.chunks.put(chunk)
+
+    def _write(self) -> None:
+        try:
+            while True:
+                chunk = self.chunks.get()
+                if chunk is None:
+                    break
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(self.fd, view):]
+                self.written += len(chunk)
+        except BaseException as exc:  # reported to the reading thread
+            self.errors.append(exc)
+            while self.chunks.get() is not None:
+                pass
+
+    def _flush(self) -> None:
+        flushed = 0
+        while not self.done.wait(0.02):
+            if self.written - flushed >= FLUSH_EVERY:
+                flushed = self.written
+                try:
+                    os.fdatasync(self.fd) if hasattr(os, "fdatasync") else os.fsync(self.fd)
+                except OSError:
+                    return
+
+    def close(self, size: int) -> BaseException | None:
+        """Finish writing, trim the preallocation to ``size``, fsync; return the first error."""
+        self.chunks.put(None)
+        self.writer.join()
+        self.done.set()
+        self.flusher.join()
+        if not self.errors:
+            try:
+                os.ftruncate(self.fd, size)
+                os.fsync(self.fd)
+            except OSError as exc:
+                self.errors.append(exc)
+        return self.errors[0] if self.errors else None
 
 
 def _fsync_dir(path: Path) -> None:
@@ -90,50 +164,32 @@ class Store:
         tmp_path = Path(tmp_name)
         digest = hashlib.sha256()
         size = 0
-        chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
-        error: list[BaseException] = []
-
-        def writer() -> None:
-            try:
-                while True:
-                    chunk = chunks.get()
-                    if chunk is None:
-                        break
-                    view = memoryview(chunk)
-                    while view:
-                        written = os.write(fd, view)
-                        view = view[written:]
-                os.fsync(fd)
-            except BaseException as exc:  # reported to the reading thread
-                error.append(exc)
-                while chunks.get() is not None:
-                    pass
-
-        thread = threading.Thread(target=writer, name="store-writer", daemon=True)
-        thread.start()
+        try:
+            expected = os.stat(source).st_size
+        except OSError:
+            expected = 0
+        sink = _Sink(fd, expected)
         try:
             with open(source, "rb", buffering=0) as fh:
-                while not error:
+                while not sink.failed:
                     chunk = fh.read(CHUNK)
                     if not chunk:
                         break
-                    chunks.put(chunk)
+                    sink.put(chunk)
                     digest.update(chunk)
                     size += len(chunk)
                     if progress:
                         progress(len(chunk))
         except OSError as exc:
-            chunks.put(None)
-            thread.join()
+            sink.close(size)
             os.close(fd)
             tmp_path.unlink(missing_ok=True)
             raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
-        chunks.put(None)
-        thread.join()
+        problem = sink.close(size)
         os.close(fd)
-        if error:
+        if problem is not None:
             tmp_path.unlink(missing_ok=True)
-            raise InvalidInput(f"cannot write to the store at {self.root}: {error[0]}")
+            raise InvalidInput(f"cannot write to the store at {self.root}: {problem}")
         return Staged("sha256:" + digest.hexdigest(), size, tmp_path)
 
     def commit(self, staged: Staged) -> Path:
