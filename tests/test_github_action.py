@@ -212,3 +212,75 @@ def test_fallback_summary_from_status_json(tmp_path: Path, monkeypatch: pytest.M
     assert "deploy 1.0.0 to dev: failed (exit 1)" in text and "| dev | dev ◀ | 1.0.0 | ❌ failed |" in text
     _action.write_summary(ctx, {"command": "deploy", "version": "1.0.0", "environment": "dev"}, 5)
     assert len(calls) == 1, "no second status call after exit 5"
+
+
+@pytest.mark.parametrize(
+    ("code", "written", "expected"),
+    [
+        (2, None, "invalid"),
+        (3, None, "refused"),
+        (4, None, "conflict"),
+        (5, None, "unavailable"),
+        (1, None, "failed"),
+        (130, None, "cancelled"),
+        (0, None, "done"),
+        (1, "failed", "failed"),
+        (0, "succeeded", "succeeded"),
+    ],
+)
+def test_status_output_is_always_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, written: str | None, expected: str
+) -> None:
+    from trainmaster_github import _action
+    from trainmaster_github._action import read_outputs
+    from trainmaster_github.context import GitHubActionsContext
+
+    out = tmp_path / "out"
+    out.touch()
+    summary = tmp_path / "summary"
+    summary.write_text("written by the command\n")
+    environ = {"TRAINMASTER_INPUT_COMMAND": "status", "GITHUB_TOKEN": "t", "GITHUB_OUTPUT": str(out)}
+
+    def command(cmd: list[str]) -> int:
+        if written:
+            GitHubActionsContext(environ).set_output("status", written)
+        with summary.open("a") as fh:  # the command wrote the job summary itself: no status --json call
+            fh.write("more\n")
+        return code
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_action, "run_forwarding_signals", command)
+    assert main({**environ, "GITHUB_STEP_SUMMARY": str(summary)}) == code
+    outputs = read_outputs(str(out))
+    assert outputs["status"] == expected
+    assert out.read_text().count("status<<") == 1
+
+
+def test_status_output_for_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainmaster_github._action import read_outputs
+
+    out = tmp_path / "out"
+    out.touch()
+    monkeypatch.chdir(tmp_path)
+    assert main({"TRAINMASTER_INPUT_COMMAND": "ship", "GITHUB_TOKEN": "t", "GITHUB_OUTPUT": str(out)}) == 2
+    assert read_outputs(str(out)) == {"status": "invalid"}
+
+
+def test_each_version_of_the_action_gets_its_own_venv(tmp_path: Path) -> None:
+    from trainmaster_github._action import read_outputs
+
+    def prepare(source: str) -> dict[str, str]:
+        action = tmp_path / source
+        (action / "src").mkdir(parents=True, exist_ok=True)
+        (action / "pyproject.toml").write_text("[project]\nname='x'\n")
+        (action / "src" / "m.py").write_text(source)
+        out = tmp_path / f"{source}.out"
+        out.touch()
+        env = {"GITHUB_ACTION_PATH": str(action), "GITHUB_OUTPUT": str(out), "RUNNER_TEMP": str(tmp_path / "t")}
+        script = ROOT / "plugins" / "trainmaster_github" / "_bootstrap.py"
+        subprocess.run([sys.executable, str(script), "prepare"], env=env, check=True, timeout=60)
+        return read_outputs(str(out))
+
+    one, two, again = prepare("v1"), prepare("v2"), prepare("v1")
+    assert one["dir"] != two["dir"] and one["dir"] == again["dir"]
+    assert Path(one["dir"]).parent == tmp_path / "t" and one["key"] != two["key"]

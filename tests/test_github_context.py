@@ -140,3 +140,60 @@ def test_loading_the_plugin_does_not_import_requests() -> None:
         env={"PYTHONPATH": f"{root / 'src'}:{root / 'plugins'}"},
     )
     assert result.stdout.strip() == "False"
+
+
+def test_error_annotation_file_is_relative_to_the_workspace(
+    runner: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = tmp_path / "ws"
+    (workspace / "ci").mkdir(parents=True)
+    monkeypatch.chdir(workspace / "ci")
+    ctx, lines = make({**runner, "GITHUB_WORKSPACE": str(workspace)})
+    ctx.error("bad", file="trainmaster.yaml", line=2)
+    ctx.error("bad", file=str(workspace / "ci" / "sub" / "t.yaml"), line=2)
+    ctx.error("bad", file="/elsewhere/t.yaml", line=2)
+    assert lines == [
+        "::error file=ci/trainmaster.yaml,line=2::bad\n",
+        "::error file=ci/sub/t.yaml,line=2::bad\n",
+        "::error file=/elsewhere/t.yaml,line=2::bad\n",
+    ]
+
+
+def test_error_annotation_carries_the_did_you_mean_hint(runner: dict[str, str]) -> None:
+    from trainmaster.errors import ConfigError
+
+    ctx, lines = make(runner)
+    ctx.error("unknown key 'deplyo'", file="t.yaml", suggestion="deploy")
+    try:  # the core calls ci.error(exc.message, …) while handling the ConfigError
+        raise ConfigError("unknown key 'smok'", file="t.yaml", line=4, suggestion="smoke")
+    except ConfigError as exc:
+        ctx.error(exc.message, file=exc.file, line=exc.line)
+    ctx.error("unknown key 'x'")  # nothing being handled: no hint
+    assert lines == [
+        "::error file=t.yaml::unknown key 'deplyo' — did you mean 'deploy'?\n",
+        "::error file=t.yaml,line=4::unknown key 'smok' — did you mean 'smoke'?\n",
+        "::error::unknown key 'x'\n",
+    ]
+
+
+def test_cli_config_error_annotation_end_to_end(runner: dict[str, str], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "trainmaster.yaml").write_text(
+        "project: demo\npackages:\n  app: a.bin\ndefaults:\n  deplyo: echo hi\ntrain:\n  - name: dev\n"
+    )
+    env = {**runner, "GITHUB_WORKSPACE": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "trainmaster", "validate"],
+        cwd=tmp_path / "ci",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    expected = "::error file=ci/trainmaster.yaml,line=5,col=3::unknown key 'deplyo' in defaults"
+    assert expected + " — did you mean 'deploy'?" in result.stdout + result.stderr

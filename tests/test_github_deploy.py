@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.test_github_support import Sleeps, environ, load, make_project, release
-from trainmaster.errors import ConfigError, Refused
+from trainmaster.errors import ConfigError, InvalidInput, Refused
 from trainmaster.interfaces import DeployJob, DeployOutcome
 from trainmaster.masking import Masker
 from trainmaster.model import Release
@@ -161,7 +161,9 @@ def test_ledger_answers_from_deployments(github_fake: Any, tmp_path: Path, runne
     assert ledger.succeeded(rel_ok, "test") is None
     current = ledger.current("dev")
     assert current is not None and current.version == "1.3.0" and current.status == "failed"
-    assert current.id == 2 and current.actor == "octocat"
+    newest = max(repo(github_fake).deployments)
+    assert current.id == newest and current.actor == "octocat"  # GitHub's id: unique across jobs
+    assert current.remote["trainmaster_deployment_id"] == 2
     history = ledger.history("dev", None)
     assert [(d.version, d.status) for d in history] == [("1.2.3", "succeeded"), ("1.3.0", "failed")]
     assert [d.version for d in ledger.history(None, 1)] == ["1.3.0"]
@@ -216,3 +218,119 @@ defaults:
 train:
   - name: dev
 """
+
+
+def test_ledger_leaves_approvals_of_github_targets_to_github(github_fake: Any, tmp_path: Path) -> None:
+    text = CONFIG_SQLITE.replace("defaults:", "ledger: github\ndefaults:")
+    config = load(make_project(tmp_path, config=text + "  - name: qa\n    target: local\n    approvals: 1\n"))
+    ledger = GitHubLedger(config, None, environ(github_fake), **Sleeps().kw())
+    assert ledger.approvals_enforced_remotely(config.environment("dev")) is True
+    assert ledger.approvals_enforced_remotely("dev") is True
+    assert ledger.approvals_enforced_remotely(config.environment("qa")) is False  # local target: local approvals
+    assert github_fake.calls == []
+
+
+def test_deploy_refuses_approvals_without_required_reviewers(
+    github_fake: Any, tmp_path: Path, runner: dict[str, str]
+) -> None:
+    """The core leaves approvals to GitHub, so deploy re-checks that GitHub really has reviewers."""
+    with pytest.raises(ConfigError) as info:
+        deploy(github_fake, tmp_path, runner, "prod")
+    assert info.value.exit_code == 2 and "environment prod" in str(info.value)
+    assert "required reviewers" in str(info.value)
+    assert repo(github_fake).deployments == {}
+
+
+def test_approvals_above_one_cannot_be_enforced_by_github(
+    github_fake: Any, tmp_path: Path, runner: dict[str, str]
+) -> None:
+    from tests.test_github_support import CONFIG
+
+    config = load(make_project(tmp_path, config=CONFIG.replace("approvals: 1", "approvals: 2")))
+    github_fake.set_environment("acme", "app", "prod", reviewers=["boss", "chief"])
+    with pytest.raises(ConfigError) as info:
+        GitHubTarget(config, config.environment("prod"), runner, **Sleeps().kw()).validate()
+    assert info.value.exit_code == 2 and "approvals: 1" in str(info.value)
+
+
+def test_validate_needs_no_token_when_nothing_is_checked_on_github(github_fake: Any, tmp_path: Path) -> None:
+    config = load(make_project(tmp_path))
+    no_token = {"GITHUB_REPOSITORY": "acme/app", "GITHUB_API_URL": github_fake.url}
+    GitHubTarget(config, config.environment("dev"), no_token).validate()
+    assert github_fake.calls == []
+    with pytest.raises(InvalidInput):  # prod's approvals are checked on GitHub: that needs the token
+        GitHubTarget(config, config.environment("prod"), no_token).validate()
+
+
+def test_environment_name_is_quoted_in_the_url(github_fake: Any, tmp_path: Path, runner: dict[str, str]) -> None:
+    from tests.test_github_support import CONFIG
+
+    text = CONFIG.replace("    approvals: 1\n", "    approvals: 1\n    github:\n      environment: 'prod?eu #1'\n")
+    config = load(make_project(tmp_path, config=text))
+    github_fake.set_environment("acme", "app", "prod?eu #1", reviewers=["boss"])
+    GitHubTarget(config, config.environment("prod"), runner, **Sleeps().kw()).validate()
+    (call,) = github_fake.calls_to("repos/get-environment")
+    assert call.status == 200
+
+
+@pytest.mark.parametrize("key", ["tag", "repository", "api_url", "token_env"])
+def test_train_wide_keys_only_at_the_top_level(github_fake: Any, tmp_path: Path, key: str) -> None:
+    from tests.test_github_support import CONFIG
+
+    value = {"tag": "rel-{version}", "repository": "acme/other", "api_url": "https://ghe.example", "token_env": "T"}
+    text = CONFIG.replace("  - name: dev\n", f"  - name: dev\n    github:\n      {key}: '{value[key]}'\n")
+    config = load(make_project(tmp_path, config=text))
+    with pytest.raises(ConfigError) as info:
+        GitHubTarget(config, config.environment("dev"), environ(github_fake))
+    assert info.value.exit_code == 2 and f"github.{key}" in str(info.value) and "dev" in str(info.value)
+    assert info.value.line is not None
+    GitHubTarget(config, config.environment("test"), environ(github_fake))  # others are unaffected
+
+
+def test_cancelled_job_posts_a_final_cancelled_status(
+    github_fake: Any, tmp_path: Path, runner: dict[str, str]
+) -> None:
+    class Cancelled(Steps):
+        def __call__(self) -> DeployOutcome:
+            raise KeyboardInterrupt
+
+    config = load(make_project(tmp_path))
+    rel, _ = release(tmp_path)
+    target = GitHubTarget(config, config.environment("dev"), runner, **Sleeps().kw())
+    with pytest.raises(KeyboardInterrupt):
+        target.deploy(job(config, "dev", rel, Cancelled(), GitHubActionsContext(runner)))
+    (dep,) = repo(github_fake).deployments.values()
+    final = repo(github_fake).statuses[dep["id"]][-1]
+    assert final["state"] == "error" and final["description"].startswith("cancelled")
+    current = GitHubLedger(config, None, runner, **Sleeps().kw()).current("dev")
+    assert current is not None and current.status == "cancelled"
+
+
+def seed_deployments(fake: Any, count: int) -> None:
+    """``count`` finished trainmaster deployments to dev, straight through the fake's API."""
+    import requests
+
+    api = f"{fake.url}/repos/acme/app"
+    headers = {"Authorization": f"Bearer {fake.token}", "X-GitHub-Api-Version": "2022-11-28"}
+    for i in range(count):
+        meta = {"release_id": f"sha256:{i:064x}", "version": f"1.0.{i}", "project": "demo", "environment": "dev"}
+        body = {"ref": "v1.0.0", "environment": "dev", "payload": {"trainmaster": meta}, "required_contexts": []}
+        dep = requests.post(f"{api}/deployments", json=body, headers=headers, timeout=10).json()
+        status = {"state": "success", "auto_inactive": False}
+        requests.post(f"{api}/deployments/{dep['id']}/statuses", json=status, headers=headers, timeout=10)
+
+
+def test_history_reads_a_capped_number_of_deployments_and_caches_states(
+    github_fake: Any, tmp_path: Path, runner: dict[str, str]
+) -> None:
+    seed_deployments(github_fake, 40)
+    github_fake.reset_log()
+    ledger = GitHubLedger(load(make_project(tmp_path)), None, runner, **Sleeps().kw())
+    history = ledger.history("dev", None)
+    assert len(history) == 30 and history[-1].version == "1.0.39" and history[0].version == "1.0.10"
+    assert github_fake.count("repos/list-deployment-statuses") == 30
+    assert github_fake.count("repos/list-deployments") == 1
+    current = ledger.current("dev")
+    assert current is not None and current.id == history[-1].id
+    assert github_fake.count("repos/list-deployment-statuses") == 30, "a known deployment's state is cached"
+    assert len(ledger.history("dev", 500)) == 40  # the whole scan, never more than 100

@@ -14,9 +14,11 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ train:
     github:
       environment_url: https://dev.example.com
   - name: prod
+    approvals: 1
 """
 
 
@@ -110,7 +113,8 @@ class Job:
         lines = [str(ROOT / "src"), str(ROOT / "plugins"), deps, *self.extra_paths]
         (site / "trainmaster-worktree.pth").write_text("\n".join(lines) + "\n")
 
-    def run_action(self, inputs: dict[str, str], token: str) -> tuple[int, dict[str, str]]:
+    def run_action(self, inputs: dict[str, str], token: str, background: bool = False) -> Any:
+        """Run the action's steps; with ``background`` the last step is started and its Popen returned."""
         ctx: dict[str, str] = {"github.token": token}
         for name, spec in ACTION["inputs"].items():
             value = inputs.get(name, spec.get("default", ""))
@@ -137,8 +141,14 @@ class Job:
                 script.write_text(step["run"])
                 env = {**self.env, "GITHUB_OUTPUT": str(out_file)}
                 env.update({k: self.evaluate(str(v), ctx) for k, v in (step.get("env") or {}).items()})
+                bash = ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)]
+                if background and sid == "run":
+                    self.output_file = out_file
+                    return subprocess.Popen(
+                        bash, cwd=self.workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                    )
                 result = subprocess.run(
-                    ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                    bash,
                     cwd=self.workspace,
                     env=env,
                     capture_output=True,
@@ -147,7 +157,7 @@ class Job:
                 )
                 self.log += result.stdout + result.stderr
                 if result.returncode != 0:
-                    return result.returncode, {}
+                    return result.returncode, read_outputs(str(out_file))  # the failed step's own outputs
                 outputs = read_outputs(str(out_file))
             for key, value in outputs.items():
                 ctx[f"steps.{sid}.outputs.{key}"] = value
@@ -193,10 +203,21 @@ def test_build_job_creates_release_and_deploy_job_deploys_it(jobs: Any, github_f
     assert summary.count("### trainmaster") == 1
     assert github_fake.token not in build.log + deploy.log + summary
 
+    # prod has approvals: 1, enforced by the GitHub environment's required reviewers, not by
+    # approvals recorded in a local sqlite ledger that no job keeps.
+    github_fake.set_environment("acme", "app", "prod", reviewers=["boss"])
     promote = jobs("promote-prod")
     (promote.workspace / "trainmaster.yaml").write_text(CONFIG)
     code, out3 = promote.run_action({"command": "promote", "from": "dev", "environment": "prod"}, github_fake.token)
-    assert code == 0, promote.log
+    assert code == 3, promote.log
+    assert "waiting for a required reviewer" in promote.log and "needs 1 approval" not in promote.log
+    assert out3["status"] == "refused"
+    prod = next(d for d in github_fake.repos[("acme", "app")].deployments.values() if d["environment"] == "prod")
+    github_fake.approve_deployment("acme", "app", prod["id"])
+    again = jobs("promote-prod-approved")
+    (again.workspace / "trainmaster.yaml").write_text(CONFIG)
+    code, out3 = again.run_action({"command": "promote", "from": "dev", "environment": "prod"}, github_fake.token)
+    assert code == 0, again.log
     assert out3["status"] == "succeeded" and out3["version"] == "1.2.3"
     envs = sorted(d["environment"] for d in github_fake.repos[("acme", "app")].deployments.values())
     assert envs == ["dev", "prod"]
@@ -240,7 +261,7 @@ def test_auth_problems_exit_2_with_one_clear_message(jobs: Any, github_fake: Any
 
 def test_cli_validate_needs_required_reviewers_for_approvals(tmp_path: Path, github_fake: Any) -> None:
     paths = entry_point_dir(tmp_path)
-    (tmp_path / "trainmaster.yaml").write_text(CONFIG.replace("  - name: prod\n", "  - name: prod\n    approvals: 1\n"))
+    (tmp_path / "trainmaster.yaml").write_text(CONFIG)
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
@@ -267,3 +288,66 @@ def test_cli_validate_needs_required_reviewers_for_approvals(tmp_path: Path, git
     github_fake.set_environment("acme", "app", "prod", reviewers=["boss"])
     result = validate()
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_cancelling_the_job_cancels_the_deployment_and_stops_everything(jobs: Any, github_fake: Any) -> None:
+    """The runner cancels a step by signalling its bash: the action, the CLI and the commands all stop."""
+    build = jobs("build")
+    (build.workspace / "build").mkdir()
+    (build.workspace / "build" / "app.bin").write_bytes(b"the build output\n")
+    (build.workspace / "trainmaster.yaml").write_text(CONFIG)
+    code, _ = build.run_action({"command": "release-create", "version": "1.2.3"}, github_fake.token)
+    assert code == 0, build.log
+
+    job = jobs("deploy-dev")
+    pidfile = job.dir / "sleep.pid"
+    slow = re.sub(r"  deploy: .*", f"  deploy: 'sleep 60 & echo $! > {pidfile}; wait'", CONFIG)
+    (job.workspace / "trainmaster.yaml").write_text(slow)
+    proc = job.run_action({"command": "deploy", "version": "1.2.3", "environment": "dev"}, github_fake.token, True)
+    tree: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not pidfile.exists() or not pidfile.read_text().strip():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
+            time.sleep(0.05)
+        tree = descendants(proc.pid) + [int(pidfile.read_text())]
+        proc.send_signal(signal.SIGTERM)  # what the runner sends to the step's bash on cancel
+        log, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 130, log
+        time.sleep(0.2)
+        assert [pid for pid in tree if alive(pid)] == [], log
+    finally:
+        for pid in [proc.pid, *tree]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    (dep,) = github_fake.repos[("acme", "app")].deployments.values()
+    final = github_fake.repos[("acme", "app")].statuses[dep["id"]][-1]
+    assert final["state"] == "error" and final["description"].startswith("cancelled"), final
+    assert read_outputs(str(job.output_file))["status"] == "cancelled"
+    assert github_fake.token not in log

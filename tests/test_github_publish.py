@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_github_support import Sleeps, environ, load, make_project, release
+from tests.test_github_support import Sleeps, environ, load, make_project, package, release
 from trainmaster.errors import DigestMismatch, InvalidInput
 from trainmaster.model import Package, Release
 from trainmaster_github._publish import RECORD, GitHubPublisher
@@ -243,3 +243,177 @@ def test_immutable_releases_work_and_the_expectation_is_checked(
     rel2, files2 = release(tmp_path, "2.0.0")
     publisher(github_fake).ensure(rel2, files2, config)
     assert "did not mark v2.0.0 immutable" in capsys.readouterr().err
+
+
+def api(fake: Any, method: str, path: str, **kw: Any) -> Any:
+    """A request straight to the fake's API (another tool acting on the repository)."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {fake.token}", "X-GitHub-Api-Version": "2022-11-28"}
+    resp = requests.request(method, f"{fake.url}/repos/acme/app{path}", headers=headers, timeout=10, **kw)
+    assert resp.status_code < 300, resp.text
+    return resp.json() if resp.content else None
+
+
+def test_the_fake_renames_assets_like_github(github_fake: Any) -> None:
+    import requests
+
+    draft = api(github_fake, "POST", "/releases", json={"tag_name": "x", "draft": True})
+    resp = requests.post(
+        draft["upload_url"].split("{")[0],
+        params={"name": ".my app+1 (x86).bin~"},
+        data=b"x",
+        headers={"Authorization": f"Bearer {github_fake.token}", "Content-Type": "application/octet-stream"},
+        timeout=10,
+    )
+    assert resp.status_code == 201 and resp.json()["name"] == "my.app.1.x86..bin"
+
+
+def test_asset_names_are_the_names_github_keeps(github_fake: Any, tmp_path: Path) -> None:
+    from trainmaster_github._publish import _clean
+
+    config = load(make_project(tmp_path))
+    odd = tmp_path / "build" / "my app+1 (x86).bin"
+    odd.write_bytes(b"odd")
+    rel, files = release(tmp_path)
+    with_odd = Release(rel.project, rel.version, (*rel.packages, package("odd", odd)), rel.metadata)
+    files = {**files, "odd": odd}
+    assert _clean(odd.name) == "my.app.1.x86..bin" and _clean("-.a..b_c-.") == "-.a..b_c-"
+    assert publisher(github_fake).ensure(with_odd, files, config).state == "created"
+    names = {a["name"] for a in repo(github_fake).assets.values()}
+    assert "my.app.1.x86..bin" in names
+    assert publisher(github_fake).check(with_odd, config).state == "exists"
+    fetched = publisher(github_fake).fetch("1.2.3", tmp_path / "dl", config)
+    assert fetched is not None and fetched[1]["odd"].read_bytes() == b"odd"
+
+
+def test_an_asset_github_renamed_is_removed_and_refused(
+    github_fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainmaster_github import _publish
+
+    config = load(make_project(tmp_path))
+    (tmp_path / "build" / "app+1.bin").write_bytes(b"app")
+    rel, files = release(tmp_path)
+    pkg = package("app", tmp_path / "build" / "app+1.bin")
+    odd = Release(rel.project, rel.version, (pkg,), rel.metadata)
+    monkeypatch.setattr(_publish, "_clean", lambda name: name)  # a name GitHub does not keep
+    with pytest.raises(InvalidInput) as info:
+        publisher(github_fake).ensure(odd, {"app": tmp_path / "build" / "app+1.bin"}, config)
+    assert info.value.exit_code == 2
+    assert "'app+1.bin'" in str(info.value) and "'app.1.bin'" in str(info.value)
+    assert [a["name"] for a in repo(github_fake).assets.values()] == [RECORD]
+
+
+def test_an_empty_package_is_refused_before_any_request(github_fake: Any, tmp_path: Path) -> None:
+    from trainmaster_github._publish import _complete
+
+    config = load(make_project(tmp_path, docs=b""))
+    rel, files = release(tmp_path)
+    with pytest.raises(InvalidInput) as info:
+        publisher(github_fake).ensure(rel, files, config)
+    assert info.value.exit_code == 2 and "GitHub rejects empty release assets" in str(info.value)
+    assert "docs" in str(info.value) and github_fake.calls == []
+    assert _complete({"state": "uploaded", "size": 0}, 0, None) is True
+    assert _complete({"state": "uploaded"}, 0, None) is False
+
+
+def test_a_foreign_draft_for_the_tag_is_left_alone(github_fake: Any, tmp_path: Path) -> None:
+    foreign = api(
+        github_fake,
+        "POST",
+        "/releases",
+        json={"tag_name": "v1.2.3", "name": "By a bot", "body": "notes", "draft": True, "target_commitish": "main"},
+    )
+    config = load(make_project(tmp_path))
+    rel, files = release(tmp_path)
+    assert publisher(github_fake).ensure(rel, files, config).state == "created"
+    ours = next(r for r in repo(github_fake).releases.values() if not r["draft"])
+    assert ours["id"] != foreign["id"] and ours["target_commitish"] == "c" * 40
+    assert ours["name"] == "demo 1.2.3" and "trainmaster-release-id" in ours["body"]
+    left = repo(github_fake).releases[foreign["id"]]
+    assert left["draft"] is True and left["body"] == "notes" and left["target_commitish"] == "main"
+    assert not [a for a in repo(github_fake).assets.values() if a["_release"] == foreign["id"]]
+
+
+def test_a_stale_draft_of_another_build_is_replaced(
+    github_fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load(make_project(tmp_path))
+    rel, files = release(tmp_path)
+    real_upload = GitHubPublisher._upload
+
+    def dies(self: GitHubPublisher, client: Any, gh: Any, assets: Any, name: str, *rest: Any) -> None:
+        if name != RECORD:
+            raise KeyboardInterrupt("the runner was cancelled")
+        real_upload(self, client, gh, assets, name, *rest)
+
+    monkeypatch.setattr(GitHubPublisher, "_upload", dies)
+    with pytest.raises(KeyboardInterrupt):
+        publisher(github_fake).ensure(rel, files, config)
+    monkeypatch.setattr(GitHubPublisher, "_upload", real_upload)
+    (stale,) = repo(github_fake).releases.values()
+    (tmp_path / "build" / "app.bin").write_bytes(b"rebuilt")
+    other, files2 = release(tmp_path)
+    result = publisher(github_fake).ensure(other, files2, config)
+    assert result.state == "created", result.detail
+    (gh,) = repo(github_fake).releases.values()
+    assert gh["id"] != stale["id"] and gh["draft"] is False and other.id in gh["body"]
+    assert_single_complete_release(github_fake, other)
+
+
+def test_prerelease_and_make_latest_follow_semver(
+    github_fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainmaster_github.client import GitHubClient
+
+    sent: list[tuple[str, Any]] = []
+    real_call = GitHubClient.call
+
+    def spy(self: GitHubClient, method: str, path: str, **kw: Any) -> Any:
+        if method == "PATCH":
+            sent.append((path, kw.get("json")))
+        return real_call(self, method, path, **kw)
+
+    monkeypatch.setattr(GitHubClient, "call", spy)
+    config = load(make_project(tmp_path))
+    for version in ("2.0.0", "1.0.0+build-5", "3.0.0-rc.1", "2.1.0"):
+        rel, files = release(tmp_path, version)
+        assert publisher(github_fake).ensure(rel, files, config).state == "created"
+    latest = [body["make_latest"] for _, body in sent]
+    assert latest == ["true", "false", "false", "true"]
+    prerelease = {r["tag_name"]: r["prerelease"] for r in repo(github_fake).releases.values()}
+    assert prerelease == {"v2.0.0": False, "v1.0.0+build-5": False, "v3.0.0-rc.1": True, "v2.1.0": False}
+
+
+def test_a_tag_with_url_characters_is_quoted(github_fake: Any, tmp_path: Path) -> None:
+    text = make_project(tmp_path).read_text().replace("acme/app", "acme/app\n  tag: rel#{version}")
+    config = load(make_project(tmp_path, config=text))
+    rel, files = release(tmp_path)
+    assert publisher(github_fake).ensure(rel, files, config).state == "created"
+    assert publisher(github_fake).ensure(rel, files, config).state == "exists"
+    assert github_fake.count("repos/get-release-by-tag", 200) == 1
+    assert github_fake.count("repos/list-releases") == 1  # only the first run had to look for drafts
+
+
+def test_our_draft_left_at_another_commit_is_pointed_at_the_build(
+    github_fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load(make_project(tmp_path))
+    rel, files = release(tmp_path)
+    real_upload = GitHubPublisher._upload
+
+    def dies(self: GitHubPublisher, client: Any, gh: Any, assets: Any, name: str, *rest: Any) -> None:
+        if name != RECORD:
+            raise KeyboardInterrupt("the runner was cancelled")
+        real_upload(self, client, gh, assets, name, *rest)
+
+    monkeypatch.setattr(GitHubPublisher, "_upload", dies)
+    with pytest.raises(KeyboardInterrupt):
+        publisher(github_fake).ensure(rel, files, config)
+    monkeypatch.setattr(GitHubPublisher, "_upload", real_upload)
+    rebuilt = Release(rel.project, rel.version, rel.packages, {**rel.metadata, "source": {"commit": "d" * 40}})
+    assert rebuilt.id == rel.id
+    assert publisher(github_fake).ensure(rebuilt, files, config).state == "created"
+    gh = assert_single_complete_release(github_fake, rel)
+    assert gh["target_commitish"] == "d" * 40

@@ -5,8 +5,13 @@ action.yml passes every input through ``env:`` (``TRAINMASTER_INPUT_*``) and run
 runner does not enforce ``required: true``; each problem is one ``::error::``
 line naming the input to fix, and exit code 2. The command itself runs as
 ``python -m trainmaster`` with an argument list (never a shell string), so its
-exit code is the step's. Afterwards the job summary gets a table of the
-environments and a Mermaid diagram of the train (from ``status --json``).
+exit code is the step's. action.yml ``exec``s this module, so when the runner
+cancels the job its SIGINT/SIGTERM reach this process, which forwards them to
+the CLI (the core turns them into a cancelled deployment) and waits for it.
+The ``status`` output is always written: the deployment's status when the
+command wrote one, else one word for the exit code (:data:`EXIT_STATUS`).
+Afterwards the job summary gets a table of the environments and a Mermaid
+diagram of the train (from ``status --json``).
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 
 from trainmaster_github._summary import EnvRow, render_summary
 from trainmaster_github.context import GitHubActionsContext
@@ -32,6 +39,8 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "status": (),
 }
 _SAFE = re.compile(r"^[^\x00-\x1f]*$")
+EXIT_STATUS = {0: "done", 1: "failed", 2: "invalid", 3: "refused", 4: "conflict", 5: "unavailable", 130: "cancelled"}
+"""The ``status`` output when the command wrote none (it did not get to deploy), by exit code."""
 
 
 class InputError(Exception):
@@ -100,6 +109,33 @@ def read_outputs(path: str | None) -> dict[str, str]:
     return out
 
 
+def run_forwarding_signals(cmd: list[str]) -> int:
+    """Run ``cmd`` in its own process group, forward SIGINT/SIGTERM to it, return its exit code.
+
+    The child has its own group so that a signal sent to this process's group does not reach it
+    twice; it gets each signal exactly once, from here, and this process waits for it to finish.
+    A signal that arrives before the child has started is delivered right after it starts.
+    """
+    procs: list[subprocess.Popen[bytes]] = []
+    early: list[int] = []
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        if not procs:
+            early.append(signum)
+        elif procs[0].poll() is None:
+            procs[0].send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        procs.append(subprocess.Popen(cmd, process_group=0) if os.name != "nt" else subprocess.Popen(cmd))
+        for signum in early:
+            procs[0].send_signal(signum)
+        return procs[0].wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _trainmaster(argv: list[str], *, capture: bool = False) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "trainmaster", *argv]
     return subprocess.run(
@@ -166,6 +202,13 @@ def _project(inputs: Mapping[str, str]) -> str | None:
     return str(data["project"]) if isinstance(data, dict) and data.get("project") else None
 
 
+def _status_output(ctx: GitHubActionsContext, code: int) -> None:
+    """Write ``status`` when the command did not (it was refused or failed before deploying)."""
+    path = ctx.environ.get("GITHUB_OUTPUT")
+    if path and "status" not in read_outputs(path):
+        ctx.set_output("status", EXIT_STATUS.get(code, "failed"))
+
+
 def _size(path: str | None) -> int:
     try:
         return Path(path).stat().st_size if path else 0
@@ -192,12 +235,16 @@ def main(environ: Mapping[str, str] | None = None) -> int:
             raise InputError("input 'github-token' is empty; pass a token (the default is github.token)")
     except InputError as exc:
         ctx.error(str(exc), title="trainmaster action input")
+        _status_output(ctx, 2)
         return 2
     print(f"trainmaster {' '.join(argv)}", flush=True)
     before = _size(environ.get("GITHUB_STEP_SUMMARY"))
-    code = _trainmaster(argv).returncode
-    if _size(environ.get("GITHUB_STEP_SUMMARY")) > before:
-        return code  # the command wrote the job summary itself
+    code = run_forwarding_signals([sys.executable, "-m", "trainmaster", *argv])
+    if code < 0:  # killed by a signal: report it as the shell would
+        code = 128 - code
+    _status_output(ctx, code)
+    if code == 130 or _size(environ.get("GITHUB_STEP_SUMMARY")) > before:
+        return code  # cancelled (the runner is about to stop the job), or the command wrote the summary
     try:
         write_summary(ctx, inputs, code)
     except Exception as exc:  # the summary must never hide the command's own outcome

@@ -1,7 +1,9 @@
 """Set up the action's private virtual environment (run by action.yml, standard library only).
 
 ``python _bootstrap.py prepare`` writes the venv directory and the cache key to
-``$GITHUB_OUTPUT``; ``python _bootstrap.py install`` makes sure the venv imports
+``$GITHUB_OUTPUT``. The directory is named after the hash of the action's sources,
+so two versions of the action used in one job never share (or overwrite) a venv;
+``python _bootstrap.py install`` makes sure the venv imports
 trainmaster (after a cache restore it usually does), otherwise creates it and
 installs the action's own code from ``$GITHUB_ACTION_PATH``, and writes the
 venv's interpreter as the ``python`` output. Paths use forward slashes, which
@@ -69,7 +71,8 @@ def venv_python(venv: Path) -> Path:
 
 def prepare() -> None:
     temp = os.environ.get("RUNNER_TEMP") or os.environ.get("TMPDIR") or "/tmp"
-    venv = Path(temp) / "trainmaster-venv"
+    sources = source_hash(action_path())
+    venv = Path(temp) / f"trainmaster-venv-{sources[:16]}"
     version = ".".join(platform.python_version_tuple()[:2])
     key = "-".join(
         [
@@ -78,7 +81,7 @@ def prepare() -> None:
             os.environ.get("RUNNER_OS", sys.platform),
             os.environ.get("RUNNER_ARCH", platform.machine()),
             f"py{version}",
-            source_hash(action_path()),
+            sources,
         ]
     )
     _output("dir", venv.as_posix())

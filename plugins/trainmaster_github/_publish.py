@@ -18,10 +18,12 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput
 from trainmaster.interfaces import PublishResult
 from trainmaster.model import Release
+from trainmaster_github._latest import is_prerelease, make_latest
 from trainmaster_github._settings import GitHubSettings, warn_if_local_ledger, warn_once
 
 if TYPE_CHECKING:
@@ -43,7 +45,9 @@ def asset_name(release: Release, package_name: str) -> str:
 
 
 def _clean(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]", ".", name)
+    """``name`` as GitHub keeps it: GitHub turns each run of characters outside ``[A-Za-z0-9._-]``
+    into one ``.`` and strips leading and trailing dots, so a cleaned name is never renamed."""
+    return re.sub(r"[^A-Za-z0-9._-]+", ".", name).strip(".") or "asset"
 
 
 class GitHubPublisher:
@@ -58,33 +62,30 @@ class GitHubPublisher:
         return settings, settings.client(self.environ, **self.client_kw)
 
     # -- lookups -----------------------------------------------------------------------------
-    def find(self, client: GitHubClient, tag: str, release_id: str | None = None) -> dict[str, Any] | None:
-        """The published release for ``tag``, else our draft for it (or any draft), else None."""
+    def find(self, client: GitHubClient, tag: str) -> dict[str, Any] | None:
+        """The published release for ``tag`` (get-by-tag sees only published releases), else None."""
         from trainmaster_github.client import GitHubNotFound
 
         try:
             found: dict[str, Any] = client.call(
                 "GET",
-                f"{client.repo_path}/releases/tags/{tag}",
+                f"{client.repo_path}/releases/tags/{quote(tag, safe='/')}",
                 what=f"look up the release {tag}",
                 permission="contents: read",
             )
             return found
         except GitHubNotFound:
-            pass
-        drafts = [
+            return None
+
+    def _listed(self, client: GitHubClient, tag: str) -> list[dict[str, Any]]:
+        """Every release with ``tag`` from the release list (the only place drafts show up)."""
+        return [
             r
             for r in client.paginate(
                 f"{client.repo_path}/releases", what="list releases", permission="contents: read", limit=1000
             )
             if r.get("tag_name") == tag
         ]
-        published = [r for r in drafts if not r.get("draft")]
-        if published:
-            return published[0]
-        ours = [r for r in drafts if release_id and f"{MARKER} {release_id}" in (r.get("body") or "")]
-        candidates = sorted(ours or drafts, key=lambda r: r["id"])
-        return candidates[0] if candidates else None
 
     def _assets(self, client: GitHubClient, rel: dict[str, Any]) -> dict[str, dict[str, Any]]:
         items = client.paginate(
@@ -117,37 +118,47 @@ class GitHubPublisher:
 
         warn_if_local_ledger(config, self.environ)
         for pkg in release.packages:
-            if pkg.size >= MAX_ASSET_SIZE:
+            if pkg.size >= MAX_ASSET_SIZE or pkg.size == 0:
+                why = "is empty; GitHub rejects empty release assets" if pkg.size == 0 else (
+                    f"is {pkg.size} bytes; GitHub release assets must be smaller than 2 GiB"
+                )
                 raise InvalidInput(
-                    f"package {pkg.name} ({pkg.file_name}) is {pkg.size} bytes; GitHub release "
-                    "assets must be smaller than 2 GiB, so this release cannot be published to "
-                    "GitHub (nothing was uploaded)"
+                    f"package {pkg.name} ({pkg.file_name}) {why}, so this release cannot be "
+                    "published to GitHub (nothing was uploaded)"
                 )
             if pkg.name not in files:
                 raise InvalidInput(f"package {pkg.name} has no local file to upload to GitHub")
         settings, client = self._client(config)
         tag = settings.tag(release.version)
-        rel = self.find(client, tag, release.id)
-        if rel is not None:
-            assets = self._assets(client, rel)
-            record = self.read_record(client, assets)
-            if record is not None and record.get("id") != release.id:
+        listed: list[dict[str, Any]] | None = None
+        rel = self.find(client, tag)
+        if rel is None:
+            listed = self._listed(client, tag)
+            rel = next((r for r in listed if not r.get("draft")), None)
+        if rel is not None:  # published: the same release, or a conflict
+            record = self.read_record(client, self._assets(client, rel))
+            if record is None:
+                return PublishResult(
+                    "conflict",
+                    detail=f"the GitHub release {tag} exists but has no {RECORD}: it was not made by trainmaster",
+                    url=rel.get("html_url"),
+                )
+            if record.get("id") != release.id:
                 return PublishResult(
                     "conflict",
                     detail=f"the GitHub release {tag} holds release {record.get('id')}; this release is {release.id}",
                     url=rel.get("html_url"),
                 )
-            if not rel.get("draft"):
-                if record is None:
-                    return PublishResult(
-                        "conflict",
-                        detail=f"the GitHub release {tag} exists but has no {RECORD}: it was not made by trainmaster",
-                        url=rel.get("html_url"),
-                    )
-                return PublishResult("exists", url=rel.get("html_url"), remote=_remote(rel, tag))
+            return PublishResult("exists", url=rel.get("html_url"), remote=_remote(rel, tag))
+        commit = (release.metadata.get("source") or {}).get("commit") or (self.environ or os.environ).get(
+            "GITHUB_SHA"
+        )
+        rel = self._our_draft(client, release, tag, commit, listed or [])
+        if rel is None:
+            rel = self._create_draft(client, release, tag, config, commit)
+            assets: dict[str, dict[str, Any]] = {}
         else:
-            rel = self._create_draft(client, release, tag, config)
-            assets = {}
+            assets = self._assets(client, rel)
         with tempfile.TemporaryDirectory() as tmp:
             record_path = Path(tmp) / RECORD
             record_path.write_bytes(release.to_json())
@@ -160,7 +171,7 @@ class GitHubPublisher:
         published = client.call(
             "PATCH",
             f"{client.repo_path}/releases/{rel['id']}",
-            json={"draft": False, "make_latest": "false" if "-" in release.version else "true"},
+            json={"draft": False, "make_latest": make_latest(client, settings.tag_format, release.version)},
             what=f"publish the release {tag}",
             permission="contents: write",
         )
@@ -173,9 +184,67 @@ class GitHubPublisher:
             )
         return PublishResult("created", url=published.get("html_url"), remote=_remote(published, tag))
 
-    def _create_draft(self, client: GitHubClient, release: Release, tag: str, config: Config) -> dict[str, Any]:
-        source = release.metadata.get("source") or {}
-        commit = source.get("commit") or (self.environ or os.environ).get("GITHUB_SHA")
+    def _our_draft(
+        self, client: GitHubClient, release: Release, tag: str, commit: str | None, listed: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """Our draft of this very release to complete, after replacing stale ones of other builds.
+
+        A draft without the trainmaster marker belongs to another tool (release-drafter, a person):
+        it is left alone, and trainmaster creates its own draft (GitHub allows several drafts per
+        tag, and only one release per tag can be published). A trainmaster draft of a *different*
+        release id was left by an earlier failed run of another build; nobody can see a draft, so it
+        is deleted and replaced.
+        """
+        mine = f"{MARKER} {release.id}"
+        drafts = sorted((r for r in listed if r.get("draft")), key=lambda r: r["id"])
+        ours = [r for r in drafts if mine in (r.get("body") or "")]
+        for stale in (r for r in drafts if MARKER in (r.get("body") or "") and r not in ours):
+            self._delete_release(client, stale, tag)
+            warn_once(
+                f"stale-draft-{stale['id']}",
+                f"replaced the unpublished draft release {tag} ({stale.get('html_url')}) left by an "
+                f"earlier run of a different build; this release is {release.id}",
+                self.environ,
+            )
+        foreign = [r for r in drafts if MARKER not in (r.get("body") or "")]
+        if foreign:
+            warn_once(
+                f"foreign-draft-{tag}",
+                f"a draft release {tag} not made by trainmaster ({foreign[0].get('html_url')}) was left "
+                "alone; trainmaster publishes its own release for this tag, so delete that draft",
+                self.environ,
+            )
+        if not ours:
+            return None
+        draft = ours[0]
+        if commit and draft.get("target_commitish") != commit:
+            patched: dict[str, Any] = client.call(
+                "PATCH",
+                f"{client.repo_path}/releases/{draft['id']}",
+                json={"target_commitish": commit},
+                what=f"point the draft release {tag} at {commit}",
+                permission="contents: write",
+            )
+            return patched
+        return draft
+
+    def _delete_release(self, client: GitHubClient, rel: dict[str, Any], tag: str) -> None:
+        from trainmaster_github.client import GitHubNotFound
+
+        try:
+            client.call(
+                "DELETE",
+                f"{client.repo_path}/releases/{rel['id']}",
+                ok=(204,),
+                what=f"delete the stale draft release {tag}",
+                permission="contents: write",
+            )
+        except GitHubNotFound:
+            pass
+
+    def _create_draft(
+        self, client: GitHubClient, release: Release, tag: str, config: Config, commit: str | None
+    ) -> dict[str, Any]:
         notes = release.metadata.get("notes") or ""
         body = (f"{notes}\n\n" if notes else "") + (
             f"{config.project} {release.version}, built once and promoted by trainmaster.\n\n"
@@ -186,14 +255,15 @@ class GitHubPublisher:
             "name": f"{config.project} {release.version}",
             "body": body,
             "draft": True,
-            "prerelease": "-" in release.version,
+            "prerelease": is_prerelease(release.version),
         }
         if commit:
             payload["target_commitish"] = commit
 
         def recover() -> dict[str, Any] | None:
-            found = self.find(client, tag, release.id)
-            return found if found and f"{MARKER} {release.id}" in (found.get("body") or "") else None
+            mine = f"{MARKER} {release.id}"
+            found = [r for r in self._listed(client, tag) if mine in (r.get("body") or "")]
+            return min(found, key=lambda r: r["id"]) if found else None
 
         created: dict[str, Any] = client.call(
             "POST",
@@ -234,6 +304,12 @@ class GitHubPublisher:
             return None
 
         asset = client.upload_asset(rel["upload_url"], name, path, content_type=media_type, recover=recover)
+        if asset.get("name") != name:
+            self._delete_asset(client, asset)
+            raise InvalidInput(
+                f"GitHub renamed the uploaded asset {name!r} to {asset.get('name')!r} (the asset was "
+                "removed): rename the package file to use only letters, digits, '.', '_' and '-'"
+            )
         if not _complete(asset, size, digest):
             raise DigestMismatch(
                 f"GitHub stored the asset {name} as {asset.get('size')} bytes "
@@ -259,7 +335,7 @@ class GitHubPublisher:
         """``exists`` when GitHub holds this very release, else ``conflict`` (missing or different)."""
         settings, client = self._client(config)
         tag = settings.tag(release.version)
-        rel = self.find(client, tag, release.id)
+        rel = self.find(client, tag)
         if rel is None or rel.get("draft"):
             return PublishResult("conflict", detail=f"missing: no published GitHub release {tag}")
         assets = self._assets(client, rel)
@@ -316,7 +392,8 @@ class GitHubPublisher:
 
 
 def _complete(asset: Mapping[str, Any], size: int, digest: str | None) -> bool:
-    if asset.get("state", "uploaded") != "uploaded" or int(asset.get("size") or -1) != size:
+    stored = asset.get("size")
+    if asset.get("state", "uploaded") != "uploaded" or stored is None or int(stored) != size:
         return False
     remote = asset.get("digest")
     return not (digest and remote and remote != digest)

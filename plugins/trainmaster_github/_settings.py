@@ -1,8 +1,11 @@
 """The ``github:`` settings block: its JSON Schema, its resolved form, and the client it configures.
 
 The block may appear at the top level of ``trainmaster.yaml``, in ``defaults`` and in
-each environment; the core merges them key by key. The token is never a setting:
-only the *name* of the variable holding it (``token_env``).
+each environment; the core merges them key by key. ``repository``, ``tag``,
+``api_url`` and ``token_env`` are train-wide (:data:`TOP_LEVEL_ONLY`): the release,
+the deployments and the ledger must all talk about the same tag in the same
+repository, so setting them in ``defaults`` or an environment is a config error.
+The token is never a setting: only the *name* of the variable holding it (``token_env``).
 """
 
 from __future__ import annotations
@@ -12,12 +15,18 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from trainmaster.errors import InvalidInput
+from trainmaster.errors import ConfigError, InvalidInput
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
     from trainmaster_github.client import GitHubClient
+
+TOP_LEVEL_ONLY = ("repository", "tag", "api_url", "token_env")
+"""Keys that only the top-level ``github:`` block may set (one repository and tag format per train)."""
+
+_TOP_ONLY_NOTE = " Top level only (not in defaults or an environment)."
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -27,24 +36,24 @@ SCHEMA: dict[str, Any] = {
         "repository": {
             "type": "string",
             "pattern": "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
-            "description": "OWNER/NAME; default $GITHUB_REPOSITORY.",
+            "description": "OWNER/NAME; default $GITHUB_REPOSITORY." + _TOP_ONLY_NOTE,
         },
         "tag": {
             "type": "string",
             "pattern": "\\{version\\}",
             "default": "v{version}",
-            "description": "The release tag; {version} is replaced by the version.",
+            "description": "The release tag; {version} is replaced by the version." + _TOP_ONLY_NOTE,
         },
         "token_env": {
             "type": "string",
             "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
             "description": "Name of the variable holding the token (default GITHUB_TOKEN, then "
-            "GH_TOKEN). The token itself never goes in this file.",
+            "GH_TOKEN). The token itself never goes in this file." + _TOP_ONLY_NOTE,
         },
         "api_url": {
             "type": "string",
             "pattern": "^https?://",
-            "description": "REST API base for GitHub Enterprise Server; default $GITHUB_API_URL.",
+            "description": "REST API base for GitHub Enterprise Server; default $GITHUB_API_URL." + _TOP_ONLY_NOTE,
         },
         "environment": {
             "type": "string",
@@ -80,6 +89,14 @@ class GitHubSettings:
     def tag(self, version: str) -> str:
         return self.tag_format.replace("{version}", version)
 
+    def tag_path(self, version: str) -> str:
+        """The tag, percent-encoded for a URL path (``/`` kept: ``{tag}`` is multi-segment)."""
+        return quote(self.tag(version), safe="/")
+
+    def environment_path(self, name: str | None = None) -> str:
+        """The GitHub environment's name, percent-encoded as one URL path segment."""
+        return quote(name or self.environment or "", safe="")
+
     @classmethod
     def resolve(
         cls,
@@ -94,7 +111,9 @@ class GitHubSettings:
         env = config.environment(environment) if isinstance(environment, str) else environment
         if env is not None:
             env_name = env.name
-            block.update(env.settings.get("github") or {})
+            merged = env.settings.get("github") or {}
+            _check_top_level_only(env, block, merged)
+            block.update(merged)
         repository = block.get("repository") or environ.get("GITHUB_REPOSITORY") or ""
         if not repository:
             raise InvalidInput(
@@ -129,6 +148,21 @@ class GitHubSettings:
             user_agent=f"trainmaster/{_version()}",
             **client_kw,
         )
+
+
+def _check_top_level_only(env: Environment, top: Mapping[str, Any], merged: Mapping[str, Any]) -> None:
+    """``repository``/``tag``/``api_url``/``token_env`` set in ``defaults`` or an environment: exit 2."""
+    for key in TOP_LEVEL_ONLY:
+        if key in merged and merged.get(key) != top.get(key):
+            where = env.location
+            raise ConfigError(
+                f"environment {env.name}: github.{key} may only be set in the top-level github block "
+                f"(the release, its deployments and the ledger share one {key}); move it there",
+                file=where.file if where else None,
+                line=where.line if where else None,
+                column=where.column if where else None,
+                key=f"github.{key}",
+            )
 
 
 def _version() -> str:

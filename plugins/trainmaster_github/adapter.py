@@ -19,7 +19,7 @@ from trainmaster.hookspecs import hookimpl
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
     from trainmaster.interfaces import CIContext, LedgerFactory, Publisher, Target, TargetFactory
-    from trainmaster_github._deploy import GitHubLedger
+    from trainmaster_github._ledger import GitHubLedger
 
 NAME = "github"
 
@@ -46,7 +46,7 @@ def _target(config: Config, environment: Environment) -> Target:
 
 
 def _ledger(config: Config, local: Any) -> GitHubLedger:
-    from trainmaster_github._deploy import GitHubLedger
+    from trainmaster_github._ledger import GitHubLedger
 
     return GitHubLedger(config, local)
 

@@ -12,6 +12,7 @@ Reference: github/docs ``workflow-commands.md`` and actions/toolkit ``command.ts
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from collections.abc import Callable, Mapping
@@ -119,10 +120,34 @@ class GitHubActionsContext:
         line: int | None = None,
         column: int | None = None,
         title: str | None = None,
+        suggestion: str | None = None,
     ) -> None:
-        """An error annotation, placed on ``file:line:column`` when given."""
-        props = {"file": file, "line": line, "col": column, "title": title}
+        """An error annotation, placed on ``file:line:column`` when given.
+
+        GitHub places an annotation only when ``file`` is relative to the workspace, with forward
+        slashes: ``file`` (as the user gave it, relative to the current directory) is rewritten so.
+        A "did you mean" hint is appended from ``suggestion``, or else from the
+        :class:`~trainmaster.errors.ConfigError` being handled whose message this is.
+        """
+        suggestion = suggestion or _handled_suggestion(message)
+        if suggestion and "did you mean" not in message:
+            message += f" — did you mean '{suggestion}'?"
+        props = {"file": self.workspace_path(file) if file else None, "line": line, "col": column, "title": title}
         self._write(_command("error", message, props) + "\n")
+
+    def workspace_path(self, file: str) -> str:
+        """``file`` relative to ``$GITHUB_WORKSPACE`` in POSIX form (as is when outside it)."""
+        path = Path(file)
+        absolute = path if path.is_absolute() else Path.cwd() / path
+        workspace = self.environ.get("GITHUB_WORKSPACE")
+        if workspace:
+            try:
+                rel = os.path.relpath(os.path.realpath(absolute), os.path.realpath(workspace))
+            except ValueError:  # another drive on Windows
+                rel = ""
+            if rel and rel != os.curdir and not rel.startswith(os.pardir):
+                return Path(rel).as_posix()
+        return path.as_posix()
 
     def warning(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
         """A warning annotation."""
@@ -145,6 +170,20 @@ class GitHubActionsContext:
             return
         with Path(path).open("a", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
+
+
+def _handled_suggestion(message: str) -> str | None:
+    """The ``suggestion`` of the ConfigError being handled, when ``message`` is its message.
+
+    The core calls ``ci.error(exc.message, file=…, line=…, column=…)`` inside its ``except``
+    block without the suggestion; this recovers it from the exception in flight.
+    """
+    from trainmaster.errors import ConfigError
+
+    exc = sys.exc_info()[1]
+    if isinstance(exc, ConfigError) and exc.message == message:
+        return exc.suggestion
+    return None
 
 
 def _file_command(name: str, value: str) -> str:

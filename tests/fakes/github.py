@@ -13,6 +13,7 @@ import argparse
 import base64
 import hashlib
 import itertools
+import re
 import time
 from typing import Any
 
@@ -23,6 +24,12 @@ from .github_state import DOCS, GitHubHelpers, Repo, _now
 from .server import run_cli
 
 API_VERSIONS = {"2022-11-28", "2026-03-10"}
+
+
+def asset_display_name(requested: str) -> str:
+    """The name GitHub gives an uploaded asset: each run of characters outside ``[A-Za-z0-9._-]``
+    becomes one ``.``, and leading and trailing dots are stripped (``my app+1.bin`` → ``my.app.1.bin``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", ".", requested).strip(".") or "default"
 
 
 class GitHubFake(GitHubDeployments, GitHubHelpers, FakeService):
@@ -253,7 +260,7 @@ class GitHubFake(GitHubDeployments, GitHubHelpers, FakeService):
         with self.lock:
             r = self._r(req)
             rel = self._release(r, req.params["release_id"])
-            name = req.query["name"]
+            name = asset_display_name(req.query["name"])
             if self._immutable(r, rel):
                 req.body.drain()
                 raise ApiError(422, "Cannot upload assets to an immutable release.")

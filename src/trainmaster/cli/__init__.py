@@ -76,7 +76,10 @@ def main(argv: list[str] | None = None) -> Any:
         if app is not None:
             try:
                 if isinstance(exc, ConfigError):
-                    app.ci.error(exc.message, file=exc.file, line=exc.line, column=exc.column)
+                    message = exc.message
+                    if exc.suggestion and "did you mean" not in message:
+                        message += f" — did you mean '{exc.suggestion}'?"
+                    app.ci.error(message, file=exc.file, line=exc.line, column=exc.column)
                 else:
                     app.ci.error(str(exc))
             except Exception:

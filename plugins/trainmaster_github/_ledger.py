@@ -1,0 +1,211 @@
+"""The ``github`` ledger: the train's questions answered from GitHub Deployments (nothing kept between jobs).
+
+"Did release R succeed in E" is the latest status of a deployment whose payload
+carries R's id. Reading a deployment's state costs one request (its statuses), so
+the ledger caches states for the life of the process and ``history`` reads at most
+:data:`HISTORY_DEFAULT` deployments unless asked for more (never more than
+:data:`HISTORY_MAX`): the job token has 1,000 requests an hour per repository.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.errors import ConfigError
+from trainmaster.interfaces import Deployment, Release
+from trainmaster_github._settings import GitHubSettings
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config, Environment
+    from trainmaster_github.client import GitHubClient
+
+PAYLOAD_KEY = "trainmaster"
+CANCELLED = "cancelled"
+"""Description prefix of the ``error`` status posted when the job is cancelled (mapped back to ``cancelled``)."""
+HISTORY_DEFAULT = 30
+HISTORY_MAX = 100
+FINAL = {"success": "succeeded", "failure": "failed", "error": "failed"}
+WAITING = ("waiting", "queued", "pending")
+
+
+def state_of(client: GitHubClient, deployment_id: int) -> tuple[str, dict[str, Any] | None]:
+    """The deployment's effective state (``inactive`` looks through to what it was) and that status."""
+    statuses = list(
+        client.paginate(
+            f"{client.repo_path}/deployments/{deployment_id}/statuses",
+            what="list deployment statuses",
+            permission="deployments: read",
+            limit=100,
+        )
+    )
+    for status in statuses:  # newest first
+        if status.get("state") != "inactive":
+            return str(status.get("state")), status
+    return ("inactive" if statuses else "pending"), (statuses[0] if statuses else None)
+
+
+def mapped_status(state: str, status: Mapping[str, Any] | None) -> str:
+    """trainmaster's deployment status for a GitHub deployment state."""
+    if state == "error" and str((status or {}).get("description") or "").startswith(CANCELLED):
+        return "cancelled"
+    return FINAL.get(state) or ("pending" if state in WAITING else "in_progress")
+
+
+def deployments(
+    client: GitHubClient, environment: str | None, ref: str | None, limit: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """Deployments, newest first, filtered by GitHub environment and ref."""
+    params = {k: v for k, v in {"environment": environment, "ref": ref}.items() if v}
+    yield from client.paginate(
+        f"{client.repo_path}/deployments",
+        what="list deployments",
+        params=params,
+        permission="deployments: read",
+        limit=limit,
+    )
+
+
+def check_reviewers(client: GitHubClient, settings: GitHubSettings, environment: Environment) -> None:
+    """The GitHub environment must have required reviewers, else :class:`ConfigError` (exit 2).
+
+    GitHub's required reviewers need one approval from any of them, so ``approvals`` above 1
+    cannot be enforced on GitHub and is refused as well.
+    """
+    from trainmaster_github.client import GitHubNotFound
+
+    name = settings.environment or environment.name
+    where = environment.location
+
+    def error(message: str) -> ConfigError:
+        return ConfigError(
+            message,
+            file=where.file if where else None,
+            line=where.line if where else None,
+            column=where.column if where else None,
+            key="approvals",
+        )
+
+    count = environment.approvals.count if environment.approvals else 0
+    if count > 1:
+        raise error(
+            f"environment {environment.name} sets approvals: {count}, but a GitHub environment's "
+            "required reviewers let one approval from any reviewer through: set approvals: 1"
+        )
+    try:
+        env = client.call(
+            "GET",
+            f"{client.repo_path}/environments/{settings.environment_path(name)}",
+            what=f"read the environment {name}",
+            permission="actions: read",
+        )
+    except GitHubNotFound:
+        env = None
+    rules = (env or {}).get("protection_rules") or []
+    if not any(rule.get("type") == "required_reviewers" and rule.get("reviewers") for rule in rules):
+        raise error(
+            f"environment {environment.name} sets approvals, but the GitHub environment "
+            f"{name!r} in {client.repository} has no required reviewers: add them under "
+            "Settings → Environments (GitHub enforces approvals on the job)"
+        )
+
+
+class GitHubLedger:
+    """Answers the train's questions from GitHub Deployments: nothing has to survive between jobs."""
+
+    def __init__(
+        self,
+        config: Config,
+        local: Any = None,
+        environ: Mapping[str, str] | None = None,
+        scan: int = 100,
+        **client_kw: Any,
+    ) -> None:
+        self.config = config
+        self.local = local
+        self.environ = environ
+        self.client_kw = client_kw
+        self.scan = scan
+        self.settings = GitHubSettings.resolve(config, None, environ)
+        self._client: GitHubClient | None = None
+        self._states: dict[int, tuple[str, dict[str, Any] | None]] = {}
+
+    @property
+    def client(self) -> GitHubClient:
+        if self._client is None:
+            self._client = self.settings.client(self.environ, **self.client_kw)
+        return self._client
+
+    def approvals_enforced_remotely(self, environment: Environment | str) -> bool:
+        """True for ``target: github``: the GitHub environment's required reviewers hold the job.
+
+        The GitHub target checks, before it deploys, that the environment really has required
+        reviewers (exit 2 naming it otherwise), as ``validate`` does.
+        """
+        env = self.config.environment(environment) if isinstance(environment, str) else environment
+        return env is not None and env.target == "github"
+
+    def _state(self, deployment_id: int) -> tuple[str, dict[str, Any] | None]:
+        if deployment_id not in self._states:
+            self._states[deployment_id] = state_of(self.client, deployment_id)
+        return self._states[deployment_id]
+
+    def _gh_env(self, environment: str) -> str:
+        return GitHubSettings.resolve(self.config, environment, self.environ).environment or environment
+
+    def _ours(self, environment: str | None, ref: str | None = None) -> Iterator[dict[str, Any]]:
+        gh_env = self._gh_env(environment) if environment else None
+        for dep in deployments(self.client, gh_env, ref, limit=self.scan):
+            meta = (dep.get("payload") or {}).get(PAYLOAD_KEY) if isinstance(dep.get("payload"), dict) else None
+            if meta and meta.get("project") in (None, self.config.project):
+                yield dep
+
+    def succeeded(self, release: Release, environment: str) -> str | None:
+        """The finish time of the newest finished deployment of ``release`` there, if it succeeded."""
+        for dep in self._ours(environment, self.settings.tag(release.version)):
+            if dep["payload"][PAYLOAD_KEY].get("release_id") != release.id:
+                continue
+            state, status = self._state(dep["id"])
+            if state in FINAL:
+                return str(status.get("created_at")) if state == "success" and status else None
+        return None
+
+    def _to_deployment(self, dep: dict[str, Any]) -> Deployment:
+        meta = dep["payload"][PAYLOAD_KEY]
+        state, status = self._state(dep["id"])
+        return Deployment(
+            id=int(dep["id"]),  # GitHub's id: unique across jobs and runners
+            release_id=str(meta.get("release_id")),
+            version=str(meta.get("version")),
+            environment=str(meta.get("environment") or dep.get("environment")),
+            kind=str(meta.get("kind") or "deploy"),
+            status=mapped_status(state, status),
+            actor=str(meta.get("actor") or (dep.get("creator") or {}).get("login") or ""),
+            started_at=str(dep.get("created_at")),
+            finished_at=str(status.get("created_at")) if status and state in FINAL else None,
+            remote={
+                "github_deployment_id": dep["id"],
+                "trainmaster_deployment_id": meta.get("deployment_id"),
+                "environment_url": (status or {}).get("environment_url"),
+                "log_url": (status or {}).get("log_url"),
+            },
+        )
+
+    def history(self, environment: str | None, limit: int | None) -> list[Deployment]:
+        """Deployments recorded on GitHub, oldest first: the newest ``limit`` (default 30, at most 100).
+
+        Each costs one request (its statuses), so the count is capped.
+        """
+        cap = min(limit or HISTORY_DEFAULT, HISTORY_MAX)
+        found = []
+        for dep in self._ours(environment):
+            found.append(self._to_deployment(dep))
+            if len(found) >= cap:
+                break
+        return list(reversed(found))
+
+    def current(self, environment: str) -> Deployment | None:
+        """The newest deployment attempt in ``environment``."""
+        for dep in self._ours(environment):
+            return self._to_deployment(dep)
+        return None
