@@ -139,6 +139,7 @@ def test_waiting_for_reviewers_is_refused_then_resumed(
     github_fake: Any, tmp_path: Path, runner: dict[str, str]
 ) -> None:
     github_fake.set_environment("acme", "app", "prod", reviewers=["boss"])
+    github_fake.hold_next_deployment()  # a deployment GitHub holds (a protection rule)
     with pytest.raises(Refused) as info:
         deploy(github_fake, tmp_path, runner, "prod")
     assert info.value.exit_code == 3

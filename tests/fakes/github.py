@@ -41,6 +41,7 @@ class GitHubFake(GitHubDeployments, GitHubHelpers, FakeService):
         "set_environment",
         "approve_deployment",
         "reject_deployment",
+        "hold_next_deployment",
         "rate_limit_exhausted",
         "secondary_rate_limit",
         "add_token",
@@ -48,6 +49,7 @@ class GitHubFake(GitHubDeployments, GitHubHelpers, FakeService):
 
     def __init__(self, *, token: str = "test-token", store_asset_bytes: bool = True):
         super().__init__()
+        self.hold_next = 0
         self.contract: Contract = load("github.openapi.json")
         self.tokens = {token}
         self.token = token

@@ -49,6 +49,11 @@ class GitHubDeployments(GitHubHelpers):
             env["protection_rules"] = rules
             return env
 
+    def hold_next_deployment(self, owner: str = "acme", repo: str = "app") -> None:
+        """The next deployment created gets a ``waiting`` status, as one held by a protection rule would."""
+        with self.lock:
+            self.hold_next += 1
+
     def approve_deployment(self, owner: str, repo: str, deployment_id: int) -> dict[str, Any]:
         """A reviewer approves a deployment waiting on required reviewers.
 
@@ -98,8 +103,9 @@ class GitHubDeployments(GitHubHelpers):
         )
         r.deployments[did] = dep
         r.statuses[did] = []
-        environment = self._environment(r, env)
-        if any(rule["type"] == "required_reviewers" for rule in environment["protection_rules"]):
+        self._environment(r, env)
+        if self.hold_next:  # GitHub holds jobs for required reviewers, not REST-created deployments
+            self.hold_next -= 1
             self._append_status(r, did, "waiting", "Waiting for review")
         return Response(201, dep)
 

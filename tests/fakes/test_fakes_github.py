@@ -238,11 +238,14 @@ def test_wrong_or_missing_token_gets_401(github_fake: GitHubFake) -> None:
     assert requests.get(url, headers=API).json()["message"] == "Requires authentication"
 
 
-def test_required_reviewers_make_deployments_wait_until_approved(github_fake: GitHubFake) -> None:
+def test_protection_rules_are_reported_and_a_held_deployment_waits_until_approved(github_fake: GitHubFake) -> None:
     github_fake.set_environment("acme", "app", "production", reviewers=["octocat"], wait_timer=5)
     h, base = _h(github_fake), f"{github_fake.url}/repos/acme/app"
     env = requests.get(f"{base}/environments/production", headers=h).json()
     assert {r["type"] for r in env["protection_rules"]} == {"required_reviewers", "wait_timer"}
+    free = requests.post(f"{base}/deployments", json={"ref": "main", "environment": "production"}, headers=h).json()
+    assert requests.get(f"{base}/deployments/{free['id']}/statuses", headers=h).json() == []  # GitHub holds jobs
+    github_fake.hold_next_deployment()
     dep = requests.post(f"{base}/deployments", json={"ref": "main", "environment": "production"}, headers=h).json()
     assert requests.get(f"{base}/deployments/{dep['id']}/statuses", headers=h).json()[0]["state"] == "waiting"
     github_fake.approve_deployment("acme", "app", dep["id"])
