@@ -76,6 +76,7 @@ class Body:
 
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
     fake: FakeService
     server_version = "trainmaster-fake"
     timeout = 30  # idle keep-alive connections are closed after 30 s, like real front ends do
