@@ -48,7 +48,7 @@ def trainmaster_flow(tmp: Path, extra_tasks: int = 0) -> tuple[int, dict[str, in
             fake.seed_project(f"C{i}", lifecycle_id=next(iter(fake.lifecycles)))
             files[f"c{i}.zip"] = b"component %d" % i
             projects[f"c{i}"] = f"C{i}"
-        config = make_config(tmp, {"poll_interval": 0.0, "projects": projects},
+        config = make_config(tmp, {"poll_interval": 0.0, "projects": projects, "components": "parallel"},
                              [("dev", {"environment": "Development"})])
         release, paths = make_release(tmp, files)
         OctopusPublisher(env).ensure(release, paths, config)

@@ -29,6 +29,7 @@ export interface Inputs {
   from: string;
   config: string;
   arguments: string;
+  to?: string;
 }
 
 function need(value: string, name: string, command: string): string {
@@ -85,7 +86,7 @@ export function buildArgs(i: Inputs): string[] {
       }
       break;
     case 'sync':
-      args.push('sync', '--to', 'azure-devops');
+      args.push('sync', '--to', i.to || 'azure-devops');
       if (i.version) {
         args.push(i.version);
       }
@@ -108,6 +109,13 @@ function quietly<T>(fn: () => T): T {
   } finally {
     tl.setStdStream(process.stdout);
   }
+}
+
+/** The organisation URL of the service connection, when one is given (else Python uses SYSTEM_COLLECTIONURI). */
+export function connectionUrl(): string | undefined {
+  const connection = tl.getInput('azureDevOpsConnection', false);
+  // Optional: a connection without a URL leaves the organisation to SYSTEM_COLLECTIONURI or the config.
+  return connection ? tl.getEndpointUrl(connection, true) || undefined : undefined;
 }
 
 /** The token: the service connection's, else the job's own (SystemVssConnection). Never printed. */
@@ -154,32 +162,66 @@ function bundledWheel(): string {
   return path.join(dir, wheels[0]);
 }
 
-/** A venv with the bundled wheel, cached under AGENT_TOOLSDIRECTORY by wheel digest. */
-function venvPython(python: string, env: NodeJS.ProcessEnv): string {
+/**
+ * A venv with the bundled wheel, cached under AGENT_TOOLSDIRECTORY by wheel digest.
+ *
+ * Two agents may share AGENT_TOOLSDIRECTORY, so the venv is built in a private temporary
+ * directory and renamed into place in one step: the cache path only ever holds a complete
+ * venv. If the rename finds the path taken (EEXIST/ENOTEMPTY), another agent finished first
+ * and its venv is used. (`bin/python -m trainmaster` works from the renamed venv: Python finds
+ * its prefix from pyvenv.cfg beside the executable; no console script is used.)
+ */
+export function venvPython(python: string, env: NodeJS.ProcessEnv): string {
   const wheel = bundledWheel();
   const digest = crypto.createHash('sha256').update(fs.readFileSync(wheel)).digest('hex').slice(0, 16);
   const root = process.env['AGENT_TOOLSDIRECTORY'] || process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir();
   const venv = path.join(root, 'trainmaster', digest);
-  const bin = process.platform === 'win32' ? path.join(venv, 'Scripts', 'python.exe') : path.join(venv, 'bin', 'python');
-  const marker = path.join(venv, '.trainmaster-installed');
-  if (fs.existsSync(marker) && fs.existsSync(bin)) {
-    return bin;
+  const binOf = (dir: string) =>
+    process.platform === 'win32' ? path.join(dir, 'Scripts', 'python.exe') : path.join(dir, 'bin', 'python');
+  const ready = (dir: string) => fs.existsSync(path.join(dir, MARKER)) && fs.existsSync(binOf(dir));
+  if (ready(venv)) {
+    return binOf(venv);
   }
-  console.log(`Installing ${path.basename(wheel)} into ${venv}`);
-  const run = (exe: string, args: string[]) => {
-    const r = cp.spawnSync(exe, args, { stdio: 'inherit', env });
-    if (r.status !== 0) {
-      throw new Error(`'${path.basename(exe)} ${args.slice(0, 3).join(' ')}' failed (exit ${r.status})`);
+  fs.mkdirSync(path.dirname(venv), { recursive: true });
+  const building = fs.mkdtempSync(`${venv}.building-`);
+  try {
+    console.log(`Installing ${path.basename(wheel)} into ${venv}`);
+    const run = (exe: string, args: string[]) => {
+      const r = cp.spawnSync(exe, args, { stdio: 'inherit', env });
+      if (r.status !== 0) {
+        throw new Error(`'${path.basename(exe)} ${args.slice(0, 3).join(' ')}' failed (exit ${r.status})`);
+      }
+    };
+    run(python, ['-m', 'venv', '--clear', building]);
+    run(binOf(building), ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', `${wheel}[azure]`]);
+    fs.writeFileSync(path.join(building, MARKER), wheel + '\n');
+    try {
+      fs.renameSync(building, venv);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTEMPTY' && code !== 'EPERM') {
+        throw err;
+      }
+      if (ready(venv)) {
+        console.log(`Another job finished ${venv} first: using it`);
+      } else {
+        // Not another agent's finished venv: a partial one left by an older version of this task.
+        fs.rmSync(venv, { recursive: true, force: true });
+        fs.renameSync(building, venv);
+      }
     }
-  };
-  run(python, ['-m', 'venv', '--clear', venv]);
-  run(bin, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', `${wheel}[azure]`]);
-  fs.writeFileSync(marker, wheel + '\n');
-  return bin;
+  } finally {
+    fs.rmSync(building, { recursive: true, force: true });
+  }
+  return binOf(venv);
 }
 
-/** The child's environment: the agent's variables (task-lib already removed the secret ones), plus the token. */
-export function childEnv(token: string | undefined): NodeJS.ProcessEnv {
+const MARKER = '.trainmaster-installed';
+
+/** The child's environment: the agent's variables (task-lib already removed the secret ones), plus the token
+ * and the service connection's organisation URL (the adapter prefers it to SYSTEM_COLLECTIONURI; the
+ * configuration's azure-devops.organization still wins). */
+export function childEnv(token: string | undefined, organization?: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (!/^(INPUT_|ENDPOINT_AUTH_|SECRET_)/.test(key)) {
@@ -188,6 +230,9 @@ export function childEnv(token: string | undefined): NodeJS.ProcessEnv {
   }
   if (token) {
     env['SYSTEM_ACCESSTOKEN'] = token;
+  }
+  if (organization) {
+    env['TRAINMASTER_AZURE_ORGANIZATION'] = organization;
   }
   env['TRAINMASTER_AZURE_TASK'] = '1';
   env['PYTHONUNBUFFERED'] = '1';
@@ -204,17 +249,23 @@ async function run(): Promise<void> {
       from: tl.getInput('from', false) || '',
       config: tl.filePathSupplied('config') ? tl.getPathInput('config', false) || '' : '',
       arguments: tl.getInput('arguments', false) || '',
+      to: tl.getInput('to', false) || '',
     };
     const args = buildArgs(inputs);
     const cwd = tl.filePathSupplied('workingDirectory')
       ? tl.getPathInput('workingDirectory', false) || process.cwd()
       : tl.getVariable('System.DefaultWorkingDirectory') || process.cwd();
-    const env = childEnv(readToken());
+    const env = childEnv(readToken(), connectionUrl());
     const python = venvPython(findPython(), env);
     console.log(`trainmaster ${args.slice(2).join(' ')}`);
     const result = cp.spawnSync(python, args, { cwd, env, stdio: 'inherit' });
     if (result.error) {
       throw result.error;
+    }
+    if (result.signal) {
+      // Stopped from outside (the job was cancelled or timed out): not a failure of the release.
+      tl.setResult(tl.TaskResult.Cancelled, `trainmaster was stopped by ${result.signal}`);
+      return;
     }
     const code = result.status ?? 1;
     if (code === 0) {

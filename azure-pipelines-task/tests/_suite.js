@@ -1,5 +1,6 @@
 // L0 tests of the shim: task-lib's MockTestRunner on the local node (it cannot download one here).
 const assert = require('assert');
+const cp = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -111,6 +112,65 @@ describe('trainmaster task (L0)', function () {
     assert.ok(r.tr.failed);
     assert.ok(r.tr.errorIssues.some((m) => m.includes("input 'version' is required for 'deploy'")), r.tr.errorIssues.join('\n'));
     assert.ok(!r.calls.some((c) => c.startsWith('-m trainmaster')));
+  });
+
+  it('passes the service connection URL to Python as the organisation', async () => {
+    const r = await runCase({
+      inputs: { command: 'status', azureDevOpsConnection: 'conn1' },
+      env: {
+        ENDPOINT_AUTH_conn1: JSON.stringify({ scheme: 'Token', parameters: { apitoken: PAT } }),
+        ENDPOINT_URL_conn1: 'https://dev.azure.com/other-org/',
+      },
+    });
+    assert.ok(r.tr.succeeded, r.tr.stdout + r.tr.stderr);
+    assert.strictEqual(r.childEnv.TRAINMASTER_AZURE_ORGANIZATION, 'https://dev.azure.com/other-org/');
+    const plain = await runCase({ inputs: { command: 'status' } });
+    assert.ok(!('TRAINMASTER_AZURE_ORGANIZATION' in plain.childEnv), 'no connection: Python uses SYSTEM_COLLECTIONURI');
+  });
+
+  it('reports a child stopped by a signal as Cancelled, not Failed', async () => {
+    const r = await runCase({ inputs: { command: 'status' }, env: { FAKE_SIGNAL: 'TERM' } });
+    const complete = commands(r.tr.stdout).filter((c) => c.command === 'task.complete');
+    assert.strictEqual(complete[complete.length - 1].properties.result, 'Cancelled', r.tr.stdout);
+    assert.ok(r.tr.stdout.includes('stopped by SIGTERM'), r.tr.stdout);
+  });
+
+  it('syncs to the publisher named by the to input', async () => {
+    const r = await runCase({ inputs: { command: 'sync', to: 'octopus', version: '1.2.3' } });
+    assert.ok(r.tr.succeeded, r.tr.stdout + r.tr.stderr);
+    assert.ok(r.calls.includes(`-m trainmaster --config ${r.config} sync --to octopus 1.2.3`), r.calls.join('\n'));
+    const dflt = await runCase({ inputs: { command: 'sync' } });
+    assert.ok(dflt.calls.includes(`-m trainmaster --config ${dflt.config} sync --to azure-devops`), dflt.calls.join('\n'));
+  });
+
+  it('builds the cached venv safely when two agents share the tools directory', async () => {
+    const tools = fs.mkdtempSync(path.join(os.tmpdir(), 'tm-l0-tools-'));
+    const start = (n) => {
+      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `tm-l0-race${n}-`));
+      const cwd = path.join(tmp, 'work');
+      fs.mkdirSync(cwd);
+      const config = path.join(cwd, 'trainmaster.yaml');
+      fs.writeFileSync(config, 'project: demo\n');
+      const env = { FAKE_PY_LOG: path.join(tmp, 'calls.log'), FAKE_VENV_DELAY: '1', AGENT_TOOLSDIRECTORY: tools,
+        SYSTEM_DEFAULTWORKINGDIRECTORY: cwd, ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN: TOKEN };
+      const c = { inputs: { command: 'status', config, workingDirectory: cwd }, env, python: FAKE_PYTHON, cwd, config };
+      return new Promise((resolve) => {
+        const child = cp.spawn(process.execPath, [SCENARIO], { env: Object.assign({}, process.env, { L0_CASE: JSON.stringify(c) }) });
+        let out = '';
+        child.stdout.on('data', (d) => { out += d; });
+        child.on('close', () => resolve(out));
+      });
+    };
+    const outs = await Promise.all([start(1), start(2)]);
+    for (const out of outs) {
+      const complete = commands(out).filter((c) => c.command === 'task.complete');
+      assert.strictEqual(complete[complete.length - 1].properties.result, 'Succeeded', out);
+      assert.ok(out.includes('trainmaster ran'), out);
+    }
+    assert.ok(outs.some((o) => o.includes('finished') && o.includes('first: using it')), outs.join('\n'));
+    const entries = fs.readdirSync(path.join(tools, 'trainmaster'));
+    assert.strictEqual(entries.length, 1, entries.join(', '));  // one complete venv, no half-built leftovers
+    assert.ok(fs.existsSync(path.join(tools, 'trainmaster', entries[0], '.trainmaster-installed')));
   });
 
   it('reuses the cached venv on the next run', async () => {

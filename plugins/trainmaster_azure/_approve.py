@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from trainmaster_azure import _remote
@@ -17,11 +18,12 @@ def approve(approval: Approval, release: Release, environment: Environment, conf
     """Approve the pending approval of ``environment``'s stage; returns a line for the user ("" if none)."""
     from azure.devops.v7_1.release.models import ReleaseApproval
 
+    from trainmaster_azure._publish import pinned_build
     from trainmaster_azure._target import pending_approvals
 
     s = _remote.settings(config, environment)
     remote = Remote(s, _remote.connect(s))
-    match, _ = remote.find(release)
+    match, _ = remote.find(release, pinned_build(release, os.environ))
     if match is None:
         return ""
     full = remote.client.release.get_release(s.project, match.id)

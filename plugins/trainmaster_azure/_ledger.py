@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.interfaces import Deployment
+from trainmaster.model import semver_key
 from trainmaster_azure import _remote
 from trainmaster_azure._remote import Remote
 
@@ -31,6 +33,24 @@ def _iso(value: Any) -> str | None:
             value = value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return str(value)
+
+
+def mark_rollbacks(history: list[Deployment]) -> None:
+    """Mark as ``rollback`` each deployment (oldest first) of a version older than one deployed before
+    it to the same environment.
+
+    Azure keeps no comment on a deployment (the one trainmaster sends with the PATCH is not returned
+    by ``Deployments_List``), so the kind is told from the order of versions: going back to an older
+    version is what ``trainmaster rollback`` does (and what a manual redeploy of an older build is).
+    """
+    highest: dict[str, tuple[Any, ...]] = {}
+    for dep in history:
+        key = semver_key(dep.version)
+        top = highest.get(dep.environment)
+        if top is not None and key < top:
+            dep.kind = "rollback"
+        if dep.status != "pending" and (top is None or key > top):
+            highest[dep.environment] = key
 
 
 class AzureLedger:
@@ -75,7 +95,10 @@ class AzureLedger:
         return stage
 
     def succeeded(self, release: Release, environment: str) -> str | None:
-        match, _ = self.remote.find(release)
+        from trainmaster_azure._publish import pinned_build
+
+        environ = os.environ if self.environ is None else self.environ
+        match, _ = self.remote.find(release, pinned_build(release, environ))
         if match is None:
             return None
         full = self.remote.client.release.get_release(self.remote.s.project, match.id)
@@ -132,6 +155,7 @@ class AzureLedger:
                 )
             )
         out.reverse()
+        mark_rollbacks(out)
         return out[-limit:] if limit else out
 
     def current(self, environment: str) -> Deployment | None:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput
+from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput, Unavailable
 from trainmaster.interfaces import PublishResult
 from trainmaster_azure import _remote
 from trainmaster_azure._remote import MARK_DIGESTS, MARK_ID, MARK_PROJECT, MARK_VERSION, Remote
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from trainmaster.model import Release
 
 ARTIFACT = "trainmaster"
-RECOVERY_LOOKUPS = 3
+RECOVERY_LOOKUPS = 12
+RECOVERY_FIRST_DELAY = 0.5
 
 
 def pin(release: Release, environ: Mapping[str, str]) -> tuple[str, str]:
@@ -98,17 +99,46 @@ def create(remote: Remote, release: Release, build: tuple[str, str]) -> Any:
             MARK_DIGESTS: json.dumps({p.name: p.digest for p in release.packages}, sort_keys=True),
         },
     )
-    for attempt in range(2):
-        try:
-            return remote.client.release.create_release(metadata, remote.s.project)
-        except MaybeApplied:
-            for _ in range(RECOVERY_LOOKUPS):
-                found, _conflict = remote.find(release)
-                if found is not None:
-                    return found
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        return remote.client.release.create_release(metadata, remote.s.project)
+    except MaybeApplied as err:
+        # The POST reached Azure and its answer was lost (read timeout, dropped connection, 5xx):
+        # Azure may still be creating it. Re-sending could make a second classic release, so wait
+        # for it to appear instead; if it has not appeared yet, stop (a re-run finds it).
+        found = recover(remote, release, build[0])
+        if found is not None:
+            return found
+        raise Unavailable(
+            f"creating the classic release for {release.version} got no answer ({err}) and it has not "
+            "appeared yet; it was not sent again, to avoid a duplicate. A re-run is safe: it finds the "
+            "release if Azure created it, and creates it otherwise"
+        ) from None
+
+
+def recover(remote: Remote, release: Release, build_id: str | None) -> Any | None:
+    """Look for a classic release whose create may still be running: a few lookups with backoff,
+    over about the client's read timeout (sleeps go through the transport's injectable ``sleep``)."""
+    adapter = remote.client.adapter
+    horizon = max(0.0, float(adapter.policy.read_timeout))
+    delay = min(RECOVERY_FIRST_DELAY, horizon / 4) if horizon else 0.0
+    waited = 0.0
+    for _ in range(RECOVERY_LOOKUPS):
+        found, _conflict = remote.find(release, build_id)
+        if found is not None or waited >= horizon:
+            return found
+        step = min(delay, horizon - waited)
+        adapter.sleep(step)
+        waited += step
+        delay *= 2
+    return None
+
+
+def pinned_build(release: Release, environ: Mapping[str, str]) -> str | None:
+    """The build id ``release`` pins, or None when it cannot be told (then every release is searched)."""
+    try:
+        return pin(release, environ)[0]
+    except InvalidInput:
+        return None
 
 
 class AzurePublisher:
@@ -139,7 +169,7 @@ class AzurePublisher:
         remote = self._remote(config)
         build = pin(release, self.environ)
         upload_record(release, self.environ)
-        match, conflict = remote.find(release)
+        match, conflict = remote.find(release, build[0])
         if conflict is not None:
             rid = _remote.marks(conflict)[0]
             return PublishResult(
@@ -163,7 +193,7 @@ class AzurePublisher:
     def check(self, release: Release, config: Config) -> PublishResult:
         """``exists`` when the classic release is there, ``conflict`` on drift, else ``created`` (missing)."""
         remote = self._remote(config)
-        match, conflict = remote.find(release)
+        match, conflict = remote.find(release, pinned_build(release, self.environ))
         if conflict is not None:
             return PublishResult(
                 "conflict",

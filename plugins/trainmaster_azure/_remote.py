@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.errors import ConfigError, InvalidInput
+from trainmaster.errors import ConfigError, InvalidInput, Unavailable
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -25,6 +25,10 @@ MARK_VERSION = "trainmaster.version"
 MARK_PROJECT = "trainmaster.project"
 MARK_DIGESTS = "trainmaster.digests"
 MAX_PAGES = 20
+PAGE_SIZE = 100
+RELEASES_LOCATION = "a166fde7-27ad-408e-ba75-703c2cc9d500"  # Releases_List in the 7.1 ReleaseClient
+RELEASES_VERSION = "7.1-preview.8"
+CONTINUATION_HEADER = "x-ms-continuationtoken"
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,12 @@ def settings(
     block: dict[str, Any] = dict(config.plugin_settings.get(BLOCK) or {})
     if environment is not None:
         block.update(environment.settings.get(BLOCK) or {})
-    org = str(block.get("organization") or environ.get("SYSTEM_COLLECTIONURI") or "").strip()
+    org = str(
+        block.get("organization")
+        or environ.get("TRAINMASTER_AZURE_ORGANIZATION")  # the task's service connection
+        or environ.get("SYSTEM_COLLECTIONURI")
+        or ""
+    ).strip()
     project = str(block.get("project") or environ.get("SYSTEM_TEAMPROJECT") or "").strip()
     where = str(config.path)
     if not org:
@@ -219,34 +228,57 @@ class Remote:
     def stage_names(self) -> list[str]:
         return [e.name for e in (self.definition().environments or [])]
 
-    def releases(self, build_id: str | None = None) -> list[Any]:
-        """Classic releases of the definition (newest first), optionally only those pinned to ``build_id``."""
-        rm = self.client.release
-        out: list[Any] = []
-        token = None
-        for _ in range(MAX_PAGES):
-            kwargs: dict[str, Any] = {
-                "definition_id": self.definition().id,
-                "top": 100,
-                "property_filters": [MARK_ID, MARK_VERSION],
-                "continuation_token": token,
-            }
-            if build_id is not None:
-                kwargs.update(artifact_type_id="Build", artifact_version_id=str(build_id))
-                source = getattr(self.artifact(), "source_id", None)
-                if source:
-                    kwargs["source_id"] = source
-            page = rm.get_releases(self.s.project, **kwargs)
-            out.extend(page.value if hasattr(page, "value") else page or [])
-            token = getattr(page, "continuation_token", None)
-            if not token:
-                break
-        return out
+    def _release_page(self, query: dict[str, str]) -> tuple[list[Any], str | None]:
+        """One ``Releases_List`` page and its ``x-ms-continuationtoken`` header.
 
-    def find(self, release: Release) -> tuple[Any | None, Any | None]:
-        """``(classic release holding release.id, classic release holding the version with another id)``."""
+        ``ReleaseClient.get_releases`` (7.1) returns a bare list and drops the header, so the page
+        is fetched through the client's own send path (same route, version and transport).
+        """
+        rm = self.client.release
+        response = rm._send(
+            http_method="GET",
+            location_id=RELEASES_LOCATION,
+            version=RELEASES_VERSION,
+            route_values={"project": rm._serialize.url("project", self.s.project, "str")},
+            query_parameters=query,
+        )
+        items = rm._deserialize("[Release]", rm._unwrap_collection(response)) or []
+        token = response.headers.get(CONTINUATION_HEADER) or None
+        return list(items), token
+
+    def releases(self, build_id: str | None = None) -> list[Any]:
+        """Classic releases of the definition (newest first), optionally only those pinned to ``build_id``.
+
+        Pages through every release (``x-ms-continuationtoken``); when more than ``MAX_PAGES`` pages
+        would be needed it raises :class:`Unavailable` (exit 5) rather than answer "absent".
+        """
+        query = {
+            "definitionId": str(self.definition().id),
+            "$top": str(PAGE_SIZE),
+            "queryOrder": "descending",
+            "propertyFilters": f"{MARK_ID},{MARK_VERSION}",
+        }
+        if build_id is not None:  # filtered server-side: usually one short page
+            query.update(artifactTypeId="Build", artifactVersionId=str(build_id))
+            source = getattr(self.artifact(), "source_id", None)
+            if source:
+                query["sourceId"] = str(source)
+        out: list[Any] = []
+        for _ in range(MAX_PAGES):
+            items, token = self._release_page(query)
+            out.extend(items)
+            if not token:
+                return out
+            query["continuationToken"] = token
+        raise Unavailable(
+            f"release definition {self.definition().name!r} has more than {MAX_PAGES * PAGE_SIZE} classic "
+            "releases to search, so trainmaster cannot tell whether this release is among them: "
+            "retain fewer releases (retention policy) or re-run; nothing was created"
+        )
+
+    def _scan(self, releases: list[Any], release: Release) -> tuple[Any | None, Any | None]:
         match = conflict = None
-        for remote in self.releases():
+        for remote in releases:
             rid, version = marks(remote)
             if rid is None and version is None and getattr(remote, "description", None) is None:
                 remote = self.client.release.get_release(self.s.project, remote.id)
@@ -256,6 +288,18 @@ class Remote:
             elif version == release.version and rid and rid != release.id and conflict is None:
                 conflict = remote
         return match, conflict
+
+    def find(self, release: Release, build_id: str | None = None) -> tuple[Any | None, Any | None]:
+        """``(classic release holding release.id, classic release holding the version with another id)``.
+
+        With ``build_id`` (the build the release pins) the releases of that build are searched first,
+        filtered by the service; only when they do not hold it is every release of the definition paged.
+        """
+        if build_id is not None:
+            match, conflict = self._scan(self.releases(build_id), release)
+            if match is not None:
+                return match, conflict
+        return self._scan(self.releases(), release)
 
     def find_version(self, version: str) -> Any | None:
         for remote in self.releases():

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput, Refused, Unavailable
 from trainmaster.interfaces import DeployOutcome
 from trainmaster_azure import _remote
-from trainmaster_azure._publish import create, find_record, inside_pinned_build, locate, pin, sha256_file
+from trainmaster_azure._publish import (
+    create,
+    find_record,
+    inside_pinned_build,
+    locate,
+    pin,
+    pinned_build,
+    sha256_file,
+)
 from trainmaster_azure._remote import Remote, Settings
 
 if TYPE_CHECKING:
@@ -75,8 +83,11 @@ class AzureTarget:
         if env.status in RUNNING:
             job.out(f"azure-devops: attaching to {stage} of {classic.name} ({env.status})\n")
             status, env = self._wait(remote, classic, env, job)
-        elif env.status == "succeeded" and job.kind == "deploy" and not job.force:
-            # Already deployed there, e.g. queued by an earlier run that stopped on an approval: adopt it.
+        elif env.status == "succeeded" and job.kind == "deploy" and not job.force and current_in_stage(
+            remote, env, classic, job
+        ):
+            # Deployed there and still what the stage runs, e.g. queued by an earlier run that stopped
+            # on an approval: adopt it.
             job.out(f"azure-devops: {stage} of {classic.name} already succeeded\n")
             status = "succeeded"
         else:
@@ -172,7 +183,7 @@ def stage_name(remote: Remote, environment: str) -> str:
 
 def classic_release(remote: Remote, release: Release, environ: Mapping[str, str]) -> Any:
     """The classic release holding ``release`` (created now if the build deferred it), with its stages."""
-    match, conflict = remote.find(release)
+    match, conflict = remote.find(release, pinned_build(release, environ))
     if conflict is not None and match is None:
         raise IntegrityError(
             f"classic release {conflict.name} holds {release.version} as {_remote.marks(conflict)[0]}, not {release.id}"
@@ -187,6 +198,30 @@ def classic_release(remote: Remote, release: Release, environ: Mapping[str, str]
             )
         match = create(remote, release, build)
     return remote.client.release.get_release(remote.s.project, match.id)
+
+
+def current_in_stage(remote: Remote, env: Any, classic: Any, job: DeployJob) -> bool:
+    """True when the stage's latest deployment (any release of the definition) is ``classic``'s.
+
+    A stage of ``classic`` that once succeeded is not what the stage runs when another release
+    was deployed there since (a newer one, or a rollback): then it must be deployed again.
+    """
+    items = remote.client.release.get_deployments(
+        remote.s.project,
+        definition_id=remote.definition().id,
+        definition_environment_id=env.definition_environment_id,
+        query_order="descending",
+        top=1,
+    )
+    items = items.value if hasattr(items, "value") else items or []
+    latest = getattr(getattr(items[0], "release", None), "id", None) if items else None
+    if latest == classic.id:
+        return True
+    if latest is not None:
+        other = getattr(items[0].release, "name", None) or latest
+        job.out(f"azure-devops: {env.name} of {classic.name} succeeded before, but {other} was deployed there "
+                "since: deploying it again\n")
+    return False
 
 
 def start(remote: Remote, release_id: int, environment_id: int, comment: str) -> None:

@@ -36,7 +36,8 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "organization": {
             "type": "string",
-            "description": "https://dev.azure.com/ORG (default SYSTEM_COLLECTIONURI)",
+            "description": "https://dev.azure.com/ORG (default: the task's service connection, "
+            "else SYSTEM_COLLECTIONURI)",
         },
         "project": {"type": "string", "description": "project name or id (default SYSTEM_TEAMPROJECT)"},
         "definition": {

@@ -82,6 +82,11 @@ class MultipartFile:
     def __len__(self) -> int:
         return len(self._head) + self.size + len(self._tail)
 
+    @property
+    def complete(self) -> bool:
+        """True once every byte of the file was handed to the connection (the server may hold it)."""
+        return self.sha1 is not None
+
     def rewind(self) -> None:
         """Forget a partial send; the next iteration starts over."""
         self.sha1 = self.sha256 = None

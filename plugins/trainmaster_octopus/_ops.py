@@ -110,6 +110,7 @@ class Octopus:
                 headers={"Content-Type": body.content_type},
                 idempotent=False,
                 recover=lambda: self.package(feed.feed_id),
+                resend_if_missing=True,  # FailIfExists: a second push cannot replace the first
             )
         except OctopusApiError as exc:
             if exc.status_code not in (400, 409):
@@ -227,7 +228,9 @@ class Octopus:
             return self.release_by_version(self.project(project_name)["Id"], release.version)
 
         try:
-            resp = self.client.post(self.client.space_path("releases/create/v1"), body, recover=lookup)
+            resp = self.client.post(  # a version is unique per project: a re-send cannot duplicate it
+                self.client.space_path("releases/create/v1"), body, recover=lookup, resend_if_missing=True
+            )
         except OctopusApiError as exc:
             if exc.status_code not in (400, 409) or exc.status_code == 404:
                 raise
@@ -238,6 +241,12 @@ class Octopus:
         if resp and resp.get("ReleaseId"):
             created = {"Id": resp["ReleaseId"], "Version": resp.get("ReleaseVersion") or release.version}
             self.cache[f"release:{project_name}:{release.version}"] = {**created, "new": True}
+            # Octopus resolves each step's package itself: a step whose package no entry names gets
+            # the feed's latest. Check what it pinned before reporting the release as made.
+            made = self.client.get(self.client.space_path(f"releases/{resp['ReleaseId']}")) or {}
+            diff = self.compare_release({**created, **made}, release, feeds, process="when-needed")
+            if diff:
+                return ReleaseState("conflict", created, diff)
             return ReleaseState("created", created)
         found = resp or {}
         diff = self.compare_release(found, release, feeds)
@@ -256,14 +265,22 @@ class Octopus:
             self.cache[key] = {"Id": found.get("Id"), "Version": version}
         return dict(self.cache[key])
 
-    def compare_release(self, remote: dict[str, Any], release: Release, feeds: list[FeedFile]) -> str:
-        """Describe how an Octopus release differs from the pins ('' when it matches)."""
+    def compare_release(
+        self, remote: dict[str, Any], release: Release, feeds: list[FeedFile], *, process: str = "always"
+    ) -> str:
+        """Describe how an Octopus release differs from the pins ('' when it matches).
+
+        :param process: ``always`` reads the deployment process snapshot to map steps to package
+            IDs; ``when-needed`` only when a selected step is not named after one of the packages.
+        """
         problems = []
         m = _RELEASE_ID.search(str(remote.get("ReleaseNotes") or ""))
         if m and m.group(1) != release.id:
             problems.append(f"it was made for trainmaster release {m.group(1)}, not {release.id}")
         ids = {f.package_id: f.version for f in feeds}
-        mapping = self._package_ids(remote)
+        selected = remote.get("SelectedPackages") or []
+        needed = process == "always" or any(sp.get("ActionName") not in ids for sp in selected) or not selected
+        mapping = self._package_ids(remote) if needed else {}
         if not mapping:  # no process snapshot: a selection named after the package ID is that package
             mapping = {(str(sp.get("ActionName") or ""), str(sp.get("PackageReferenceName") or "")): pid
                        for sp in remote.get("SelectedPackages") or [] for pid in ids

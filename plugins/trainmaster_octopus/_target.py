@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import InvalidInput
@@ -20,10 +21,10 @@ from trainmaster.interfaces import DeployOutcome
 from ._lifecycle import check_train
 from ._multipart import file_hashes
 from ._ops import Octopus
-from ._publish import OctopusPublisher, groups
+from ._publish import OctopusPublisher, feed_files_unwrapped, groups
 from ._settings import OctopusSettings, client_for
-from ._wait import task_status, wait_for_tasks
-from ._wrap import plan_feed_file
+from ._wait import TaskOutcome, task_status, wait_for_tasks
+from ._wrap import wrapper_sha1
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -109,7 +110,8 @@ class OctopusTarget:
             latest = existing[0] if existing and existing[0].get("TaskId") else None
             if latest is not None and not force:
                 ref = {"deployment_id": str(latest["Id"]), "task_id": str(latest["TaskId"])}
-                state = task_status(octo.client.get(octo.client.space_path(f"tasks/{ref['task_id']}")) or {})
+                task = octo.client.get(octo.client.space_path(f"tasks/{ref['task_id']}")) or {}
+                state = task_status(task)
                 if state is None:  # still running or waiting on an intervention: attach, never duplicate
                     job.out(f"octopus: resuming the wait on {project} task {ref['task_id']}\n")
                     started.append((project, names, ref))
@@ -117,9 +119,16 @@ class OctopusTarget:
                         outcomes.update(self._wait(octo, [ref["task_id"]]))
                     continue
                 if state == "succeeded" and self._is_current(octo, project, env_id, str(remote["Id"])):
-                    packages.update({n: "skipped" for n in names})
-                    job.out(f"octopus: {project} {release.version} is already current in {env_name}: skipped\n")
+                    # The core planned a deployment, and this release's own deployment there (e.g. the one
+                    # an earlier run left waiting on a manual intervention, exit 3) has since succeeded
+                    # and is still current: it is this deployment's outcome; the checks still run.
+                    job.out(f"octopus: {project} task {ref['task_id']} of {release.version} finished "
+                            f"Success in {env_name}: adopting it\n")
+                    started.append((project, names, ref))
+                    outcomes[ref["task_id"]] = TaskOutcome(ref["task_id"], str(task.get("State")), state, "", task)
                     continue
+            # From here on a deployment of this release may exist, even if the create below loses its answer.
+            octo.cache[f"release:{project}:{release.version}"] = {**remote, "new": False}
             ids = octo.create_deployment(
                 project,
                 release.version,
@@ -133,7 +142,6 @@ class OctopusTarget:
                 f"octopus: deploying {project} {release.version} to {env_name}: "
                 f"{octo.web_link('tasks/' + ids['task_id'])}\n"
             )
-            octo.cache[f"release:{project}:{release.version}"] = {**remote, "new": False}
             started.append((project, names, ids))
             if sequential:  # components deploy in declared order, each after the one before succeeded
                 outcomes.update(self._wait(octo, [ids["task_id"]]))
@@ -180,19 +188,23 @@ class OctopusTarget:
         )
 
     def _verify_feed(self, octo: Octopus, job: DeployJob, names: list[str]) -> None:
-        """Exit 4 when the feed's package no longer hashes to what trainmaster pushed."""
-        import tempfile
-        from pathlib import Path
+        """Exit 4 when the feed's package no longer hashes to what trainmaster pushed.
 
-        with tempfile.TemporaryDirectory(prefix="trainmaster-octopus-") as tmp:
-            for name in names:
-                item = next(p for p in job.plan if p.package.name == name)
-                feed = plan_feed_file(
-                    job.release, item.package, Path(item.path), self.settings.package_id(name), Path(tmp)
-                )
-                sha1 = octo.cache.get(f"sha1:{feed.feed_id}") or file_hashes(feed.path)[0]
+        No copy is made: an artefact pushed as it is is hashed in place, and a wrapped one by
+        streaming its deterministic wrapper into the hasher (:func:`wrapper_sha1`). A SHA-1
+        already known in this process (the push just computed it) is reused.
+        """
+        for name in names:
+            item = next(p for p in job.plan if p.package.name == name)
+            (feed,) = feed_files_unwrapped(job.release, self.settings, [name])
+            sha1 = octo.cache.get(f"sha1:{feed.feed_id}")
+            if sha1 is None:
+                if feed.wrapped:
+                    sha1 = wrapper_sha1(job.release, item.package, Path(item.path))
+                else:
+                    sha1 = file_hashes(Path(item.path))[0]
                 octo.cache[f"sha1:{feed.feed_id}"] = sha1
-                octo.verify_feed(feed.feed_id, sha1)
+            octo.verify_feed(feed.feed_id, sha1)
 
     def _is_current(self, octo: Octopus, project: str, env_id: str, release_id: str) -> bool:
         project_id = octo.project(project)["Id"]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["OctopusApiError", "OctopusAuthError", "OctopusClient", "OctopusNotFound", "LostResponse"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+SETTLE_FIRST_DELAY = 0.5  # first wait between lookups of a create that may still be running
 # A non-idempotent request answered with one of these was not applied: the server refused it.
 NOT_APPLIED_STATUSES = frozenset({429, 503})
 _SPACE_ID = re.compile(r"^Spaces-\d+$")
@@ -190,15 +191,22 @@ class OctopusClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         recover: Callable[[], Any] | None = None,
+        resend_if_missing: bool = False,
         timeout: tuple[float, float] | None = None,
         ok: tuple[int, ...] = (),
     ) -> Any:
         """Send one request, retrying what is safe to retry; return the parsed JSON (or None).
 
         :param idempotent: defaults to ``method in (GET, HEAD, PUT, DELETE)``.
-        :param recover: for a non-idempotent request whose response was lost: a lookup
-            returning the applied result (returned as this call's result) or ``None``
-            (not applied, so the request is sent again).
+        :param recover: for a non-idempotent request that may have been applied (read timeout,
+            connection lost after sending, an ambiguous 5xx): a lookup returning the applied
+            result (returned as this call's result) or ``None``. It is polled with backoff for
+            about the read timeout, since the server may still be working on the request.
+        :param resend_if_missing: when the lookup still finds nothing, send the request again
+            (only for requests a duplicate cannot come from, e.g. a release version unique per
+            project). Otherwise :class:`LostResponse` (exit 5) is raised: a re-run looks first.
+            A request that certainly never reached the server (connect failure, or a streamed
+            body that was not sent in full) is always sent again.
         :param ok: extra statuses returned as ``None`` instead of raising (e.g. 404 for lookups).
         :raises OctopusAuthError: 401/403 (exit 2, names the credential variable).
         :raises OctopusNotFound: 404.
@@ -228,10 +236,13 @@ class OctopusClient:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last = f"{type(exc).__name__}"
                 applied_maybe = (
-                    not idempotent and not isinstance(exc, requests.ConnectTimeout) and not _refused(exc)
+                    not idempotent
+                    and not isinstance(exc, requests.ConnectTimeout)
+                    and not _refused(exc)
+                    and getattr(data, "complete", True)
                 )
                 if applied_maybe:
-                    found = self._recover(recover, method, path)
+                    found = self._settle(recover, method, path, last, timeout, resend_if_missing)
                     if found is not None:
                         return found
             else:
@@ -247,7 +258,7 @@ class OctopusClient:
                 last = f"HTTP {resp.status_code}"
                 wait = _retry_after(resp.headers.get("Retry-After"))
                 if not idempotent and resp.status_code not in NOT_APPLIED_STATUSES:
-                    found = self._recover(recover, method, path)
+                    found = self._settle(recover, method, path, last, timeout, resend_if_missing)
                     if found is not None:
                         return found
                 if attempt == self.max_attempts and resp.status_code not in (429, 503):
@@ -267,13 +278,38 @@ class OctopusClient:
             f"after {attempt} attempt(s) ({last}); a re-run is safe"
         )
 
-    def _recover(self, recover: Callable[[], Any] | None, method: str, path: str) -> Any:
+    def _settle(
+        self,
+        recover: Callable[[], Any] | None,
+        method: str,
+        path: str,
+        last: str,
+        timeout: tuple[float, float] | None,
+        resend_if_missing: bool,
+    ) -> Any:
+        """Poll ``recover`` with backoff for about the read timeout; never re-send a create blindly."""
         if recover is None:
             raise LostResponse(
                 f"the response to {method} {path} was lost and it may have been applied; "
                 "check Octopus before re-running"
             )
-        return recover()
+        horizon = max(0.0, float((timeout or self.timeout)[1]))
+        delay = min(SETTLE_FIRST_DELAY, horizon / 4)
+        waited = 0.0
+        found = recover()
+        while found is None and waited < horizon:
+            step = min(delay, horizon - waited)
+            self.sleep(step)
+            waited += step
+            delay *= 2
+            found = recover()
+        if found is None and not resend_if_missing:
+            raise LostResponse(
+                f"{method} {path} got no answer ({last}) and what it creates has not appeared in "
+                f"{horizon:g}s; it was not sent again, to avoid a duplicate. A re-run is safe: "
+                "it looks the object up first"
+            )
+        return found
 
     def _error(self, method: str, path: str, resp: requests.Response) -> OctopusApiError:
         error_message, errors = "", []
@@ -321,9 +357,12 @@ class OctopusClient:
         *,
         params: Mapping[str, Any] | None = None,
         recover: Callable[[], Any] | None = None,
+        resend_if_missing: bool = False,
     ) -> Any:
-        """POST JSON (non-idempotent: see ``recover`` in :meth:`request`)."""
-        return self.request("POST", path, json=body, params=params, recover=recover)
+        """POST JSON (non-idempotent: see ``recover`` and ``resend_if_missing`` in :meth:`request`)."""
+        return self.request(
+            "POST", path, json=body, params=params, recover=recover, resend_if_missing=resend_if_missing
+        )
 
     @property
     def space_id(self) -> str:

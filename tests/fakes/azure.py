@@ -148,6 +148,7 @@ class AzureDevOpsFake(AzureReleaseOperations, AzureState, FakeService):
                         "alias": alias,
                         "type": "Build",
                         "isPrimary": True,
+                        "sourceId": f"{self.project_id}:{build_definition_id}",
                         "definitionReference": {
                             "definition": {"id": str(build_definition_id)},
                             "project": {"id": self.project_id, "name": self.project},

@@ -99,11 +99,33 @@ class AzureReleaseOperations(AzureState):
     @operation("Releases_List")
     def list_releases(self, req: Request) -> Response:
         q = {k.lower(): v for k, v in req.query.items()}
-        rels = sorted(self.releases.values(), key=lambda r: -r["id"])
+        ascending = q.get("queryorder", "descending").lower() == "ascending"
+        rels = sorted(self.releases.values(), key=lambda r: r["id"] if ascending else -r["id"])
         if "definitionid" in q:
             rels = [r for r in rels if r["_definition"]["id"] == int(q["definitionid"])]
-        rels = rels[: int(q.get("$top", 50))]
-        return Response(200, {"count": len(rels), "value": [self._release_view(r) for r in rels]})
+        rels = [r for r in rels if self._artifact_matches(r, q)]
+        if "continuationtoken" in q:  # the id of the first release of the next page, as the service does
+            token = int(q["continuationtoken"])
+            rels = [r for r in rels if (r["id"] >= token if ascending else r["id"] <= token)]
+        top = max(1, min(int(q.get("$top", 50)), 100))
+        page, rest = rels[:top], rels[top:]
+        headers = {"x-ms-continuationtoken": str(rest[0]["id"])} if rest else {}
+        return Response(200, {"count": len(page), "value": [self._release_view(r) for r in page]}, headers)
+
+    @staticmethod
+    def _artifact_matches(rel: dict[str, Any], q: dict[str, str]) -> bool:
+        """``artifactTypeId`` / ``sourceId`` / ``artifactVersionId`` filters: some artifact matches all given."""
+        if not any(k in q for k in ("artifacttypeid", "sourceid", "artifactversionid")):
+            return True
+        for art in rel["artifacts"]:
+            if "artifacttypeid" in q and str(art.get("type", "")).lower() != q["artifacttypeid"].lower():
+                continue
+            if "sourceid" in q and art.get("sourceId") != q["sourceid"]:
+                continue
+            if "artifactversionid" in q and art["definitionReference"]["version"]["id"] != q["artifactversionid"]:
+                continue
+            return True
+        return False
 
     @operation("Releases_Get Release")
     def get_release(self, req: Request) -> Response:

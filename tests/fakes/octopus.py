@@ -33,6 +33,8 @@ class OctopusFake(OctopusPackages, OctopusReleaseState, FakeService):
         "seed_environment",
         "seed_lifecycle",
         "seed_project",
+        "seed_process",
+        "seed_package",
         "fail_next_deployment",
         "fail_task",
         "hold_task",
@@ -200,7 +202,7 @@ class OctopusFake(OctopusPackages, OctopusReleaseState, FakeService):
             project,
             body.get("ReleaseVersion"),
             body.get("ChannelName"),
-            body.get("Packages") or [],
+            self.resolve_packages(req, project, body.get("Packages") or [], body.get("PackageVersion")),
             body.get("PackageVersion"),
             body.get("ReleaseNotes"),
         )
@@ -216,6 +218,15 @@ class OctopusFake(OctopusPackages, OctopusReleaseState, FakeService):
         pkgs = [f"{p.get('ActionName')}:{p.get('Version')}" for p in body.get("SelectedPackages") or []]
         rel = self.new_release(req, project, body["Version"], channel, pkgs, None, body.get("ReleaseNotes"))
         return Response(201, rel)
+
+    @operation("getDeploymentProcessById_Spaces")
+    def get_deployment_process(self, req: Request) -> Response:
+        """A project's deployment process, or a release's snapshot of it (``…-s1``)."""
+        key = req.params["id"].removesuffix("-s1")
+        for p in self.in_space(req, self.projects):
+            if p["DeploymentProcessId"].lower() == key.lower():
+                return Response(200, self.process_view(req, p))
+        raise ApiError(404, f"The resource you requested was not found: DeploymentProcess {req.params['id']}")
 
     @operation("getReleaseById_Spaces")
     def get_release(self, req: Request) -> Response:

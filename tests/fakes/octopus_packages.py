@@ -25,6 +25,14 @@ class OctopusPackages(OctopusState):
 
     store_packages: bool
 
+    def seed_package(self, package_id: str, version: str, data: bytes = b"seeded", space_id: str = "Spaces-1") -> None:
+        """Put a package in the built-in feed, as an earlier push would have."""
+        with self.lock:
+            sha1 = hashlib.sha1(data).hexdigest()
+            pkg = self.package_resource(space_id, package_id, version, ".zip", sha1, len(data))
+            self.packages[(space_id, package_id.lower(), version.lower())] = pkg
+            self.package_bytes[pkg["Id"]] = data if self.store_packages else None
+
     @operation("createPackageRepositoryUpload_Spaces")
     def upload_package(self, req: Request) -> Response:
         mode = req.query.get("overwriteMode") or (

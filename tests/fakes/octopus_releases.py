@@ -66,6 +66,59 @@ class OctopusReleaseState(OctopusState):
         self.releases[rid] = rel
         return rel
 
+    def seed_process(self, project: str, steps: list[tuple[str, str]]) -> None:
+        """Give ``project`` a deployment process: one step per ``(step name, package id)``.
+
+        Without one, ``releases/create/v1`` takes each ``Packages`` entry as ``<step>:<version>``
+        literally. With one, it resolves like Octopus: each step's package takes the version of the
+        entry naming the step or the package id, else ``PackageVersion``, else the newest version
+        of that package in the built-in feed.
+        """
+        with self.lock:
+            p = next(x for x in self.projects.values() if project.lower() in (x["Id"].lower(), x["Name"].lower()))
+            p["_process"] = [{"step": step, "package": pid} for step, pid in steps]
+
+    def process_view(self, req: Request, project: dict[str, Any]) -> dict[str, Any]:
+        steps = [
+            {
+                "Id": f"step-{i}",
+                "Name": s["step"],
+                "Actions": [
+                    {
+                        "Id": f"action-{i}",
+                        "Name": s["step"],
+                        "ActionType": "Octopus.TentaclePackage",
+                        "Packages": [{"Name": "", "PackageId": s["package"], "FeedId": "feeds-builtin"}],
+                    }
+                ],
+            }
+            for i, s in enumerate(project.get("_process") or [])
+        ]
+        return {"Id": project["DeploymentProcessId"], "ProjectId": project["Id"], "SpaceId": self.sid(req),
+                "Version": 1, "Steps": steps}
+
+    def resolve_packages(
+        self, req: Request, project: dict[str, Any], specs: list[str], default: str | None
+    ) -> list[str]:
+        """The ``<step>:<version>`` selections Octopus makes for ``specs`` (see :meth:`seed_process`)."""
+        process = project.get("_process")
+        if not process:
+            return list(specs)
+        given = {}
+        for spec in specs:
+            name, _, version = str(spec).rpartition(":")
+            given[name.lower()] = version
+        out = []
+        for s in process:
+            version = given.get(s["step"].lower()) or given.get(s["package"].lower()) or default
+            if not version:
+                feed = [v for (sid, pid, v) in self.packages if sid == self.sid(req) and pid == s["package"].lower()]
+                if not feed:
+                    raise ApiError(400, f"Could not find a version of package {s['package']} for step {s['step']}.")
+                version = max(feed, key=lambda v: [int(x) if x.isdigit() else 0 for x in v.split(".")])
+            out.append(f"{s['step']}:{version}")
+        return out
+
     def _phases(self, rel: dict[str, Any]) -> list[dict[str, Any]]:
         project = self.projects[rel["ProjectId"]]
         lc_id = self.channels[rel["ChannelId"]]["LifecycleId"] or project["LifecycleId"]
