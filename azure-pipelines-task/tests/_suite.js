@@ -151,7 +151,9 @@ describe('trainmaster task (L0)', function () {
       fs.mkdirSync(cwd);
       const config = path.join(cwd, 'trainmaster.yaml');
       fs.writeFileSync(config, 'project: demo\n');
+      // each agent has its own temp directory, where task-lib keeps its vault key (.taskkey)
       const env = { FAKE_PY_LOG: path.join(tmp, 'calls.log'), FAKE_VENV_DELAY: '1', AGENT_TOOLSDIRECTORY: tools,
+        AGENT_TEMPDIRECTORY: tmp,
         SYSTEM_DEFAULTWORKINGDIRECTORY: cwd, ENDPOINT_AUTH_PARAMETER_SYSTEMVSSCONNECTION_ACCESSTOKEN: TOKEN };
       const c = { inputs: { command: 'status', config, workingDirectory: cwd }, env, python: FAKE_PYTHON, cwd, config };
       return new Promise((resolve) => {
