@@ -141,7 +141,7 @@ class AzureState:
                 self.approvals[a]["status"] == "pending" for a in env["_approvals"]
             ):
                 env["status"] = "inProgress"
-                dep.update(deploymentStatus="inProgress", operationStatus="Deploying", startedOn=_now())
+                dep.update(deploymentStatus="inProgress", operationStatus="PhaseInProgress", startedOn=_now())
             elif env["status"] == "inProgress":
                 failed = dep.pop("_fail", None)
                 if failed == "\0partiallySucceeded":

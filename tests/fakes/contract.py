@@ -296,8 +296,14 @@ class Contract:
                 return copy.deepcopy(body)
         return None
 
-    def response_validator(self, operation_id: str, status: str) -> jsonschema.Draft4Validator | None:
-        """A validator for an operation's response schema (used by the fakes' own tests)."""
+    def response_validator(self, operation_id: str, status: str) -> Any:
+        """A validator for an operation's response schema, with the services' documented wire quirks.
+
+        * Azure DevOps wraps every list in ``{"count", "value"}`` (the descriptions describe
+          the bare array), and its official examples spell flag enums in PascalCase
+          (``PhaseFailed``) where the schema says ``phaseFailed``: enums compare without case.
+        * Swagger 2.0 has no ``nullable``; Octopus answers ``null`` for unset strings.
+        """
         resp = self.resolve(self.by_id[operation_id].spec["responses"].get(status, {}))
         schema = (
             resp.get("content", {}).get("application/json", {}).get("schema")
@@ -308,7 +314,31 @@ class Contract:
             return None
         if self.is_openapi3:
             schema = _nullable_to_jsonschema(schema)
-        return jsonschema.Draft4Validator({**self._root_schema(), "allOf": [schema]})
+            return jsonschema.Draft4Validator({**self._root_schema(), "allOf": [schema]})
+        resolved = self.resolve(schema)
+        if resolved.get("type") == "array":  # Azure: {"count": N, "value": [...]}
+            schema = {"anyOf": [schema, {"type": "object", "properties": {"value": schema}, "required": ["value"]}]}
+        return _LenientSwagger2({**self._root_schema(), "allOf": [schema]})
+
+
+def _enum_without_case(validator: Any, enums: Any, instance: Any, schema: Any) -> Any:
+    if instance is None:
+        return
+    if isinstance(instance, str) and instance.lower() in {str(e).lower() for e in enums}:
+        return
+    if instance not in enums:
+        yield jsonschema.ValidationError(f"{instance!r} is not one of {enums!r}")
+
+
+def _type_or_null(validator: Any, types: Any, instance: Any, schema: Any) -> Any:
+    if instance is None:
+        return
+    yield from jsonschema._keywords.type(validator, types, instance, schema)
+
+
+_LenientSwagger2 = jsonschema.validators.extend(
+    jsonschema.Draft4Validator, {"enum": _enum_without_case, "type": _type_or_null}
+)
 
 
 def _check_scalar(op: Operation, kind: str, name: str, value: str, p: dict[str, Any]) -> None:

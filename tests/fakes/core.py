@@ -125,6 +125,7 @@ class FakeService:
         self.lock = threading.RLock()
         self.calls: list[Call] = []
         self.violations: list[Violation] = []
+        self.response_problems: list[str] = []  # answers that do not fit the description's response schema
         self.faults: list[Fault] = []
         self._expect_violations = False
         self.url = ""
@@ -308,10 +309,35 @@ class FakeService:
                     resp = handler(req)
         except ApiError as e:
             resp = Response(e.status, self.error_body(e.status, e.message, **e.extra), e.headers)
+        self._check_response(contract, match.operation.operation_id, resp)
         if self._take_fault(req.method, req.raw_path, call.operation_id, ("lose_response",)):
             call.fault = "lose_response"
             return "drop"
         return resp
+
+    def _check_response(self, contract: Any, op_id: str, resp: Response) -> None:
+        """Record a 2xx JSON answer that does not fit the operation's response schema."""
+        if not 200 <= resp.status < 300 or not isinstance(resp.body, (dict, list)):
+            return
+        key = (id(contract), op_id, resp.status)
+        cache = self.__dict__.setdefault("_response_validators", {})
+        if key not in cache:
+            cache[key] = contract.response_validator(op_id, str(resp.status))
+        validator = cache[key]
+        if validator is None:
+            return
+        for error in validator.iter_errors(resp.body):
+            while error.context:  # anyOf/allOf: name the innermost reason
+                error = max(error.context, key=lambda e: len(e.absolute_path))
+            if self.known_response_gap(op_id, error):
+                continue
+            where = "/".join(str(p) for p in error.absolute_path)
+            with self.lock:
+                self.response_problems.append(f"{op_id} {resp.status} at /{where}: {error.message[:200]}")
+
+    def known_response_gap(self, op_id: str, error: Any) -> bool:
+        """A value the real service sends that its description does not list (documented per fake)."""
+        return False
 
     def check_semantics(self, req: Request) -> None:
         """Extra checks the description cannot express (raise ContractViolation)."""

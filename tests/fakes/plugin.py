@@ -30,6 +30,10 @@ def _run(fake: FakeService) -> Iterator[Any]:
             f"the {fake.name} fake recorded {len(fake.violations)} contract violation(s):\n{lines}",
             pytrace=False,
         )
+    if fake.response_problems:  # the fake itself answered something the description does not allow
+        lines = "\n".join(f"  {p}" for p in fake.response_problems[:20])
+        pytest.fail(f"the {fake.name} fake answered {len(fake.response_problems)} response(s) that do not fit "
+                    f"the description's response schemas:\n{lines}", pytrace=False)
 
 
 @pytest.fixture

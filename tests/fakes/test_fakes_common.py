@@ -238,3 +238,20 @@ def test_other_fakes_run_as_processes(module: str, path: str) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def test_every_answer_is_checked_against_the_response_schemas(github_fake: Any, azure_fake: Any,
+                                                               octopus_fake: Any) -> None:
+    """A fake that answered a shape its description does not allow would fail the test at teardown."""
+    from tests.fakes.core import Response
+
+    contract = github_fake.contract
+    github_fake._check_response(contract, "repos/get-release", Response(200, {"id": "not-an-integer"}))
+    assert any("repos/get-release 200" in p for p in github_fake.response_problems)
+    azure = next(c for c in azure_fake.contracts_for("vsrm") if "Releases_List" in c.by_id)
+    azure_fake._check_response(azure, "Releases_List", Response(200, {"count": 1, "value": [{"id": 1}]}))
+    assert azure_fake.response_problems == []  # Azure's {"count", "value"} list wrapper is the wire format
+    azure_fake._check_response(azure, "Releases_List", Response(200, {"count": 1, "value": [{"id": "x"}]}))
+    assert azure_fake.response_problems
+    github_fake.response_problems.clear()
+    azure_fake.response_problems.clear()
