@@ -45,8 +45,9 @@ def _write(text: str) -> None:
 
 @dataclass
 class Result:
+    """A deployment that succeeded (a failed one raises :class:`DeploymentFailed`)."""
+
     deployment: Deployment
-    rollback: Deployment | None = None
 
 
 def find_release(app: App, version: str) -> Release:
