@@ -92,7 +92,8 @@ class AzureTarget:
             status = "succeeded"
         else:
             comment = f"trainmaster {job.kind} {job.release.version} (deployment #{job.deployment_id})"
-            start(remote, classic.id, env.id, f"{comment} by {job.ci.actor()}")
+            start(remote, classic.id, env.id, f"{comment} by {job.ci.actor()}",
+                  attempts_before=len(getattr(env, "deploy_steps", None) or []))
             job.out(f"azure-devops: started {stage} of {classic.name}\n")
             status, env = self._wait(remote, classic, env, job)
         outcome = self._outcome(status, remote.s, classic, env)
@@ -224,8 +225,12 @@ def current_in_stage(remote: Remote, env: Any, classic: Any, job: DeployJob) -> 
     return False
 
 
-def start(remote: Remote, release_id: int, environment_id: int, comment: str) -> None:
-    """PATCH the stage to ``inProgress``; if the answer was lost, re-read before trying again."""
+def start(remote: Remote, release_id: int, environment_id: int, comment: str, *, attempts_before: int = 0) -> None:
+    """PATCH the stage to ``inProgress``; if the answer was lost, re-read before trying again.
+
+    The start counts as applied when the stage is running, or when it has more deployment
+    attempts than before (it may already have finished): only then is it never re-sent.
+    """
     from azure.devops.v7_1.release.models import ReleaseEnvironmentUpdateMetadata
 
     from trainmaster_azure.client import MaybeApplied
@@ -235,7 +240,9 @@ def start(remote: Remote, release_id: int, environment_id: int, comment: str) ->
     try:
         rm.update_release_environment(body, project, release_id, environment_id)
     except MaybeApplied:
-        if rm.get_release_environment(project, release_id, environment_id).status not in RUNNING:
+        now = rm.get_release_environment(project, release_id, environment_id)
+        started = now.status in RUNNING or len(getattr(now, "deploy_steps", None) or []) > attempts_before
+        if not started:
             rm.update_release_environment(body, project, release_id, environment_id)
 
 
