@@ -23,6 +23,7 @@ from pathlib import Path
 
 CACHE_VERSION = "v1"
 _HASHED_SUFFIXES = (".py", ".json", ".toml", ".typed")
+LOCK = "requirements/action.txt"  # hash-pinned dependencies of the action's venv
 
 
 def _fail(message: str) -> None:
@@ -49,7 +50,7 @@ def action_path() -> Path:
 def source_hash(root: Path) -> str:
     """sha256 over pyproject.toml and every source file of the core and the bundled plugins."""
     digest = hashlib.sha256()
-    files = [root / "pyproject.toml"]
+    files = [root / "pyproject.toml", root / LOCK]
     for top in ("src", "plugins"):
         if (root / top).is_dir():
             files += sorted(
@@ -89,6 +90,15 @@ def prepare() -> None:
     _output("python-version", version)
 
 
+def pip_commands(python: Path, root: Path) -> list[list[str]]:
+    """Install the hash-pinned dependencies (``requirements/action.txt``), then the action's own code."""
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", "install", "--quiet"]
+    return [
+        [*pip, "--require-hashes", "--only-binary", ":all:", "-r", str(root / LOCK)],
+        [*pip, "--no-deps", "--no-build-isolation", str(root)],
+    ]
+
+
 def _works(python: Path) -> bool:
     if not python.exists():
         return False
@@ -108,8 +118,10 @@ def install(venv: Path) -> None:
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         python = venv_python(venv)
-        pip = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", "install", "--quiet"]
-        result = subprocess.run([*pip, str(action_path())], check=False)
+        for command in pip_commands(python, action_path()):
+            result = subprocess.run(command, check=False)
+            if result.returncode != 0:
+                break
         print("::endgroup::", flush=True)
         if result.returncode != 0 or not _works(python):
             _fail(
