@@ -173,3 +173,43 @@ def test_store_stages_large_files_exactly(tmp_path) -> None:  # type: ignore[no-
     assert staged.size == source.stat().st_size == staged.tmp_path.stat().st_size
     final = store.commit(staged)
     assert store.intact(staged.digest) and final.stat().st_size == staged.size
+
+
+def test_staging_cleans_up_when_interrupted(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An exception in the middle of a copy stops both threads and leaves no staging file behind."""
+    import threading
+
+    import pytest as _pytest
+
+    from trainmaster.store import Store
+
+    source = tmp_path / "src.bin"
+    source.write_bytes(os.urandom(3 << 20))
+    store = Store(tmp_path / "store")
+
+    def boom(n: int) -> None:
+        raise KeyboardInterrupt
+
+    with _pytest.raises(KeyboardInterrupt):
+        store.stage(source, progress=boom)
+    assert not [t for t in threading.enumerate() if t.name.startswith("store-")]
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+
+
+def test_a_failed_write_back_is_not_hidden_by_the_final_fsync(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest as _pytest
+
+    from trainmaster import store as store_module
+    from trainmaster.errors import InvalidInput
+
+    source = tmp_path / "src.bin"
+    with open(source, "wb") as fh:
+        fh.truncate(store_module.FLUSH_EVERY + (1 << 20))
+
+    def eio(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(store_module.os, "fdatasync", eio)
+    with _pytest.raises(InvalidInput, match="Input/output error"):
+        store_module.Store(tmp_path / "store").stage(source)
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []

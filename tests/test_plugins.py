@@ -664,3 +664,17 @@ def test_entry_point_scan_agrees_with_importlib_metadata() -> None:
     assert found == expected and ("github", "trainmaster_github.adapter") in found
     scripts = {name for name, _, _ in entry_points("console_scripts")}
     assert {"trainmaster", "pytest"} <= scripts
+
+
+def test_entry_points_in_a_zip_on_sys_path_are_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zipfile
+
+    from trainmaster.plugins import entry_points
+
+    archive = tmp_path / "dists.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        metadata = "Metadata-Version: 2.1\nName: zipped-plugin\nVersion: 1.2\n"
+        zf.writestr("zipped_plugin-1.2.dist-info/METADATA", metadata)
+        zf.writestr("zipped_plugin-1.2.dist-info/entry_points.txt", "[trainmaster]\nzipped = zipped_plugin.adapter\n")
+    monkeypatch.syspath_prepend(str(archive))
+    assert ("zipped", "zipped_plugin.adapter", "zipped-plugin 1.2") in list(entry_points("trainmaster"))

@@ -21,7 +21,7 @@ def write(text: str, *, err: bool = False) -> None:
     try:
         stream.write(text)
         stream.flush()
-    except (BrokenPipeError, OSError, ValueError):
+    except BrokenPipeError:
         if not err:
             _dead = True
             try:
@@ -30,6 +30,11 @@ def write(text: str, *, err: bool = False) -> None:
                 os.close(devnull)
             except (OSError, ValueError):
                 pass
+
+
+def echo(message: object = "", *, nl: bool = True, err: bool = False) -> None:
+    """``click.echo`` for the CLI's own output, through :func:`write`."""
+    write(f"{message}\n" if nl else str(message), err=err)
 
 
 _json_mode = False
@@ -48,7 +53,7 @@ def ci_command(text: str) -> None:
     so that stdout stays parseable and a redirected ``--json`` file never holds a
     ``##vso[task.setsecret]`` line with a secret in it.
     """
-    write(text, err=_json_mode)
+    write(text, err=_json_mode or _dead)  # after a closed stdout, masks still reach the runner
 
 
 def reset() -> None:

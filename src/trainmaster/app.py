@@ -133,7 +133,7 @@ class App:
         for dep in self.ledger.in_progress():
             lock = EnvironmentLock(self.lock_dir, dep.environment)
             if lock.is_free():
-                stopped = stop_orphans(lock.recorded_groups(), dep.id)
+                stopped = stop_orphans(lock.recorded_groups(), dep.id, dep.environment, self.config.project)
                 reason = "the deploying process is gone (its lock was free)"
                 if stopped:
                     reason += f"; stopped {stopped} command group(s) it left running"

@@ -18,14 +18,13 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from trainmaster.errors import DeploymentFailed, InvalidInput, Refused, TrainmasterError, Unavailable
 from trainmaster.interfaces import DeployJob, Deployment, DeployOutcome, PackagePlan
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from trainmaster.app import App
     from trainmaster.config.model import Environment
     from trainmaster.interfaces import Target
@@ -137,7 +136,7 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
         if lock.waited:  # the store may have changed while this process queued
             files = verify_release(app, release)
         for stale in [d for d in app.ledger.in_progress() if d.environment == env.name]:
-            stop_orphans(lock.previous_groups, stale.id)
+            stop_orphans(lock.previous_groups, stale.id, env.name, app.config.project)
             app.ledger.mark_interrupted(stale.id, "the deploying process is gone (its lock was free)")
         if kind == "deploy":
             _gate(app, env, release)
@@ -182,14 +181,15 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     dep = app.ledger.start_deployment(release, env.name, kind, actor, {p.package.name: p.state for p in plan})
     out(f"{kind} {release.project} {release.version} → {env.name} (deployment #{dep.id}, {release.id[:19]}…)\n")
     app.emit("deployment_started", deployment=dep, release=release, environment=env)
-    work = _workspace(app, dep.id, plan)
-    runner = StepRunner(config=app.config, environment=env, release=release, deployment_id=dep.id, plan=plan,
-                        variables=resolved.values, masker=masker, out=out, on_spawn=lock.note_command)
-    job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
-                    plan=plan, variables=resolved.values, masker=masker, out=out,
-                    ci=app.ci, run_steps=runner.steps, run_checks=lambda: runner.steps(include_deploy=False),
-                    run_command=runner.run, force=force, progress=_progress_line(masker))
+    work: list[tuple[Path, dict[str, tuple[int, int, int]]]] = []
     try:
+        work.append(_workspace(app, dep.id, plan))  # before the runner: commands see the links
+        runner = StepRunner(config=app.config, environment=env, release=release, deployment_id=dep.id, plan=plan,
+                            variables=resolved.values, masker=masker, out=out, on_spawn=lock.note_command)
+        job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
+                        plan=plan, variables=resolved.values, masker=masker, out=out, ci=app.ci,
+                        run_steps=runner.steps, run_checks=lambda: runner.steps(include_deploy=False),
+                        run_command=runner.run, force=force, progress=_progress_line(masker))
         outcome: DeployOutcome = target.deploy(job)
     except Refused as exc:
         _record(app, dep, DeployOutcome("cancelled", message=str(exc)), status="pending")
@@ -207,7 +207,8 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
         _record(app, dep, DeployOutcome("failed", message="interrupted by an internal error"))
         raise
     finally:
-        _clean_workspace(app, work, files, out)
+        if work:
+            _clean_workspace(work[0], files)
     final = _record(app, dep, outcome)
     app.emit("deployment_finished", deployment=final, release=release, environment=env)
     symbol = {"succeeded": "✓", "failed": "✗"}.get(final.status, "•")
@@ -232,8 +233,11 @@ def _workspace(app: App, dep_id: int, plan: list[PackagePlan]) -> tuple[Path, di
     identity (inode, size, mtime) to detect an edit in place afterwards.
     """
     import shutil
+    import tempfile
 
-    work = app.state_dir / "work" / str(dep_id)
+    parent = app.state_dir / "work"
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{dep_id}-", dir=parent))  # never a leftover of another run
     seen: dict[str, tuple[int, int, int]] = {}
     for item in plan:
         stored = item.path
@@ -249,12 +253,19 @@ def _workspace(app: App, dep_id: int, plan: list[PackagePlan]) -> tuple[Path, di
     return work, seen
 
 
-def _clean_workspace(app: App, work: tuple[Path, dict[str, tuple[int, int, int]]], files: dict[str, Path],
-                     out: Callable[[str], None]) -> None:
+def _clean_workspace(work: tuple[Path, dict[str, tuple[int, int, int]]], files: dict[str, Path]) -> None:
     import shutil
+    import stat
+
+    def writable_then_retry(func: Callable[..., object], path: str, _exc: object) -> None:
+        os.chmod(path, stat.S_IWRITE | stat.S_IREAD)  # Windows refuses to delete read-only links
+        func(path)
 
     folder, seen = work
-    shutil.rmtree(folder, ignore_errors=True)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(folder, onexc=writable_then_retry)
+    else:
+        shutil.rmtree(folder, onerror=writable_then_retry)
     for name, stored in files.items():
         st = stored.stat() if stored.exists() else None
         if st is None or seen.get(str(stored)) != (st.st_ino, st.st_size, st.st_mtime_ns):

@@ -93,7 +93,8 @@ def _try_lock(fd: int) -> bool:
     try:
         if os.name == "posix":
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        else:  # pragma: no cover
+        else:  # pragma: no cover - msvcrt locks from the current position: always byte 0
+            os.lseek(fd, 0, os.SEEK_SET)
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
         return True
     except OSError:
@@ -104,23 +105,28 @@ def _unlock(fd: int) -> None:
     if os.name == "posix":
         fcntl.flock(fd, fcntl.LOCK_UN)
     else:  # pragma: no cover
+        os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
 
 
-def stop_orphans(groups: list[int], deployment_id: int) -> int:
+def stop_orphans(groups: list[int], deployment_id: int, environment: str = "", project: str = "") -> int:
     """Kill the command process groups a dead deployer left behind; return how many were stopped.
 
-    A group is only touched when one of its processes still carries
-    ``TRAINMASTER_DEPLOYMENT_ID=<deployment_id>`` in its environment (read from
-    ``/proc``), so a reused process group id is never hit. Linux only; elsewhere
-    nothing is stopped.
+    A group is only touched when one of its processes still carries this deployment's
+    ``TRAINMASTER_DEPLOYMENT_ID``, ``TRAINMASTER_ENVIRONMENT`` and ``TRAINMASTER_PROJECT``
+    in its environment (read from ``/proc``), so a reused process group id is never hit.
+    Linux only; elsewhere nothing is stopped.
     """
     import signal
 
     proc = "/proc"
     if not os.path.isdir(proc):
         return 0
-    marker = f"TRAINMASTER_DEPLOYMENT_ID={deployment_id}".encode()
+    markers = {f"TRAINMASTER_DEPLOYMENT_ID={deployment_id}".encode()}
+    if environment:
+        markers.add(f"TRAINMASTER_ENVIRONMENT={environment}".encode())
+    if project:
+        markers.add(f"TRAINMASTER_PROJECT={project}".encode())
     stopped = 0
     wanted = set(groups)
     found: set[int] = set()
@@ -134,7 +140,7 @@ def stop_orphans(groups: list[int], deployment_id: int) -> int:
             if pgrp not in wanted or pgrp in found:
                 continue
             with open(f"{proc}/{entry}/environ", "rb") as fh:
-                if marker in fh.read().split(b"\0"):
+                if markers <= set(fh.read().split(b"\0")):
                     found.add(pgrp)
         except (OSError, ValueError, IndexError):
             continue

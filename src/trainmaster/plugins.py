@@ -58,6 +58,17 @@ def entry_points(group: str) -> Iterator[tuple[str, str, str]]:
 
     seen: set[str] = set()
     for base in sys.path:
+        if base and os.path.isfile(base):  # a zip on sys.path: let importlib.metadata read it
+            from importlib import metadata
+
+            for dist in metadata.distributions(path=[base]):
+                key = (dist.metadata["Name"] or "").lower().replace("_", "-").replace(".", "-")
+                if key in seen:
+                    continue
+                seen.add(key)
+                for ep in dist.entry_points.select(group=group):
+                    yield ep.name, ep.value, f"{dist.metadata['Name']} {dist.version}"
+            continue
         try:
             entries = sorted(os.scandir(base or "."), key=lambda e: e.name)
         except OSError:

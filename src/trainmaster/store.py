@@ -18,6 +18,7 @@ import hashlib
 import os
 import queue
 import stat
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,13 +92,17 @@ class _Sink:
 
     def _flush(self) -> None:
         flushed = 0
-        while not self.done.wait(0.02):
+        while True:
+            finished = self.done.wait(0.02)
             if self.written - flushed >= FLUSH_EVERY:
                 flushed = self.written
                 try:
                     os.fdatasync(self.fd) if hasattr(os, "fdatasync") else os.fsync(self.fd)
-                except OSError:
+                except OSError as exc:  # reported once by the kernel: keep it, or the final fsync hides it
+                    self.errors.append(exc)
                     return
+            if finished:
+                return
 
     def close(self, size: int) -> BaseException | None:
         """Finish writing, trim the preallocation to ``size``, fsync; return the first error."""
@@ -169,10 +174,14 @@ class Store:
         except OSError:
             expected = 0
         sink = _Sink(fd, expected)
+        problem: BaseException | None = None
         try:
             with open(source, "rb", buffering=0) as fh:
                 while not sink.failed:
-                    chunk = fh.read(CHUNK)
+                    try:
+                        chunk = fh.read(CHUNK)
+                    except OSError as exc:
+                        raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
                     if not chunk:
                         break
                     sink.put(chunk)
@@ -180,15 +189,14 @@ class Store:
                     size += len(chunk)
                     if progress:
                         progress(len(chunk))
-        except OSError as exc:
-            sink.close(size)
-            os.close(fd)
-            tmp_path.unlink(missing_ok=True)
+        except OSError as exc:  # opening the source
             raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
-        problem = sink.close(size)
-        os.close(fd)
+        finally:  # whatever happened, stop both threads, close the file, and drop it on failure
+            problem = sink.close(size)
+            os.close(fd)
+            if problem is not None or sys.exc_info()[0] is not None:
+                tmp_path.unlink(missing_ok=True)
         if problem is not None:
-            tmp_path.unlink(missing_ok=True)
             raise InvalidInput(f"cannot write to the store at {self.root}: {problem}")
         return Staged("sha256:" + digest.hexdigest(), size, tmp_path)
 
@@ -204,7 +212,9 @@ class Store:
                 staged.tmp_path.unlink(missing_ok=True)
                 return final
             os.chmod(final, stat.S_IRUSR | stat.S_IWUSR)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        if not final.parent.is_dir():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(final.parent.parent)  # the new shard folder itself must survive a crash
         os.chmod(staged.tmp_path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         os.replace(staged.tmp_path, final)
         _fsync_dir(final.parent)

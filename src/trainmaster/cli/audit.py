@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from trainmaster._output import echo
 from trainmaster.cli.common import emit_json, get_app, json_option
 
 
@@ -29,4 +30,4 @@ def verify(ctx: click.Context, expect_head: str | None, as_json: bool) -> None:
     if as_json:
         emit_json({"events": report.count, "head": report.head})
         return
-    click.echo(f"audit log intact: {report.count} events, head {report.head}")
+    echo(f"audit log intact: {report.count} events, head {report.head}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -47,4 +46,6 @@ def json_option(fn: F) -> F:
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+    from trainmaster._output import write
+
+    write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")

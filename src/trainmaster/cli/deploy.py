@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from trainmaster._output import echo
 from trainmaster.cli.common import emit_json, get_app, json_option
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def promote(ctx: click.Context, source: str, env: str, force: bool, as_json: boo
     last = last_good(app, source)
     if last is None:
         raise Refused(f"nothing has succeeded in {source} yet: there is nothing to promote")
-    click.echo(f"promoting {last.version} from {source} (deployment #{last.id}) to {env}", err=as_json)
+    echo(f"promoting {last.version} from {source} (deployment #{last.id}) to {env}", err=as_json)
     _report(ctx, lambda: run_deploy(app, last.version, env, force=force, out=_out(as_json)), as_json)
 
 
@@ -105,16 +106,16 @@ def approve(ctx: click.Context, version: str, env: str, comment: str, by: str | 
         emit_json({"recorded": recorded, "counts": counts, "approvals": have, "required": need})
         return
     if not recorded:
-        click.echo(f"{actor} has already approved {version} for {env}")
+        echo(f"{actor} has already approved {version} for {env}")
     elif not counts and actor == rel.created_by and not environment.allow_self_approval:
-        click.echo(f"recorded, but it does not count: {actor} created {version} "
+        echo(f"recorded, but it does not count: {actor} created {version} "
                    f"(set allow_self_approval: true to allow this)")
     elif not counts:
         allowed = ", ".join(environment.approvals.from_) if environment.approvals else ""
-        click.echo(f"recorded, but it does not count: {env} takes approvals from {allowed} only")
+        echo(f"recorded, but it does not count: {env} takes approvals from {allowed} only")
     else:
-        click.echo(f"approved {version} for {env} by {actor}")
-    click.echo(f"approvals for {version} in {env}: {have}/{need}")
+        echo(f"approved {version} for {env} by {actor}")
+    echo(f"approvals for {version} in {env}: {have}/{need}")
 
 
 @click.command()

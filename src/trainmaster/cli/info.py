@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from trainmaster._output import echo
 from trainmaster.cli.common import emit_json, get_app, json_option
 
 if TYPE_CHECKING:
@@ -38,10 +39,10 @@ def validate(ctx: click.Context, as_json: bool) -> None:
                    "stages": [{"name": s.name, "environments": [e.name for e in s.environments],
                                "require": s.require} for s in config.stages]})
         return
-    click.echo(f"{app.config_arg}: valid")
+    echo(f"{app.config_arg}: valid")
     for stage in config.stages:
         envs = ", ".join(f"{e.name} ({e.target})" for e in stage.environments)
-        click.echo(f"  stage {stage.index + 1} {stage.name}: {envs}"
+        echo(f"  stage {stage.index + 1} {stage.name}: {envs}"
                    f"{' (any one)' if stage.require == 'any' and len(stage.environments) > 1 else ''}")
 
 
@@ -107,12 +108,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
     stages = [(st.name, [e.name for e in st.environments]) for st in app.config.stages]
     app.ci.summary(render(app.config.project, stages, rows))
     width = max([len(r["name"]) for r in rows] + [11])
-    click.echo(f"{'ENVIRONMENT':<{width}}  {'STAGE':<10} {'VERSION':<16} {'STATUS':<12} PENDING")
+    echo(f"{'ENVIRONMENT':<{width}}  {'STAGE':<10} {'VERSION':<16} {'STATUS':<12} PENDING")
     for r in rows:
         pending = "; ".join(r["pending"]) if r["pending"] else ("" if not r["next"] else f"ready: {r['next']}")
         if r["pending"] and r["next"]:
             pending = f"{r['next']}: {pending}"
-        click.echo(f"{r['name']:<{width}}  {r['stage']:<10} {r['version'] or '-':<16} {r['status']:<12} {pending}")
+        echo(f"{r['name']:<{width}}  {r['stage']:<10} {r['version'] or '-':<16} {r['status']:<12} {pending}")
 
 
 @click.command()
@@ -131,10 +132,10 @@ def history(ctx: click.Context, env: str | None, limit: int | None, as_json: boo
         emit_json({"deployments": [dict(d.to_json(), remote=d.remote) for d in deployments]})
         return
     if not deployments:
-        click.echo("no deployments yet")
+        echo("no deployments yet")
     for d in deployments:
         pkgs = " ".join(f"{k}={v}" for k, v in d.packages.items())
-        click.echo(f"#{d.id:<5} {d.started_at}  {d.environment:<10} {d.kind:<8} {d.version:<14} "
+        echo(f"#{d.id:<5} {d.started_at}  {d.environment:<10} {d.kind:<8} {d.version:<14} "
                    f"{d.status:<11} {d.actor:<12} {pkgs}")
 
 
@@ -157,8 +158,8 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         emit_json(data)
         return
     for p in data["plugins"]:
-        click.echo(f"plugin {p['name']} ({p['source']})")
+        echo(f"plugin {p['name']} ({p['source']})")
     for f in data["failed"]:
-        click.echo(f"plugin {f['name']} FAILED TO LOAD: {f['error']}")
+        echo(f"plugin {f['name']} FAILED TO LOAD: {f['error']}")
     for key in ("targets", "ledgers", "publishers", "secret_schemes", "settings_blocks"):
-        click.echo(f"{key.replace('_', ' ')}: {', '.join(data[key]) or '-'}")
+        echo(f"{key.replace('_', ' ')}: {', '.join(data[key]) or '-'}")

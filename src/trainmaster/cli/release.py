@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from trainmaster._output import echo
 from trainmaster.cli.common import emit_json, get_app, json_option
 
 
@@ -38,18 +39,18 @@ def create(ctx: click.Context, version: str, packages: tuple[str, ...], notes: s
         emit_json({"release": rel.to_record(), "created": created})
         return
     verb = "created" if created else "exists (same content, nothing to do)"
-    click.echo(f"release {rel.project} {rel.version} {verb}")
-    click.echo(f"  id {rel.id}")
+    echo(f"release {rel.project} {rel.version} {verb}")
+    echo(f"  id {rel.id}")
     for pkg in rel.packages:
-        click.echo(f"  {pkg.name}: {pkg.file_name} {pkg.size} bytes {pkg.digest}")
+        echo(f"  {pkg.name}: {pkg.file_name} {pkg.size} bytes {pkg.digest}")
 
 
 def _echo(text: str) -> None:
-    click.echo(text, nl=False)
+    echo(text, nl=False)
 
 
 def _quiet(text: str) -> None:
-    click.echo(text, nl=False, err=True)
+    echo(text, nl=False, err=True)
 
 
 def _load(ctx: click.Context, version: str):  # type: ignore[no-untyped-def]
@@ -70,17 +71,17 @@ def show(ctx: click.Context, version: str, as_json: bool) -> None:
     if as_json:
         emit_json(dict(rel.to_record(), publications=publications))
         return
-    click.echo(f"{rel.project} {rel.version}\n  id {rel.id}")
+    echo(f"{rel.project} {rel.version}\n  id {rel.id}")
     meta = rel.metadata
-    click.echo(f"  created by {meta.get('created_by', '?')} at {meta.get('created_at', '?')}")
+    echo(f"  created by {meta.get('created_by', '?')} at {meta.get('created_at', '?')}")
     if meta.get("notes"):
-        click.echo(f"  notes: {meta['notes']}")
+        echo(f"  notes: {meta['notes']}")
     for key, value in sorted((meta.get("source") or {}).items()):
-        click.echo(f"  {key}: {value}")
+        echo(f"  {key}: {value}")
     for pkg in rel.packages:
-        click.echo(f"  package {pkg.name}: {pkg.file_name} ({pkg.media_type}, {pkg.size} bytes) {pkg.digest}")
+        echo(f"  package {pkg.name}: {pkg.file_name} ({pkg.media_type}, {pkg.size} bytes) {pkg.digest}")
     for system, pub in publications.items():
-        click.echo(f"  published to {system}: {pub['state']}{' ' + pub['url'] if pub['url'] else ''} ({pub['at']})")
+        echo(f"  published to {system}: {pub['state']}{' ' + pub['url'] if pub['url'] else ''} ({pub['at']})")
 
 
 @release.command("list")
@@ -95,9 +96,9 @@ def list_(ctx: click.Context, as_json: bool) -> None:
                                  "created_at": r.metadata.get("created_at")} for r in releases]})
         return
     if not releases:
-        click.echo("no releases yet")
+        echo("no releases yet")
     for r in releases:
-        click.echo(f"{r.version:<20} {r.id}  {r.metadata.get('created_at', '')}  {r.metadata.get('created_by', '')}")
+        echo(f"{r.version:<20} {r.id}  {r.metadata.get('created_at', '')}  {r.metadata.get('created_by', '')}")
 
 
 @release.command("verify")
@@ -114,8 +115,8 @@ def verify(ctx: click.Context, version: str, as_json: bool) -> None:
         emit_json({"version": rel.version, "release_id": rel.id, "verified": [p.name for p in rel.packages]})
         return
     for pkg in rel.packages:
-        click.echo(f"ok {pkg.name} {pkg.digest}")
-    click.echo(f"release {rel.version} verified: {rel.id}")
+        echo(f"ok {pkg.name} {pkg.digest}")
+    echo(f"release {rel.version} verified: {rel.id}")
 
 
 @release.command("fetch")
@@ -132,7 +133,7 @@ def fetch(ctx: click.Context, version: str, source: str | None) -> None:
     app = get_app(ctx)
     existing = app.ledger.get_release(app.config.project, version)
     if existing is not None and all(app.store.intact(p.digest) for p in existing.packages):
-        click.echo(f"release {version} is already here: {existing.id}")
+        echo(f"release {version} is already here: {existing.id}")
         return
     names = (source,) if source else None
     if not (names or app.config.publish):
@@ -140,7 +141,7 @@ def fetch(ctx: click.Context, version: str, source: str | None) -> None:
     rel = fetch_release(app, version, names)
     if rel is None:
         raise InvalidInput(f"release {version} was not found in {', '.join(names or app.config.publish)}")
-    click.echo(f"fetched {rel.project} {rel.version}: {rel.id}")
+    echo(f"fetched {rel.project} {rel.version}: {rel.id}")
 
 
 @click.command()
@@ -183,7 +184,7 @@ def sync(ctx: click.Context, system: str, versions: tuple[str, ...], check: bool
         if state == "conflict":
             drift.append(f"{rel.version}: {result.detail}")
         if not as_json:
-            click.echo(f"{rel.version:<16} {state:<9} {result.detail or result.url or ''}")
+            echo(f"{rel.version:<16} {state:<9} {result.detail or result.url or ''}")
     if as_json:
         emit_json({"system": name, "releases": report})
     if drift:
