@@ -24,19 +24,12 @@ CHUNK = 1 << 20
 QUEUE = 4
 
 
-def file_hashes(path: Path, chunk: int = CHUNK) -> tuple[str, str]:
-    """``(sha1 hex, "sha256:" hex)`` of a file, streamed."""
-    sha1, sha256 = hashlib.sha1(usedforsecurity=False), hashlib.sha256()
-    buf = bytearray(chunk)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as fh:
-        while True:
-            n = fh.readinto(buf)
-            if not n:
-                break
-            sha1.update(view[:n])
-            sha256.update(view[:n])
-    return sha1.hexdigest(), "sha256:" + sha256.hexdigest()
+def file_hashes(path: Path) -> tuple[str, str]:
+    """``(sha1 hex, "sha256:" hex)`` of a file, streamed once (the core's hasher)."""
+    from trainmaster.store import file_digests
+
+    digests, _ = file_digests(path, ("sha1", "sha256"))
+    return digests["sha1"], "sha256:" + digests["sha256"]
 
 
 class MultipartFile:

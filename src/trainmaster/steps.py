@@ -119,9 +119,9 @@ class StepRunner:
             if item.package.smoke:
                 if not self.run(f"{item.package.name} smoke", item.package.smoke, self._package_extra(item)).ok:
                     outcome[item.package.name] = "failed"
-                    return self._fail(outcome, todo, f"{item.package.name} smoke test failed")
+                    return self._fail(outcome, todo, f"{item.package.name} smoke test failed", checks=True)
         if self.env.smoke and not self.run("smoke", self.env.smoke).ok:
-            return self._fail(outcome, todo, "smoke test failed")
+            return self._fail(outcome, todo, "smoke test failed", checks=True)
         if self.env.monitor:
             from trainmaster.runner import run_monitor
 
@@ -131,13 +131,13 @@ class StepRunner:
                                  cwd=self.config.root, timeout=self.env.timeout, masker=self.masker,
                                  out=self.out, on_spawn=self.on_spawn)
             if not result.ok:
-                return self._fail(outcome, todo, "post-deploy monitoring failed")
+                return self._fail(outcome, todo, "post-deploy monitoring failed", checks=True)
         return self._outcome("succeeded", outcome)
 
-    def _fail(self, outcome: dict[str, str], todo: list[PackagePlan], message: str) -> DeployOutcome:
+    def _fail(self, outcome: dict[str, str], todo: list[PackagePlan], message: str, *,
+              checks: bool = False) -> DeployOutcome:
+        """Packages not reached are ``failed``; after a failed smoke or monitor check, all are."""
         for item in todo:
-            if outcome.get(item.package.name) == "deployed":
-                outcome[item.package.name] = "failed" if "smoke" in message or "monitor" in message \
-                    else "deployed"
-            outcome.setdefault(item.package.name, "failed")
+            if checks or item.package.name not in outcome:
+                outcome[item.package.name] = "failed"
         return self._outcome("failed", outcome, message)

@@ -129,9 +129,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def hash_file(path: Path, progress: Progress | None = None) -> tuple[str, int]:
-    """Stream ``path`` through sha256; return (``sha256:…``, size)."""
-    digest = hashlib.sha256()
+def file_digests(path: Path, algorithms: tuple[str, ...] = ("sha256",),
+                 progress: Progress | None = None) -> tuple[dict[str, str], int]:
+    """Stream ``path`` once through every hashlib algorithm named; return hex digests and the size."""
+    hashers = {name: hashlib.new(name, usedforsecurity=False) for name in algorithms}
     size = 0
     buf = bytearray(CHUNK)
     view = memoryview(buf)
@@ -140,11 +141,18 @@ def hash_file(path: Path, progress: Progress | None = None) -> tuple[str, int]:
             n = fh.readinto(buf)
             if not n:
                 break
-            digest.update(view[:n])
+            for hasher in hashers.values():
+                hasher.update(view[:n])
             size += n
             if progress:
                 progress(n)
-    return "sha256:" + digest.hexdigest(), size
+    return {name: h.hexdigest() for name, h in hashers.items()}, size
+
+
+def hash_file(path: Path, progress: Progress | None = None) -> tuple[str, int]:
+    """Stream ``path`` through sha256; return (``sha256:…``, size)."""
+    digests, size = file_digests(path, ("sha256",), progress)
+    return "sha256:" + digests["sha256"], size
 
 
 class Store:
