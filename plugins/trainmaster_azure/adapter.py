@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         CIContext,
         LedgerFactory,
         Publisher,
+        PublisherFactory,
         Release,
         Target,
         TargetFactory,
@@ -85,13 +86,10 @@ def _ledger(config: Config, local: Any) -> Any:
     return AzureLedger(config, local)
 
 
-class _LazyPublisher:
-    """Defers importing the publisher (and its dependencies) until it is used."""
+def _publisher(config: Config) -> Publisher:
+    from trainmaster_azure._publish import AzurePublisher
 
-    def __getattr__(self, name: str) -> Any:
-        from trainmaster_azure._publish import AzurePublisher
-
-        return getattr(AzurePublisher(), name)
+    return AzurePublisher()
 
 
 @hookimpl
@@ -105,8 +103,8 @@ def register_ledgers(register: Callable[[str, LedgerFactory], None]) -> None:
 
 
 @hookimpl
-def register_publishers(register: Callable[[str, Publisher], None]) -> None:
-    register(NAME, _LazyPublisher())  # type: ignore[arg-type]
+def register_publishers(register: Callable[[str, PublisherFactory], None]) -> None:
+    register(NAME, _publisher)
 
 
 @hookimpl

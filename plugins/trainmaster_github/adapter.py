@@ -18,7 +18,7 @@ from trainmaster.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
-    from trainmaster.interfaces import CIContext, LedgerFactory, Publisher, Target, TargetFactory
+    from trainmaster.interfaces import CIContext, LedgerFactory, Publisher, PublisherFactory, Target, TargetFactory
     from trainmaster_github._ledger import GitHubLedger
 
 NAME = "github"
@@ -51,27 +51,15 @@ def _ledger(config: Config, local: Any) -> GitHubLedger:
     return GitHubLedger(config, local)
 
 
-class _LazyPublisher:
-    """Defers importing the publisher (and requests) until a release is actually published."""
+def _publisher(config: Config) -> Publisher:
+    from trainmaster_github._publish import GitHubPublisher
 
-    def _impl(self) -> Publisher:
-        from trainmaster_github._publish import GitHubPublisher
-
-        return GitHubPublisher()
-
-    def ensure(self, *args: Any, **kwargs: Any) -> Any:
-        return self._impl().ensure(*args, **kwargs)
-
-    def check(self, *args: Any, **kwargs: Any) -> Any:
-        return self._impl().check(*args, **kwargs)
-
-    def fetch(self, *args: Any, **kwargs: Any) -> Any:
-        return self._impl().fetch(*args, **kwargs)
+    return GitHubPublisher()
 
 
 @hookimpl
-def register_publishers(register: Callable[[str, Publisher], None]) -> None:
-    register(NAME, _LazyPublisher())
+def register_publishers(register: Callable[[str, PublisherFactory], None]) -> None:
+    register(NAME, _publisher)
 
 
 @hookimpl

@@ -17,7 +17,7 @@ from trainmaster.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
-    from trainmaster.interfaces import LedgerFactory, Publisher, RemoteLedger, Target, TargetFactory
+    from trainmaster.interfaces import LedgerFactory, Publisher, PublisherFactory, RemoteLedger, Target, TargetFactory
 
 __all__ = ["register_config_schema", "register_ledgers", "register_publishers", "register_targets"]
 
@@ -34,22 +34,10 @@ def _ledger(config: Config, local: Any) -> RemoteLedger:
     return OctopusLedger(config, local)
 
 
-class _LazyPublisher:
-    """Defers importing the publisher (and requests) until it is used."""
+def _publisher(config: Config) -> Publisher:
+    from ._publish import OctopusPublisher
 
-    def _real(self) -> Any:
-        from ._publish import OctopusPublisher
-
-        return OctopusPublisher()
-
-    def ensure(self, release: Any, files: Any, config: Any) -> Any:
-        return self._real().ensure(release, files, config)
-
-    def check(self, release: Any, config: Any) -> Any:
-        return self._real().check(release, config)
-
-    def fetch(self, version: Any, dest: Any, config: Any) -> Any:
-        return self._real().fetch(version, dest, config)
+    return OctopusPublisher()
 
 
 @hookimpl
@@ -73,6 +61,6 @@ def register_ledgers(register: Callable[[str, LedgerFactory], None]) -> None:
 
 
 @hookimpl
-def register_publishers(register: Callable[[str, Publisher], None]) -> None:
+def register_publishers(register: Callable[[str, PublisherFactory], None]) -> None:
     """Publisher ``octopus``: packages, build information and releases."""
-    register("octopus", _LazyPublisher())
+    register("octopus", _publisher)

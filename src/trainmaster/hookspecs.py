@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         CIContext,
         Deployment,
         LedgerFactory,
-        Publisher,
+        PublisherFactory,
         Release,
         SecretResolver,
         TargetFactory,
@@ -69,11 +69,14 @@ def register_ledgers(register: Callable[[str, LedgerFactory], None]) -> None:
 
 
 @hookspec
-def register_publishers(register: Callable[[str, Publisher], None]) -> None:
+def register_publishers(register: Callable[[str, PublisherFactory], None]) -> None:
     """Register publishers: systems a release can be mirrored into.
 
-    :param register: ``register(name, publisher)``. The config's ``publish:``
-        list and ``trainmaster sync --to NAME`` refer to publishers by name.
+    :param register: ``register(name, factory)``; ``factory(config)`` returns a
+        :class:`trainmaster.interfaces.Publisher`. Like targets and ledgers, a
+        publisher is built only when it is used, so listing it imports nothing
+        heavy. The config's ``publish:`` list and ``trainmaster sync --to NAME``
+        refer to publishers by name.
         See :class:`trainmaster.interfaces.Publisher` for the calls made
         (``ensure``, ``check``, ``fetch``). Publishing is not an event: a
         publisher reports what exists remotely and the core decides.

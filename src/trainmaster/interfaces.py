@@ -31,6 +31,7 @@ __all__ = [
     "PackagePlan",
     "PublishResult",
     "Publisher",
+    "PublisherFactory",
     "Release",
     "RemoteLedger",
     "SecretResolver",
@@ -205,6 +206,10 @@ class Publisher(Protocol):
 
     def fetch(self, version: str, dest: Path, config: Config) -> tuple[Release, dict[str, Path]] | None:
         """Download a published release record and its files into ``dest``; None if absent."""
+
+
+PublisherFactory = Callable[["Config"], Publisher]
+"""``factory(config)`` builds a :class:`Publisher` when a release is published, synced or fetched."""
 
 
 SecretResolver = Callable[[str, Mapping[str, str]], str]

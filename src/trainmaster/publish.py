@@ -49,12 +49,12 @@ def match_one(pattern: str, base: Path, what: str) -> Path:
 def publishers(app: App, names: tuple[str, ...] | list[str]) -> list[tuple[str, Publisher]]:
     found = []
     for name in names:
-        publisher = app.registry.publishers.get(name)
-        if publisher is None:
+        factory = app.registry.publishers.get(name)
+        if factory is None:
             known = ", ".join(sorted(app.registry.publishers)) or "none installed"
             raise ConfigError(f"unknown publisher {name!r} (available: {known}); see `trainmaster plugins`",
                               file=app.config_arg, key="publish")
-        found.append((name, publisher))
+        found.append((name, factory(app.config)))
     return found
 
 

@@ -1,0 +1,83 @@
+"""End to end: the real ``trainmaster`` CLI (subprocesses) with the Octopus adapter and the Octopus fake.
+
+The adapter is loaded through the ``trainmaster`` entry-point group exactly as when installed: a
+throwaway ``*.dist-info`` on PYTHONPATH declares ``octopus = trainmaster_octopus.adapter``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = """\
+project: MyApp
+packages:
+  app: app.bin
+publish: [octopus]
+octopus:
+  poll_interval: 0.05
+  environments: {dev: Development, staging: Staging, test: Test, prod: Production}
+defaults:
+  target: octopus
+train:
+  - name: dev
+  - name: test
+  - name: prod
+"""
+
+
+@pytest.fixture
+def project(tmp_path, octopus_fake):
+    ep = tmp_path / "ep" / "trainmaster_octopus_ep-0.dist-info"
+    ep.mkdir(parents=True)
+    (ep / "METADATA").write_text("Metadata-Version: 2.1\nName: trainmaster-octopus-ep\nVersion: 0\n")
+    (ep / "entry_points.txt").write_text("[trainmaster]\noctopus = trainmaster_octopus.adapter\n")
+    work = tmp_path / "proj"
+    work.mkdir()
+    (work / "app.bin").write_bytes(b"binary-v1")
+    (work / "trainmaster.yaml").write_text(CONFIG)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "ep"), str(ROOT / "src"),
+                                                        str(ROOT / "plugins")]),
+           "OCTOPUS_URL": octopus_fake.url, "OCTOPUS_API_KEY": octopus_fake.api_key, "OCTOPUS_SPACE": "Default"}
+    env.pop("TRAINMASTER_LOAD_PLUGINS", None)
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "trainmaster", *args], cwd=work, env={**env, **extra},
+                              capture_output=True, text=True, timeout=60)
+
+    return run, work, octopus_fake
+
+
+def test_release_deploy_and_sync_check_through_the_cli(project):
+    run, _, fake = project
+    assert run("validate").returncode == 0
+    first = run("release", "create", "1.0.0")
+    assert first.returncode == 0, first.stderr
+    assert "octopus: created" in first.stdout
+    again = run("release", "create", "1.0.0")
+    assert again.returncode == 0 and "octopus: exists" in again.stdout
+    dep = run("deploy", "1.0.0", "--to", "dev")
+    assert dep.returncode == 0, dep.stderr
+    assert "succeeded" in dep.stdout
+    assert run("sync", "--to", "octopus", "--check").returncode == 0
+    assert len(fake.packages) == 1 and len(fake.releases) == 1 and len(fake.deployments) == 1
+    bad = run("sync", "--to", "octopus", "--check", OCTOPUS_API_KEY="API-NOTTHEKEY123")
+    assert bad.returncode == 2 and "OCTOPUS_API_KEY" in bad.stderr
+    assert "API-NOTTHEKEY123" not in bad.stdout + bad.stderr
+    assert fake.api_key not in "".join(r.stdout + r.stderr for r in (first, again, dep, bad))
+
+
+def test_validate_exits_2_for_an_environment_missing_from_the_lifecycle(project):
+    run, work, fake = project
+    fake.seed_environment("Staging")
+    text = CONFIG.replace("  - name: test\n", "  - name: staging\n  - name: test\n")
+    (work / "trainmaster.yaml").write_text(text)
+    out = run("validate")
+    assert out.returncode == 2
+    assert "missing from lifecycle" in out.stderr and "add it to a phase" in out.stderr
+    assert "Traceback" not in out.stderr
