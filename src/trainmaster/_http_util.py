@@ -128,10 +128,12 @@ def never_sent(exc: BaseException) -> bool:
     """True only when the request certainly never reached the server, so repeating it is safe.
 
     True: DNS failure, connection refused, connect timeout, TLS handshake failure (urllib3's
-    ``NewConnectionError``/``NameResolutionError``/``ConnectTimeoutError``, ``requests.ConnectTimeout``,
-    ``requests.exceptions.SSLError``, ``ConnectionRefusedError``, ``socket.gaierror``).
-    False: read timeouts, resets and disconnects after sending, chunked-encoding errors, and
-    anything unrecognised. Decided by exception types along the wrapped causes, outermost first.
+    ``NewConnectionError``/``NameResolutionError``/``ConnectTimeoutError``/``SSLError``,
+    ``requests.ConnectTimeout``, ``requests.exceptions.SSLError``, ``ConnectionRefusedError``,
+    ``socket.gaierror``). False: read timeouts, resets, aborts and disconnects, an unexpected TLS
+    EOF (a server may drop a connection after reading the request), chunked-encoding errors, and
+    anything unrecognised. Decided by the types of ``exc`` and of what it wraps (``__cause__``,
+    ``args``, urllib3's ``reason``): any "may have been sent" type wins over a "not sent" one.
     """
     import socket
     import ssl
@@ -139,16 +141,15 @@ def never_sent(exc: BaseException) -> bool:
     import requests
     from urllib3 import exceptions as u3
 
-    sent = (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError, u3.ReadTimeoutError,
-            u3.ProtocolError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+    maybe_sent = (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError, u3.ReadTimeoutError,
+                  u3.ProtocolError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+                  ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
     not_sent = (requests.ConnectTimeout, requests.exceptions.SSLError, u3.NewConnectionError,
                 u3.ConnectTimeoutError, u3.SSLError, ssl.SSLError, ConnectionRefusedError, socket.gaierror)
-    for cur in _causes(exc):
-        if isinstance(cur, sent):
-            return False
-        if isinstance(cur, not_sent):
-            return True
-    return False
+    chain = _causes(exc)
+    if any(isinstance(cur, maybe_sent) for cur in chain):
+        return False
+    return any(isinstance(cur, not_sent) for cur in chain)
 
 
 def describe(exc: BaseException) -> str:

@@ -39,9 +39,10 @@ The contract
     refused, so it is repeated without a lookup.
 * **Bodies**: ``json=``, bytes and str bodies are re-sent as is. A stream (an open file, an
   iterator) cannot be replayed: pass ``data=`` a *callable returning a fresh body* (it is
-  called for every attempt and the body closed after it) or the call is not repeated once it
-  may have been sent. A body object whose ``complete`` attribute is False after a failure
-  was not sent in full, so the server cannot have applied it.
+  called for every attempt and the body closed after it). A stream that may have been read
+  is never re-sent: after ``recover()`` (non-idempotent calls) the call fails with
+  ``Unavailable``. A body object whose ``complete`` attribute is False after a failure was
+  not sent in full, so the server cannot have applied it.
 * **Exhaustion**: :class:`~trainmaster.errors.Unavailable` (exit 5), saying a re-run is safe,
   with the last status, request id, method and URL.
 * **Secrets**: no message, exception or detail ever holds an ``Authorization`` header, a token
@@ -51,7 +52,21 @@ The contract
 
 Adapter quirks live in a :class:`Rules` subclass: which answers are rate limits and how long
 they say to wait (``classify``), how to pace before the next request (``pace``), which
-typed error an answer becomes (``error``), and which headers carry the request id.
+typed error an answer becomes (``error``), and which headers carry the request id::
+
+    class OctopusRules(Rules):
+        def error(self, response, call):
+            return OctopusApiError(..., **self.details(response, call))
+
+    http = HttpClient(session=new_session(headers={"X-Octopus-ApiKey": key}),
+                      policy=RetryPolicy(attempts=6, budget=120.0, sleep=sleep),
+                      rules=OctopusRules("Octopus", secrets=[key]))
+    result = http.send("POST", url, json=body, what=f"create the release {version}",
+                       recover=lambda: find_release(version))  # the release, or None
+    release = result if isinstance(result, dict) else result.json()
+
+``what`` reads after "could not …" in messages. The budget and attempts are per call; ``send``
+returns a response for success, or whatever ``recover()`` found.
 """
 
 from __future__ import annotations
@@ -365,16 +380,8 @@ class HttpClient:
             try:
                 response = attempt()
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                reason, last = describe(exc), None
-                self.last_reason = reason
-                sent = sent_in_full() and not never_sent(exc)
-                if sent and not replayable:
-                    raise OutcomeUnknown(self._unknown_text(call, reason, "its body cannot be sent again"),
-                                         **self.rules.details(None, call)) from None
-                if sent and not idempotent:
-                    found = self._recover(call, reason, recover, spent)
-                    if found is not None:
-                        return found
+                reason, last, unsent = describe(exc), None, never_sent(exc)
+                maybe_applied = not unsent and sent_in_full()
             except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                     requests.exceptions.InvalidSchema) as exc:
                 raise InvalidInput(f"cannot {call.what}: the URL is invalid ({type(exc).__name__})") from None
@@ -388,16 +395,18 @@ class HttpClient:
                     raise self.rules.error(response, call)
                 self._pace(response)
                 reason, last = verdict.reason or f"HTTP {status} {response.reason or ''}".strip(), response
-                server_wait = verdict.wait
-                self.last_reason = reason
+                server_wait, unsent, maybe_applied = verdict.wait, False, verdict.applied is not False
                 response.close()
-                if not idempotent and verdict.applied is not False:
-                    if not replayable:
-                        raise OutcomeUnknown(self._unknown_text(call, reason, "its body cannot be sent again"),
-                                             **self.rules.details(last, call))
-                    found = self._recover(call, reason, recover, spent)
-                    if found is not None:
-                        return found
+            self.last_reason = reason
+            if maybe_applied and not idempotent:
+                found = self._recover(call, reason, recover, spent)
+                if found is not None:
+                    return found
+            if not replayable and not unsent:
+                raise Unavailable(
+                    f"could not {call.what} ({reason}), and its body is a stream that cannot be sent again "
+                    "(the adapter should pass a callable returning a fresh body). A re-run is safe",
+                    **self.rules.details(last, call))
             if n == self.policy.attempts:
                 break
             delay = self.policy.delay(n, server_wait)

@@ -311,12 +311,19 @@ def test_a_stream_body_is_not_resent_but_a_body_factory_is(
     path.write_text('{"name": "h"}')
     http = client(waits)
     server.script = [("drop", False)]
-    with path.open("rb") as stream, pytest.raises(OutcomeUnknown) as info:
+    with path.open("rb") as stream, pytest.raises(Unavailable) as info:
         http.send("POST", server.url(), data=stream, recover=lookup(http, server, "h"))
-    assert "cannot be sent again" in str(info.value) and server.methods() == ["POST"]
+    assert not isinstance(info.value, OutcomeUnknown) and info.value.exit_code == 5
+    assert "cannot be sent again" in str(info.value) and server.methods() == ["POST", "GET"]
+    server.log.clear()
+    server.script = [("drop", True)]
+    with path.open("rb") as stream, pytest.raises(OutcomeUnknown):
+        http.send("POST", server.url(), data=stream)
+    assert server.methods() == ["POST"]
     server.log.clear()
     server.script = [("drop", False)]
-    response = http.send("POST", server.url(), data=lambda: path.open("rb"), recover=lookup(http, server, "h"))
+    path.write_text('{"name": "i"}')
+    response = http.send("POST", server.url(), data=lambda: path.open("rb"), recover=lookup(http, server, "i"))
     assert response.status_code == 201 and server.methods() == ["POST", "GET", "POST"]
     assert server.bodies[-1] == path.read_bytes()
 
