@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_plugins import GOOD_PLUGIN, _dist, _subprocess, make_project
+from tests.support.plugins import GOOD_PLUGIN, _dist, _subprocess, make_project
 
 COMMAND_PLUGIN = """
 import click
