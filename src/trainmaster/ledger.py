@@ -309,10 +309,6 @@ class SqliteLedger:
         assert found is not None
         return found
 
-    def update_remote(self, dep_id: int, remote: dict[str, Any]) -> None:
-        with self.transaction() as conn:
-            conn.execute("UPDATE deployments SET remote = ? WHERE id = ?", (json.dumps(remote), dep_id))
-
     def mark_interrupted(self, dep_id: int, reason: str) -> bool:
         """Mark a stale ``in_progress`` deployment ``interrupted``; False if it had moved on."""
         with self.transaction() as conn:
