@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trainmaster.audit import GENESIS, event_hash
-from trainmaster.interfaces import Approval, Deployment
+from trainmaster.interfaces import Approval, Deployment, DeploymentStatus
 from trainmaster.model import Release
 
 MIGRATIONS: tuple[str, ...] = (
@@ -294,7 +294,7 @@ class SqliteLedger:
         assert found is not None
         return found
 
-    def finish_deployment(self, dep_id: int, status: str, *, packages: dict[str, str],
+    def finish_deployment(self, dep_id: int, status: DeploymentStatus, *, packages: dict[str, str],
                           remote: dict[str, Any] | None = None, excerpt: str = "", actor: str = "") -> Deployment:
         with self.transaction() as conn:
             row = conn.execute("SELECT environment, actor FROM deployments WHERE id = ?", (dep_id,)).fetchone()
