@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 import time
@@ -23,7 +22,7 @@ from typing import Any
 
 from trainmaster.audit import GENESIS, event_hash
 from trainmaster.interfaces import Approval, Deployment, DeploymentStatus
-from trainmaster.model import Release
+from trainmaster.model import Release, timestamp
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the initial schema
@@ -107,12 +106,8 @@ _DEPLOYMENT_COLUMNS = (
 
 
 def now() -> str:
-    """The current UTC time as ISO 8601 with milliseconds."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """The current time in the one timestamp format (:func:`trainmaster.model.timestamp`)."""
+    return timestamp()
 
 
 def _row_to_deployment(row: sqlite3.Row | tuple[Any, ...]) -> Deployment:
