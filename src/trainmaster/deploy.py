@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from trainmaster.errors import DeploymentFailed, InvalidInput, Refused, TrainmasterError, Unavailable
-from trainmaster.interfaces import DeployJob, Deployment, DeployOutcome, PackagePlan
+from trainmaster.interfaces import DeployJob, Deployment, DeploymentStatus, DeployOutcome, PackagePlan
 
 if TYPE_CHECKING:
     from trainmaster.app import App
@@ -290,7 +290,7 @@ def _progress_line(masker: Masker) -> Callable[[str], None]:
     return progress
 
 
-def _record(app: App, dep: Deployment, outcome: DeployOutcome, status: str | None = None) -> Deployment:
+def _record(app: App, dep: Deployment, outcome: DeployOutcome, status: DeploymentStatus | None = None) -> Deployment:
     packages = outcome.packages or {name: "failed" for name in dep.state}
     excerpt = outcome.excerpt or outcome.message
     return app.ledger.finish_deployment(dep.id, status or outcome.status, packages=packages, remote=outcome.remote,

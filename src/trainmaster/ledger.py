@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 import time
@@ -22,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from trainmaster.audit import GENESIS, event_hash
-from trainmaster.interfaces import Approval, Deployment
-from trainmaster.model import Release
+from trainmaster.interfaces import Approval, Deployment, DeploymentStatus
+from trainmaster.model import Release, timestamp
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the initial schema
@@ -107,12 +106,8 @@ _DEPLOYMENT_COLUMNS = (
 
 
 def now() -> str:
-    """The current UTC time as ISO 8601 with milliseconds."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """The current time in the one timestamp format (:func:`trainmaster.model.timestamp`)."""
+    return timestamp()
 
 
 def _row_to_deployment(row: sqlite3.Row | tuple[Any, ...]) -> Deployment:
@@ -294,7 +289,7 @@ class SqliteLedger:
         assert found is not None
         return found
 
-    def finish_deployment(self, dep_id: int, status: str, *, packages: dict[str, str],
+    def finish_deployment(self, dep_id: int, status: DeploymentStatus, *, packages: dict[str, str],
                           remote: dict[str, Any] | None = None, excerpt: str = "", actor: str = "") -> Deployment:
         with self.transaction() as conn:
             row = conn.execute("SELECT environment, actor FROM deployments WHERE id = ?", (dep_id,)).fetchone()
@@ -308,10 +303,6 @@ class SqliteLedger:
         found = self.get_deployment(dep_id)
         assert found is not None
         return found
-
-    def update_remote(self, dep_id: int, remote: dict[str, Any]) -> None:
-        with self.transaction() as conn:
-            conn.execute("UPDATE deployments SET remote = ? WHERE id = ?", (json.dumps(remote), dep_id))
 
     def mark_interrupted(self, dep_id: int, reason: str) -> bool:
         """Mark a stale ``in_progress`` deployment ``interrupted``; False if it had moved on."""

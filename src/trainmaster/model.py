@@ -9,6 +9,7 @@ remote copy of a release get the same id.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -46,6 +47,30 @@ _MEDIA_TYPES = (
     (".sh", "text/x-shellscript"),
     (".gz", "application/gzip"),
 )
+
+
+def timestamp(moment: dt.datetime | str | None = None) -> str:
+    """The one timestamp format of trainmaster: ISO 8601 in UTC with milliseconds and ``Z``.
+
+    ``2026-03-01T09:30:00.000Z``: the ledger, release metadata, events and every remote
+    ledger's deployment times use it, so times compare as strings and sort in time order.
+
+    :param moment: ``None`` for now; a datetime (naive means UTC); or an ISO 8601 string
+        from a remote system (any offset, with or without fraction, ``Z`` allowed).
+    :raises ValueError: when ``moment`` is a string that is not ISO 8601.
+    """
+    if moment is None:
+        moment = dt.datetime.now(dt.UTC)
+    elif isinstance(moment, str):
+        moment = parse_time(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> dt.datetime:
+    """A datetime from an ISO 8601 string (``Z`` allowed); naive when the string has no offset."""
+    return dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
 
 
 def check_version(version: str) -> str:
