@@ -96,6 +96,8 @@ def _beyond_schema(data: dict[str, Any]) -> tuple[tuple[Any, ...], str] | None:
         seen.add(pkg["name"])
         if isinstance(pkg["size"], float):
             return ("packages", index, "size"), "the size must be a whole number written as one"
+        if len(pkg["file_name"].encode("utf-8")) > 255:
+            return ("packages", index, "file_name"), "a file name of at most 255 bytes"
     return None
 
 
