@@ -232,8 +232,9 @@ def _workspace(app: App, dep_id: int, plan: list[PackagePlan]) -> tuple[Path, di
     link, never the content-addressed store. Returns the folder and each stored file's
     identity (inode, size, mtime) to detect an edit in place afterwards.
     """
-    import shutil
     import tempfile
+
+    from trainmaster.record import copy_new, inside
 
     parent = app.state_dir / "work"
     parent.mkdir(parents=True, exist_ok=True)
@@ -243,12 +244,12 @@ def _workspace(app: App, dep_id: int, plan: list[PackagePlan]) -> tuple[Path, di
         stored = item.path
         st = stored.stat()
         seen[str(stored)] = (st.st_ino, st.st_size, st.st_mtime_ns)
-        link = work / item.package.name / item.package.file_name
+        link = inside(work, item.package.name, item.package.file_name)
         link.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(stored, link)
-        except OSError:
-            shutil.copyfile(stored, link)
+        except OSError:  # another file system: a copy, which never overwrites either
+            copy_new(stored, link)
         item.path = link
     return work, seen
 

@@ -95,9 +95,25 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX releases_by_project_created ON releases (project, created_at);
     """,
+    # 4: a release record names no command (commands come from the config); older records did
+    """
+    UPDATE releases SET record = json_set(record, '$.packages',
+        (SELECT json_group_array(json_remove(value, '$.deploy', '$.smoke'))
+         FROM json_each(releases.record, '$.packages')))
+    WHERE record LIKE '%"deploy"%' OR record LIKE '%"smoke"%';
+    """,
 )
 
 Publication = tuple[str, str, "str | None", dict[str, Any]]  # system, state, url, remote
+
+
+def _release(text: str) -> Release:
+    """A ``releases.record`` row: data like any other record, checked before use."""
+    from trainmaster.record import read_json
+
+    source = "the ledger (table releases)"
+    return Release.from_record(read_json(text, source), source)
+
 
 _DEPLOYMENT_COLUMNS = (
     "id, release_id, version, environment, kind, status, actor, started_at, finished_at, "
@@ -196,11 +212,11 @@ class SqliteLedger:
         row = self.conn.execute(
             "SELECT record FROM releases WHERE project = ? AND version = ?", (project, version)
         ).fetchone()
-        return Release.from_record(json.loads(row[0])) if row else None
+        return _release(row[0]) if row else None
 
     def get_release_by_id(self, release_id: str) -> Release | None:
         row = self.conn.execute("SELECT record FROM releases WHERE id = ?", (release_id,)).fetchone()
-        return Release.from_record(json.loads(row[0])) if row else None
+        return _release(row[0]) if row else None
 
     def other_projects(self, project: str) -> list[str]:
         """Projects other than ``project`` with releases in this ledger (a shared ``state_dir``)."""
@@ -212,7 +228,7 @@ class SqliteLedger:
         rows = self.conn.execute(
             "SELECT record FROM releases WHERE project = ? ORDER BY created_at, rowid", (project,)
         ).fetchall()
-        return [Release.from_record(json.loads(r[0])) for r in rows]
+        return [_release(r[0]) for r in rows]
 
     def recent_releases(self, project: str, limit: int) -> list[Release]:
         """The newest ``limit`` releases of ``project``, oldest first (indexed: cheap on any ledger)."""
@@ -220,7 +236,7 @@ class SqliteLedger:
             "SELECT record FROM releases WHERE project = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
             (project, limit),
         ).fetchall()
-        return [Release.from_record(json.loads(r[0])) for r in reversed(rows)]
+        return [_release(r[0]) for r in reversed(rows)]
 
     def insert_release(self, release: Release, actor: str,
                        publications: list[Publication] | None = None) -> bool:

@@ -42,10 +42,17 @@ def validate(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
+@click.option("--release", "release_record", is_flag=True,
+              help="The schema of a release record (release.json) instead of the config's.")
 @json_option
 @click.pass_context
-def schema(ctx: click.Context, as_json: bool) -> None:
+def schema(ctx: click.Context, release_record: bool, as_json: bool) -> None:
     """Print the JSON Schema of trainmaster.yaml (plugin settings blocks included; always JSON)."""
+    if release_record:
+        from trainmaster.record import release_schema
+
+        emit_json(release_schema())
+        return
     from trainmaster.config import config_schema
 
     emit_json(config_schema(get_app(ctx).registry.config_schemas))
