@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from trainmaster_azure import _remote
 from trainmaster_azure._remote import Remote
+from trainmaster_azure._settings import Settings
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -21,7 +22,7 @@ def approve(approval: Approval, release: Release, environment: Environment, conf
     from trainmaster_azure._publish import pinned_build
     from trainmaster_azure._target import pending_approvals
 
-    s = _remote.settings(config, environment)
+    s = Settings.resolve(config, environment)
     remote = Remote(s, _remote.connect(s))
     match, _ = remote.find(release, pinned_build(release, os.environ))
     if match is None:

@@ -22,6 +22,7 @@ from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput, Una
 from trainmaster.interfaces import PublishResult
 from trainmaster_azure import _remote
 from trainmaster_azure._remote import MARK_DIGESTS, MARK_ID, MARK_PROJECT, MARK_VERSION, Remote
+from trainmaster_azure._settings import Settings
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config
@@ -153,7 +154,7 @@ class AzurePublisher:
         return os.environ if self._environ is None else self._environ
 
     def _remote(self, config: Config) -> Remote:
-        s = _remote.settings(config, None, self.environ)
+        s = Settings.resolve(config, None, self.environ)
         return Remote(s, _remote.connect(s, self.environ, self.adapter))
 
     def _result(self, state: Literal["created", "exists"], remote_release: Any, detail: str = "") -> PublishResult:

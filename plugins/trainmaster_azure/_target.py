@@ -26,7 +26,8 @@ from trainmaster_azure._publish import (
     pinned_build,
     sha256_file,
 )
-from trainmaster_azure._remote import Remote, Settings
+from trainmaster_azure._remote import Remote
+from trainmaster_azure._settings import Settings
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -58,7 +59,7 @@ class AzureTarget:
         self.clock: Callable[[], float] = time.monotonic
 
     def _settings(self) -> Settings:
-        return _remote.settings(self.config, self.environment, self.environ)
+        return Settings.resolve(self.config, self.environment, self.environ)
 
     def _remote(self) -> Remote:
         s = self._settings()

@@ -19,6 +19,7 @@ from trainmaster.errors import Unavailable
 from trainmaster_azure import _remote
 from trainmaster_azure._ledger import AzureLedger
 from trainmaster_azure._publish import AzurePublisher
+from trainmaster_azure._settings import Settings
 from trainmaster_azure._target import AzureTarget
 from trainmaster_azure.client import RetryingAdapter, RetryPolicy
 
@@ -171,8 +172,8 @@ def test_the_task_connection_url_comes_before_the_collection_uri_and_config_wins
     no_org = "\n".join(line for line in CONFIG.splitlines() if "organization:" not in line) + "\n"
     config = load(make_project(tmp_path, "unused", no_org))
     environ = {"SYSTEM_COLLECTIONURI": "https://dev.azure.com/agent-org/", "SYSTEM_TEAMPROJECT": "MyProject"}
-    assert _remote.settings(config, None, environ).organization == "https://dev.azure.com/agent-org"
+    assert Settings.resolve(config, None, environ).organization == "https://dev.azure.com/agent-org"
     environ["TRAINMASTER_AZURE_ORGANIZATION"] = "https://dev.azure.com/connection-org/"
-    assert _remote.settings(config, None, environ).organization == "https://dev.azure.com/connection-org"
+    assert Settings.resolve(config, None, environ).organization == "https://dev.azure.com/connection-org"
     configured = load(make_project(tmp_path, "https://dev.azure.com/configured"))
-    assert _remote.settings(configured, None, environ).organization == "https://dev.azure.com/configured"
+    assert Settings.resolve(configured, None, environ).organization == "https://dev.azure.com/configured"

@@ -18,7 +18,7 @@ from trainmaster.config.model import Config
 from trainmaster.interfaces import DeployJob, DeployOutcome
 from trainmaster.masking import Masker
 from trainmaster.model import Package, Release
-from trainmaster_azure.adapter import SCHEMA
+from trainmaster_azure._settings import SCHEMA
 from trainmaster_azure.client import RetryingAdapter, RetryPolicy
 
 REPO = Path(__file__).resolve().parents[2]
