@@ -35,8 +35,17 @@ def approve(approval: Approval, release: Release, environment: Environment, conf
     done = 0
     for pending in pending_approvals(remote, full.id, env.id):
         comment = f"trainmaster approve by {approval.actor}" + (f": {approval.comment}" if approval.comment else "")
-        remote.client.release.update_release_approval(
-            ReleaseApproval(status="approved", comments=comment), s.project, pending.id
+        body = ReleaseApproval(status="approved", comments=comment)
+        remote.client.call(
+            lambda: remote.client.release.update_release_approval(body, s.project, pending.id),  # noqa: B023
+            recover=lambda: _decided(remote, full.id, env.id, pending.id),  # noqa: B023
         )
         done += 1
     return f"azure-devops: approved {done} pending approval(s) of {stage} in {full.name}" if done else ""
+
+
+def _decided(remote: Remote, release_id: int, environment_id: int, approval_id: int) -> bool | None:
+    """After a lost answer: True when the approval is no longer pending (applied), else None (send again)."""
+    from trainmaster_azure._target import pending_approvals
+
+    return None if any(a.id == approval_id for a in pending_approvals(remote, release_id, environment_id)) else True

@@ -67,11 +67,11 @@ class AzureLedger:
         local: Any = None,
         *,
         environ: Mapping[str, str] | None = None,
-        adapter: Any = None,
+        http: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.environ = environ
-        self.adapter = adapter
+        self.http = http
         self.local = local
         self._remote: Remote | None = None
         self._marks: dict[int, tuple[str | None, str | None]] = {}
@@ -80,7 +80,7 @@ class AzureLedger:
     def remote(self) -> Remote:
         if self._remote is None:
             s = Settings.resolve(self.config, None, self.environ)
-            self._remote = Remote(s, _remote.connect(s, self.environ, self.adapter))
+            self._remote = Remote(s, _remote.connect(s, self.environ, self.http))
         return self._remote
 
     def _stage(self, environment: str) -> str:

@@ -29,8 +29,14 @@ RELEASES_VERSION = "7.1-preview.8"
 CONTINUATION_HEADER = "x-ms-continuationtoken"
 
 
-def connect(s: Settings, environ: Mapping[str, str] | None = None, adapter: Any = None) -> AzureDevOps:
-    """The client for ``s`` (the extra is checked first, then the token)."""
+def connect(
+    s: Settings, environ: Mapping[str, str] | None = None, http: Mapping[str, Any] | None = None
+) -> AzureDevOps:
+    """The client for ``s`` (the extra is checked first, then the token).
+
+    :param http: keyword arguments of :class:`~trainmaster_azure.client.AzureDevOps` (``policy``,
+        ``timeout``); tests pass a policy with a recording ``sleep``.
+    """
     from trainmaster_azure.client import AzureDevOps, import_sdk, token_source
     from trainmaster_azure.context import detect
 
@@ -40,7 +46,7 @@ def connect(s: Settings, environ: Mapping[str, str] | None = None, adapter: Any 
     ctx = detect(environ)
     if ctx is not None and name != "SYSTEM_ACCESSTOKEN":
         ctx.mask(token)  # System.AccessToken is a secret the agent masks already
-    return AzureDevOps(s.organization, s.project, token, adapter=adapter)
+    return AzureDevOps(s.organization, s.project, token, **(http or {}))
 
 
 def description(release: Release) -> str:
