@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
+from trainmaster.errors import TrainmasterError
 from trainmaster_azure import _remote
 from trainmaster_azure._remote import Remote
 from trainmaster_azure._settings import Settings
@@ -15,15 +17,25 @@ if TYPE_CHECKING:
     from trainmaster.model import Release
 
 
+def mirror(approval: Approval, release: Release, environment: Environment, config: Config) -> None:
+    """Approve in Azure DevOps too and say so on stderr; a failure is a note, the local approval stands."""
+    try:
+        note = approve(approval, release, environment, config)
+    except TrainmasterError as err:
+        note = f"azure-devops: the approval was recorded here but not in Azure DevOps: {err}"
+    if note:
+        sys.stderr.write(note + "\n")
+
+
 def approve(approval: Approval, release: Release, environment: Environment, config: Config) -> str:
     """Approve the pending approval of ``environment``'s stage; returns a line for the user ("" if none)."""
-    from azure.devops.v7_1.release.models import ReleaseApproval
-
     from trainmaster_azure._publish import pinned_build
     from trainmaster_azure._target import pending_approvals
 
     s = Settings.resolve(config, environment)
-    remote = Remote(s, _remote.connect(s))
+    remote = Remote(s, _remote.connect(s))  # checks the extra first
+    from azure.devops.v7_1.release.models import ReleaseApproval
+
     match, _ = remote.find(release, pinned_build(release, os.environ))
     if match is None:
         return ""

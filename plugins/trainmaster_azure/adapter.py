@@ -9,7 +9,6 @@ extra is reported only when an Azure environment is used.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
     )
 
 NAME = "azure-devops"
+
+
 def _target(config: Config, environment: Environment) -> Target:
     from trainmaster_azure._target import AzureTarget
 
@@ -81,13 +82,6 @@ def approval_recorded(approval: Approval, release: Release, environment: Environ
     """Record ``trainmaster approve`` on the stage's pending pre-deployment approval, when there is one."""
     if environment.target != NAME or not approval.counts:
         return
-    from trainmaster.errors import TrainmasterError
+    from trainmaster_azure._approve import mirror
 
-    try:
-        from trainmaster_azure._approve import approve
-
-        note = approve(approval, release, environment, config)
-    except TrainmasterError as err:
-        note = f"azure-devops: the approval was recorded here but not in Azure DevOps: {err}"
-    if note:
-        sys.stderr.write(note + "\n")
+    mirror(approval, release, environment, config)

@@ -42,7 +42,6 @@ __all__ = [
     "NotFound",
     "Transport",
     "import_sdk",
-    "resolve_token",
     "token_source",
 ]
 
@@ -60,11 +59,7 @@ MAX_PACE = 30.0
 
 
 class AzureApiError(ApiError):
-    """An Azure DevOps answer that retrying will not fix (exit 2 unless a subclass says otherwise)."""
-
-    @property
-    def activity_id(self) -> str | None:
-        return self.request_id
+    """An Azure DevOps answer that retrying will not fix (exit 2); ``request_id`` is the activity id."""
 
 
 class NotFound(AzureApiError):
@@ -88,13 +83,9 @@ def import_sdk() -> Any:
     return connection
 
 
-def resolve_token(environ: Mapping[str, str], variable: str | None = None) -> str:
-    """The token: the named variable, else ``SYSTEM_ACCESSTOKEN``, else ``AZURE_DEVOPS_EXT_PAT``."""
-    return token_source(environ, variable)[1]
-
-
 def token_source(environ: Mapping[str, str], variable: str | None = None) -> tuple[str, str]:
-    """``(variable name, token)``, in the order of :func:`resolve_token`; exit 2 when there is none."""
+    """``(variable name, token)``: the named variable, else ``SYSTEM_ACCESSTOKEN``, else
+    ``AZURE_DEVOPS_EXT_PAT``; exit 2 when there is none."""
     names = [variable] if variable else []
     names += ["SYSTEM_ACCESSTOKEN", "AZURE_DEVOPS_EXT_PAT"]
     for name in names:

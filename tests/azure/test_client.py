@@ -21,7 +21,7 @@ from tests.fakes.azure import RELEASE_AREA, RELEASE_LOCATIONS, RESOURCE_AREAS_LO
 from tests.fakes.contract import load
 from trainmaster.errors import InvalidInput, OutcomeUnknown, PluginError, Unavailable
 from trainmaster.http import RetryPolicy
-from trainmaster_azure.client import AzureDevOps, NotFound, import_sdk, resolve_token
+from trainmaster_azure.client import AzureDevOps, NotFound, import_sdk, token_source
 
 ORG = "https://dev.azure.com/acme"
 VSRM = "https://vsrm.dev.azure.com/acme"
@@ -145,7 +145,7 @@ def test_errors_are_typed_with_status_activity_id_and_message_never_the_token() 
     with pytest.raises(NotFound) as err:
         client([]).release.get_release_definition("Shop", 1)
     e = err.value
-    assert e.status_code == 404 and e.activity_id == "7d2b-act" and e.exit_code == 2
+    assert e.status_code == 404 and e.request_id == "7d2b-act" and e.exit_code == 2
     assert "VS402855" in str(e) and "7d2b-act" in str(e)
     responses.replace("GET", DEF_URL, status=401, body="", headers={"X-VSS-E2EID": "e2e-1"})
     with pytest.raises(Exception) as auth:
@@ -171,11 +171,11 @@ def test_the_retry_budget_bounds_the_total_wait() -> None:
 
 def test_the_token_comes_from_the_named_variable_then_the_job_token_then_the_pat() -> None:
     env = {"SYSTEM_ACCESSTOKEN": "job", "AZURE_DEVOPS_EXT_PAT": "pat", "MY_PAT": "mine"}
-    assert resolve_token(env, "MY_PAT") == "mine"
-    assert resolve_token(env) == "job"
-    assert resolve_token({"AZURE_DEVOPS_EXT_PAT": "pat"}) == "pat"
+    assert token_source(env, "MY_PAT") == ("MY_PAT", "mine")
+    assert token_source(env) == ("SYSTEM_ACCESSTOKEN", "job")
+    assert token_source({"AZURE_DEVOPS_EXT_PAT": "pat"}) == ("AZURE_DEVOPS_EXT_PAT", "pat")
     with pytest.raises(InvalidInput) as err:
-        resolve_token({}, "MY_PAT")
+        token_source({}, "MY_PAT")
     assert err.value.exit_code == 2 and "MY_PAT" in str(err.value) and "SYSTEM_ACCESSTOKEN" in str(err.value)
 
 
