@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
+from trainmaster.errors import TrainmasterError
 from trainmaster_azure import _remote
 from trainmaster_azure._remote import Remote
+from trainmaster_azure._settings import Settings
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -14,15 +17,25 @@ if TYPE_CHECKING:
     from trainmaster.model import Release
 
 
+def mirror(approval: Approval, release: Release, environment: Environment, config: Config) -> None:
+    """Approve in Azure DevOps too and say so on stderr; a failure is a note, the local approval stands."""
+    try:
+        note = approve(approval, release, environment, config)
+    except TrainmasterError as err:
+        note = f"azure-devops: the approval was recorded here but not in Azure DevOps: {err}"
+    if note:
+        sys.stderr.write(note + "\n")
+
+
 def approve(approval: Approval, release: Release, environment: Environment, config: Config) -> str:
     """Approve the pending approval of ``environment``'s stage; returns a line for the user ("" if none)."""
-    from azure.devops.v7_1.release.models import ReleaseApproval
-
     from trainmaster_azure._publish import pinned_build
     from trainmaster_azure._target import pending_approvals
 
-    s = _remote.settings(config, environment)
-    remote = Remote(s, _remote.connect(s))
+    s = Settings.resolve(config, environment)
+    remote = Remote(s, _remote.connect(s))  # checks the extra first
+    from azure.devops.v7_1.release.models import ReleaseApproval
+
     match, _ = remote.find(release, pinned_build(release, os.environ))
     if match is None:
         return ""
@@ -34,8 +47,17 @@ def approve(approval: Approval, release: Release, environment: Environment, conf
     done = 0
     for pending in pending_approvals(remote, full.id, env.id):
         comment = f"trainmaster approve by {approval.actor}" + (f": {approval.comment}" if approval.comment else "")
-        remote.client.release.update_release_approval(
-            ReleaseApproval(status="approved", comments=comment), s.project, pending.id
+        body = ReleaseApproval(status="approved", comments=comment)
+        remote.client.call(
+            lambda: remote.client.release.update_release_approval(body, s.project, pending.id),  # noqa: B023
+            recover=lambda: _decided(remote, full.id, env.id, pending.id),  # noqa: B023
         )
         done += 1
     return f"azure-devops: approved {done} pending approval(s) of {stage} in {full.name}" if done else ""
+
+
+def _decided(remote: Remote, release_id: int, environment_id: int, approval_id: int) -> bool | None:
+    """After a lost answer: True when the approval is no longer pending (applied), else None (send again)."""
+    from trainmaster_azure._target import pending_approvals
+
+    return None if any(a.id == approval_id for a in pending_approvals(remote, release_id, environment_id)) else True

@@ -11,6 +11,7 @@ from trainmaster.interfaces import Deployment
 from trainmaster.model import semver_key
 from trainmaster_azure import _remote
 from trainmaster_azure._remote import Remote
+from trainmaster_azure._settings import Settings
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config
@@ -66,11 +67,11 @@ class AzureLedger:
         local: Any = None,
         *,
         environ: Mapping[str, str] | None = None,
-        adapter: Any = None,
+        http: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.environ = environ
-        self.adapter = adapter
+        self.http = http
         self.local = local
         self._remote: Remote | None = None
         self._marks: dict[int, tuple[str | None, str | None]] = {}
@@ -78,13 +79,13 @@ class AzureLedger:
     @property
     def remote(self) -> Remote:
         if self._remote is None:
-            s = _remote.settings(self.config, None, self.environ)
-            self._remote = Remote(s, _remote.connect(s, self.environ, self.adapter))
+            s = Settings.resolve(self.config, None, self.environ)
+            self._remote = Remote(s, _remote.connect(s, self.environ, self.http))
         return self._remote
 
     def _stage(self, environment: str) -> str:
         env = self.config.environment(environment)
-        s = _remote.settings(self.config, env, self.environ) if env is not None else self.remote.s
+        s = Settings.resolve(self.config, env, self.environ) if env is not None else self.remote.s
         wanted = s.stage_for(environment)
         return self.remote.stage(wanted) or wanted
 

@@ -9,7 +9,6 @@ creates it once the build has finished (docs/azure.md, "build, then release crea
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -17,19 +16,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput, Unavailable
+from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput
 from trainmaster.interfaces import PublishResult
 from trainmaster.record import copy_new, inside, read_json
+from trainmaster.store import hash_file
 from trainmaster_azure import _remote
 from trainmaster_azure._remote import MARK_DIGESTS, MARK_ID, MARK_PROJECT, MARK_VERSION, Remote
+from trainmaster_azure._settings import Settings
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config
     from trainmaster.model import Release
 
 ARTIFACT = "trainmaster"
-RECOVERY_LOOKUPS = 12
-RECOVERY_FIRST_DELAY = 0.5
 
 
 def pin(release: Release, environ: Mapping[str, str]) -> tuple[str, str]:
@@ -79,10 +78,15 @@ def upload_record(release: Release, environ: Mapping[str, str]) -> Path | None:
 
 
 def create(remote: Remote, release: Release, build: tuple[str, str]) -> Any:
-    """POST the classic release; a response lost in transit is recovered by lookup, never re-sent blindly."""
+    """POST the classic release; a response lost in transit is recovered by lookup, never re-sent blindly.
+
+    Azure may still be creating a release whose answer was lost, so a lookup that does not find it
+    cannot tell (``UNKNOWN``): the core asks again with backoff, then stops with exit 5 (a re-run
+    finds the release if Azure created it, and creates it otherwise).
+    """
     from azure.devops.v7_1.release.models import ArtifactMetadata, BuildVersion, ReleaseStartMetadata
 
-    from trainmaster_azure.client import MaybeApplied
+    from trainmaster.http import UNKNOWN
 
     definition, artifact = remote.definition(), remote.artifact()
     metadata = ReleaseStartMetadata(
@@ -99,38 +103,10 @@ def create(remote: Remote, release: Release, build: tuple[str, str]) -> Any:
             MARK_DIGESTS: json.dumps({p.name: p.digest for p in release.packages}, sort_keys=True),
         },
     )
-    try:
-        return remote.client.release.create_release(metadata, remote.s.project)
-    except MaybeApplied as err:
-        # The POST reached Azure and its answer was lost (read timeout, dropped connection, 5xx):
-        # Azure may still be creating it. Re-sending could make a second classic release, so wait
-        # for it to appear instead; if it has not appeared yet, stop (a re-run finds it).
-        found = recover(remote, release, build[0])
-        if found is not None:
-            return found
-        raise Unavailable(
-            f"creating the classic release for {release.version} got no answer ({err}) and it has not "
-            "appeared yet; it was not sent again, to avoid a duplicate. A re-run is safe: it finds the "
-            "release if Azure created it, and creates it otherwise"
-        ) from None
-
-
-def recover(remote: Remote, release: Release, build_id: str | None) -> Any | None:
-    """Look for a classic release whose create may still be running: a few lookups with backoff,
-    over about the client's read timeout (sleeps go through the transport's injectable ``sleep``)."""
-    adapter = remote.client.adapter
-    horizon = max(0.0, float(adapter.policy.read_timeout))
-    delay = min(RECOVERY_FIRST_DELAY, horizon / 4) if horizon else 0.0
-    waited = 0.0
-    for _ in range(RECOVERY_LOOKUPS):
-        found, _conflict = remote.find(release, build_id)
-        if found is not None or waited >= horizon:
-            return found
-        step = min(delay, horizon - waited)
-        adapter.sleep(step)
-        waited += step
-        delay *= 2
-    return None
+    return remote.client.call(
+        lambda: remote.client.release.create_release(metadata, remote.s.project),
+        recover=lambda: remote.find(release, build[0])[0] or UNKNOWN,
+    )
 
 
 def pinned_build(release: Release, environ: Mapping[str, str]) -> str | None:
@@ -144,17 +120,17 @@ def pinned_build(release: Release, environ: Mapping[str, str]) -> str | None:
 class AzurePublisher:
     """:class:`trainmaster.interfaces.Publisher` for classic releases."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None, adapter: Any = None) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None, http: Mapping[str, Any] | None = None) -> None:
         self._environ = environ
-        self.adapter = adapter
+        self.http = http
 
     @property
     def environ(self) -> Mapping[str, str]:
         return os.environ if self._environ is None else self._environ
 
     def _remote(self, config: Config) -> Remote:
-        s = _remote.settings(config, None, self.environ)
-        return Remote(s, _remote.connect(s, self.environ, self.adapter))
+        s = Settings.resolve(config, None, self.environ)
+        return Remote(s, _remote.connect(s, self.environ, self.http))
 
     def _result(self, state: Literal["created", "exists"], remote_release: Any, detail: str = "") -> PublishResult:
         return PublishResult(
@@ -218,7 +194,7 @@ class AzurePublisher:
                     f"package {pkg.name!r} ({pkg.file_name}) of {version} is not among the "
                     f"downloaded artefacts in {folder}: publish it with the build's artefacts"
                 )
-            digest = sha256_file(source)
+            digest = hash_file(source)[0]
             if digest != pkg.digest:
                 raise DigestMismatch(
                     f"package {pkg.name!r}: {source} hashes to {digest}, release.json pins "
@@ -265,11 +241,3 @@ def locate(folder: Path, file_name: str, environ: Mapping[str, str]) -> Path | N
             if path.is_file():
                 return path
     return None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()

@@ -1,4 +1,4 @@
-"""Settings, and the classic-release lookups shared by the publisher, target and ledger.
+"""The classic-release lookups shared by the publisher, target, ledger and approvals.
 
 A trainmaster release is identified on Azure DevOps by the classic release whose
 ``properties`` (and, as a fallback, ``description``) carry ``trainmaster.releaseId``
@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.errors import ConfigError, InvalidInput, Unavailable
+from trainmaster.errors import InvalidInput, Unavailable
 
 if TYPE_CHECKING:
-    from trainmaster.config.model import Config, Environment
     from trainmaster.model import Release
+    from trainmaster_azure._settings import Settings
     from trainmaster_azure.client import AzureDevOps
 
-BLOCK = "azure-devops"
 MARK_ID = "trainmaster.releaseId"
 MARK_VERSION = "trainmaster.version"
 MARK_PROJECT = "trainmaster.project"
@@ -31,94 +29,14 @@ RELEASES_VERSION = "7.1-preview.8"
 CONTINUATION_HEADER = "x-ms-continuationtoken"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The ``azure-devops:`` block (top level, overlaid by ``defaults`` and the environment)."""
+def connect(
+    s: Settings, environ: Mapping[str, str] | None = None, http: Mapping[str, Any] | None = None
+) -> AzureDevOps:
+    """The client for ``s`` (the extra is checked first, then the token).
 
-    organization: str
-    project: str
-    definition: str | int | None = None
-    artifact: str | None = None
-    token_variable: str | None = None
-    poll_interval: float = 10.0
-    timeout: float = 3600.0
-    partially_succeeded: str = "failed"
-    stage: str | None = None
-    stages: dict[str, str] = field(default_factory=dict)
-    config_file: str | None = None
-
-    def stage_for(self, environment: str) -> str:
-        """The classic release stage that deploys trainmaster environment ``environment``."""
-        return self.stage or self.stages.get(environment) or environment
-
-    def require_definition(self) -> str | int:
-        if self.definition in (None, ""):
-            raise ConfigError(
-                "azure-devops.definition is not set: name the classic release definition (its name or numeric id)",
-                file=self.config_file,
-                key="definition",
-            )
-        assert self.definition is not None
-        return self.definition
-
-
-def _duration(value: Any, default: float) -> float:
-    if value is None:
-        return default
-    from trainmaster.config._values import parse_duration
-
-    return parse_duration(value)
-
-
-def settings(
-    config: Config, environment: Environment | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
-    """Merge the block and the pipeline's predefined variables; exit 2 when org or project is unknown."""
-    environ = os.environ if environ is None else environ
-    block: dict[str, Any] = dict(config.plugin_settings.get(BLOCK) or {})
-    if environment is not None:
-        block.update(environment.settings.get(BLOCK) or {})
-    org = str(
-        block.get("organization")
-        or environ.get("TRAINMASTER_AZURE_ORGANIZATION")  # the task's service connection
-        or environ.get("SYSTEM_COLLECTIONURI")
-        or ""
-    ).strip()
-    project = str(block.get("project") or environ.get("SYSTEM_TEAMPROJECT") or "").strip()
-    where = str(config.path)
-    if not org:
-        raise ConfigError(
-            "no Azure DevOps organisation: set azure-devops.organization "
-            "(https://dev.azure.com/ORG) or run inside Azure Pipelines (SYSTEM_COLLECTIONURI)",
-            file=where,
-            key="organization",
-        )
-    if not project:
-        raise ConfigError(
-            "no Azure DevOps project: set azure-devops.project or run inside Azure Pipelines (SYSTEM_TEAMPROJECT)",
-            file=where,
-            key="project",
-        )
-    definition = block.get("definition")
-    if isinstance(definition, str) and definition.isdigit():
-        definition = int(definition)
-    return Settings(
-        organization=org.rstrip("/"),
-        project=project,
-        definition=definition,
-        artifact=block.get("artifact"),
-        token_variable=block.get("token_variable"),
-        poll_interval=_duration(block.get("poll_interval"), 10.0),
-        timeout=_duration(block.get("timeout"), 3600.0),
-        partially_succeeded=str(block.get("partially_succeeded") or "failed"),
-        stage=block.get("stage"),
-        stages=dict(block.get("stages") or {}),
-        config_file=where,
-    )
-
-
-def connect(s: Settings, environ: Mapping[str, str] | None = None, adapter: Any = None) -> AzureDevOps:
-    """The client for ``s`` (the extra is checked first, then the token)."""
+    :param http: keyword arguments of :class:`~trainmaster_azure.client.AzureDevOps` (``policy``,
+        ``timeout``); tests pass a policy with a recording ``sleep``.
+    """
     from trainmaster_azure.client import AzureDevOps, import_sdk, token_source
     from trainmaster_azure.context import detect
 
@@ -128,7 +46,7 @@ def connect(s: Settings, environ: Mapping[str, str] | None = None, adapter: Any 
     ctx = detect(environ)
     if ctx is not None and name != "SYSTEM_ACCESSTOKEN":
         ctx.mask(token)  # System.AccessToken is a secret the agent masks already
-    return AzureDevOps(s.organization, s.project, token, adapter=adapter)
+    return AzureDevOps(s.organization, s.project, token, **(http or {}))
 
 
 def description(release: Release) -> str:
@@ -300,9 +218,3 @@ class Remote:
             if match is not None:
                 return match, conflict
         return self._scan(self.releases(), release)
-
-    def find_version(self, version: str) -> Any | None:
-        for remote in self.releases():
-            if marks(remote)[1] == version:
-                return remote
-        return None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput, Refused, Unavailable
 from trainmaster.interfaces import DeployOutcome
+from trainmaster.store import hash_file
 from trainmaster_azure import _remote
 from trainmaster_azure._publish import (
     create,
@@ -24,9 +25,9 @@ from trainmaster_azure._publish import (
     locate,
     pin,
     pinned_build,
-    sha256_file,
 )
-from trainmaster_azure._remote import Remote, Settings
+from trainmaster_azure._remote import Remote
+from trainmaster_azure._settings import Settings
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -48,9 +49,9 @@ class AzureTarget:
         environment: Environment,
         environ: Mapping[str, str] | None = None,
         *,
-        adapter: Any = None,
+        http: Mapping[str, Any] | None = None,
     ) -> None:
-        self.adapter = adapter
+        self.http = http
         self.config = config
         self.environment = environment
         self.environ = os.environ if environ is None else environ
@@ -58,11 +59,11 @@ class AzureTarget:
         self.clock: Callable[[], float] = time.monotonic
 
     def _settings(self) -> Settings:
-        return _remote.settings(self.config, self.environment, self.environ)
+        return Settings.resolve(self.config, self.environment, self.environ)
 
     def _remote(self) -> Remote:
         s = self._settings()
-        return Remote(s, _remote.connect(s, self.environ, self.adapter))
+        return Remote(s, _remote.connect(s, self.environ, self.http))
 
     def validate(self) -> None:
         """The definition exists and has a stage for this environment (exit 2 otherwise)."""
@@ -226,24 +227,21 @@ def current_in_stage(remote: Remote, env: Any, classic: Any, job: DeployJob) -> 
 
 
 def start(remote: Remote, release_id: int, environment_id: int, comment: str, *, attempts_before: int = 0) -> None:
-    """PATCH the stage to ``inProgress``; if the answer was lost, re-read before trying again.
+    """PATCH the stage to ``inProgress``; if the answer was lost, re-read it before sending again.
 
     The start counts as applied when the stage is running, or when it has more deployment
-    attempts than before (it may already have finished): only then is it never re-sent.
+    attempts than before (it may already have finished): only otherwise is it sent again.
     """
     from azure.devops.v7_1.release.models import ReleaseEnvironmentUpdateMetadata
 
-    from trainmaster_azure.client import MaybeApplied
-
     rm, project = remote.client.release, remote.s.project
     body = ReleaseEnvironmentUpdateMetadata(status="inProgress", comment=comment)
-    try:
-        rm.update_release_environment(body, project, release_id, environment_id)
-    except MaybeApplied:
+
+    def started() -> Any:
         now = rm.get_release_environment(project, release_id, environment_id)
-        started = now.status in RUNNING or len(getattr(now, "deploy_steps", None) or []) > attempts_before
-        if not started:
-            rm.update_release_environment(body, project, release_id, environment_id)
+        return now if now.status in RUNNING or len(getattr(now, "deploy_steps", None) or []) > attempts_before else None
+
+    remote.client.call(lambda: rm.update_release_environment(body, project, release_id, environment_id), started)
 
 
 def pending_approvals(remote: Remote, release_id: int, environment_id: int) -> list[Any]:
@@ -285,7 +283,7 @@ def verify_artifacts(release: Release, environ: Mapping[str, str]) -> None:
         path = locate(folder, pkg.file_name, environ)
         if path is None:
             raise IntegrityError(f"package {pkg.name!r} ({pkg.file_name}) is not among the downloaded artefacts")
-        digest = sha256_file(path)
+        digest = hash_file(path)[0]
         if digest != pkg.digest:
             raise DigestMismatch(
                 f"package {pkg.name!r}: {path} hashes to {digest}, the release pins {pkg.digest}; nothing was run"

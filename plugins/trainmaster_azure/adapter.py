@@ -9,7 +9,6 @@ extra is reported only when an Azure environment is used.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,49 +28,6 @@ if TYPE_CHECKING:
     )
 
 NAME = "azure-devops"
-_DURATION = {"type": ["number", "string"], "description": "seconds, or a duration such as 10s, 5m, 1h"}
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "description": "Azure DevOps classic releases (plugin trainmaster_azure; needs trainmaster[azure]).",
-    "properties": {
-        "organization": {
-            "type": "string",
-            "description": "https://dev.azure.com/ORG (default: the task's service connection, "
-            "else SYSTEM_COLLECTIONURI)",
-        },
-        "project": {"type": "string", "description": "project name or id (default SYSTEM_TEAMPROJECT)"},
-        "definition": {
-            "type": ["string", "integer"],
-            "description": "classic release definition: name or id",
-        },
-        "artifact": {
-            "type": "string",
-            "description": "alias of the definition's build artifact to pin (default: the primary one)",
-        },
-        "token_variable": {
-            "type": "string",
-            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-            "description": "environment variable holding the token (before SYSTEM_ACCESSTOKEN "
-            "and AZURE_DEVOPS_EXT_PAT)",
-        },
-        "poll_interval": {**_DURATION, "description": "time between two status polls (default 10s)"},
-        "timeout": {**_DURATION, "description": "how long to wait for a stage (default 1h)"},
-        "partially_succeeded": {
-            "enum": ["failed", "succeeded"],
-            "description": "what a partiallySucceeded stage counts as (default failed)",
-        },
-        "stage": {
-            "type": "string",
-            "description": "the classic stage deploying this environment (default: the environment's name)",
-        },
-        "stages": {
-            "type": "object",
-            "additionalProperties": {"type": "string"},
-            "description": "environment name -> classic stage name",
-        },
-    },
-}
 
 
 def _target(config: Config, environment: Environment) -> Target:
@@ -109,6 +65,8 @@ def register_publishers(register: Callable[[str, PublisherFactory], None]) -> No
 
 @hookimpl
 def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
+    from trainmaster_azure._settings import SCHEMA
+
     register(NAME, SCHEMA)
 
 
@@ -124,13 +82,6 @@ def approval_recorded(approval: Approval, release: Release, environment: Environ
     """Record ``trainmaster approve`` on the stage's pending pre-deployment approval, when there is one."""
     if environment.target != NAME or not approval.counts:
         return
-    from trainmaster.errors import TrainmasterError
+    from trainmaster_azure._approve import mirror
 
-    try:
-        from trainmaster_azure._approve import approve
-
-        note = approve(approval, release, environment, config)
-    except TrainmasterError as err:
-        note = f"azure-devops: the approval was recorded here but not in Azure DevOps: {err}"
-    if note:
-        sys.stderr.write(note + "\n")
+    mirror(approval, release, environment, config)

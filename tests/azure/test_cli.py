@@ -7,7 +7,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.support.azure import PYTHON, cli_env, make_project
+import pytest
+
+from tests.support.azure import CONFIG, PYTHON, cli_env, make_project
 
 
 def run(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -62,3 +64,28 @@ def test_a_pat_from_another_variable_is_masked_before_use(azure_fake: Any, tmp_p
     lines = done.stdout.splitlines()
     assert lines[0] == "##vso[task.setsecret]" + azure_fake.token
     assert all(azure_fake.token not in line for line in lines[1:] + done.stderr.splitlines())
+
+
+@pytest.mark.parametrize("organization", ["/myorg", "myorg"])
+def test_an_organization_without_a_scheme_is_a_located_config_error_at_every_command(
+        tmp_path: Path, organization: str) -> None:
+    path = make_project(tmp_path, organization)
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "organization:" in text)
+    env = cli_env(tmp_path, SYSTEM_ACCESSTOKEN="t0ken-xyz", SYSTEM_TEAMPROJECT="MyProject")
+    for args in (["validate"], ["status"], ["history"], ["release", "create", "1.0.0"],
+                 ["deploy", "1.0.0", "--to", "dev"]):
+        done = run(tmp_path, env, *args)
+        assert done.returncode == 2, (args, done.stdout + done.stderr)
+        assert f"trainmaster.yaml:{line}:" in done.stderr and "organization" in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr and "t0ken-xyz" not in done.stdout + done.stderr
+
+
+def test_a_collection_uri_without_a_scheme_names_the_variable(tmp_path: Path) -> None:
+    no_org = "\n".join(line for line in CONFIG.splitlines() if "organization:" not in line) + "\n"
+    make_project(tmp_path, "unused", no_org)
+    env = cli_env(tmp_path, SYSTEM_ACCESSTOKEN="t0ken-xyz", SYSTEM_TEAMPROJECT="MyProject",
+                  SYSTEM_COLLECTIONURI="myorg")
+    for args in (["validate"], ["status"]):
+        done = run(tmp_path, env, *args)
+        assert done.returncode == 2, (args, done.stdout + done.stderr)
+        assert "SYSTEM_COLLECTIONURI" in done.stderr and "Traceback" not in done.stderr, done.stderr

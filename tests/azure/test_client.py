@@ -19,16 +19,9 @@ import responses
 
 from tests.fakes.azure import RELEASE_AREA, RELEASE_LOCATIONS, RESOURCE_AREAS_LOCATION
 from tests.fakes.contract import load
-from trainmaster.errors import InvalidInput, PluginError, Unavailable
-from trainmaster_azure.client import (
-    AzureDevOps,
-    MaybeApplied,
-    NotFound,
-    RetryingAdapter,
-    RetryPolicy,
-    import_sdk,
-    resolve_token,
-)
+from trainmaster.errors import InvalidInput, OutcomeUnknown, PluginError, Unavailable
+from trainmaster.http import RetryPolicy
+from trainmaster_azure.client import AzureDevOps, NotFound, import_sdk, token_source
 
 ORG = "https://dev.azure.com/acme"
 VSRM = "https://vsrm.dev.azure.com/acme"
@@ -68,8 +61,7 @@ def check_contract(rsps: responses.RequestsMock) -> int:
 
 
 def client(sleeps: list[float], **policy: Any) -> AzureDevOps:
-    adapter = RetryingAdapter(RetryPolicy(**policy), sleep=sleeps.append, rand=lambda: 0.5)
-    return AzureDevOps(ORG, "Shop", TOKEN, adapter=adapter)
+    return AzureDevOps(ORG, "Shop", TOKEN, policy=RetryPolicy(sleep=sleeps.append, rand=lambda: 0.5, **policy))
 
 
 @pytest.fixture(autouse=True)
@@ -124,20 +116,20 @@ def test_5xx_on_get_backs_off_and_msrest_does_not_retry_on_its_own() -> None:
     responses.add("GET", DEF_URL, status=500)
     responses.add("GET", DEF_URL, json=DEFINITION)
     sleeps: list[float] = []
-    client(sleeps, base_delay=2.0).release.get_release_definition("Shop", 1)
-    assert sleeps == [1.5, 3.0]  # 2 s then 4 s, with jitter 0.75
+    client(sleeps, base=2.0).release.get_release_definition("Shop", 1)
+    assert sleeps == [1.0, 2.0]  # 2 s then 4 s, with full jitter at 0.5
     assert len([c for c in responses.calls if c.request.url == DEF_URL]) == 3
 
 
 @responses.activate
-def test_a_failed_post_is_never_resent() -> None:
+def test_a_failed_post_without_a_lookup_is_never_resent() -> None:
     from azure.devops.v7_1.release.models import ReleaseStartMetadata
 
     discovery(responses.mock)
     url = f"{VSRM}/Shop/_apis/Release/releases"
     responses.add("POST", url, status=503)
     sleeps: list[float] = []
-    with pytest.raises(MaybeApplied) as err:
+    with pytest.raises(OutcomeUnknown) as err:
         client(sleeps).release.create_release(ReleaseStartMetadata(definition_id=1, description="x"), "Shop")
     assert err.value.exit_code == 5
     assert len([c for c in responses.calls if c.request.method == "POST"]) == 1 and sleeps == []
@@ -153,7 +145,7 @@ def test_errors_are_typed_with_status_activity_id_and_message_never_the_token() 
     with pytest.raises(NotFound) as err:
         client([]).release.get_release_definition("Shop", 1)
     e = err.value
-    assert e.status_code == 404 and e.activity_id == "7d2b-act" and e.exit_code == 2
+    assert e.status_code == 404 and e.request_id == "7d2b-act" and e.exit_code == 2
     assert "VS402855" in str(e) and "7d2b-act" in str(e)
     responses.replace("GET", DEF_URL, status=401, body="", headers={"X-VSS-E2EID": "e2e-1"})
     with pytest.raises(Exception) as auth:
@@ -173,17 +165,17 @@ def test_the_retry_budget_bounds_the_total_wait() -> None:
     assert sleeps == [] and "budget" in str(err.value) and err.value.exit_code == 5
     responses.replace("GET", DEF_URL, status=503)
     with pytest.raises(Unavailable) as err2:
-        client(sleeps, max_attempts=3).release.get_release_definition("Shop", 1)
-    assert len(sleeps) == 2 and "3 attempts" in str(err2.value)
+        client(sleeps, attempts=3).release.get_release_definition("Shop", 1)
+    assert len(sleeps) == 2 and "3 attempt" in str(err2.value)
 
 
 def test_the_token_comes_from_the_named_variable_then_the_job_token_then_the_pat() -> None:
     env = {"SYSTEM_ACCESSTOKEN": "job", "AZURE_DEVOPS_EXT_PAT": "pat", "MY_PAT": "mine"}
-    assert resolve_token(env, "MY_PAT") == "mine"
-    assert resolve_token(env) == "job"
-    assert resolve_token({"AZURE_DEVOPS_EXT_PAT": "pat"}) == "pat"
+    assert token_source(env, "MY_PAT") == ("MY_PAT", "mine")
+    assert token_source(env) == ("SYSTEM_ACCESSTOKEN", "job")
+    assert token_source({"AZURE_DEVOPS_EXT_PAT": "pat"}) == ("AZURE_DEVOPS_EXT_PAT", "pat")
     with pytest.raises(InvalidInput) as err:
-        resolve_token({}, "MY_PAT")
+        token_source({}, "MY_PAT")
     assert err.value.exit_code == 2 and "MY_PAT" in str(err.value) and "SYSTEM_ACCESSTOKEN" in str(err.value)
 
 

@@ -28,12 +28,11 @@ from trainmaster_azure._target import AzureTarget
 
 def setup(fake: Any, tmp: Path, env: dict[str, str], sleeps: Sleeps | None = None) -> tuple[Any, AzurePublisher]:
     config = load(make_project(tmp, fake.url))
-    return config, AzurePublisher(env, (sleeps if sleeps is not None else Sleeps()).adapter())
+    return config, AzurePublisher(env, (sleeps if sleeps is not None else Sleeps()).http())
 
 
 def target(config: Any, name: str, env: dict[str, str], sleeps: Sleeps | None = None) -> AzureTarget:
-    adapter = (sleeps if sleeps is not None else Sleeps()).adapter()
-    t = AzureTarget(config, config.environment(name), env, adapter=adapter)
+    t = AzureTarget(config, config.environment(name), env, http=(sleeps if sleeps is not None else Sleeps()).http())
     t.sleep = lambda s: None
     return t
 
@@ -70,7 +69,7 @@ def test_inside_the_build_it_uploads_release_json_and_defers_the_classic_release
         target(config, "dev", in_build).deploy(job(config, "dev", rel))
     assert "has not completed" in str(err.value)
     later = agent_env(azure_fake, tmp_path, BUILD_BUILDID="202")
-    assert AzurePublisher(later, Sleeps().adapter()).ensure(rel, {}, config).state == "created"
+    assert AzurePublisher(later, Sleeps().http()).ensure(rel, {}, config).state == "created"
 
 
 def test_a_different_id_for_the_same_version_is_a_conflict(azure_fake: Any, tmp_path: Path,
@@ -113,6 +112,30 @@ def test_deploy_starts_the_stage_and_polls_it(azure_fake: Any, tmp_path: Path, e
     assert azure_fake.count("Releases_Create") == 1  # created on first use
 
 
+def test_a_lost_answer_to_starting_the_stage_is_looked_up_not_resent(azure_fake: Any, tmp_path: Path,
+                                                                      env: dict[str, str]) -> None:
+    config, pub = setup(azure_fake, tmp_path, env)
+    rel = release(tmp_path)
+    assert pub.ensure(rel, {}, config).state == "created"
+    azure_fake.lose_response(operation_id="Releases_Update Release Environment")
+    outcome = target(config, "test", env).deploy(job(config, "test", rel))
+    assert outcome.status == "succeeded"
+    assert azure_fake.count("Releases_Update Release Environment") == 1  # the stage ran once
+    assert len([d for d in azure_fake.deployments.values() if d["releaseEnvironment"]["name"] == "Test"]) == 1
+
+
+def test_a_lost_start_that_did_not_land_is_sent_again(azure_fake: Any, tmp_path: Path,
+                                                      env: dict[str, str]) -> None:
+    config, pub = setup(azure_fake, tmp_path, env)
+    rel = release(tmp_path)
+    assert pub.ensure(rel, {}, config).state == "created"
+    azure_fake.fail(503, operation_id="Releases_Update Release Environment")  # refused, not applied
+    outcome = target(config, "test", env).deploy(job(config, "test", rel))
+    assert outcome.status == "succeeded"
+    assert azure_fake.count("Releases_Update Release Environment", 503) == 1
+    assert azure_fake.count("Releases_Update Release Environment") == 2
+
+
 def test_pending_approval_exits_3_with_its_url_then_the_rerun_attaches(azure_fake: Any, tmp_path: Path,
                                                                        env: dict[str, str]) -> None:
     azure_fake.require_approval(1, "Prod")
@@ -139,7 +162,7 @@ def test_a_failed_stage_then_rollback_redeploys_the_last_good_release(azure_fake
     assert failed.status == "failed" and "rejected" in failed.message
     rolled = target(config, "test", env).deploy(job(config, "test", good, kind="rollback"))
     assert rolled.status == "succeeded"
-    ledger = AzureLedger(config, None, environ=env, adapter=Sleeps().adapter())
+    ledger = AzureLedger(config, None, environ=env, http=Sleeps().http())
     history = ledger.history("test", None)
     assert [(d.version, d.status) for d in history] == [("1.0.0", "succeeded"), ("1.1.0", "failed"),
                                                         ("1.0.0", "succeeded")]
@@ -148,8 +171,10 @@ def test_a_failed_stage_then_rollback_redeploys_the_last_good_release(azure_fake
     assert ledger.succeeded(good, "prod") is None
 
 
+@pytest.mark.parametrize("lost", [False, True])
 def test_trainmaster_approve_records_the_azure_approval(azure_fake: Any, tmp_path: Path, env: dict[str, str],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                                       monkeypatch: pytest.MonkeyPatch, lost: bool,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     from trainmaster.interfaces import Approval
     from trainmaster_azure.adapter import approval_recorded
 
@@ -160,11 +185,14 @@ def test_trainmaster_approve_records_the_azure_approval(azure_fake: Any, tmp_pat
         target(config, "prod", env).deploy(job(config, "prod", rel))
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    if lost:  # applied, answer lost: looked up, not sent again
+        azure_fake.lose_response(operation_id="Approvals_Update")
     approval_recorded(Approval(rel.id, rel.version, "prod", "boss@example.com", "now", "ship it"), rel,
                       config.environment("prod"), config)
     (classic,) = azure_fake.releases.values()
     (approval,) = azure_fake.approvals.values()
     assert approval["status"] == "approved" and "boss@example.com" in approval["comments"]
+    assert azure_fake.count("Approvals_Update") == 1 and "approved 1 pending approval" in capsys.readouterr().err
     assert target(config, "prod", env).deploy(job(config, "prod", rel)).status == "succeeded"
 
 
@@ -263,5 +291,5 @@ def test_partially_succeeded_counts_as_configured(azure_fake: Any, tmp_path: Pat
     assert outcome.status == expected
     (classic,) = azure_fake.releases.values()
     assert azure_fake.stage_status(classic["id"], "Test") == "partiallySucceeded"
-    ledger = AzureLedger(config, None, environ=env, adapter=Sleeps().adapter())
+    ledger = AzureLedger(config, None, environ=env, http=Sleeps().http())
     assert [d.status for d in ledger.history("test", None)] == [expected]

@@ -15,16 +15,17 @@ import pytest
 import requests
 
 from tests.support.azure import CONFIG, Checks, Sleeps, job, load, make_project, release
-from trainmaster.errors import Unavailable
+from trainmaster.errors import OutcomeUnknown, Unavailable
+from trainmaster.http import RetryPolicy
 from trainmaster_azure import _remote
 from trainmaster_azure._ledger import AzureLedger
 from trainmaster_azure._publish import AzurePublisher
+from trainmaster_azure._settings import Settings
 from trainmaster_azure._target import AzureTarget
-from trainmaster_azure.client import RetryingAdapter, RetryPolicy
 
 
 def target(config: Any, name: str, env: dict[str, str]) -> AzureTarget:
-    t = AzureTarget(config, config.environment(name), env, adapter=Sleeps().adapter())
+    t = AzureTarget(config, config.environment(name), env, http=Sleeps().http())
     t.sleep = lambda s: None
     return t
 
@@ -74,27 +75,28 @@ def test_a_slow_create_is_never_sent_twice_and_exits_5(azure_fake: Any, tmp_path
                                                        env: dict[str, str]) -> None:
     config = load(make_project(tmp_path, azure_fake.url))
     sleeps = Sleeps()
-    pub = AzurePublisher(env, sleeps.adapter(read_timeout=0.3))
+    pub = AzurePublisher(env, sleeps.http(timeout=(10.0, 0.3)))
     azure_fake.slow(1.2, operation_id="Releases_Create")
     rel = release(tmp_path)
-    with pytest.raises(Unavailable) as err:
+    with pytest.raises(OutcomeUnknown) as err:
         pub.ensure(rel, {}, config)
-    assert err.value.exit_code == 5 and "re-run is safe" in str(err.value)
-    assert len(sleeps) >= 2 and sum(sleeps) == pytest.approx(0.3)  # lookups with backoff over the read timeout
+    assert err.value.exit_code == 5 and "not sent again" in str(err.value)
+    assert sleeps == [0.5, 1.0, 2.0, 4.0]  # a lookup before each wait, none of them finds it yet
     assert azure_fake.count("Releases_Create") == 1
     deadline = time.monotonic() + 5
     while not azure_fake.releases and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.1)
     assert len(azure_fake.releases) == 1
-    assert AzurePublisher(env, Sleeps().adapter()).ensure(rel, {}, config).state == "exists"
+    assert AzurePublisher(env, Sleeps().http()).ensure(rel, {}, config).state == "exists"
     assert azure_fake.count("Releases_Create") == 1 and len(azure_fake.releases) == 1
 
 
 def test_a_slow_create_that_lands_while_looking_is_found_not_resent(azure_fake: Any, tmp_path: Path,
                                                                     env: dict[str, str]) -> None:
     config = load(make_project(tmp_path, azure_fake.url))
-    pub = AzurePublisher(env, RetryingAdapter(RetryPolicy(read_timeout=0.5), sleep=time.sleep))
+    policy = RetryPolicy(sleep=time.sleep, rand=lambda: 0.5)
+    pub = AzurePublisher(env, {"policy": policy, "timeout": (10.0, 0.5)})
     azure_fake.slow(0.6, operation_id="Releases_Create")
     result = pub.ensure(release(tmp_path), {}, config)
     assert result.state == "created" and result.remote["release_id"]
@@ -105,7 +107,7 @@ def test_find_queries_the_pinned_build_then_pages_past_the_newest_hundred(azure_
                                                                           env: dict[str, str]) -> None:
     """The 7.1 client's get_releases drops the continuation header: only the newest 100 were searched."""
     config = load(make_project(tmp_path, azure_fake.url))
-    pub = AzurePublisher(env, Sleeps().adapter())
+    pub = AzurePublisher(env, Sleeps().http())
     old = release(tmp_path, "1.0.0")
     assert pub.ensure(old, {}, config).state == "created"
     seed_releases(azure_fake, 120)  # same build: the filtered query needs two pages too
@@ -127,7 +129,7 @@ def test_running_out_of_pages_is_exit_5_not_absent(azure_fake: Any, tmp_path: Pa
     monkeypatch.setattr(_remote, "PAGE_SIZE", 2)
     monkeypatch.setattr(_remote, "MAX_PAGES", 1)
     with pytest.raises(Unavailable) as err:
-        AzurePublisher(env, Sleeps().adapter()).ensure(release(tmp_path), {}, config)
+        AzurePublisher(env, Sleeps().http()).ensure(release(tmp_path), {}, config)
     assert err.value.exit_code == 5 and "more than 2 classic releases" in str(err.value)
     assert len(azure_fake.releases) == 3 and azure_fake.count("Releases_Create") == 0  # nothing created
 
@@ -161,7 +163,7 @@ def test_history_marks_going_back_to_an_older_version_as_a_rollback(azure_fake: 
     target(config, "test", env).deploy(job(config, "test", good, kind="rollback"))
     target(config, "test", env).deploy(job(config, "test", bad))
     target(config, "dev", env).deploy(job(config, "dev", good))  # another stage has its own order
-    ledger = AzureLedger(config, None, environ=env, adapter=Sleeps().adapter())
+    ledger = AzureLedger(config, None, environ=env, http=Sleeps().http())
     assert [(d.version, d.kind) for d in ledger.history("test", None)] == [
         ("1.0.0", "deploy"), ("1.1.0", "deploy"), ("1.0.0", "rollback"), ("1.1.0", "deploy")]
     assert [(d.environment, d.kind) for d in ledger.history(None, None)][-1] == ("dev", "deploy")
@@ -171,8 +173,8 @@ def test_the_task_connection_url_comes_before_the_collection_uri_and_config_wins
     no_org = "\n".join(line for line in CONFIG.splitlines() if "organization:" not in line) + "\n"
     config = load(make_project(tmp_path, "unused", no_org))
     environ = {"SYSTEM_COLLECTIONURI": "https://dev.azure.com/agent-org/", "SYSTEM_TEAMPROJECT": "MyProject"}
-    assert _remote.settings(config, None, environ).organization == "https://dev.azure.com/agent-org"
+    assert Settings.resolve(config, None, environ).organization == "https://dev.azure.com/agent-org"
     environ["TRAINMASTER_AZURE_ORGANIZATION"] = "https://dev.azure.com/connection-org/"
-    assert _remote.settings(config, None, environ).organization == "https://dev.azure.com/connection-org"
+    assert Settings.resolve(config, None, environ).organization == "https://dev.azure.com/connection-org"
     configured = load(make_project(tmp_path, "https://dev.azure.com/configured"))
-    assert _remote.settings(configured, None, environ).organization == "https://dev.azure.com/configured"
+    assert Settings.resolve(configured, None, environ).organization == "https://dev.azure.com/configured"

@@ -15,11 +15,11 @@ from typing import Any
 
 from trainmaster.config import load_config
 from trainmaster.config.model import Config
+from trainmaster.http import RetryPolicy
 from trainmaster.interfaces import DeployJob, DeployOutcome
 from trainmaster.masking import Masker
 from trainmaster.model import Package, Release
-from trainmaster_azure.adapter import SCHEMA
-from trainmaster_azure.client import RetryingAdapter, RetryPolicy
+from trainmaster_azure._settings import SCHEMA
 
 REPO = Path(__file__).resolve().parents[2]
 TASK = REPO / "azure-pipelines-task"
@@ -81,8 +81,10 @@ def agent_env(fake: Any, tmp: Path, **extra: str) -> dict[str, str]:
 class Sleeps(list[float]):
     """Records the client's sleeps instead of waiting."""
 
-    def adapter(self, **policy: Any) -> RetryingAdapter:
-        return RetryingAdapter(RetryPolicy(**policy), sleep=self.append, rand=lambda: 0.5)
+    def http(self, timeout: tuple[float, float] | None = None, **policy: Any) -> dict[str, Any]:
+        """The client's keyword arguments: a policy recording its sleeps (jitter fixed at 0.5)."""
+        kw: dict[str, Any] = {"policy": RetryPolicy(sleep=self.append, rand=lambda: 0.5, **policy)}
+        return kw if timeout is None else {**kw, "timeout": timeout}
 
 
 class Checks:
