@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from trainmaster.model import Release
     from trainmaster.variables import Resolved
 
-LOCK_WAIT_SECONDS = float(os.environ.get("TRAINMASTER_LOCK_TIMEOUT", "3600"))
-
 
 def _write(text: str) -> None:
     from trainmaster._output import write
@@ -158,7 +156,9 @@ def _acquire(app: App, lock: EnvironmentLock, env: Environment, out: Callable[[s
     if env.concurrency == "wait":
         out(f"waiting for {env.name}: another deployment is in progress…\n")
         lock.waited = True
-        return lock.acquire(wait=True, timeout=LOCK_WAIT_SECONDS)
+        from trainmaster.config._values import env_number
+
+        return lock.acquire(wait=True, timeout=env_number(os.environ, "TRAINMASTER_LOCK_TIMEOUT"))
     # a short grace: a reader may be probing the lock for dead deployments
     return lock.acquire(wait=True, timeout=0.3, poll=0.05)
 

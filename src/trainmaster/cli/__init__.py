@@ -54,9 +54,13 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     Exit codes: 0 done, 1 deployment failed, 2 invalid input or config,
     3 refused by the train or a gate, 4 integrity violation, 5 remote unavailable.
     """
+    import os
+
     from trainmaster import _output
+    from trainmaster.config._values import check_env_numbers
 
     _output.reset()
+    check_env_numbers(os.environ)
     ctx.obj = {"config": config_path}
 
 
