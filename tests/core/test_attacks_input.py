@@ -90,12 +90,12 @@ PASS_ENV = "pass_env: [DEST]"
 CASES = [
     # 1. pass_env must not hand an environment's secret source or a CI/adapter credential to commands
     Case("pass_env-secret-source", _config(replace=(PASS_ENV, "pass_env: [DEST, PROD_DB_PASSWORD]")), 2,
-         ("trainmaster.yaml:6", "PROD_DB_PASSWORD", "pass_env")),
+         ("trainmaster.yaml:8", "PROD_DB_PASSWORD", "pass_env")),
     *[Case(f"pass_env-{name}", _config(replace=(PASS_ENV, f"pass_env: [DEST, {name}]")), 2,
-           ("trainmaster.yaml:6", name, "credential"))
+           ("trainmaster.yaml:8", name, "credential"))
       for name in ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
                    "SYSTEM_ACCESSTOKEN", "OCTOPUS_API_KEY", "OCTOPUS_ACCESS_TOKEN", "AZURE_DEVOPS_EXT_PAT")],
-    Case("pass_env-github-token_env", _github_token_env, 2, ("trainmaster.yaml:6", "MY_GH_PAT"),
+    Case("pass_env-github-token_env", _github_token_env, 2, ("trainmaster.yaml:8", "MY_GH_PAT"),
          env={"TRAINMASTER_LOAD_PLUGINS": "github"}),
     # 2. input limits
     Case("config-over-1MiB", _raw_config(BASIC_CONFIG + "#" + "x" * (1 << 20) + "\n"), 2, ("1 MiB",)),
