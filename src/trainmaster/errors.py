@@ -161,3 +161,31 @@ class PluginError(TrainmasterError):
     """A plugin is missing, failed to load, or needs an extra that is not installed."""
 
     exit_code = EXIT_INVALID
+
+
+_OS_CAUSES: dict[str, tuple[str, str]] = {
+    "ENOSPC": ("no space left on the device", "free some space and run the command again"),
+    "EDQUOT": ("the disk quota is exceeded", "free some space and run the command again"),
+    "EROFS": ("the file system is read-only", "use a writable state_dir, or mount it read-write"),
+    "EACCES": ("permission denied", "make it writable for this user, or use another state_dir"),
+    "EPERM": ("operation not permitted", "make it writable for this user (chattr -i?), or use another state_dir"),
+    "ENOTDIR": ("a part of the path is a file, not a folder", "point state_dir at a folder"),
+    "EISDIR": ("it is a folder, not a file", "remove the folder or use another state_dir"),
+    "EIO": ("an input/output error (the disk may be failing)", "check the disk"),
+}
+
+
+def from_os_error(exc: OSError, where: object = None) -> Unavailable:
+    """An operating system refusal as an exit-5 error saying what went wrong and where.
+
+    A full disk, a read-only or immutable folder or missing permissions are the
+    machine's state, not corruption: the user frees space or fixes the mount, and
+    nothing needs restoring.
+    """
+    import errno as errnos
+
+    name = errnos.errorcode.get(exc.errno or 0, "")
+    cause, hint = _OS_CAUSES.get(name, (exc.strerror or str(exc), ""))
+    place = where if where is not None else exc.filename
+    text = f"cannot write or read {place}: {cause}" if place else f"the operating system refused: {cause}"
+    return Unavailable(text + (f"; {hint}" if hint else ""))

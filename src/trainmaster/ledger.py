@@ -405,6 +405,41 @@ class SqliteLedger:
         return [Approval(release_id, version, environment, r[0], r[1], r[2], bool(r[3])) for r in rows]
 
 
+_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_OS_CODES = {3: "EPERM", 8: "EROFS", 10: "EIO", 13: "ENOSPC", 14: "EACCES"}  # PERM READONLY IOERR FULL CANTOPEN
+
+
+def explain_error(exc: sqlite3.DatabaseError, folder: Path | None) -> Exception:
+    """The user-facing error for a failing ledger: the machine's state (exit 5) unless it is corruption.
+
+    For a refusal by the operating system (full, read-only, no permission, cannot open) the real
+    cause is found by trying to write a byte into ``folder``; only a damaged file says
+    "restore it from a backup" (exit 4).
+    """
+    import errno
+    import os
+
+    from trainmaster.errors import IntegrityError, from_os_error
+
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in _CORRUPT_CODES or code not in _OS_CODES:
+        return IntegrityError(f"the ledger cannot be read ({exc}); restore it from a backup")
+    where = folder if folder is not None else "the ledger"
+    if folder is not None:
+        probe = folder / f".write-probe-{os.getpid()}"
+        try:
+            fd = os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, b"\0" * 4096)
+            finally:
+                os.close(fd)
+                probe.unlink(missing_ok=True)
+        except OSError as found:
+            return from_os_error(found, where)
+    name = _OS_CODES[code]
+    return from_os_error(OSError(getattr(errno, name), os.strerror(getattr(errno, name))), where)
+
+
 def _split_sql(script: str) -> list[str]:
     """Split a migration into statements, keeping trigger bodies whole."""
     statements: list[str] = []

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainmaster.errors import DigestMismatch, InvalidInput
+from trainmaster.errors import DigestMismatch, InvalidInput, from_os_error
 from trainmaster.model import check_digest
 
 CHUNK = 1 << 20  # 1 MiB
@@ -204,6 +204,8 @@ class Store:
             os.close(fd)
             if problem is not None or sys.exc_info()[0] is not None:
                 tmp_path.unlink(missing_ok=True)
+        if isinstance(problem, OSError):  # a full disk or a read-only store: the machine's state (exit 5)
+            raise from_os_error(problem, self.root)
         if problem is not None:
             raise InvalidInput(f"cannot write to the store at {self.root}: {problem}")
         return Staged("sha256:" + digest.hexdigest(), size, tmp_path)

@@ -231,17 +231,18 @@ def test_full_disk_is_exit_5_not_corruption(project: Project, mounted: Callable[
 
 def test_full_disk_for_the_ledger_is_exit_5(project: Project, mounted: Callable[..., Path],
                                             tmp_path: Path) -> None:
-    state = mounted("-t", "tmpfs", "-o", "size=64k", "tmpfs", at=tmp_path / "state")
+    state = mounted("-t", "tmpfs", "-o", "size=2m", "tmpfs", at=tmp_path / "state")
     _state_on(project, state)
     project.ok("release", "create", "1.0.0")
     filler = state / "filler"
-    with open(filler, "wb") as fh:  # fill what is left, for real
-        try:
-            while True:
-                fh.write(b"\0" * 4096)
-                fh.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)  # fill what is left, for real
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     result = project.run("deploy", "1.0.0", "--to", "dev")
     assert result.returncode == 5, result.stderr
     assert "no space left" in result.stderr.lower() and "backup" not in result.stderr
@@ -276,7 +277,7 @@ def test_os_error_classifier_with_real_syscalls() -> None:
     with pytest.raises(OSError) as full:
         with open("/dev/full", "wb", buffering=0) as fh:
             fh.write(b"x")
-    err = from_os_error(full.value)
+    err = from_os_error(full.value, "/dev/full")
     assert isinstance(err, TrainmasterError) and err.exit_code == 5
     assert "no space left" in str(err).lower() and "/dev/full" in str(err)
 
