@@ -115,6 +115,24 @@ def parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def check_clock(last: str, at: str) -> None:
+    """Refuse an event dated before the ledger's last one (exit 5): the clock went back.
+
+    Every time the train reads (soak, windows, freezes, approvals) is only as good as the
+    order of the ledger's times; a success recorded under a clock set back would meet a
+    soak early. The whole change is rolled back, so nothing is written.
+    """
+    try:
+        behind = (parse_time(last) - parse_time(at)).total_seconds()
+    except ValueError:
+        return
+    if behind > 0:
+        from trainmaster.errors import Unavailable
+
+        raise Unavailable(f"the clock went back by {behind:.3f}s: this machine says {at} but the ledger's last "
+                          f"event is dated {last}; fix the clock (NTP) and run the command again")
+
+
 def _row_to_deployment(row: sqlite3.Row | tuple[Any, ...]) -> Deployment:
     return Deployment(
         id=row[0], release_id=row[1], version=row[2], environment=row[3], kind=row[4], status=row[5],
@@ -182,9 +200,11 @@ class SqliteLedger:
     # -- audit ---------------------------------------------------------------------
 
     def _audit(self, conn: sqlite3.Connection, kind: str, actor: str, subject: str, data: dict[str, Any]) -> None:
-        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        row = conn.execute("SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
         at = now()
+        if row:
+            check_clock(row[2], at)
         body = json.dumps(data, sort_keys=True, separators=(",", ":"))
         digest = event_hash(seq, at, actor, kind, subject, body, prev)
         conn.execute(
