@@ -253,7 +253,8 @@ def _workspace(app: App, dep_id: int, plan: list[PackagePlan]) -> tuple[Path, di
     return work, seen
 
 
-def _clean_workspace(work: tuple[Path, dict[str, tuple[int, int, int]]], files: dict[str, Path]) -> None:
+def remove_tree(folder: Path) -> None:
+    """Remove a deployment's work folder (read-only links included)."""
     import shutil
     import stat
 
@@ -261,11 +262,15 @@ def _clean_workspace(work: tuple[Path, dict[str, tuple[int, int, int]]], files: 
         os.chmod(path, stat.S_IWRITE | stat.S_IREAD)  # Windows refuses to delete read-only links
         func(path)
 
-    folder, seen = work
     if sys.version_info >= (3, 12):
         shutil.rmtree(folder, onexc=writable_then_retry)
     else:
         shutil.rmtree(folder, onerror=writable_then_retry)
+
+
+def _clean_workspace(work: tuple[Path, dict[str, tuple[int, int, int]]], files: dict[str, Path]) -> None:
+    folder, seen = work
+    remove_tree(folder)
     for name, stored in files.items():
         st = stored.stat() if stored.exists() else None
         if st is None or seen.get(str(stored)) != (st.st_ino, st.st_size, st.st_mtime_ns):

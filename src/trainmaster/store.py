@@ -173,8 +173,7 @@ class Store:
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         _sweep(tmp_dir)
-        fd, tmp_name = _mkstemp(tmp_dir)
-        tmp_path = Path(tmp_name)
+        fd, tmp_path = _owned_temp(tmp_dir)
         digest = hashlib.sha256()
         size = 0
         try:
@@ -254,19 +253,62 @@ class Store:
 
 
 def _sweep(tmp_dir: Path, older_than: float = 86400.0) -> None:
-    """Remove staging files a killed ``release create`` left behind (older than a day)."""
+    """Remove staging files a killed ``release create`` left behind.
+
+    Each staging file is ``flock``-ed by the process writing it for as long as it lives, so a
+    file whose lock can be taken belongs to a dead process and goes at once (elsewhere: after a day).
+    """
     import time
 
     limit = time.time() - older_than
     for path in tmp_dir.glob("ingest-*"):
         try:
-            if path.stat().st_mtime < limit:
+            if not _remove_if_unowned(path) and path.stat().st_mtime < limit:
                 path.unlink()
         except OSError:
             pass
 
 
-def _mkstemp(directory: Path) -> tuple[int, str]:
+def _remove_if_unowned(path: Path) -> bool:
+    """Unlink ``path`` while holding its lock, if no live process holds it."""
+    if os.name != "posix":
+        return False
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    try:  # unlinked under the lock: a stager that lost the race sees it and retries (_owned_temp)
+        path.unlink()
+    finally:
+        os.close(fd)
+    return True
+
+
+def _owned_temp(directory: Path) -> tuple[int, Path]:
+    """A new staging file, locked by this process (see :func:`_sweep`)."""
     import tempfile
 
-    return tempfile.mkstemp(prefix="ingest-", dir=directory)
+    while True:
+        fd, name = tempfile.mkstemp(prefix="ingest-", dir=directory)
+        if os.name != "posix":
+            return fd, Path(name)
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(name).st_ino == os.fstat(fd).st_ino:
+                return fd, Path(name)
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # a sweeper took it in the instant before the lock: take another
+
+
+def sweep(root: Path) -> None:
+    """Remove what dead ``release create`` processes left in the store at ``root``."""
+    tmp_dir = root / "tmp"
+    if tmp_dir.is_dir():
+        _sweep(tmp_dir)
