@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainmaster.errors import DigestMismatch, InvalidInput, from_os_error
+from trainmaster.errors import DigestMismatch, InvalidInput, from_os_error, machine_refused
 from trainmaster.model import check_digest
 
 CHUNK = 1 << 20  # 1 MiB
@@ -41,6 +41,7 @@ class Staged:
     digest: str
     size: int
     tmp_path: Path
+    lock_fd: int = -1  # held open (and flock-ed) until commit or discard, so no sweep takes it
 
 
 class _Sink:
@@ -198,16 +199,16 @@ class Store:
                         progress(len(chunk))
         except OSError as exc:  # opening the source
             raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
-        finally:  # whatever happened, stop both threads, close the file, and drop it on failure
+        finally:  # whatever happened, stop both threads, and drop the file on failure
             problem = sink.close(size)
-            os.close(fd)
             if problem is not None or sys.exc_info()[0] is not None:
                 tmp_path.unlink(missing_ok=True)
-        if isinstance(problem, OSError):  # a full disk or a read-only store: the machine's state (exit 5)
+                os.close(fd)
+        if isinstance(problem, OSError) and machine_refused(problem):  # full or read-only: exit 5
             raise from_os_error(problem, self.root)
         if problem is not None:
             raise InvalidInput(f"cannot write to the store at {self.root}: {problem}")
-        return Staged("sha256:" + digest.hexdigest(), size, tmp_path)
+        return Staged("sha256:" + digest.hexdigest(), size, tmp_path, fd)
 
     def commit(self, staged: Staged) -> Path:
         """Move a staged file into place (read-only).
@@ -218,7 +219,7 @@ class Store:
         final = self.path_for(staged.digest)
         if final.is_file():
             if hash_file(final)[0] == staged.digest:
-                staged.tmp_path.unlink(missing_ok=True)
+                self.discard(staged)
                 return final
             os.chmod(final, stat.S_IRUSR | stat.S_IWUSR)
         if not final.parent.is_dir():
@@ -226,6 +227,7 @@ class Store:
             _fsync_dir(final.parent.parent)  # the new shard folder itself must survive a crash
         os.chmod(staged.tmp_path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         os.replace(staged.tmp_path, final)
+        _release(staged)
         _fsync_dir(final.parent)
         return final
 
@@ -236,6 +238,7 @@ class Store:
 
     def discard(self, staged: Staged) -> None:
         staged.tmp_path.unlink(missing_ok=True)
+        _release(staged)
 
     def verify(self, digest: str, *, name: str = "", progress: Progress | None = None) -> Path:
         """Re-hash a stored file; raise :class:`DigestMismatch` if it is missing or altered."""
@@ -250,6 +253,12 @@ class Store:
                 "the store was altered; restore it from a trusted copy (`trainmaster release fetch`)"
             )
         return path
+
+
+def _release(staged: Staged) -> None:
+    if staged.lock_fd >= 0:
+        os.close(staged.lock_fd)
+        staged.lock_fd = -1
 
 
 def _sweep(tmp_dir: Path, older_than: float = 86400.0) -> None:

@@ -116,8 +116,8 @@ CASES = [
     Case("huge-duration", _config(replace=(PASS_ENV, PASS_ENV + "\n  soak: 99999999999999999999d")), 2,
          ("trainmaster.yaml:", "soak")),
     Case("history-huge-limit", _args("history", "--limit", "99999999999999999999999"), 2, ("--limit",)),
-    Case("lock-timeout-not-a-number", _args("deploy", "1.0.0", "--to", "dev"), 2, ("TRAINMASTER_LOCK_TIMEOUT",),
-         env={"TRAINMASTER_LOCK_TIMEOUT": "abc"}),
+    Case("lock-timeout-not-a-number", _args("deploy", "1.0.0", "--to", "dev"), 2,
+         ("TRAINMASTER_LOCK_TIMEOUT",), env={"TRAINMASTER_LOCK_TIMEOUT": "abc"}),
     Case("lock-timeout-nan", _args("deploy", "1.0.0", "--to", "dev"), 2, ("TRAINMASTER_LOCK_TIMEOUT",),
          env={"TRAINMASTER_LOCK_TIMEOUT": "nan"}),
     Case("config-dev-zero", _args("--config", "/dev/zero", "validate"), 2, ("/dev/zero", "regular file")),
@@ -263,11 +263,12 @@ def test_immutable_state_folder_is_permission_denied_exit_5(project: Project, tm
     assert "Traceback" not in result.stderr
 
 
-def test_state_dir_that_is_a_file_is_exit_5_naming_it(project: Project) -> None:
+def test_state_dir_that_is_a_file_is_exit_2_naming_it_not_corruption(project: Project) -> None:
     project.write("afile", "not a folder")
     _state_on(project, project.root / "afile")
     result = project.run("status")
-    assert result.returncode == 5, result.stderr
+    assert result.returncode == 2, result.stderr
+    assert "backup" not in result.stderr
     assert "afile" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -308,7 +309,8 @@ def _future_event(project: Project, at: str = "2999-01-01T00:00:00.000Z") -> Non
     conn.close()
 
 
-@pytest.mark.parametrize("args", [("deploy", "1.0.0", "--to", "dev"), ("approve", "1.0.0", "--env", "prod", "--by", "bob"),
+@pytest.mark.parametrize("args", [("deploy", "1.0.0", "--to", "dev"),
+                                  ("approve", "1.0.0", "--env", "prod", "--by", "bob"),
                                   ("release", "create", "2.0.0")])
 def test_an_event_earlier_than_the_last_one_is_refused(project: Project, args: tuple[str, ...]) -> None:
     project.ok("release", "create", "1.0.0")
