@@ -138,7 +138,31 @@ class App:
                     reason += f"; stopped {stopped} command group(s) it left running"
                 if self.ledger.mark_interrupted(dep.id, reason):
                     reaped.append(dep.id)
+        self._remove_leftovers()
         return reaped
+
+    def _remove_leftovers(self) -> None:
+        """Delete what killed processes left: staging files of ``release create``, work folders of deployments.
+
+        A staging file goes once no live process holds its lock; a work folder once its deployment
+        is recorded ``interrupted`` (its process is dead: see :meth:`reap_interrupted`).
+        """
+        from trainmaster.deploy import remove_tree
+        from trainmaster.store import sweep
+
+        sweep(self.state_dir / "store")
+        work = self.state_dir / "work"
+        if not work.is_dir():
+            return
+        for folder in work.iterdir():
+            dep_id = folder.name.split("-", 1)[0]
+            dep = self.ledger.get_deployment(int(dep_id)) if dep_id.isdigit() else None
+            if dep is not None and dep.status == "interrupted":
+                try:
+                    remove_tree(folder)
+                except OSError as exc:
+                    print(f"warning: cannot remove the work folder {folder}: {exc.strerror or exc}",
+                          file=sys.stderr)
 
     # -- people ------------------------------------------------------------------------
 

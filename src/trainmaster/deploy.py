@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from trainmaster.model import Release
     from trainmaster.variables import Resolved
 
-LOCK_WAIT_SECONDS = float(os.environ.get("TRAINMASTER_LOCK_TIMEOUT", "3600"))
-
 
 def _write(text: str) -> None:
     from trainmaster._output import write
@@ -158,7 +156,9 @@ def _acquire(app: App, lock: EnvironmentLock, env: Environment, out: Callable[[s
     if env.concurrency == "wait":
         out(f"waiting for {env.name}: another deployment is in progress…\n")
         lock.waited = True
-        return lock.acquire(wait=True, timeout=LOCK_WAIT_SECONDS)
+        from trainmaster.config._values import env_number
+
+        return lock.acquire(wait=True, timeout=env_number(os.environ, "TRAINMASTER_LOCK_TIMEOUT"))
     # a short grace: a reader may be probing the lock for dead deployments
     return lock.acquire(wait=True, timeout=0.3, poll=0.05)
 
@@ -254,7 +254,8 @@ def _workspace(app: App, dep_id: int, plan: list[PackagePlan]) -> tuple[Path, di
     return work, seen
 
 
-def _clean_workspace(work: tuple[Path, dict[str, tuple[int, int, int]]], files: dict[str, Path]) -> None:
+def remove_tree(folder: Path) -> None:
+    """Remove a deployment's work folder (read-only links included)."""
     import shutil
     import stat
 
@@ -262,11 +263,15 @@ def _clean_workspace(work: tuple[Path, dict[str, tuple[int, int, int]]], files: 
         os.chmod(path, stat.S_IWRITE | stat.S_IREAD)  # Windows refuses to delete read-only links
         func(path)
 
-    folder, seen = work
     if sys.version_info >= (3, 12):
         shutil.rmtree(folder, onexc=writable_then_retry)
     else:
         shutil.rmtree(folder, onerror=writable_then_retry)
+
+
+def _clean_workspace(work: tuple[Path, dict[str, tuple[int, int, int]]], files: dict[str, Path]) -> None:
+    folder, seen = work
+    remove_tree(folder)
     for name, stored in files.items():
         st = stored.stat() if stored.exists() else None
         if st is None or seen.get(str(stored)) != (st.st_ino, st.st_size, st.st_mtime_ns):

@@ -206,3 +206,37 @@ class PluginError(TrainmasterError):
     """A plugin is missing, failed to load, or needs an extra that is not installed."""
 
     exit_code = EXIT_INVALID
+
+
+_OS_CAUSES: dict[str, tuple[str, str]] = {
+    "ENOSPC": ("no space left on the device", "free some space and run the command again"),
+    "EDQUOT": ("the disk quota is exceeded", "free some space and run the command again"),
+    "EROFS": ("the file system is read-only", "use a writable state_dir, or mount it read-write"),
+    "EACCES": ("permission denied", "make it writable for this user, or use another state_dir"),
+    "EPERM": ("operation not permitted", "make it writable for this user (chattr -i?), or use another state_dir"),
+}
+
+
+def machine_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is the machine refusing (full, read-only, no permission): see :func:`from_os_error`."""
+    import errno as errnos
+
+    return isinstance(exc, OSError) and errnos.errorcode.get(exc.errno or 0, "") in _OS_CAUSES
+
+
+def from_os_error(exc: OSError, where: object = None) -> TrainmasterError:
+    """An operating system error as one message saying what went wrong and where.
+
+    A full disk, a read-only or immutable folder or missing permissions are the machine's
+    state, not corruption (exit 5): the user frees space or fixes the mount, and nothing
+    needs restoring. Any other cause (a path that is a file, not a folder …) is exit 2.
+    """
+    import errno as errnos
+
+    place = where if where is not None else exc.filename
+    name = errnos.errorcode.get(exc.errno or 0, "")
+    if name not in _OS_CAUSES:
+        cause = exc.strerror or str(exc)
+        return InvalidInput(f"cannot use {place}: {cause}" if place else cause)
+    cause, hint = _OS_CAUSES[name]
+    return Unavailable(f"cannot write or read {place}: {cause}; {hint}" if place else f"{cause}; {hint}")

@@ -22,7 +22,7 @@ from typing import Any
 
 from trainmaster.audit import GENESIS, event_hash
 from trainmaster.interfaces import Approval, Deployment, DeploymentStatus
-from trainmaster.model import Release, timestamp
+from trainmaster.model import Release, parse_time, timestamp
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the initial schema
@@ -126,6 +126,24 @@ def now() -> str:
     return timestamp()
 
 
+def check_clock(last: str, at: str) -> None:
+    """Refuse an event dated before the ledger's last one (exit 5): the clock went back.
+
+    Every time the train reads (soak, windows, freezes, approvals) is only as good as the
+    order of the ledger's times; a success recorded under a clock set back would meet a
+    soak early. The whole change is rolled back, so nothing is written.
+    """
+    try:
+        behind = (parse_time(last) - parse_time(at)).total_seconds()
+    except ValueError:
+        return
+    if behind > 0:
+        from trainmaster.errors import Unavailable
+
+        raise Unavailable(f"the clock went back by {behind:.3f}s: this machine says {at} but the ledger's last "
+                          f"event is dated {last}; fix the clock (NTP) and run the command again")
+
+
 def _row_to_deployment(row: sqlite3.Row | tuple[Any, ...]) -> Deployment:
     return Deployment(
         id=row[0], release_id=row[1], version=row[2], environment=row[3], kind=row[4], status=row[5],
@@ -193,9 +211,11 @@ class SqliteLedger:
     # -- audit ---------------------------------------------------------------------
 
     def _audit(self, conn: sqlite3.Connection, kind: str, actor: str, subject: str, data: dict[str, Any]) -> None:
-        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        row = conn.execute("SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
         at = now()
+        if row:
+            check_clock(row[2], at)
         body = json.dumps(data, sort_keys=True, separators=(",", ":"))
         digest = event_hash(seq, at, actor, kind, subject, body, prev)
         conn.execute(
@@ -410,6 +430,41 @@ class SqliteLedger:
             (release_id, environment),
         ).fetchall()
         return [Approval(release_id, version, environment, r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+
+_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_OS_CODES = {3: "EPERM", 8: "EROFS", 10: "EIO", 13: "ENOSPC", 14: "EACCES"}  # PERM READONLY IOERR FULL CANTOPEN
+
+
+def explain_error(exc: sqlite3.DatabaseError, folder: Path | None) -> Exception:
+    """The user-facing error for a failing ledger: the machine's state (exit 5) unless it is corruption.
+
+    For a refusal by the operating system (full, read-only, no permission, cannot open) the real
+    cause is found by trying to write a byte into ``folder``; only a damaged file says
+    "restore it from a backup" (exit 4).
+    """
+    import errno
+    import os
+
+    from trainmaster.errors import IntegrityError, from_os_error
+
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in _CORRUPT_CODES or code not in _OS_CODES:
+        return IntegrityError(f"the ledger cannot be read ({exc}); restore it from a backup")
+    where = folder if folder is not None else "the ledger"
+    if folder is not None:
+        probe = folder / f".write-probe-{os.getpid()}"
+        try:
+            fd = os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, b"\0" * 4096)
+            finally:
+                os.close(fd)
+                probe.unlink(missing_ok=True)
+        except OSError as found:
+            return from_os_error(found, where)
+    name = _OS_CODES[code]
+    return from_os_error(OSError(getattr(errno, name), os.strerror(getattr(errno, name))), where)
 
 
 def _split_sql(script: str) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +37,64 @@ def match_one(pattern: str, base: Path, what: str) -> Path:
     full = pattern if Path(pattern).is_absolute() else str(base / pattern)
     if Path(full).is_file():  # a literal path, even one with glob characters such as [1]
         return Path(full)
-    matches = sorted(p for p in glob.glob(full, recursive=True) if Path(p).is_file())
+    matches = sorted(p for p in bounded_glob(full, what) if Path(p).is_file())
     if len(matches) == 1:
         return Path(matches[0])
     if not matches:
         raise InvalidInput(f"{what}: {pattern!r} matches no file (looked in {base})")
     listed = "\n  ".join(matches[:20]) + ("\n  …" if len(matches) > 20 else "")
     raise InvalidInput(f"{what}: {pattern!r} must match exactly one file but matches {len(matches)}:\n  {listed}")
+
+
+GLOB_MAX_ENTRIES = 100_000
+"""How many folder entries a package glob may look at before it is refused (exit 2)."""
+
+
+def bounded_glob(pattern: str, what: str) -> set[str]:
+    """The paths ``pattern`` matches (``*``, ``?``, ``[…]``, ``**``), like :func:`glob.glob` but safe.
+
+    ``**`` never descends into a symlinked folder (a loop would never end), and after
+    :data:`GLOB_MAX_ENTRIES` folder entries the search stops with exit 2.
+    """
+    import fnmatch
+    import os
+
+    seen = 0
+
+    def scan(folder: str) -> list[os.DirEntry[str]]:
+        nonlocal seen
+        try:
+            with os.scandir(folder or ".") as it:
+                entries = []
+                for entry in it:
+                    seen += 1
+                    if seen > GLOB_MAX_ENTRIES:
+                        raise InvalidInput(f"{what}: {pattern!r} looked at more than {GLOB_MAX_ENTRIES:,} "
+                                           "entries; narrow the pattern")
+                    entries.append(entry)
+                return entries
+        except OSError:
+            return []
+
+    def walk(folder: str, parts: list[str]) -> Iterator[str]:
+        if not parts:
+            yield folder
+            return
+        head, tail = parts[0], parts[1:]
+        if head == "**":
+            yield from walk(folder, tail)
+            for entry in scan(folder):
+                if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
+                    yield from walk(entry.path, parts)
+        elif glob.has_magic(head):
+            for entry in scan(folder):
+                if (head.startswith(".") or not entry.name.startswith(".")) and fnmatch.fnmatch(entry.name, head):
+                    yield from walk(entry.path, tail)
+        else:
+            yield from walk(os.path.join(folder, head), tail)
+
+    anchor, *parts = Path(pattern).parts if Path(pattern).is_absolute() else ("", *Path(pattern).parts)
+    return set(walk(anchor, parts))
 
 
 def publishers(app: App, names: tuple[str, ...] | list[str]) -> list[tuple[str, Publisher]]:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainmaster.errors import DigestMismatch, InvalidInput
+from trainmaster.errors import DigestMismatch, InvalidInput, from_os_error, machine_refused
 from trainmaster.model import check_digest
 
 CHUNK = 1 << 20  # 1 MiB
@@ -41,6 +41,7 @@ class Staged:
     digest: str
     size: int
     tmp_path: Path
+    lock_fd: int = -1  # held open (and flock-ed) until commit or discard, so no sweep takes it
 
 
 class _Sink:
@@ -202,8 +203,7 @@ class Store:
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         _sweep(tmp_dir)
-        fd, tmp_name = _mkstemp(tmp_dir)
-        tmp_path = Path(tmp_name)
+        fd, tmp_path = _owned_temp(tmp_dir)
         digest = hashlib.sha256()
         size = 0
         try:
@@ -228,14 +228,16 @@ class Store:
                         progress(len(chunk))
         except OSError as exc:  # opening the source
             raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
-        finally:  # whatever happened, stop both threads, close the file, and drop it on failure
+        finally:  # whatever happened, stop both threads, and drop the file on failure
             problem = sink.close(size)
-            os.close(fd)
             if problem is not None or sys.exc_info()[0] is not None:
                 tmp_path.unlink(missing_ok=True)
+                os.close(fd)
+        if isinstance(problem, OSError) and machine_refused(problem):  # full or read-only: exit 5
+            raise from_os_error(problem, self.root)
         if problem is not None:
             raise InvalidInput(f"cannot write to the store at {self.root}: {problem}")
-        return Staged("sha256:" + digest.hexdigest(), size, tmp_path)
+        return Staged("sha256:" + digest.hexdigest(), size, tmp_path, fd)
 
     def commit(self, staged: Staged) -> Path:
         """Move a staged file into place (read-only).
@@ -246,7 +248,7 @@ class Store:
         final = self.path_for(staged.digest)
         if final.is_file():
             if hash_file(final)[0] == staged.digest:
-                staged.tmp_path.unlink(missing_ok=True)
+                self.discard(staged)
                 return final
             os.chmod(final, stat.S_IRUSR | stat.S_IWUSR)
         if not final.parent.is_dir():
@@ -254,6 +256,7 @@ class Store:
             _fsync_dir(final.parent.parent)  # the new shard folder itself must survive a crash
         os.chmod(staged.tmp_path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         os.replace(staged.tmp_path, final)
+        _release(staged)
         _fsync_dir(final.parent)
         return final
 
@@ -264,6 +267,7 @@ class Store:
 
     def discard(self, staged: Staged) -> None:
         staged.tmp_path.unlink(missing_ok=True)
+        _release(staged)
 
     def verify(self, digest: str, *, name: str = "", progress: Progress | None = None) -> Path:
         """Re-hash a stored file; raise :class:`DigestMismatch` if it is missing or altered."""
@@ -280,20 +284,69 @@ class Store:
         return path
 
 
+def _release(staged: Staged) -> None:
+    if staged.lock_fd >= 0:
+        os.close(staged.lock_fd)
+        staged.lock_fd = -1
+
+
 def _sweep(tmp_dir: Path, older_than: float = 86400.0) -> None:
-    """Remove staging files a killed ``release create`` left behind (older than a day)."""
+    """Remove staging files a killed ``release create`` left behind.
+
+    Each staging file is ``flock``-ed by the process writing it for as long as it lives, so a
+    file whose lock can be taken belongs to a dead process and goes at once (elsewhere: after a day).
+    """
     import time
 
     limit = time.time() - older_than
     for path in tmp_dir.glob("ingest-*"):
         try:
-            if path.stat().st_mtime < limit:
+            if not _remove_if_unowned(path) and path.stat().st_mtime < limit:
                 path.unlink()
         except OSError:
             pass
 
 
-def _mkstemp(directory: Path) -> tuple[int, str]:
+def _remove_if_unowned(path: Path) -> bool:
+    """Unlink ``path`` while holding its lock, if no live process holds it."""
+    if os.name != "posix":
+        return False
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    try:  # unlinked under the lock: a stager that lost the race sees it and retries (_owned_temp)
+        path.unlink()
+    finally:
+        os.close(fd)
+    return True
+
+
+def _owned_temp(directory: Path) -> tuple[int, Path]:
+    """A new staging file, locked by this process (see :func:`_sweep`)."""
     import tempfile
 
-    return tempfile.mkstemp(prefix="ingest-", dir=directory)
+    while True:
+        fd, name = tempfile.mkstemp(prefix="ingest-", dir=directory)
+        if os.name != "posix":
+            return fd, Path(name)
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(name).st_ino == os.fstat(fd).st_ino:
+                return fd, Path(name)
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # a sweeper took it in the instant before the lock: take another
+
+
+def sweep(root: Path) -> None:
+    """Remove what dead ``release create`` processes left in the store at ``root``."""
+    tmp_dir = root / "tmp"
+    if tmp_dir.is_dir():
+        _sweep(tmp_dir)

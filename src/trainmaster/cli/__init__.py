@@ -58,9 +58,13 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     Exit codes: 0 done, 1 deployment failed, 2 invalid input or config,
     3 refused by the train or a gate, 4 integrity violation, 5 remote unavailable.
     """
+    import os
+
     from trainmaster import _output
+    from trainmaster.config._values import check_env_numbers
 
     _output.reset()
+    check_env_numbers(os.environ)
     ctx.obj = {"config": config_path}
 
 
@@ -105,19 +109,34 @@ def main(argv: list[str] | None = None) -> Any:
     except BrokenPipeError:
         sys.exit(0)
     except OSError as exc:  # the state directory or a file cannot be read or written
-        click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
-        _complete(2, str(exc))
-        sys.exit(2)
+        from trainmaster.errors import from_os_error
+
+        _fail(from_os_error(exc))
     except Exception as exc:
         import sqlite3
 
         if not isinstance(exc, sqlite3.DatabaseError):
             raise
-        click.echo(f"error: the ledger cannot be read ({exc}); restore it from a backup", err=True)
-        _complete(4, str(exc))
-        sys.exit(4)
+        from trainmaster.ledger import explain_error
+
+        _fail(explain_error(exc, _state_dir()))
     _complete(0, "")
     sys.exit(0)
+
+
+def _fail(exc: Exception) -> None:
+    code = getattr(exc, "exit_code", 2)
+    click.echo(f"error: {exc}", err=True)
+    _complete(code, str(exc))
+    sys.exit(code)
+
+
+def _state_dir() -> Any:
+    app = current_app()
+    try:
+        return app.state_dir if app is not None else None
+    except Exception:
+        return None
 
 
 def _sigterm_is_an_interrupt() -> None:

@@ -82,7 +82,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 @click.command()
 @click.option("--env", "env", metavar="ENV", help="Only this environment.")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N deployments (still printed oldest first).")
+@click.option("--limit", type=click.IntRange(min=1, max=1_000_000),
+              help="Only the newest N deployments (still printed oldest first).")
 @json_option
 @click.pass_context
 def history(ctx: click.Context, env: str | None, limit: int | None, as_json: bool) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from trainmaster.config._passenv import check_pass_env, refused_names
 from trainmaster.config._schema import plugin_def
 from trainmaster.config._validate import Validator
 from trainmaster.config._values import (
@@ -62,6 +63,7 @@ class Converter:
         self.path = path
         self.plugin_names = plugin_names
         self.secret_schemes = tuple(secret_schemes)
+        self._refused: dict[str, str] | None = None
 
     def error(self, message: str, path: PathKey, *, at_key: bool = False) -> ConfigError:
         return self.doc.error(message, path, at_key=at_key)
@@ -328,6 +330,10 @@ class Converter:
                 Validator(self.schema, self.doc).check(merged[name], {"$ref": pointer}, at)
         fields["settings"] = merged
         fields["settings_locations"] = locations
+        if fields.get("pass_env"):
+            if self._refused is None:
+                self._refused = refused_names(self.data, self.schema, self.plugin_names)
+            check_pass_env(self.doc, self._refused, block, path, fields["pass_env"], fields["variables"])
         return Environment(
             name=block["name"], stage=stage, stage_index=stage_index, location=self.location(path), **fields
         )

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_DURATION = 366 * 86400.0
+"""The longest duration accepted (a year): longer ones are mistakes, and overflow date arithmetic."""
 DURATION_EXPECTED = "a duration: a number of seconds or a string such as 90s, 30m, 2h, 1d or 1h30m"
 
 _DAY_NAMES: dict[str, int] = {}
@@ -61,7 +64,41 @@ def parse_duration(text: object) -> float:
         raise ValueError(f"expected {DURATION_EXPECTED}")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"expected {DURATION_EXPECTED}; it must be finite and not negative")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"expected {DURATION_EXPECTED}; it must be at most 366d")
     return seconds
+
+
+ENV_NUMBERS: dict[str, tuple[float, float, float]] = {
+    "TRAINMASTER_LOCK_TIMEOUT": (3600.0, 0.0, MAX_DURATION),
+}
+"""Numeric ``TRAINMASTER_*`` variables: name to (default, lowest, highest)."""
+
+
+def env_number(environ: Mapping[str, str], name: str) -> float:
+    """The numeric variable ``name`` (see :data:`ENV_NUMBERS`) from ``environ``, else its default.
+
+    :raises InvalidInput: naming the variable, for a value that is not a finite number in range.
+    """
+    from trainmaster.errors import InvalidInput
+
+    default, low, high = ENV_NUMBERS[name]
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not low <= value <= high:
+        raise InvalidInput(f"{name}={raw[:40]!r} is not a number of seconds from {low:g} to {high:g}")
+    return value
+
+
+def check_env_numbers(environ: Mapping[str, str]) -> None:
+    """Exit 2 at start-up, naming the variable, when a numeric ``TRAINMASTER_*`` variable is invalid."""
+    for name in ENV_NUMBERS:
+        env_number(environ, name)
 
 
 def _sum_units(value: str) -> float:

@@ -3,10 +3,18 @@
 The document is composed (not constructed) so that each value and each key keeps
 its 1-based line and column. Duplicate keys, tabs, unsupported tags and YAML
 syntax errors become :class:`~trainmaster.errors.ConfigError`.
+
+Limits, so that no file can exhaust memory or time: the file must be a regular file
+of at most :data:`MAX_CONFIG_BYTES`; walking it (aliases expanded) may visit at most
+:data:`MAX_NODES` nodes; no string (key or value) may hold a control character other
+than tab and newline (NUL, escape sequences, carriage return …).
 """
 
 from __future__ import annotations
 
+import os
+import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +24,12 @@ import yaml
 from trainmaster.errors import ConfigError
 
 PathKey = tuple[str | int, ...]
+
+MAX_CONFIG_BYTES = 1 << 20
+"""The largest config file read (1 MiB)."""
+MAX_NODES = 100_000
+"""The most nodes a document may expand to, aliases counted at each use."""
+_ALLOWED_CONTROLS = "\t\n"
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
@@ -60,16 +74,7 @@ class Document:
 
 def read_document(path: Path, display: str) -> Document:
     """Read and compose the YAML file at ``path``; ``display`` names it in messages."""
-    try:
-        raw_bytes = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {display}", file=display) from None
-    except IsADirectoryError:
-        raise ConfigError(
-            f"config path is a directory, expected a YAML file: {display}", file=display
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {display}: {exc.strerror or exc}", file=display) from None
+    raw_bytes = _read_bounded(path, display)
     try:
         text = raw_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -77,6 +82,37 @@ def read_document(path: Path, display: str) -> Document:
             f"config file {display} is not valid UTF-8 (byte {exc.start})", file=display
         ) from None
     return parse_document(text, display)
+
+
+def _read_bounded(path: Path, display: str) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_CONFIG_BYTES` (a FIFO or device is never opened)."""
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a device, FIFO or socket)"
+            raise ConfigError(f"config path {display} is {what}; expected a regular file with YAML",
+                              file=display)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the stat
+                raise ConfigError(f"config path {display} is not a regular file", file=display)
+            chunks, size = [], 0
+            while size <= MAX_CONFIG_BYTES:
+                chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {display}", file=display) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {display}: {exc.strerror or exc}", file=display) from None
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {display} is larger than 1 MiB; a config that big is not a config",
+                          file=display)
+    return b"".join(chunks)
 
 
 def parse_document(text: str, display: str) -> Document:
@@ -140,9 +176,14 @@ class _Builder:
         self.loader = loader
         self.doc = doc
         self.active: set[int] = set()
+        self.nodes = 0
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
         mark = node.start_mark
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.doc.error(f"the document expands to more than {MAX_NODES:,} nodes (aliases counted "
+                                 "each time they are used); is it an alias bomb?", path)
         self.doc.marks[path] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
             self.doc.raw[path] = node.value
@@ -167,6 +208,7 @@ class _Builder:
 
     def _scalar(self, node: yaml.ScalarNode, path: PathKey) -> Any:
         tag = node.tag
+        self._check_controls(node.value, path)
         if tag == "tag:yaml.org,2002:str":
             return node.value
         if tag == "tag:yaml.org,2002:timestamp":
@@ -215,9 +257,27 @@ class _Builder:
         return result
 
     def _key(self, key_node: yaml.Node, path: PathKey) -> str:
+        line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
         if not isinstance(key_node, yaml.ScalarNode):
-            line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             raise ConfigError(
                 "expected a plain key, got a mapping or list", file=self.doc.file, line=line, column=column
             )
-        return str(key_node.value)
+        key = str(key_node.value)
+        if _control(key, ""):
+            raise ConfigError("a key holds a control character; keys are printable text",
+                              file=self.doc.file, line=line, column=column)
+        return key
+
+    def _check_controls(self, text: str, path: PathKey) -> None:
+        found = _control(text, _ALLOWED_CONTROLS)
+        if found:
+            raise self.doc.error(f"this value holds the control character U+{ord(found):04X}; only tab and "
+                                 "newline are allowed", path)
+
+
+def _control(text: str, allowed: str) -> str:
+    """The first control character of ``text`` not in ``allowed``, or ``""``."""
+    for char in text:
+        if char not in allowed and unicodedata.category(char) == "Cc":
+            return char
+    return ""
