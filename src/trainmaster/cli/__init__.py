@@ -99,8 +99,11 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except Terminated:
+        click.echo("terminated (SIGTERM)", err=True)
+        sys.exit(143)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        click.echo("interrupted (SIGINT)", err=True)
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
@@ -120,12 +123,16 @@ def main(argv: list[str] | None = None) -> Any:
     sys.exit(0)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI cancellation): handled like Ctrl-C, but exits 143 (128 + 15) instead of 130."""
+
+
 def _sigterm_is_an_interrupt() -> None:
     """CI cancellation sends SIGTERM: treat it like Ctrl-C, so commands are stopped and the row recorded."""
     import signal
 
     def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        raise Terminated
 
     try:
         signal.signal(signal.SIGTERM, interrupt)
