@@ -96,13 +96,10 @@ def main(argv: list[str] | None = None) -> Any:
     except click.ClickException as exc:
         exc.show()
         sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except Terminated:
-        click.echo("terminated (SIGTERM)", err=True)
-        sys.exit(143)
-    except KeyboardInterrupt:
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C into Abort
+        if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):
+            click.echo("terminated (SIGTERM)", err=True)
+            sys.exit(143)
         click.echo("interrupted (SIGINT)", err=True)
         sys.exit(130)
     except BrokenPipeError:
