@@ -40,7 +40,8 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "status": (),
 }
 _SAFE = re.compile(r"^[^\x00-\x1f]*$")
-EXIT_STATUS = {0: "done", 1: "failed", 2: "invalid", 3: "refused", 4: "conflict", 5: "unavailable", 130: "cancelled"}
+EXIT_STATUS = {0: "done", 1: "failed", 2: "invalid", 3: "refused", 4: "conflict", 5: "unavailable", 130: "cancelled",
+               143: "cancelled"}
 """The ``status`` output when the command wrote none (it did not get to deploy), by exit code."""
 
 
@@ -243,7 +244,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     if code < 0:  # killed by a signal: report it as the shell would
         code = 128 - code
     _status_output(ctx, code)
-    if code == 130 or _size(environ.get("GITHUB_STEP_SUMMARY")) > before:
+    if code in (130, 143) or _size(environ.get("GITHUB_STEP_SUMMARY")) > before:
         return code  # cancelled (the runner is about to stop the job), or the command wrote the summary
     try:
         write_summary(ctx, inputs, code)

@@ -84,17 +84,29 @@ def verify_release(app: App, release: Release) -> dict[str, Path]:
     return {pkg.name: app.store.verify(pkg.digest, name=pkg.name) for pkg in release.packages}
 
 
-def _plan(app: App, env: Environment, release: Release, files: dict[str, Path], public: dict[str, str],
+def _commands(app: App, env: Environment, name: str) -> dict[str, str | None]:
+    """The commands that would run for package ``name`` in ``env`` (part of its desired state)."""
+    spec = app.config.package(name)
+    monitor = env.monitor.command if env.monitor else None
+    return {"deploy": (spec.deploy if spec else None) or env.deploy, "package smoke": spec.smoke if spec else None,
+            "smoke": env.smoke, "monitor": monitor, "target": env.target}
+
+
+def _plan(app: App, env: Environment, release: Release, files: dict[str, Path], resolved: Resolved,
           force: bool, kind: str) -> list[PackagePlan]:
-    from trainmaster.variables import desired_state
+    from trainmaster.variables import desired_state, state_key
 
     last = app.ledger.latest(env.name)
+    secrets = {name: resolved.values[name] for name in resolved.secret_names}
+    key = state_key(app.state_dir)
     plans = []
     for pkg in release.packages:
-        state = desired_state(pkg.digest, public)
+        state = desired_state(pkg.digest, resolved.public, commands=_commands(app, env, pkg.name),
+                              secrets=secrets, key=key)
         if (not force and kind != "rollback" and last is not None and last.status == "succeeded"
                 and last.state.get(pkg.name) == state):
-            reason = f"unchanged since deployment #{last.id} ({last.version}): same digest and variables"
+            reason = (f"unchanged since deployment #{last.id} ({last.version}): same digest, variables, "
+                      "commands and secrets")
             plans.append(PackagePlan(pkg, files[pkg.name], "skip", state, reason))
         else:
             plans.append(PackagePlan(pkg, files[pkg.name], "deploy", state))
@@ -176,7 +188,7 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
          lock: EnvironmentLock) -> Deployment:
     from trainmaster.steps import StepRunner
 
-    plan = _plan(app, env, release, files, resolved.public, force, kind)
+    plan = _plan(app, env, release, files, resolved, force, kind)
     actor = app.actor()
     dep = app.ledger.start_deployment(release, env.name, kind, actor, {p.package.name: p.state for p in plan})
     out(f"{kind} {release.project} {release.version} → {env.name} (deployment #{dep.id}, {release.id[:19]}…)\n")

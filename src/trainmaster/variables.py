@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from trainmaster.config.model import SecretRef, VariableValue
@@ -56,7 +57,45 @@ def resolve_variables(variables: Mapping[str, VariableValue], resolvers: Mapping
     return out
 
 
-def desired_state(digest: str, public_variables: Mapping[str, str]) -> str:
-    """The desired state of one package in one environment: its digest plus the non-secret variables."""
-    body = canonical_json({"digest": digest, "variables": dict(public_variables)})
+def desired_state(digest: str, public_variables: Mapping[str, str], *, commands: Mapping[str, str | None],
+                  secrets: Mapping[str, str], key: bytes) -> str:
+    """The desired state of one package in one environment (CDAF's state record).
+
+    Its digest, the non-secret variables, the commands that would run for it, and a
+    keyed hash (HMAC-SHA256 with the state folder's own key) of each secret value, so
+    that rotating a secret or changing a command is a change, while the ledger never
+    holds anything a secret could be guessed from.
+    """
+    import hmac
+
+    body = canonical_json({
+        "digest": digest,
+        "variables": dict(public_variables),
+        "commands": {k: v for k, v in commands.items() if v},
+        "secrets": {name: hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+                    for name, value in sorted(secrets.items())},
+    })
     return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def state_key(state_dir: Path) -> bytes:
+    """The random key of ``state_dir`` for keyed secret hashes, created once (mode 0600)."""
+    import os
+    import secrets
+
+    path = state_dir / "state.key"
+    try:
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        pass
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    key = secrets.token_bytes(32)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key.hex() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return key

@@ -122,7 +122,7 @@ def test_sigterm_cancels_the_deployment_and_stops_its_command(bare_project: Proj
     proc = _spawn(p, "deploy", "1.0.0", "--to", "dev")
     command = _wait_for_start(p)
     os.kill(proc.pid, signal.SIGTERM)
-    assert proc.wait(20) == 130
+    assert proc.wait(20) == 143
     time.sleep(0.2)
     assert not _alive(command)
     assert [d["status"] for d in p.json("history")["deployments"]] == ["cancelled"]

@@ -223,6 +223,7 @@ def test_fallback_summary_from_status_json(tmp_path: Path, monkeypatch: pytest.M
         (5, None, "unavailable"),
         (1, None, "failed"),
         (130, None, "cancelled"),
+        (143, None, "cancelled"),
         (0, None, "done"),
         (1, "failed", "failed"),
         (0, "succeeded", "succeeded"),

@@ -333,7 +333,7 @@ def test_cancelling_the_job_cancels_the_deployment_and_stops_everything(jobs: An
         tree = descendants(proc.pid) + [int(pidfile.read_text())]
         proc.send_signal(signal.SIGTERM)  # what the runner sends to the step's bash on cancel
         log, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 130, log
+        assert proc.returncode == 143, log
         time.sleep(0.2)
         assert [pid for pid in tree if alive(pid)] == [], log
     finally:

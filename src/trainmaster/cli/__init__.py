@@ -100,11 +100,11 @@ def main(argv: list[str] | None = None) -> Any:
     except click.ClickException as exc:
         exc.show()
         sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C into Abort
+        if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):
+            click.echo("terminated (SIGTERM)", err=True)
+            sys.exit(143)
+        click.echo("interrupted (SIGINT)", err=True)
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
@@ -139,12 +139,16 @@ def _state_dir() -> Any:
         return None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI cancellation): handled like Ctrl-C, but exits 143 (128 + 15) instead of 130."""
+
+
 def _sigterm_is_an_interrupt() -> None:
     """CI cancellation sends SIGTERM: treat it like Ctrl-C, so commands are stopped and the row recorded."""
     import signal
 
     def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        raise Terminated
 
     try:
         signal.signal(signal.SIGTERM, interrupt)
