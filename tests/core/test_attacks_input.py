@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASIC_CONFIG, SECRET, Project
+from tests.support.project import BASIC_CONFIG, SECRET, Project
 
 Setup = Callable[[Project], list[str]]
 

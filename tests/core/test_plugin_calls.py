@@ -11,7 +11,7 @@ from typing import Any
 import pluggy
 import pytest
 
-from tests.conftest import Project
+from tests.support.project import Project
 from trainmaster import hookspecs
 from trainmaster.errors import PluginError
 from trainmaster.hookspecs import hookimpl

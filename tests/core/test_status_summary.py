@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.conftest import Project
+from tests.support.project import Project
 from trainmaster.status import EnvironmentStatus, environment_status
 from trainmaster.summary import publish_summary, render
 
