@@ -17,7 +17,8 @@ from trainmaster.errors import ConfigError, InvalidInput, Refused
 from trainmaster.interfaces import DeployJob, DeployOutcome
 from trainmaster.masking import Masker
 from trainmaster.model import Release
-from trainmaster_github._deploy import GitHubLedger, GitHubTarget
+from trainmaster_github._ledger import GitHubLedger
+from trainmaster_github._target import GitHubTarget
 from trainmaster_github.context import GitHubActionsContext
 
 
