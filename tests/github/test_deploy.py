@@ -336,3 +336,23 @@ def test_history_reads_a_capped_number_of_deployments_and_caches_states(
     assert current is not None and current.id == history[-1].id
     assert github_fake.count("repos/list-deployment-statuses") == 30, "a known deployment's state is cached"
     assert len(ledger.history("dev", 500)) == 40  # the whole scan, never more than 100
+
+
+def test_deployments_page_past_100_and_keep_the_environment_filter(github_fake: Any) -> None:
+    """More than 100 matching deployments: the next pages (GitHub's Link URLs) stay filtered."""
+    import requests
+
+    from trainmaster_github._ledger import deployments
+    from trainmaster_github.client import GitHubClient
+
+    base = f"{github_fake.url}/repos/acme/app/deployments"
+    headers = {"Authorization": f"Bearer {github_fake.token}", "X-GitHub-Api-Version": "2022-11-28"}
+    made: dict[str, list[int]] = {"dev": [], "prod": []}
+    with requests.Session() as s:
+        for i in range(260):
+            env = "dev" if i % 2 else "prod"
+            made[env].append(s.post(base, json={"ref": "v1.2.3", "environment": env}, headers=headers).json()["id"])
+    client = GitHubClient("acme/app", github_fake.token, api_url=github_fake.url)
+    found = list(deployments(client, "dev", "v1.2.3"))
+    assert [d["id"] for d in found] == sorted(made["dev"], reverse=True)  # 130, newest first, each once
+    assert github_fake.count("repos/list-deployments") == 2
