@@ -33,11 +33,10 @@ class App:
 
     @cached_property
     def pm(self) -> pluggy.PluginManager:
-        from trainmaster.plugins import get_plugin_manager, load_errors
+        from trainmaster.plugins import get_plugin_manager, warn_load_errors
 
         pm = get_plugin_manager()
-        for name, error in load_errors:
-            print(f"warning: plugin {name!r} failed to load and was skipped: {error}", file=sys.stderr)
+        warn_load_errors()
         return pm
 
     @cached_property
