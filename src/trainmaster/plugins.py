@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -195,7 +195,12 @@ def get_plugin_manager() -> pluggy.PluginManager:
             print(f"[trace] {name}({', '.join(kwargs)}) -> {[i.plugin_name for i in impls]}", file=sys.stderr)
 
         def after(outcome: Any, name: str, impls: Any, kwargs: Any) -> None:
-            print(f"[trace] {name} returned {outcome.get_result()!r}", file=sys.stderr)
+            try:
+                result = outcome.get_result()
+            except BaseException as exc:  # the caller gets the exception; the trace only names it
+                print(f"[trace] {name} raised {type(exc).__name__}", file=sys.stderr)
+                return
+            print(f"[trace] {name} returned {result!r}", file=sys.stderr)
 
         pm.add_hookcall_monitoring(before, after)
     _pm = pm
@@ -314,22 +319,45 @@ class Registry:
     config_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _registrar(kind: str, table: dict[str, Any]) -> Any:
-    def register(name: str, value: Any) -> None:
-        if name in table:
-            raise PluginError(f"two plugins register the {kind} {name!r}")
-        table[name] = value
+def each_plugin(pm: pluggy.PluginManager, hook: str) -> Iterator[tuple[str, Callable[..., Any]]]:
+    """``(plugin name, call of that plugin's implementation alone)`` for each implementation of ``hook``.
 
-    return register
+    In pluggy's call order (the last registered first, ``tryfirst``/``trylast`` honoured). Each
+    call goes through the plugin manager's hook execution, exactly as ``pm.subset_hook_caller``
+    does (which cannot be used here: it needs hashable plugin objects), so
+    ``TRAINMASTER_TRACE_PLUGINS`` and any other monitoring see it, and the core knows which
+    plugin answered or raised.
+    """
+    caller = getattr(pm.hook, hook)
+    for impl in reversed(caller.get_hookimpls()):
+        def call(_impl: Any = impl, **kwargs: Any) -> Any:
+            return caller._hookexec(hook, [_impl], kwargs, False)
+
+        yield impl.plugin_name, call
+
+
+def _collect(pm: pluggy.PluginManager, hook: str, kind: str, table: dict[str, Any]) -> None:
+    """Call ``hook`` plugin by plugin; a name registered twice is an error naming both plugins."""
+    owners: dict[str, str] = {}
+    for plugin, call in each_plugin(pm, hook):
+        def register(name: str, value: Any, plugin: str = plugin) -> None:
+            if name in table:
+                first = owners[name]
+                raise PluginError(f"plugin {plugin!r} registers the {kind} {name!r} twice" if first == plugin
+                                  else f"plugins {first!r} and {plugin!r} both register the {kind} {name!r}")
+            table[name] = value
+            owners[name] = plugin
+
+        call(register=register)
 
 
 def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
     """Call every registration hook once and collect the results."""
     pm = pm or get_plugin_manager()
     reg = Registry()
-    pm.hook.register_targets(register=_registrar("target", reg.targets))
-    pm.hook.register_ledgers(register=_registrar("ledger", reg.ledgers))
-    pm.hook.register_publishers(register=_registrar("publisher", reg.publishers))
-    pm.hook.register_secret_resolvers(register=_registrar("secret scheme", reg.secret_resolvers))
-    pm.hook.register_config_schema(register=_registrar("settings block", reg.config_schemas))
+    _collect(pm, "register_targets", "target", reg.targets)
+    _collect(pm, "register_ledgers", "ledger", reg.ledgers)
+    _collect(pm, "register_publishers", "publisher", reg.publishers)
+    _collect(pm, "register_secret_resolvers", "secret scheme", reg.secret_resolvers)
+    _collect(pm, "register_config_schema", "settings block", reg.config_schemas)
     return reg
