@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from trainmaster.errors import ConfigError, InvalidInput
+from trainmaster.errors import InvalidInput
 from trainmaster_github._auth import resolve_token
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
+    from trainmaster.config.settings import SettingsBlock
     from trainmaster_github.client import GitHubClient
 
 TOP_LEVEL_ONLY = ("repository", "tag", "api_url", "token_env")
@@ -107,12 +108,14 @@ class Settings:
         :raises InvalidInput: no repository in the block nor in ``GITHUB_REPOSITORY`` (exit 2).
         """
         environ = os.environ if environ is None else environ
-        block: dict[str, Any] = dict(config.plugin_settings.get("github") or {})
+        from trainmaster.config.settings import settings_block
+
+        block: dict[str, Any] = dict(settings_block(config, "github"))
         env_name = environment if isinstance(environment, str) else None
         env = config.environment(environment) if isinstance(environment, str) else environment
         if env is not None:
             env_name = env.name
-            merged = env.settings.get("github") or {}
+            merged = settings_block(config, "github", env)
             _check_top_level_only(env, block, merged)
             block.update(merged)
         repository = block.get("repository") or environ.get("GITHUB_REPOSITORY") or ""
@@ -150,18 +153,15 @@ class Settings:
         )
 
 
-def _check_top_level_only(env: Environment, top: Mapping[str, Any], merged: Mapping[str, Any]) -> None:
-    """``repository``/``tag``/``api_url``/``token_env`` set in ``defaults`` or an environment: exit 2."""
+def _check_top_level_only(env: Environment, top: Mapping[str, Any], merged: SettingsBlock) -> None:
+    """``repository``/``tag``/``api_url``/``token_env`` set in ``defaults`` or an environment: exit 2,
+    located at the key that set it."""
     for key in TOP_LEVEL_ONLY:
         if key in merged and merged.get(key) != top.get(key):
-            where = env.location
-            raise ConfigError(
+            raise merged.error(
                 f"environment {env.name}: github.{key} may only be set in the top-level github block "
                 f"(the release, its deployments and the ledger share one {key}); move it there",
-                file=where.file if where else None,
-                line=where.line if where else None,
-                column=where.column if where else None,
-                key=f"github.{key}",
+                key,
             )
 
 

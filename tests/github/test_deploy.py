@@ -285,7 +285,7 @@ def test_train_wide_keys_only_at_the_top_level(github_fake: Any, tmp_path: Path,
     with pytest.raises(ConfigError) as info:
         GitHubTarget(config, config.environment("dev"), environ(github_fake))
     assert info.value.exit_code == 2 and f"github.{key}" in str(info.value) and "dev" in str(info.value)
-    assert info.value.line is not None
+    assert info.value.line == text.splitlines().index(f"      {key}: '{value[key]}'") + 1  # the key's own line
     GitHubTarget(config, config.environment("test"), environ(github_fake))  # others are unaffected
 
 
