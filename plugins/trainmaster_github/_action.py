@@ -9,7 +9,8 @@ exit code is the step's. action.yml ``exec``s this module, so when the runner
 cancels the job its SIGINT/SIGTERM reach this process, which forwards them to
 the CLI (the core turns them into a cancelled deployment) and waits for it.
 The ``status`` output is always written: the deployment's status when the
-command wrote one, else one word for the exit code (:data:`EXIT_STATUS`).
+command wrote one, else one word for the exit code (:data:`EXIT_STATUS`). After
+``deploy``/``promote``/``rollback`` the ``release-url`` output is the GitHub release's page.
 Afterwards the job summary gets a table of the environments and a Mermaid
 diagram of the train (from ``status --json``).
 """
@@ -210,6 +211,32 @@ def _status_output(ctx: GitHubActionsContext, code: int) -> None:
         ctx.set_output("status", EXIT_STATUS.get(code, "failed"))
 
 
+def _release_url_output(ctx: GitHubActionsContext, inputs: Mapping[str, str], code: int) -> None:
+    """After ``deploy``/``promote``/``rollback``, set ``release-url`` to the deployed version's GitHub release.
+
+    ``release-create`` sets it itself (from the publisher's result); the deploying commands only
+    write ``version``, so the release page is looked up here (one request) when the config
+    publishes to GitHub. Skipped after exit 2 or 5, which a lookup would only repeat.
+    """
+    outputs = read_outputs(ctx.environ.get("GITHUB_OUTPUT"))
+    version = outputs.get("version")
+    if inputs["command"] not in ("deploy", "promote", "rollback") or code in (2, 5) or not version:
+        return
+    if outputs.get("release-url"):
+        return
+    from trainmaster.app import App
+    from trainmaster_github._publish import GitHubPublisher
+    from trainmaster_github._settings import Settings
+
+    config = App(inputs.get("config") or None, ctx.environ).config
+    if "github" not in config.publish:
+        return
+    settings = Settings.resolve(config, None, ctx.environ)
+    found = GitHubPublisher(ctx.environ).find(settings.client(ctx.environ), settings.tag(version))
+    if found and not found.get("draft") and found.get("html_url"):
+        ctx.set_output("release-url", str(found["html_url"]))
+
+
 def _size(path: str | None) -> int:
     try:
         return Path(path).stat().st_size if path else 0
@@ -244,6 +271,11 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     if code < 0:  # killed by a signal: report it as the shell would
         code = 128 - code
     _status_output(ctx, code)
+    if code not in (130, 143):
+        try:
+            _release_url_output(ctx, inputs, code)
+        except Exception as exc:  # the output must never hide the command's own outcome
+            ctx.warning(f"could not look up the release-url output: {type(exc).__name__}")
     if code in (130, 143) or _size(environ.get("GITHUB_STEP_SUMMARY")) > before:
         return code  # cancelled (the runner is about to stop the job), or the command wrote the summary
     try:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import ConfigError
 from trainmaster.interfaces import Deployment, Release
-from trainmaster_github._settings import GitHubSettings
+from trainmaster_github._settings import Settings
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -66,7 +66,7 @@ def deployments(
     )
 
 
-def check_reviewers(client: GitHubClient, settings: GitHubSettings, environment: Environment) -> None:
+def check_reviewers(client: GitHubClient, settings: Settings, environment: Environment) -> None:
     """The GitHub environment must have required reviewers, else :class:`ConfigError` (exit 2).
 
     GitHub's required reviewers need one approval from any of them, so ``approvals`` above 1
@@ -126,7 +126,7 @@ class GitHubLedger:
         self.environ = environ
         self.client_kw = client_kw
         self.scan = scan
-        self.settings = GitHubSettings.resolve(config, None, environ)
+        self.settings = Settings.resolve(config, None, environ)
         self._client: GitHubClient | None = None
         self._states: dict[int, tuple[str, dict[str, Any] | None]] = {}
 
@@ -151,7 +151,7 @@ class GitHubLedger:
         return self._states[deployment_id]
 
     def _gh_env(self, environment: str) -> str:
-        return GitHubSettings.resolve(self.config, environment, self.environ).environment or environment
+        return Settings.resolve(self.config, environment, self.environ).environment or environment
 
     def _ours(self, environment: str | None, ref: str | None = None) -> Iterator[dict[str, Any]]:
         gh_env = self._gh_env(environment) if environment else None

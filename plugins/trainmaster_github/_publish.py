@@ -24,7 +24,7 @@ from trainmaster.interfaces import PublishResult
 from trainmaster.model import Release
 from trainmaster.record import check_record, inside, read_json
 from trainmaster_github._latest import is_prerelease, make_latest
-from trainmaster_github._settings import GitHubSettings, warn_if_local_ledger, warn_once
+from trainmaster_github._settings import Settings, warn_if_local_ledger, warn_once
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config
@@ -57,8 +57,8 @@ class GitHubPublisher:
         self.environ = environ
         self.client_kw = client_kw
 
-    def _client(self, config: Config) -> tuple[GitHubSettings, GitHubClient]:
-        settings = GitHubSettings.resolve(config, None, self.environ)
+    def _client(self, config: Config) -> tuple[Settings, GitHubClient]:
+        settings = Settings.resolve(config, None, self.environ)
         return settings, settings.client(self.environ, **self.client_kw)
 
     # -- lookups -----------------------------------------------------------------------------

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from trainmaster.errors import ConfigError, InvalidInput
+from trainmaster.errors import InvalidInput
+from trainmaster_github._auth import resolve_token
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
+    from trainmaster.config.settings import SettingsBlock
     from trainmaster_github.client import GitHubClient
 
 TOP_LEVEL_ONLY = ("repository", "tag", "api_url", "token_env")
@@ -75,7 +77,7 @@ SCHEMA: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class GitHubSettings:
+class Settings:
     """The merged ``github:`` block with defaults from the environment applied."""
 
     repository: str
@@ -89,10 +91,6 @@ class GitHubSettings:
     def tag(self, version: str) -> str:
         return self.tag_format.replace("{version}", version)
 
-    def tag_path(self, version: str) -> str:
-        """The tag, percent-encoded for a URL path (``/`` kept: ``{tag}`` is multi-segment)."""
-        return quote(self.tag(version), safe="/")
-
     def environment_path(self, name: str | None = None) -> str:
         """The GitHub environment's name, percent-encoded as one URL path segment."""
         return quote(name or self.environment or "", safe="")
@@ -103,15 +101,21 @@ class GitHubSettings:
         config: Config,
         environment: Environment | str | None = None,
         environ: Mapping[str, str] | None = None,
-    ) -> GitHubSettings:
-        """Settings for ``environment`` (or the top-level block), falling back to ``GITHUB_*`` variables."""
+    ) -> Settings:
+        """Settings for ``environment`` (None: the top-level block), falling back to ``GITHUB_*`` variables.
+
+        :raises ConfigError: a train-wide key set in ``defaults`` or an environment (exit 2, with its location).
+        :raises InvalidInput: no repository in the block nor in ``GITHUB_REPOSITORY`` (exit 2).
+        """
         environ = os.environ if environ is None else environ
-        block: dict[str, Any] = dict(config.plugin_settings.get("github") or {})
+        from trainmaster.config.settings import settings_block
+
+        block: dict[str, Any] = dict(settings_block(config, "github"))
         env_name = environment if isinstance(environment, str) else None
         env = config.environment(environment) if isinstance(environment, str) else environment
         if env is not None:
             env_name = env.name
-            merged = env.settings.get("github") or {}
+            merged = settings_block(config, "github", env)
             _check_top_level_only(env, block, merged)
             block.update(merged)
         repository = block.get("repository") or environ.get("GITHUB_REPOSITORY") or ""
@@ -134,9 +138,9 @@ class GitHubSettings:
     def client(self, environ: Mapping[str, str] | None = None, **client_kw: Any) -> GitHubClient:
         """A client for this repository, the token read from the environment.
 
-        :param client_kw: passed to :class:`GitHubClient` (tests inject ``sleep`` and ``retry``).
+        :param client_kw: passed to :class:`GitHubClient` (tests inject a ``policy`` that records sleeps).
         """
-        from trainmaster_github.client import GitHubClient, resolve_token
+        from trainmaster_github.client import GitHubClient
 
         environ = os.environ if environ is None else environ
         token, source = resolve_token(environ, self.token_env)
@@ -145,33 +149,20 @@ class GitHubSettings:
             token,
             token_source=source,
             api_url=self.api_url,
-            user_agent=f"trainmaster/{_version()}",
             **client_kw,
         )
 
 
-def _check_top_level_only(env: Environment, top: Mapping[str, Any], merged: Mapping[str, Any]) -> None:
-    """``repository``/``tag``/``api_url``/``token_env`` set in ``defaults`` or an environment: exit 2."""
+def _check_top_level_only(env: Environment, top: Mapping[str, Any], merged: SettingsBlock) -> None:
+    """``repository``/``tag``/``api_url``/``token_env`` set in ``defaults`` or an environment: exit 2,
+    located at the key that set it."""
     for key in TOP_LEVEL_ONLY:
         if key in merged and merged.get(key) != top.get(key):
-            where = env.location
-            raise ConfigError(
+            raise merged.error(
                 f"environment {env.name}: github.{key} may only be set in the top-level github block "
                 f"(the release, its deployments and the ledger share one {key}); move it there",
-                file=where.file if where else None,
-                line=where.line if where else None,
-                column=where.column if where else None,
-                key=f"github.{key}",
+                key,
             )
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("trainmaster")
-    except Exception:
-        return "dev"
 
 
 _warned: set[str] = set()

@@ -40,7 +40,7 @@ def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> N
 
 
 def _target(config: Config, environment: Environment) -> Target:
-    from trainmaster_github._deploy import GitHubTarget
+    from trainmaster_github._target import GitHubTarget
 
     return GitHubTarget(config, environment)
 

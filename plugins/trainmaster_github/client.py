@@ -1,71 +1,118 @@
-"""The one HTTP choke point of the GitHub adapter.
+"""The one HTTP choke point of the GitHub adapter, built on :mod:`trainmaster.http`.
 
-Every request to GitHub goes through :meth:`GitHubClient.send`:
+Every request to GitHub goes through :meth:`GitHubClient.send`, which hands it to the core's
+:class:`~trainmaster.http.HttpClient` (retries, backoff, budget, lost-response recovery). What
+is GitHub's own lives here:
 
-* a :class:`requests.Session` with ``Accept: application/vnd.github+json``,
-  ``X-GitHub-Api-Version: 2022-11-28`` and the bearer token (read from
-  ``GITHUB_TOKEN``, ``GH_TOKEN`` or a variable the config *names*; never from
-  the config file itself);
-* ``GITHUB_API_URL`` (GitHub Enterprise Server) as the base, asset uploads to
-  the release's own ``upload_url``;
-* a timeout on every call, retries with exponential backoff and jitter on
-  connection errors, timeouts, 5xx and rate limits, honouring ``Retry-After``,
-  ``X-RateLimit-Remaining``/``X-RateLimit-Reset`` and secondary rate limits,
-  within a total sleep budget; all sleeps go through an injectable ``sleep``;
-* non-idempotent calls whose effect is unknown (lost response) are never
-  blindly repeated: the caller's ``recover`` looks the object up first;
-* typed errors with the status, ``X-GitHub-Request-Id`` and a body excerpt,
-  never the token.
+* the session's headers: ``Accept: application/vnd.github+json``,
+  ``X-GitHub-Api-Version: 2022-11-28`` and the bearer token (read by
+  :func:`trainmaster_github._auth.resolve_token`; never from the config file);
+* ``GITHUB_API_URL`` (GitHub Enterprise Server) as the base, asset uploads to the release's own
+  ``upload_url``, ``Link: rel="next"`` paging (the next link carries the query);
+* rate limits (:class:`GitHubRules`): a 403/429 with ``Retry-After``, with
+  ``X-RateLimit-Remaining: 0`` (wait until ``X-RateLimit-Reset``) or with GitHub's secondary
+  rate-limit message is a refusal to retry after the wait; a success that used up the limit
+  paces the next request until the reset;
+* typed errors (401 → :class:`GitHubAuthError`, 403 → :class:`GitHubPermissionError` naming the
+  ``permissions:`` grant, 404 → :class:`GitHubNotFound`) with the status,
+  ``X-GitHub-Request-Id`` and a body excerpt, never the token;
+* a 422 ``already_exists`` after an upload whose answer was lost: the lookup decides.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import requests
 
-from trainmaster.errors import InvalidInput
-from trainmaster_github._http import (
-    CHUNK,
-    RETRY_STATUSES,
-    GitHubAuthError,
-    GitHubError,
-    GitHubNotFound,
-    GitHubPermissionError,
-    GitHubUnavailable,
-    RetryPolicy,
-    _FileBody,
-    _message,
-    _never_sent,
-    _retry_after,
-    _to_float,
-    build_error,
-    resolve_token,
-)
+from trainmaster.errors import ApiError, InvalidInput, Unavailable
+from trainmaster.http import Call, HttpClient, Retry, RetryPolicy, Rules, new_session, retry_after
 
 __all__ = [
     "API_VERSION",
+    "DEFAULT_POLICY",
     "MAX_ASSET_SIZE",
     "GitHubAuthError",
     "GitHubClient",
     "GitHubError",
     "GitHubNotFound",
     "GitHubPermissionError",
-    "GitHubUnavailable",
-    "RetryPolicy",
-    "resolve_token",
+    "GitHubRules",
 ]
 
 API_VERSION = "2022-11-28"
 DEFAULT_API_URL = "https://api.github.com"
 MAX_ASSET_SIZE = 2 * 1024**3
 """GitHub accepts release assets strictly smaller than 2 GiB."""
+CHUNK = 1024 * 1024
+DEFAULT_POLICY = RetryPolicy(attempts=6, budget=180.0)
+SECONDARY_WAIT = 60.0
+"""GitHub's advice for a secondary rate limit without ``Retry-After``: wait at least a minute."""
+
+
+class GitHubError(ApiError):
+    """GitHub answered with an error that retrying will not fix (exit 2)."""
+
+    answer = ""
+    """GitHub's own message (``message`` and the ``errors`` codes), token scrubbed."""
+
+
+class GitHubAuthError(GitHubError):
+    """401: the token is missing, expired or wrong."""
+
+
+class GitHubPermissionError(GitHubError):
+    """403 that is not a rate limit: the token lacks a permission."""
+
+
+class GitHubNotFound(GitHubError):
+    """404: the object (or, for a collection, the repository) does not exist or is invisible."""
+
+
+class GitHubRules(Rules):
+    """GitHub's rate limits and error shape for :class:`~trainmaster.http.HttpClient`."""
+
+    def __init__(self, token: str, clock: Callable[[], float] = time.time) -> None:
+        super().__init__("GitHub", secrets=[token], request_id_headers=("X-GitHub-Request-Id",))
+        self.clock = clock
+
+    def classify(self, response: requests.Response, attempt: int) -> Retry | None:
+        """Rate limits (403/429) are refusals (never applied): retried after GitHub's wait."""
+        if response.status_code in (403, 429):
+            wait = self._rate_limit_wait(response)
+            if wait is None and response.status_code == 403:
+                return None  # a missing permission
+            return Retry(wait=wait, applied=False, reason="GitHub rate limit")
+        return super().classify(response, attempt)
+
+    def _rate_limit_wait(self, response: requests.Response) -> float | None:
+        wait = retry_after(response.headers, clock=self.clock)
+        if wait is not None:
+            return wait
+        if response.headers.get("X-RateLimit-Remaining") == "0":
+            reset = _to_float(response.headers.get("X-RateLimit-Reset"))
+            return max(0.0, reset - self.clock()) + 1 if reset else SECONDARY_WAIT
+        if "rate limit" in _message(response).lower():
+            return SECONDARY_WAIT
+        return None
+
+    def pace(self, response: requests.Response) -> float | None:
+        """After a success that used up the primary rate limit, wait for its reset before the next call."""
+        if response.status_code >= 400 or response.headers.get("X-RateLimit-Remaining") != "0":
+            return None
+        wait = _to_float(response.headers.get("X-RateLimit-Reset")) - self.clock()
+        return wait + 1 if wait > 0 else None
+
+    def error(self, response: requests.Response, call: Call) -> Exception:
+        answer = self.scrub(_message(response)) or self.excerpt(response)
+        err = GitHubError(f"GitHub refused to {call.what}: {answer}", **self.details(response, call))
+        err.answer = answer
+        return err
 
 
 class GitHubClient:
@@ -75,7 +122,8 @@ class GitHubClient:
     :param token: the token value (kept out of every repr, message and log).
     :param token_source: the variable the token came from, named in messages.
     :param api_url: the REST base (``GITHUB_API_URL`` on GitHub Enterprise Server).
-    :param sleep: called for every wait, so tests record sleeps instead of waiting.
+    :param policy: attempts, backoff, budget and ``sleep`` (tests record sleeps instead of waiting).
+    :param clock: the time, for rate-limit resets.
     """
 
     def __init__(
@@ -87,12 +135,9 @@ class GitHubClient:
         api_url: str = DEFAULT_API_URL,
         timeout: tuple[float, float] = (10.0, 60.0),
         upload_timeout: tuple[float, float] = (10.0, 600.0),
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        policy: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
         session: requests.Session | None = None,
-        user_agent: str = "trainmaster",
     ) -> None:
         owner, _, name = repository.partition("/")
         if not owner or not name or "/" in name:
@@ -104,29 +149,22 @@ class GitHubClient:
         self.repo_path = f"/repos/{owner}/{name}"
         self.api_url = api_url.rstrip("/")
         self.token_source = token_source
-        self._token = token
-        self.timeout = timeout
         self.upload_timeout = upload_timeout
-        self.retry = retry or RetryPolicy()
-        self.sleep = sleep
-        self.clock = clock
-        self.rng = rng or random.Random()
-        self.slept = 0.0
-        self._blocked_until = 0.0
-        self.session = session or requests.Session()
-        self.session.headers.update(
+        session = session or new_session(timeout=timeout)
+        session.headers.update(
             {
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": API_VERSION,
-                "User-Agent": user_agent,
                 "Authorization": f"Bearer {token}",
             }
+        )
+        self.http = HttpClient(
+            session=session, policy=policy or DEFAULT_POLICY, rules=GitHubRules(token, clock), timeout=timeout
         )
 
     def __repr__(self) -> str:
         return f"GitHubClient({self.repository!r}, api_url={self.api_url!r}, token_source={self.token_source!r})"
 
-    # -- the choke point ---------------------------------------------------------------------
     def url(self, path: str) -> str:
         """An absolute URL: ``path`` as is when absolute, else under the API base."""
         return path if path.startswith(("http://", "https://")) else self.api_url + path
@@ -139,7 +177,7 @@ class GitHubClient:
         what: str,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-        body: Callable[[], Any] | None = None,
+        data: Any = None,
         headers: Mapping[str, str] | None = None,
         ok: tuple[int, ...] = (200,),
         permission: str | None = None,
@@ -149,84 +187,32 @@ class GitHubClient:
         stream: bool = False,
         timeout: tuple[float, float] | None = None,
     ) -> Any:
-        """Send one request with retries; return the :class:`requests.Response`, or ``recover()``'s result.
+        """Send one request through the core; return the :class:`requests.Response`, or ``recover()``'s result.
 
         :param what: a short description ("create the release v1.2.3") used in messages.
-        :param body: a factory making a fresh request body for every attempt (streamed uploads).
+        :param data: a body, or a factory making a fresh body for every attempt (streamed uploads).
         :param ok: the statuses that count as success.
         :param permission: the ``permissions:`` grant a 403 would point at (``contents: write``).
         :param repo_404: a 404 means the repository itself is missing (collection endpoints).
-        :param idempotent: defaults to True for GET/PUT/DELETE/PATCH, False for POST. A non-idempotent
-            call whose outcome is unknown is retried only after ``recover()`` returned None.
-        :param recover: looks up whether the lost call took effect; a non-None result is returned as is.
+        :param recover: for a POST whose answer was lost: the object if the call took effect, else None.
         """
-        if idempotent is None:
-            idempotent = method.upper() != "POST"
-        url = self.url(path)
-        attempt = 0
-        while True:
-            attempt += 1
-            self._wait_for_primary_reset(what)
-            data = body() if body is not None else None
-            try:
-                resp = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=headers,
-                    stream=stream,
-                    timeout=timeout or self.timeout,
-                    allow_redirects=True,
-                )
-            except requests.RequestException as exc:
-                sent = not _never_sent(exc)
-                reason = f"{type(exc).__name__} while trying to {what}"
-                if sent and not idempotent:
-                    found = recover() if recover is not None else None
-                    if found is not None:
-                        return found
-                    if recover is None:
-                        raise GitHubUnavailable(
-                            f"{reason}; the outcome is unknown and the call is not "
-                            "safe to repeat blindly: re-run to reconcile"
-                        ) from None
-                self._backoff(attempt, reason, None, None)
-                continue
-            finally:
-                if data is not None and hasattr(data, "close"):
-                    data.close()
-            self._note_rate(resp)
-            if resp.status_code in ok:
-                return resp
-            request_id = resp.headers.get("X-GitHub-Request-Id")
-            wait = self._rate_limit_wait(resp, attempt)
-            if wait is not None:
-                self._sleep_within_budget(
-                    wait, f"GitHub rate limit while trying to {what}", resp.status_code, request_id
-                )
-                if attempt >= self.retry.attempts:
-                    raise GitHubUnavailable(
-                        f"still rate-limited after {attempt} attempts to {what}; re-run later",
-                        status_code=resp.status_code,
-                        request_id=request_id,
-                    )
-                continue
-            if resp.status_code in RETRY_STATUSES:
-                if not idempotent:
-                    found = recover() if recover is not None else None
-                    if found is not None:
-                        return found
-                    if recover is None:
-                        raise GitHubUnavailable(
-                            f"GitHub failed to {what} and the outcome is unknown; re-run to reconcile",
-                            status_code=resp.status_code,
-                            request_id=request_id,
-                        )
-                self._backoff(attempt, f"GitHub failed to {what}", resp.status_code, request_id)
-                continue
-            raise self._error(resp, what, permission, repo_404)
+        try:
+            return self.http.send(
+                method,
+                self.url(path),
+                what=what,
+                params=params,
+                json=json,
+                data=data,
+                headers=headers,
+                ok=ok,
+                idempotent=idempotent,
+                recover=recover,
+                stream=stream,
+                timeout=timeout,
+            )
+        except GitHubError as exc:
+            raise self._typed(exc, what, permission, repo_404) from None
 
     def call(self, method: str, path: str, *, what: str, ok: tuple[int, ...] = (200, 201), **kw: Any) -> Any:
         """:meth:`send` and return the JSON body (``None`` for an empty one)."""
@@ -247,7 +233,10 @@ class GitHubClient:
         repo_404: bool = True,
         limit: int | None = None,
     ) -> Iterator[Any]:
-        """Yield every item of a list endpoint, following ``Link: rel="next"``."""
+        """Yield every item of a list endpoint (100 a page), following ``Link: rel="next"``.
+
+        GitHub's next link keeps the query (filters, ``per_page``), so it is followed as is.
+        """
         query: dict[str, Any] | None = {"per_page": 100, **(params or {})}
         url: str | None = path
         count = 0
@@ -261,9 +250,8 @@ class GitHubClient:
             url = resp.links.get("next", {}).get("url")
             if url and urlsplit(self.url(url)).netloc != urlsplit(self.api_url).netloc:
                 raise GitHubError(f"GitHub sent a next-page link to another host while trying to {what}")
-            query = None  # the next link carries the query
+            query = None
 
-    # -- assets ------------------------------------------------------------------------------
     def upload_asset(
         self,
         upload_url: str,
@@ -287,14 +275,15 @@ class GitHubClient:
         base = upload_url.split("{", 1)[0]
         params = {"name": name, **({"label": label} if label else {})}
         what = f"upload the asset {name}"
-        for _ in range(self.retry.attempts):
+        attempts = self.http.policy.attempts
+        for _ in range(attempts):
             try:
                 resp = self.send(
                     "POST",
                     base,
                     what=what,
                     params=params,
-                    body=lambda: _FileBody(path, size),
+                    data=lambda: _FileBody(path, size),
                     headers={"Content-Type": content_type},
                     ok=(201,),
                     permission="contents: write",
@@ -304,115 +293,133 @@ class GitHubClient:
             except GitHubError as exc:
                 if exc.status_code != 422:
                     raise
-                found = recover()  # "already_exists": a previous attempt landed
+                found = recover()  # "already_exists": an earlier attempt whose answer was lost landed
                 if found is None:
                     continue
                 return found
             return resp.json() if isinstance(resp, requests.Response) else resp
-        raise GitHubUnavailable(f"could not {what} after {self.retry.attempts} attempts; re-run to resume")
+        raise Unavailable(f"could not {what} after {attempts} attempts; re-run to resume (a re-run is safe)")
 
     def download_asset(self, asset_id: int, dest: Path, *, what: str) -> str:
-        """Download an asset to ``dest`` in chunks; return its ``sha256:`` digest."""
-        path = f"{self.repo_path}/releases/assets/{asset_id}"
-        for attempt in range(1, self.retry.attempts + 1):
-            resp = self.send(
-                "GET",
-                path,
-                what=what,
-                headers={"Accept": "application/octet-stream"},
-                stream=True,
-                permission="contents: read",
+        """Download an asset to ``dest`` in chunks; return its ``sha256:`` digest.
+
+        A connection lost mid-body fails the attempt, which the core repeats (a GET is idempotent).
+        """
+        url = self.url(f"{self.repo_path}/releases/assets/{asset_id}")
+        tmp = dest.with_name(dest.name + ".part")
+        digest: list[str] = []
+
+        def attempt() -> requests.Response:
+            resp = self.http.session.request(
+                "GET", url, headers={"Accept": "application/octet-stream"}, stream=True, timeout=self.http.timeout
             )
-            digest = hashlib.sha256()
-            tmp = dest.with_name(dest.name + ".part")
+            if resp.status_code != 200:
+                return resp
+            hasher = hashlib.sha256()
             try:
                 with tmp.open("wb") as out:
                     for chunk in resp.iter_content(CHUNK):
-                        digest.update(chunk)
+                        hasher.update(chunk)
                         out.write(chunk)
-            except requests.RequestException:
+            except BaseException:
                 tmp.unlink(missing_ok=True)
-                self._backoff(attempt, f"connection lost while trying to {what}", None, None)
-                continue
+                raise
             finally:
                 resp.close()
-            tmp.replace(dest)
-            return "sha256:" + digest.hexdigest()
-        raise GitHubUnavailable(f"could not {what} after {self.retry.attempts} attempts")
+            digest.append("sha256:" + hasher.hexdigest())
+            return resp
 
-    # -- retries and rate limits ---------------------------------------------------------------
-    def _backoff(self, attempt: int, reason: str, status: int | None, request_id: str | None) -> None:
-        if attempt >= self.retry.attempts:
-            raise GitHubUnavailable(
-                f"{reason} after {attempt} attempts; re-run later (a re-run is safe)",
-                status_code=status,
-                request_id=request_id,
-            )
-        ceiling = min(self.retry.cap, self.retry.base * 2 ** (attempt - 1))
-        self._sleep_within_budget(ceiling / 2 + self.rng.uniform(0, ceiling / 2), reason, status, request_id)
-
-    def _sleep_within_budget(self, seconds: float, reason: str, status: int | None, request_id: str | None) -> None:
-        seconds = max(0.0, seconds)
-        if self.slept + seconds > self.retry.budget:
-            raise GitHubUnavailable(
-                f"{reason}: waiting {seconds:.0f}s more would exceed the retry budget of "
-                f"{self.retry.budget:.0f}s; re-run later (a re-run is safe)",
-                status_code=status,
-                request_id=request_id,
-            )
-        self.slept += seconds
-        self.sleep(seconds)
-
-    def _note_rate(self, resp: requests.Response) -> None:
-        if resp.headers.get("X-RateLimit-Remaining") == "0" and resp.status_code < 400:
-            reset = _to_float(resp.headers.get("X-RateLimit-Reset"))
-            if reset:
-                self._blocked_until = reset
-
-    def _wait_for_primary_reset(self, what: str) -> None:
-        if self._blocked_until:
-            wait = self._blocked_until - self.clock()
-            self._blocked_until = 0.0
-            if wait > 0:
-                self._sleep_within_budget(wait + 1, f"GitHub's rate limit is used up; needed to {what}", None, None)
-
-    def _rate_limit_wait(self, resp: requests.Response, attempt: int) -> float | None:
-        """Seconds to wait when ``resp`` is a primary or secondary rate limit, else None."""
-        if resp.status_code not in (403, 429):
-            return None
-        retry_after = _retry_after(resp.headers.get("Retry-After"), self.clock)
-        if retry_after is not None:
-            return retry_after
-        if resp.headers.get("X-RateLimit-Remaining") == "0":
-            reset = _to_float(resp.headers.get("X-RateLimit-Reset"))
-            return max(0.0, reset - self.clock()) + 1 if reset else self.retry.secondary_wait
-        if "rate limit" in _message(resp).lower():
-            return max(self.retry.secondary_wait, self.retry.base * 2 ** (attempt - 1))
-        if resp.status_code == 429:
-            return min(self.retry.cap, self.retry.base * 2 ** (attempt - 1))
-        return None
-
-    # -- errors --------------------------------------------------------------------------------
-    def _error(self, resp: requests.Response, what: str, permission: str | None, repo_404: bool) -> GitHubError:
-        excerpt = self._excerpt(resp)
-        message = self._scrub(_message(resp)) or excerpt
-        return build_error(
-            resp,
-            what,
-            message,
-            excerpt,
-            permission=permission,
-            repo_404=repo_404,
-            token_source=self.token_source,
-            repository=self.repository,
-        )
-
-    def _excerpt(self, resp: requests.Response) -> str:
         try:
-            text = resp.text[:500]
-        except Exception:  # a streamed or undecodable body
-            return ""
-        return self._scrub(text)
+            self.http.run("GET", url, attempt, what=what, ok=(200,))
+        except GitHubError as exc:
+            raise self._typed(exc, what, "contents: read", False) from None
+        tmp.replace(dest)
+        return digest[-1]
 
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+    def _typed(self, exc: GitHubError, what: str, permission: str | None, repo_404: bool) -> GitHubError:
+        """The error a user can act on: which token, which grant, which setting."""
+        status, answer = exc.status_code, exc.answer
+        kw: dict[str, Any] = {
+            "status_code": status,
+            "request_id": exc.request_id,
+            "body_excerpt": exc.body_excerpt,
+            "method": exc.method,
+            "url": exc.url,
+        }
+        if status == 401:
+            return GitHubAuthError(
+                f"GitHub rejected the token in {self.token_source} ({answer}) while trying "
+                f"to {what}: put a valid token in {self.token_source}",
+                **kw,
+            )
+        if status == 403:
+            grant = f"grant the job `permissions: {permission}`" if permission else "grant the missing permission"
+            return GitHubPermissionError(
+                f"the token in {self.token_source} may not {what} in {self.repository} "
+                f"({answer}): {grant} (or the equivalent scope for a personal token)",
+                **kw,
+            )
+        if status == 404 and repo_404:
+            return GitHubNotFound(
+                f"repository {self.repository} was not found or the token cannot see it "
+                f"(while trying to {what}): check GITHUB_REPOSITORY or github.repository "
+                "in trainmaster.yaml, and the token's access",
+                **kw,
+            )
+        if status == 404:
+            return GitHubNotFound(f"not found while trying to {what} in {self.repository}", **kw)
+        return exc
+
+
+class _FileBody:
+    """A file streamed as a request body: constant memory, exact ``Content-Length``.
+
+    ``complete`` tells the core whether the whole file went out (a body cut short cannot have
+    been applied, so it is simply sent again).
+    """
+
+    def __init__(self, path: Path, size: int) -> None:
+        self._file: IO[bytes] = path.open("rb")
+        self._left = size
+        self.len = size
+
+    def __len__(self) -> int:
+        return self.len
+
+    @property
+    def complete(self) -> bool:
+        return self._left <= 0
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        n = CHUNK if n is None or n < 0 else min(n, CHUNK)
+        data = self._file.read(min(n, self._left))
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _message(resp: requests.Response) -> str:
+    """GitHub's ``message`` and the codes of its ``errors`` list, or ``""``."""
+    try:
+        data = resp.json()
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    text = str(data.get("message") or "")
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors:
+        details = [e.get("code") or e.get("message") for e in errors if isinstance(e, dict)]
+        text += " [" + ", ".join(str(d) for d in details if d) + "]"
+    return text[:300]
+
+
+def _to_float(value: str | None) -> float:
+    try:
+        return float(value) if value else 0.0
+    except ValueError:
+        return 0.0

@@ -95,10 +95,6 @@ class GitHubActionsContext:
         """Append ``name`` to ``$GITHUB_OUTPUT`` with a random delimiter (multi-line safe)."""
         self._append_file("GITHUB_OUTPUT", _file_command(name, value))
 
-    def set_env(self, name: str, value: str) -> None:
-        """Append ``name`` to ``$GITHUB_ENV`` for the following steps of the job."""
-        self._append_file("GITHUB_ENV", _file_command(name, value))
-
     def mask(self, value: str) -> None:
         """Write ``::add-mask::`` for ``value`` and for each of its lines."""
         if not value:
@@ -154,12 +150,6 @@ class GitHubActionsContext:
     def complete(self, exit_code: int, message: str) -> None:
         """GitHub reads the step's exit code itself; nothing to announce."""
         return None
-
-    def notice(self, message: str) -> None:
-        self._write(_command("notice", message) + "\n")
-
-    def debug(self, message: str) -> None:
-        self._write(_command("debug", message) + "\n")
 
     def _append_file(self, variable: str, text: str) -> None:
         path = self.environ.get(variable)

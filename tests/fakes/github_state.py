@@ -7,6 +7,7 @@ import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from .contract import Contract
 from .core import ApiError, Request, Response
@@ -82,14 +83,23 @@ class GitHubHelpers:
         return {k: v for k, v in obj.items() if not k.startswith("_")}
 
     def _page(self, req: Request, items: list[Any]) -> Response:
+        """One page of ``items``; ``Link`` URLs keep the request's whole query (filters, ``per_page``)
+        and change only ``page``, as GitHub's do (``prev``/``next``/``last``/``first`` where they apply)."""
         per_page = int(req.query.get("per_page", 30))
         page = int(req.query.get("page", 1))
         chunk = items[(page - 1) * per_page : page * per_page]
-        headers = {}
-        if page * per_page < len(items):
-            base = f"{self.url}{req.raw_path}?per_page={per_page}"
-            headers["Link"] = f'<{base}&page={page + 1}>; rel="next", <{base}&page=1>; rel="first"'
-        return Response(200, chunk, headers)
+        last = max(1, -(-len(items) // per_page))
+        query = {k: v for k, v in req.query.items() if k != "page"}
+
+        def link(n: int, rel: str) -> str:
+            return f'<{self.url}{req.raw_path}?{urlencode({**query, "page": n})}>; rel="{rel}"'
+
+        links = [link(page - 1, "prev")] if page > 1 else []
+        if page < last:
+            links += [link(page + 1, "next"), link(last, "last")]
+        if page > 1:
+            links.append(link(1, "first"))
+        return Response(200, chunk, {"Link": ", ".join(links)} if links else {})
 
     def _immutable(self, r: Repo, rel: dict[str, Any]) -> bool:
         return r.immutable_releases and not rel["draft"]

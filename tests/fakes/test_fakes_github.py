@@ -292,3 +292,19 @@ def test_githubkit_release_asset_deployment_and_status(github_fake: GitHubFake) 
     fetched = api.repos.get_release_by_tag("acme", "app", "v3.0.0").parsed_data
     assert [a.name for a in fetched.assets] == ["app.tgz"]
     assert github_fake.violations == []
+
+
+def test_pagination_links_keep_the_filters(github_fake: GitHubFake) -> None:
+    """GitHub's Link URLs keep the request's query: page 2 of a filtered list is still filtered."""
+    h, base = _h(github_fake), f"{github_fake.url}/repos/acme/app"
+    with requests.Session() as s:
+        for i in range(7):
+            s.post(f"{base}/deployments", json={"ref": "v1", "environment": "dev" if i % 2 else "prod"}, headers=h)
+        url: str | None = f"{base}/deployments?environment=dev&per_page=2"
+        seen: list[dict[str, Any]] = []
+        while url:
+            page = s.get(url, headers=h)
+            seen += page.json()
+            url = page.links.get("next", {}).get("url")
+    assert [d["environment"] for d in seen] == ["dev"] * 3
+    assert len({d["id"] for d in seen}) == 3

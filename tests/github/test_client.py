@@ -16,16 +16,15 @@ import requests
 import responses
 
 from tests.fakes.contract import load
-from trainmaster.errors import InvalidInput, Unavailable
+from trainmaster.errors import InvalidInput, OutcomeUnknown, Unavailable
+from trainmaster.http import RetryPolicy
+from trainmaster_github._auth import resolve_token
 from trainmaster_github.client import (
     GitHubAuthError,
     GitHubClient,
     GitHubError,
     GitHubNotFound,
     GitHubPermissionError,
-    GitHubUnavailable,
-    RetryPolicy,
-    resolve_token,
 )
 
 API = "https://api.github.com"
@@ -57,9 +56,8 @@ def client(sleeps: list[float]) -> GitHubClient:
     return GitHubClient(
         "acme/app",
         TOKEN,
-        sleep=sleeps.append,
         clock=lambda: 1_000_000.0,
-        retry=RetryPolicy(attempts=4, base=1.0, cap=8.0, budget=200.0),
+        policy=RetryPolicy(attempts=4, base=1.0, cap=8.0, budget=200.0, sleep=sleeps.append, rand=lambda: 0.75),
     )
 
 
@@ -82,7 +80,9 @@ def test_headers_version_token_and_timeout(client: GitHubClient, rsps: Any) -> N
 
 
 def test_ghes_api_url_is_the_base(sleeps: list[float], rsps: Any) -> None:
-    ghes = GitHubClient("acme/app", TOKEN, api_url="https://ghe.example.com/api/v3/", sleep=sleeps.append)
+    ghes = GitHubClient(
+        "acme/app", TOKEN, api_url="https://ghe.example.com/api/v3/", policy=RetryPolicy(sleep=sleeps.append)
+    )
     rsps.get("https://ghe.example.com/api/v3/repos/acme/app/releases", json=[])
     assert list(ghes.paginate(f"{ghes.repo_path}/releases", what="list")) == []
 
@@ -94,7 +94,7 @@ def test_retries_5xx_with_backoff_then_succeeds(client: GitHubClient, rsps: Any,
     rsps.get(url, json=[{"id": 1}])
     assert list(client.paginate(f"{client.repo_path}/releases", what="list")) == [{"id": 1}]
     assert len(rsps.calls) == 3
-    assert len(sleeps) == 2 and 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0
+    assert sleeps == [0.75, 1.5]  # exponential backoff (jitter fixed at 0.75)
 
 
 def test_429_honours_retry_after(client: GitHubClient, rsps: Any, sleeps: list[float]) -> None:
@@ -133,9 +133,9 @@ def test_used_up_rate_limit_delays_the_next_call(client: GitHubClient, rsps: Any
 
 
 def test_retry_budget_is_a_ceiling(sleeps: list[float], rsps: Any) -> None:
-    tight = GitHubClient("acme/app", TOKEN, sleep=sleeps.append, retry=RetryPolicy(budget=5.0))
+    tight = GitHubClient("acme/app", TOKEN, policy=RetryPolicy(budget=5.0, sleep=sleeps.append))
     rsps.get(f"{REPO}/releases", status=429, headers={"Retry-After": "600"})
-    with pytest.raises(GitHubUnavailable) as info:
+    with pytest.raises(Unavailable) as info:
         list(tight.paginate(f"{tight.repo_path}/releases", what="list releases"))
     assert info.value.exit_code == 5 and sleeps == [] and "retry budget" in str(info.value)
 
@@ -144,7 +144,7 @@ def test_gives_up_after_attempts_with_exit_5(client: GitHubClient, rsps: Any) ->
     rsps.get(f"{REPO}/releases", status=503, headers={"X-GitHub-Request-Id": "ABCD:1234"})
     with pytest.raises(Unavailable) as info:
         list(client.paginate(f"{client.repo_path}/releases", what="list releases"))
-    assert info.value.exit_code == 5 and "ABCD:1234" in str(info.value)
+    assert info.value.exit_code == 5 and info.value.request_id == "ABCD:1234" and info.value.status_code == 503
     assert len(rsps.calls) == 4
 
 
@@ -221,7 +221,7 @@ def test_lost_post_is_recovered_by_lookup_not_reposted(client: GitHubClient, rsp
 
 def test_post_with_unknown_outcome_and_no_recovery_is_not_repeated(client: GitHubClient, rsps: Any) -> None:
     rsps.post(f"{REPO}/deployments", status=502)
-    with pytest.raises(GitHubUnavailable):
+    with pytest.raises(OutcomeUnknown):
         client.call("POST", f"{client.repo_path}/deployments", json={"ref": "v1"}, what="deploy")
     assert len(rsps.calls) == 1
 

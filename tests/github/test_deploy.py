@@ -17,7 +17,8 @@ from trainmaster.errors import ConfigError, InvalidInput, Refused
 from trainmaster.interfaces import DeployJob, DeployOutcome
 from trainmaster.masking import Masker
 from trainmaster.model import Release
-from trainmaster_github._deploy import GitHubLedger, GitHubTarget
+from trainmaster_github._ledger import GitHubLedger
+from trainmaster_github._target import GitHubTarget
 from trainmaster_github.context import GitHubActionsContext
 
 
@@ -284,7 +285,7 @@ def test_train_wide_keys_only_at_the_top_level(github_fake: Any, tmp_path: Path,
     with pytest.raises(ConfigError) as info:
         GitHubTarget(config, config.environment("dev"), environ(github_fake))
     assert info.value.exit_code == 2 and f"github.{key}" in str(info.value) and "dev" in str(info.value)
-    assert info.value.line is not None
+    assert info.value.line == text.splitlines().index(f"      {key}: '{value[key]}'") + 1  # the key's own line
     GitHubTarget(config, config.environment("test"), environ(github_fake))  # others are unaffected
 
 
@@ -335,3 +336,23 @@ def test_history_reads_a_capped_number_of_deployments_and_caches_states(
     assert current is not None and current.id == history[-1].id
     assert github_fake.count("repos/list-deployment-statuses") == 30, "a known deployment's state is cached"
     assert len(ledger.history("dev", 500)) == 40  # the whole scan, never more than 100
+
+
+def test_deployments_page_past_100_and_keep_the_environment_filter(github_fake: Any) -> None:
+    """More than 100 matching deployments: the next pages (GitHub's Link URLs) stay filtered."""
+    import requests
+
+    from trainmaster_github._ledger import deployments
+    from trainmaster_github.client import GitHubClient
+
+    base = f"{github_fake.url}/repos/acme/app/deployments"
+    headers = {"Authorization": f"Bearer {github_fake.token}", "X-GitHub-Api-Version": "2022-11-28"}
+    made: dict[str, list[int]] = {"dev": [], "prod": []}
+    with requests.Session() as s:
+        for i in range(260):
+            env = "dev" if i % 2 else "prod"
+            made[env].append(s.post(base, json={"ref": "v1.2.3", "environment": env}, headers=headers).json()["id"])
+    client = GitHubClient("acme/app", github_fake.token, api_url=github_fake.url)
+    found = list(deployments(client, "dev", "v1.2.3"))
+    assert [d["id"] for d in found] == sorted(made["dev"], reverse=True)  # 130, newest first, each once
+    assert github_fake.count("repos/list-deployments") == 2

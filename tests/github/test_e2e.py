@@ -193,6 +193,7 @@ def test_build_job_creates_release_and_deploy_job_deploys_it(jobs: Any, github_f
     assert code == 0, deploy.log
     assert out2["status"] == "succeeded" and out2["deployment-id"]
     assert out2["environment-url"] == "https://dev.example.com"
+    assert out2["release-url"] == out["release-url"]
     assert "deploying 1.2.3 to dev" in deploy.log
     (dep,) = github_fake.repos[("acme", "app")].deployments.values()
     assert dep["payload"]["trainmaster"]["release_id"] == out["release-id"]
@@ -213,6 +214,7 @@ def test_build_job_creates_release_and_deploy_job_deploys_it(jobs: Any, github_f
     assert code == 0, promote.log
     assert "needs 1 approval" not in promote.log
     assert out3["status"] == "succeeded" and out3["version"] == "1.2.3"
+    assert out3["release-url"] == out["release-url"]
     envs = sorted(d["environment"] for d in github_fake.repos[("acme", "app")].deployments.values())
     assert envs == ["dev", "prod"]
 

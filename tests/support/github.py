@@ -12,9 +12,9 @@ from typing import Any
 
 from trainmaster.config import load_config
 from trainmaster.config.model import Config
+from trainmaster.http import RetryPolicy
 from trainmaster.model import Package, Release
 from trainmaster_github._settings import SCHEMA
-from trainmaster_github.client import RetryPolicy
 
 CONFIG = """\
 project: demo
@@ -77,4 +77,4 @@ class Sleeps(list[float]):
     """Records the client's sleeps instead of waiting."""
 
     def kw(self) -> dict[str, Any]:
-        return {"sleep": self.append, "retry": RetryPolicy(attempts=5, budget=1000.0)}
+        return {"policy": RetryPolicy(attempts=5, budget=1000.0, sleep=self.append)}

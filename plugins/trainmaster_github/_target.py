@@ -23,18 +23,17 @@ from trainmaster_github._ledger import (
     CANCELLED,
     PAYLOAD_KEY,
     WAITING,
-    GitHubLedger,
     check_reviewers,
     deployments,
     state_of,
 )
-from trainmaster_github._settings import GitHubSettings, warn_if_local_ledger
+from trainmaster_github._settings import Settings, warn_if_local_ledger
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
     from trainmaster_github.client import GitHubClient
 
-__all__ = ["GitHubLedger", "GitHubTarget"]
+__all__ = ["GitHubTarget"]
 
 
 class GitHubTarget:
@@ -51,7 +50,7 @@ class GitHubTarget:
         self.environment = environment
         self.environ = environ
         self.client_kw = client_kw
-        self.settings = GitHubSettings.resolve(config, environment, environ)
+        self.settings = Settings.resolve(config, environment, environ)
 
     def _approvals_on_github(self) -> bool:
         """With ``ledger: github`` the environment's approvals are GitHub's required reviewers."""
