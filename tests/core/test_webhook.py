@@ -197,7 +197,7 @@ def test_notifier_delivers_to_a_url_with_user_info_and_warns_without_it(
                   Notifier(webhook=server.url("/bad").replace("http://", f"http://hookuser:{TOKEN}@"), events=())]
 
     server.replies = [(200, {}), (403, {})]
-    _deliver(Config(), "release_created", {"release": {"version": "1.0.0"}})  # type: ignore[arg-type]
+    _deliver(Config(), {}, "release_created", {"release": {"version": "1.0.0"}})  # type: ignore[arg-type]
     assert [r["path"] for r in server.requests] == ["/ok", "/bad"]
     assert all(r["headers"]["Authorization"].startswith("Basic ") for r in server.requests)
     err = capsys.readouterr().err
