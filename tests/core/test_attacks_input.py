@@ -370,6 +370,23 @@ def test_a_killed_release_create_leaves_no_temp_file(project: Project) -> None:
     assert list(tmp.glob("ingest-*")) == []
 
 
+def _held(path: Path) -> bool:
+    """Whether another process holds the staging file's lock (wait for that, not just for the file)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock taken here
+    return False
+
+
 def test_a_live_release_create_keeps_its_temp_file(project: Project) -> None:
     import signal
 
@@ -382,7 +399,7 @@ def test_a_live_release_create_keeps_its_temp_file(project: Project) -> None:
                             cwd=project.root, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     tmp = project.state / "store" / "tmp"
     try:
-        while not (tmp.exists() and list(tmp.glob("ingest-*"))):
+        while not (tmp.exists() and any(_held(path) for path in tmp.glob("ingest-*"))):
             assert proc.poll() is None
         proc.send_signal(signal.SIGSTOP)  # alive but paused: its staged file must survive a sweep
         project.ok("status")
