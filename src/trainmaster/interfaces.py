@@ -74,6 +74,7 @@ class Deployment:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "packages": dict(self.packages),
+            "remote": dict(self.remote),
         }
 
 

@@ -21,6 +21,7 @@ from trainmaster.model import Package, Release, check_digest, check_name, check_
 
 if TYPE_CHECKING:
     from trainmaster.app import App
+    from trainmaster.config.model import Config
     from trainmaster.interfaces import Publisher, PublishResult
     from trainmaster.ledger import Publication
     from trainmaster.store import Staged
@@ -151,12 +152,27 @@ def _known_package(app: App, digest: str, name: str) -> tuple[str, str]:
     return name, "application/octet-stream"
 
 
+def _check_declared(config: Config, cli: dict[str, str], allow_undeclared: bool) -> None:
+    """A ``--package`` name the config does not declare is a typo unless adding one is asked for."""
+    import difflib
+
+    declared = [spec.name for spec in config.packages]
+    for name in cli:
+        if not declared or name in declared or allow_undeclared:
+            continue
+        close = difflib.get_close_matches(name, declared, n=1)
+        hint = f" — did you mean '{close[0]}'?" if close else f" (declared: {', '.join(declared)})"
+        raise InvalidInput(f"--package {name}=…: the config declares no package {name!r}{hint}. "
+                           "To add a package the config does not declare, pass --allow-undeclared")
+
+
 def build_release(app: App, version: str, package_args: tuple[str, ...], notes: str | None,
-                  actor: str) -> tuple[Release, list[Staged]]:
+                  actor: str, *, allow_undeclared: bool = False) -> tuple[Release, list[Staged]]:
     """Compute the release and stage its files; the caller commits or discards them."""
     config = app.config
     check_version(version)
     cli = _parse_package_args(package_args)
+    _check_declared(config, cli, allow_undeclared)
     specs: dict[str, dict[str, Any]] = {}
     for spec in config.packages:
         specs[spec.name] = {"source": spec.path, "base": config.root, "media_type": spec.media_type}
@@ -213,11 +229,12 @@ def build_release(app: App, version: str, package_args: tuple[str, ...], notes: 
 
 
 def create_release(app: App, version: str, package_args: tuple[str, ...] = (), notes: str | None = None,
-                   by: str | None = None, out: Callable[[str], None] = _write) -> tuple[Release, bool]:
+                   by: str | None = None, out: Callable[[str], None] = _write, *,
+                   allow_undeclared: bool = False) -> tuple[Release, bool]:
     """``release create``: returns the release and whether it was new."""
     actor = app.actor(by)
     targets = publishers(app, app.config.publish)
-    release, staged = build_release(app, version, package_args, notes, actor)
+    release, staged = build_release(app, version, package_args, notes, actor, allow_undeclared=allow_undeclared)
     try:
         existing = app.ledger.get_release(release.project, version)
         if existing is not None and existing.id != release.id:

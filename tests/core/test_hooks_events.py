@@ -163,7 +163,7 @@ def test_hook_approval_recorded(tmp_path: Path, recorder: Recorder) -> None:
     repeated = run_cli(config, "approve", "1.0.0", "--env", "prod", "--by", "bob")
     by_creator = run_cli(config, "approve", "1.0.0", "--env", "prod", "--by", "alice")
 
-    assert (approved.code, repeated.code, by_creator.code) == (0, 0, 0)
+    assert (approved.code, repeated.code, by_creator.code) == (0, 0, 3)
     events = recorder.of("approval_recorded")
     assert [(e["approval"].actor, e["approval"].comment, e["approval"].counts) for e in events] == [
         ("bob", "CHG-1", True), ("alice", "", False)]

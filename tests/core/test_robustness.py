@@ -22,9 +22,12 @@ def test_approvals_from_others_are_recorded_but_do_not_count(bare_project: Proje
         """)
     p.write("app.bin", "x")
     p.ok("release", "create", "1.0.0")
-    bob = json.loads(p.ok("approve", "1.0.0", "--env", "prod", "--by", "bob", "--json").stdout)
-    assert bob == {"recorded": True, "counts": False, "approvals": 0, "required": 1}
-    assert "takes approvals from carol only" in p.ok("approve", "1.0.0", "--env", "prod", "--by", "dave").stdout
+    bob_run = p.run("approve", "1.0.0", "--env", "prod", "--by", "bob", "--json")
+    assert bob_run.returncode == 3, "an approval that does not count is the user's intent failing"
+    assert json.loads(bob_run.stdout) == {"recorded": True, "counts": False, "approvals": 0, "required": 1,
+                                          "reason": "prod takes approvals from carol only"}
+    dave = p.run("approve", "1.0.0", "--env", "prod", "--by", "dave")
+    assert dave.returncode == 3 and "takes approvals from carol only" in dave.stdout + dave.stderr
 
 
 def test_deploy_json_is_printed_when_the_deployment_fails(project: Project) -> None:
@@ -127,3 +130,44 @@ def test_utc_windows_need_no_time_zone_database(bare_project: Project) -> None:
     p.write("app.bin", "x")
     p.ok("release", "create", "1.0.0")
     p.ok("deploy", "1.0.0", "--to", "dev", env={"PYTHONTZPATH": "/nonexistent"})
+
+
+def test_approve_where_none_are_needed_says_so_and_records_nothing(project: Project) -> None:
+    project.ok("release", "create", "1.0.0")
+    before = project.snapshot()
+    result = project.ok("approve", "1.0.0", "--env", "dev", "--by", "bob")
+    assert "dev needs no approvals" in result.stdout and "1/0" not in result.stdout
+    assert project.snapshot() == before
+
+
+def test_a_package_name_the_config_does_not_declare_is_a_typo(project: Project) -> None:
+    project.write("new.bin", "new")
+    before = project.snapshot()
+    typo = project.run("release", "create", "2.0.0", "--package", "ap=new.bin")
+    assert typo.returncode == 2 and "did you mean 'app'?" in typo.stderr and "--allow-undeclared" in typo.stderr
+    assert project.snapshot() == before
+    added = json.loads(project.ok("release", "create", "2.0.0", "--package", "extra=new.bin",
+                                  "--allow-undeclared", "--json").stdout)
+    assert [p["name"] for p in added["release"]["packages"]] == ["app", "extra"]
+
+
+def test_windows_accept_ranges_inside_lists(bare_project: Project) -> None:
+    """The README's form ``days: [mon-fri]`` is valid, and so is a list mixing days and ranges."""
+    bare_project.write("trainmaster.yaml", """\
+        project: demo
+        packages: {app: app.bin}
+        train:
+          - name: prod
+            deploy: "true"
+            windows: [{days: [mon-fri, sun], hours: "00:00-24:00", timezone: UTC}]
+        """)
+    bare_project.write("app.bin", "x")
+    assert bare_project.run("validate").returncode == 0, bare_project.run("validate").stderr
+
+
+def test_deploy_json_carries_the_remote_references_as_history_does(project: Project) -> None:
+    project.ok("release", "create", "1.0.0")
+    deployed = json.loads(project.ok("deploy", "1.0.0", "--to", "dev", "--json").stdout)
+    assert deployed["deployment"]["remote"] == {}
+    history = json.loads(project.ok("history", "--json").stdout)["deployments"]
+    assert set(history[0]) == set(deployed["deployment"])

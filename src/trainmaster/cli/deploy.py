@@ -85,6 +85,7 @@ def promote(ctx: click.Context, source: str, env: str, force: bool, as_json: boo
 def approve(ctx: click.Context, version: str, env: str, comment: str, by: str | None, as_json: bool) -> None:
     """Approve release VERSION for ENV."""
     from trainmaster.deploy import find_release
+    from trainmaster.errors import Refused
     from trainmaster.interfaces import Approval
     from trainmaster.ledger import now
     from trainmaster.model import check_version
@@ -95,27 +96,38 @@ def approve(ctx: click.Context, version: str, env: str, comment: str, by: str | 
     environment = app.environment(env)
     rel = find_release(app, version)
     actor = app.actor(by)
+    need = environment.approvals.count if environment.approvals else 0
+    if need == 0:
+        if as_json:
+            emit_json({"recorded": False, "counts": False, "approvals": 0, "required": 0,
+                       "reason": f"{env} needs no approvals"})
+        else:
+            echo(f"{env} needs no approvals: {version} may be deployed there without one (nothing recorded)")
+        return
     counts = approval_counts(environment, rel, actor)
     approval = Approval(rel.id, rel.version, environment.name, actor, now(), comment, counts)
     recorded = app.ledger.record_approval(approval)
     if recorded:
         app.emit("approval_recorded", approval=approval, release=rel, environment=environment)
-    need = environment.approvals.count if environment.approvals else 0
     have = counted_approvals(environment, rel, app.ledger)
-    if as_json:
-        emit_json({"recorded": recorded, "counts": counts, "approvals": have, "required": need})
-        return
-    if not recorded:
-        echo(f"{actor} has already approved {version} for {env}")
-    elif not counts and actor == rel.created_by and not environment.allow_self_approval:
-        echo(f"recorded, but it does not count: {actor} created {version} "
-                   f"(set allow_self_approval: true to allow this)")
+    reason = None
+    if not counts and actor == rel.created_by and not environment.allow_self_approval:
+        reason = f"{actor} created {version} (set allow_self_approval: true to allow this)"
     elif not counts:
         allowed = ", ".join(environment.approvals.from_) if environment.approvals else ""
-        echo(f"recorded, but it does not count: {env} takes approvals from {allowed} only")
+        reason = f"{env} takes approvals from {allowed} only"
+    if as_json:
+        emit_json({"recorded": recorded, "counts": counts, "approvals": have, "required": need, "reason": reason})
+    elif not recorded:
+        echo(f"{actor} has already approved {version} for {env}")
+    elif reason:
+        echo(f"recorded, but it does not count: {reason}")
     else:
         echo(f"approved {version} for {env} by {actor}")
-    echo(f"approvals for {version} in {env}: {have}/{need}")
+    if not as_json:
+        echo(f"approvals for {version} in {env}: {have}/{need}")
+    if reason:
+        raise Refused(f"the approval of {version} for {env} by {actor} does not count: {reason}")
 
 
 @click.command()

@@ -94,7 +94,7 @@ def history(ctx: click.Context, env: str | None, limit: int | None, as_json: boo
     app.reap_interrupted()
     deployments = app.view.history(env, limit)
     if as_json:
-        emit_json({"deployments": [dict(d.to_json(), remote=d.remote) for d in deployments]})
+        emit_json({"deployments": [d.to_json() for d in deployments]})
         return
     if not deployments:
         echo("no deployments yet")

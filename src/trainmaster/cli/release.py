@@ -22,19 +22,22 @@ def release() -> None:
 @click.argument("version")
 @click.option("--package", "packages", multiple=True, metavar="NAME=PATH|NAME=sha256:DIGEST",
               help="A package to pin (overrides the config's entry of that name). Repeatable.")
+@click.option("--allow-undeclared", is_flag=True,
+              help="Allow --package names that the config's packages: block does not declare.")
 @click.option("--notes", help="Release notes (metadata; not part of the release id).")
 @click.option("--by", help="The creator's name (refused inside CI, where the CI says who).")
 @json_option
 @click.pass_context
-def create(ctx: click.Context, version: str, packages: tuple[str, ...], notes: str | None, by: str | None,
-           as_json: bool) -> None:
+def create(ctx: click.Context, version: str, packages: tuple[str, ...], allow_undeclared: bool,
+           notes: str | None, by: str | None, as_json: bool) -> None:
     """Create release VERSION from the configured packages; a no-op if it exists with the same content."""
     from trainmaster.model import check_version
     from trainmaster.publish import create_release
 
     check_version(version)
     app = get_app(ctx)
-    rel, created = create_release(app, version, packages, notes, by, out=_quiet if as_json else _echo)
+    rel, created = create_release(app, version, packages, notes, by, out=_quiet if as_json else _echo,
+                                  allow_undeclared=allow_undeclared)
     if as_json:
         emit_json({"release": rel.to_record(), "created": created})
         return

@@ -138,9 +138,9 @@ def parse_weekday(text: str) -> int:
 
 
 def parse_days(value: str | list[str]) -> tuple[int, ...]:
-    """A list of weekdays, or a range string such as ``mon-fri`` (``fri-mon`` wraps round)."""
+    """A weekday or a range such as ``mon-fri`` (``fri-mon`` wraps round), or a list of them."""
     if isinstance(value, list):
-        return tuple(sorted({parse_weekday(day) for day in value}))
+        return tuple(sorted({day for item in value for day in parse_days(item)}))
     first, _, last = value.partition("-")
     start = parse_weekday(first)
     if not last:
