@@ -117,21 +117,62 @@ class DeploymentFailed(TrainmasterError):
         self.rollback = rollback
 
 
-class Unavailable(TrainmasterError):
-    """A remote system stayed unavailable or timed out after retries (exit 5)."""
+class _HttpDetails:
+    """What :mod:`trainmaster.http` knows about a failed call, for ``--json`` output and support tickets.
+
+    Every field is ``None`` when unknown. ``url`` never carries user info or secret query values,
+    ``body_excerpt`` never a credential.
+    """
+
+    status_code: int | None = None
+    request_id: str | None = None
+    method: str | None = None
+    url: str | None = None
+    body_excerpt: str | None = None
+
+    def _set_details(self, details: dict[str, Any]) -> None:
+        for name, value in details.items():
+            if name not in _DETAIL_NAMES:
+                raise TypeError(f"unexpected detail {name!r}")
+            if value is not None:  # a subclass may have set it before calling up
+                setattr(self, name, value)
+
+
+_DETAIL_NAMES = frozenset({"status_code", "request_id", "method", "url", "body_excerpt"})
+
+
+class Unavailable(_HttpDetails, TrainmasterError):
+    """A remote system stayed unavailable or timed out after retries (exit 5).
+
+    :param message: what failed and what to do (usually: a re-run is safe).
+    :param details: optional ``status_code``, ``request_id``, ``method``, ``url`` (secret-free)
+        and ``body_excerpt`` of the last answer, as on :class:`ApiError`.
+    """
 
     exit_code = EXIT_UNAVAILABLE
 
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(message)
+        self._set_details(details)
 
-class ApiError(TrainmasterError):
+
+class OutcomeUnknown(Unavailable):
+    """A call that is not safe to repeat was sent, its answer was lost, and no lookup settled
+    whether it took effect (exit 5). The message says what to check; nothing was sent twice."""
+
+
+class ApiError(_HttpDetails, TrainmasterError):
     """An HTTP API answered with an error that retrying will not fix.
 
-    Adapters raise it (or a subclass) from their single HTTP choke point.
+    Adapters raise it (or a subclass) from their single HTTP choke point
+    (:class:`trainmaster.http.Rules.error`).
 
     :param message: a one-line explanation naming what to fix.
     :param status_code: the HTTP status.
     :param request_id: the service's request/activity id, for support tickets.
     :param body_excerpt: the start of the response body (never a credential).
+    :param method: the HTTP method of the failed call.
+    :param url: the call's URL without user info or secret query values.
     """
 
     exit_code = EXIT_INVALID
@@ -143,11 +184,15 @@ class ApiError(TrainmasterError):
         status_code: int | None = None,
         request_id: str | None = None,
         body_excerpt: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
     ) -> None:
         self.message = message
         self.status_code = status_code
         self.request_id = request_id
         self.body_excerpt = body_excerpt
+        self.method = method
+        self.url = url
         super().__init__(str(self))
 
     def __str__(self) -> str:

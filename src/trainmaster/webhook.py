@@ -1,8 +1,8 @@
 """Deliver JSON events to webhook URLs, with retries, never failing the caller.
 
 Webhook URLs carry tokens, so nothing this module reports contains one: every
-message names the URL through :func:`redact_url`. Only the standard library is
-used (no ``requests`` in the core), imported when an event is actually posted.
+message names the URL through :func:`redact_url`. Events are sent through the
+shared HTTP core (:mod:`trainmaster.http`), imported only when an event is posted.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ RETRY_AFTER_CAP = 30.0
 """The longest ``Retry-After`` wait honoured, in seconds."""
 
 _LONG_SEGMENT = 16
-_BODY_LIMIT = 65536
 
 
 @dataclass(frozen=True)
@@ -82,33 +81,16 @@ def _scrub(message: str, url: str) -> str:
     return message
 
 
-def _user_agent() -> str:
-    try:
-        from importlib.metadata import version
+def _split_userinfo(url: str) -> tuple[str, tuple[bytes, bytes] | None]:
+    """``url`` without its user info, and that user info as Basic-auth credentials (or None)."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
 
-        return f"trainmaster/{version('trainmaster')}"
-    except Exception:  # not installed, or broken metadata
-        return "trainmaster/dev"
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Parse a ``Retry-After`` header (seconds or an HTTP date), capped."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            return None
-        seconds = when.timestamp() - time.time()
-    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    user = unquote(parts.username or "").encode("utf-8")
+    password = unquote(parts.password or "").encode("utf-8")
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])), (user, password)
 
 
 def post_event(
@@ -122,28 +104,33 @@ def post_event(
 ) -> WebhookResult:
     """POST ``event`` as JSON to ``url``; retry transient failures; never raise.
 
-    Connection errors, timeouts, 429 and 5xx are retried up to ``attempts``
-    requests in all, waiting ``backoff * 2**n`` seconds between them, or the
-    server's ``Retry-After`` (capped at :data:`RETRY_AFTER_CAP`) when it sends one.
-    Other statuses (4xx, and redirects, which are not followed) fail at once.
+    Sent through :class:`trainmaster.http.HttpClient`. Connection errors, timeouts, 429 and 5xx
+    are retried up to ``attempts`` requests in all, waiting ``backoff * 2**n`` seconds between
+    them, or the server's ``Retry-After`` (capped at :data:`RETRY_AFTER_CAP`) when it sends one.
+    Delivery is at least once, as webhooks conventionally are: a POST whose answer was lost is
+    sent again. Other statuses (4xx, and redirects, which are not followed) fail at once.
+    User info in the URL (``https://user:pass@host/…``) is sent as Basic authentication, never
+    in the URL, and never appears in the result.
 
     :param url: an ``http`` or ``https`` URL; it may carry a token.
     :param event: a JSON-serialisable mapping, see :func:`build_event`.
-    :param timeout: seconds for each request.
+    :param timeout: seconds for connecting and for each read.
     :param sleep: the sleep function, injectable for tests.
     :returns: a :class:`WebhookResult` whose ``error`` never shows the URL's secrets.
     """
     import json
-    import urllib.error
-    import urllib.request
-    from http.client import HTTPException
+    from http import HTTPStatus
     from urllib.parse import urlsplit
+
+    from trainmaster.errors import TrainmasterError
+    from trainmaster.http import HttpClient, RetryPolicy, Rules
 
     where = redact_url(url)
     try:
         scheme = urlsplit(url).scheme.lower()
+        target, auth = _split_userinfo(url)
     except ValueError:
-        scheme = ""
+        scheme, target, auth = "", url, None
     if scheme not in ("http", "https"):
         return WebhookResult(False, None, 0, f"POST {where}: only http and https URLs are supported")
     try:
@@ -151,41 +138,34 @@ def post_event(
     except (TypeError, ValueError) as exc:
         return WebhookResult(False, None, 0, f"POST {where}: event is not JSON: {exc}")
 
-    class _NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    opener = urllib.request.build_opener(_NoRedirect)
-    headers = {"Content-Type": "application/json", "User-Agent": _user_agent()}
+    attempts = max(attempts, 1)
+    policy = RetryPolicy(attempts=attempts, base=backoff, cap=RETRY_AFTER_CAP, budget=RETRY_AFTER_CAP * attempts,
+                         max_wait=RETRY_AFTER_CAP, jitter=False, sleep=sleep)
+    client = HttpClient(policy=policy, rules=Rules("the webhook", secrets=_secret_pieces(url), redact=redact_url),
+                        timeout=(timeout, timeout))
     status: int | None = None
-    error = ""
-    attempt = 0
-    for attempt in range(1, max(attempts, 1) + 1):
-        wait: float | None = None
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        response = client.send("POST", target, what=f"POST {where}", data=body, auth=auth, idempotent=True,
+                               headers={"Content-Type": "application/json"}, allow_redirects=False)
+        status = response.status_code
+        response.close()
+        if 200 <= status < 300:
+            return WebhookResult(True, status, client.calls)
+    except TrainmasterError as exc:
+        status = getattr(exc, "status_code", None)
+        if status is None and client.last_reason is None:
+            client.last_reason = str(exc)
+    except Exception as exc:  # never raise: a notifier must not fail the deployment
+        client.last_reason = type(exc).__name__
+    if status is not None:
         try:
-            with opener.open(request, timeout=timeout) as response:
-                status = response.status
-                response.read(_BODY_LIMIT)
-            return WebhookResult(True, status, attempt)
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            error = f"HTTP {exc.code} {exc.reason}"
-            wait = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
-            exc.close()
-            if status != 429 and status < 500:
-                break
-        except urllib.error.URLError as exc:
-            error = str(exc.reason)
-        except (TimeoutError, ConnectionError, HTTPException, OSError) as exc:
-            error = str(exc) or type(exc).__name__
-        except ValueError as exc:  # an invalid URL: retrying cannot help
-            error = str(exc)
-            break
-        if attempt < attempts:
-            sleep(wait if wait is not None else backoff * 2 ** (attempt - 1))
-    message = f"POST {where} failed after {attempt} attempt(s): {_scrub(error, url)}"
-    return WebhookResult(False, status, attempt, message)
+            detail = f"HTTP {status} {HTTPStatus(status).phrase}"
+        except ValueError:
+            detail = f"HTTP {status}"
+    else:
+        detail = client.last_reason or "no answer"
+    message = f"POST {where} failed after {client.calls} attempt(s): {_scrub(detail, url)}"
+    return WebhookResult(False, status, client.calls, message)
 
 
 def build_event(kind: str, **fields: Any) -> dict[str, Any]:

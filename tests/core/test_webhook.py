@@ -163,3 +163,43 @@ def test_core_modules_import_cheaply() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_user_info_is_sent_as_basic_auth_not_in_the_url(server: Server) -> None:
+    import base64
+
+    url = server.url("/hook").replace("http://", f"http://hook%40user:{TOKEN}%2F@")
+    result = post_event(url, {"event": "x"}, sleep=lambda _: None)
+    assert result.ok and result.attempts == 1
+    [request] = server.requests
+    assert request["path"] == "/hook"
+    expected = base64.b64encode(f"hook@user:{TOKEN}/".encode()).decode()
+    assert request["headers"]["Authorization"] == f"Basic {expected}"
+
+
+def test_user_info_never_appears_in_a_failure(server: Server) -> None:
+    server.replies = [(500, {})] * 2
+    url = server.url("/hook").replace("http://", f"http://hookuser:{TOKEN}@")
+    result = post_event(url, {"event": "x"}, attempts=2, backoff=0.01, sleep=lambda _: None)
+    assert not result.ok and result.attempts == 2 and len(server.requests) == 2
+    assert result.error is not None and TOKEN not in result.error and "hookuser" not in result.error
+
+
+def test_notifier_delivers_to_a_url_with_user_info_and_warns_without_it(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trainmaster.builtin.webhook import _deliver
+    from trainmaster.config.model import Notifier
+
+    class Config:
+        project = "shop"
+        notify = [Notifier(webhook=server.url("/ok").replace("http://", f"http://hookuser:{TOKEN}@"), events=()),
+                  Notifier(webhook=server.url("/bad").replace("http://", f"http://hookuser:{TOKEN}@"), events=())]
+
+    server.replies = [(200, {}), (403, {})]
+    _deliver(Config(), "release_created", {"release": {"version": "1.0.0"}})  # type: ignore[arg-type]
+    assert [r["path"] for r in server.requests] == ["/ok", "/bad"]
+    assert all(r["headers"]["Authorization"].startswith("Basic ") for r in server.requests)
+    err = capsys.readouterr().err
+    assert "webhook not delivered" in err and "HTTP 403" in err
+    assert TOKEN not in err and "hookuser" not in err
