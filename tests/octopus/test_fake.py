@@ -73,7 +73,7 @@ def test_faults_are_survived_without_duplicates(octo, tmp_path):
     from trainmaster_octopus import _settings
 
     sleeps: list[float] = []
-    _settings.client_for(_settings.OctopusSettings.of(config), env).sleep = sleeps.append
+    _settings.client_for(_settings.Settings.resolve(config), env).sleep = sleeps.append
     assert OctopusPublisher(env).ensure(release, paths, config).state == "created"
     outcome = deploy(config, release, paths, env, "dev")
     assert outcome.status == "succeeded", outcome.message
@@ -151,7 +151,7 @@ def test_manual_intervention_exits_3_and_a_rerun_resumes_the_same_task(octo, tmp
     OctopusPublisher(env).ensure(release, paths, config)
     from trainmaster_octopus import _settings
 
-    client = _settings.client_for(_settings.OctopusSettings.of(config), env)
+    client = _settings.client_for(_settings.Settings.resolve(config), env)
     client.sleep = lambda s: [fake.hold_task(t) for t in list(fake.tasks) if not fake.interruptions]
     target = OctopusTarget(config, config.environment("dev"), env)
     with pytest.raises(Refused) as exc:
