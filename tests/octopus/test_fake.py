@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.octopus import make_job
 from tests.support.octopus_flow import ENVS, deploy, setup
-from trainmaster.errors import IntegrityError, InvalidInput, Refused, TrainmasterError
+from trainmaster.errors import IntegrityError, InvalidInput, Refused, TrainmasterError, Unavailable
 from trainmaster_octopus._ledger import OctopusLedger
 from trainmaster_octopus._publish import OctopusPublisher
 from trainmaster_octopus._settings import reset_clients
@@ -254,3 +254,21 @@ def test_prompted_variables_come_from_the_environment(octo, tmp_path):
     outcome = deploy(config, release, paths, env, "dev", variables={"DB_PASSWORD": secret, "OTHER": "x"}, out=out)
     assert outcome.status == "succeeded"
     assert secret not in "".join(out) and secret not in repr(outcome)
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_a_task_that_never_finishes_times_out_exit_5_and_is_cancelled_when_asked(octo, tmp_path, cancel):
+    fake, env = octo
+    config, release, paths = setup(tmp_path, env, settings={"timeout": 0.2, "cancel_on_timeout": cancel})
+    OctopusPublisher(env).ensure(release, paths, config)
+    fake.stall_next_deployment()
+    with pytest.raises(Unavailable) as exc:
+        deploy(config, release, paths, env, "dev")
+    (task_id,) = fake.tasks
+    assert exc.value.exit_code == 5 and f"/app#/Spaces-1/tasks/{task_id}" in str(exc.value)
+    if cancel:
+        assert "were cancelled" in str(exc.value)
+        assert fake.tasks[task_id]["State"] == "Canceled" and fake.count("createTaskCancel_Spaces") == 1
+    else:
+        assert "a re-run resumes waiting" in str(exc.value)
+        assert fake.tasks[task_id]["State"] == "Executing" and fake.count("createTaskCancel_Spaces") == 0
