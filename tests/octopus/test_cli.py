@@ -95,3 +95,14 @@ def test_a_deployment_that_never_finishes_is_cancelled_on_timeout_exit_5(project
     assert dep.returncode == 5, dep.stderr
     assert "did not finish within 0.5s and were cancelled" in dep.stderr and "Traceback" not in dep.stderr
     assert fake.tasks[task_id]["State"] == "Canceled" and fake.count("createTaskCancel_Spaces") == 1
+
+
+def test_an_invalid_package_id_in_an_environment_is_exit_2_at_its_place_and_nothing_is_pushed(project):
+    run, work, fake = project
+    text = CONFIG.replace("  - name: test\n", "  - name: test\n    octopus:\n      packages: {app: App.2x}\n")
+    (work / "trainmaster.yaml").write_text(text)
+    out = run("validate")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    line = text.splitlines().index("  - name: test") + 1
+    assert f"trainmaster.yaml:{line}:" in out.stderr and "'App.2x'" in out.stderr, out.stderr
+    assert not fake.packages and not fake.releases
