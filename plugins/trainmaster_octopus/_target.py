@@ -123,7 +123,7 @@ class OctopusTarget:
                     job.out(f"octopus: {project} task {ref['task_id']} of {release.version} finished "
                             f"Success in {env_name}: adopting it\n")
                     started.append((project, names, ref))
-                    outcomes[ref["task_id"]] = TaskOutcome(ref["task_id"], str(task.get("State")), state, "", task)
+                    outcomes[ref["task_id"]] = TaskOutcome(ref["task_id"], str(task.get("State")), state)
                     continue
             # From here on a deployment of this release may exist, even if the create below loses its answer.
             octo.cache[f"release:{project}:{release.version}"] = {**remote, "new": False}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from trainmaster.errors import Refused, Unavailable
@@ -29,7 +29,6 @@ class TaskOutcome:
     state: str
     status: str  # succeeded | failed | cancelled
     error: str = ""
-    raw: dict[str, Any] = field(default_factory=dict)
 
 
 def task_status(task: dict[str, Any]) -> str | None:
@@ -107,9 +106,8 @@ def wait_for_tasks(
             status = task_status(task)
             states.append(f"{task_id}: {task.get('State')}")
             if status is not None:
-                done[task_id] = TaskOutcome(
-                    task_id, str(task.get("State")), status, str(task.get("ErrorMessage") or ""), task
-                )
+                error = str(task.get("ErrorMessage") or "")
+                done[task_id] = TaskOutcome(task_id, str(task.get("State")), status, error)
                 pending.remove(task_id)
         if progress:
             elapsed = clock() - start
