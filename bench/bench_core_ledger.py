@@ -13,7 +13,7 @@ query reads it.
 Timed inside the process, on a warm connection, median of repetitions (at least
 ``--min-reps``, for at least ``--seconds`` each):
 
-* ``status``: ``trainmaster.cli.info.environment_status(app)``, the function behind
+* ``status``: ``trainmaster.status.environment_status(app)``, the function behind
   ``trainmaster status`` (per environment: the latest deployment, the candidate
   release and its pending gates), plus its parts in isolation;
 * ``history``: ``app.view.history("prod", 50)``, the call behind ``history --env prod --limit 50``.
@@ -120,7 +120,7 @@ def median_seconds(fn: Callable[[], object], seconds: float, min_reps: int) -> t
 
 
 def queries(app: Any) -> dict[str, Callable[[], object]]:
-    from trainmaster.cli.info import environment_status
+    from trainmaster.status import environment_status
 
     ledger = app.ledger
     releases = ledger.list_releases(app.config.project)

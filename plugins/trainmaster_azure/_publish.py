@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput, Unavailable
 from trainmaster.interfaces import PublishResult
+from trainmaster.record import copy_new, inside, read_json
 from trainmaster_azure import _remote
 from trainmaster_azure._remote import MARK_DIGESTS, MARK_ID, MARK_PROJECT, MARK_VERSION, Remote
 
@@ -224,9 +224,9 @@ class AzurePublisher:
                     f"package {pkg.name!r}: {source} hashes to {digest}, release.json pins "
                     f"{pkg.digest}; nothing was deployed"
                 )
-            target = dest / pkg.name / pkg.file_name
+            target = inside(dest, pkg.name, pkg.file_name)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            copy_new(source, target)
             files[pkg.name] = target
         return release, files
 
@@ -245,14 +245,14 @@ def find_record(environ: Mapping[str, str], version: str | None = None) -> tuple
     for root in artifact_roots(environ):
         for path in sorted(root.rglob("release.json")):
             try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
+                record = read_json(path.read_bytes(), str(path))
+            except (OSError, IntegrityError):
+                continue  # not a record of ours (another tool's release.json)
             if not isinstance(record, dict) or record.get("schema") != "trainmaster/release@1":
                 continue
             seen.append(str(record.get("version")))
             if version is None or record.get("version") == version:
-                return Release.from_record(record), path.parent
+                return Release.from_record(record, str(path)), path.parent
     return None
 
 

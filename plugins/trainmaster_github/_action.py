@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
-from trainmaster_github._summary import EnvRow, render_summary
+from trainmaster.status import EnvironmentStatus
+from trainmaster.summary import render
 from trainmaster_github.context import GitHubActionsContext
 
 COMMANDS = ("release-create", "deploy", "promote", "approve", "rollback", "status")
@@ -166,7 +167,7 @@ def write_summary(ctx: GitHubActionsContext, inputs: Mapping[str, str], code: in
         data = json.loads(text or "{}")
     except ValueError:
         data = {}
-    rows = [EnvRow.from_json(e) for e in data.get("environments", []) if isinstance(e, dict)]
+    rows = [EnvironmentStatus.from_json(e) for e in data.get("environments", []) if isinstance(e, dict)]
     outputs = read_outputs(ctx.environ.get("GITHUB_OUTPUT"))
     version = outputs.get("version") or inputs.get("version") or None
     result = outputs.get("status") or ("failed" if code else "done")
@@ -177,15 +178,14 @@ def write_summary(ctx: GitHubActionsContext, inputs: Mapping[str, str], code: in
         headline += " — the environment table is unavailable (`trainmaster status` failed)"
     project = str(data.get("project") or _project(inputs) or os.environ.get("GITHUB_REPOSITORY", "release"))
     ctx.summary(
-        render_summary(
+        render(
             rows,
             project=project,
             version=version,
             release_id=outputs.get("release-id"),
             current=env if inputs["command"] != "status" else None,
             headline=headline,
-            release_url=outputs.get("release-url"),
-            run_url=ctx.run_url(),
+            links=[("GitHub release", outputs.get("release-url")), ("workflow run", ctx.run_url())],
         )
     )
 

@@ -11,7 +11,6 @@ published releases) is completed, never duplicated.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -23,6 +22,7 @@ from urllib.parse import quote
 from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput
 from trainmaster.interfaces import PublishResult
 from trainmaster.model import Release
+from trainmaster.record import check_record, inside, read_json
 from trainmaster_github._latest import is_prerelease, make_latest
 from trainmaster_github._settings import GitHubSettings, warn_if_local_ledger, warn_once
 
@@ -105,11 +105,8 @@ class GitHubPublisher:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / RECORD
             client.download_asset(asset["id"], path, what=f"download {RECORD}")
-            try:
-                record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise IntegrityError(f"{RECORD} of the GitHub release is not JSON ({exc})") from None
-        return record
+            source = f"the GitHub release asset {RECORD}"
+            return check_record(read_json(path.read_bytes(), source), source)
 
     # -- Publisher protocol ----------------------------------------------------------------------
     def ensure(self, release: Release, files: Mapping[str, Path], config: Config) -> PublishResult:
@@ -368,7 +365,7 @@ class GitHubPublisher:
         record = self.read_record(client, assets)
         if record is None:
             raise IntegrityError(f"the GitHub release {tag} has no {RECORD}: it was not made by trainmaster")
-        release = Release.from_record(record)
+        release = Release.from_record(record, f"the GitHub release {tag}")
         if release.version != version or release.project != config.project:
             raise IntegrityError(
                 f"the GitHub release {tag} holds {release.project} {release.version}, not {config.project} {version}"
@@ -380,7 +377,7 @@ class GitHubPublisher:
             asset = assets.get(name)
             if asset is None:
                 raise IntegrityError(f"the GitHub release {tag} lacks the asset {name} of package {pkg.name}")
-            target = dest / name
+            target = inside(dest, name)
             got = client.download_asset(asset["id"], target, what=f"download {name}")
             if got != pkg.digest:
                 target.unlink(missing_ok=True)

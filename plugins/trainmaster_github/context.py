@@ -126,10 +126,8 @@ class GitHubActionsContext:
 
         GitHub places an annotation only when ``file`` is relative to the workspace, with forward
         slashes: ``file`` (as the user gave it, relative to the current directory) is rewritten so.
-        A "did you mean" hint is appended from ``suggestion``, or else from the
-        :class:`~trainmaster.errors.ConfigError` being handled whose message this is.
+        A "did you mean" hint is appended from ``suggestion``.
         """
-        suggestion = suggestion or _handled_suggestion(message)
         if suggestion and "did you mean" not in message:
             message += f" — did you mean '{suggestion}'?"
         props = {"file": self.workspace_path(file) if file else None, "line": line, "col": column, "title": title}
@@ -170,20 +168,6 @@ class GitHubActionsContext:
             return
         with Path(path).open("a", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
-
-
-def _handled_suggestion(message: str) -> str | None:
-    """The ``suggestion`` of the ConfigError being handled, when ``message`` is its message.
-
-    The core calls ``ci.error(exc.message, file=…, line=…, column=…)`` inside its ``except``
-    block without the suggestion; this recovers it from the exception in flight.
-    """
-    from trainmaster.errors import ConfigError
-
-    exc = sys.exc_info()[1]
-    if isinstance(exc, ConfigError) and exc.message == message:
-        return exc.suggestion
-    return None
 
 
 def _file_command(name: str, value: str) -> str:

@@ -33,11 +33,10 @@ class App:
 
     @cached_property
     def pm(self) -> pluggy.PluginManager:
-        from trainmaster.plugins import get_plugin_manager, load_errors
+        from trainmaster.plugins import get_plugin_manager, warn_load_errors
 
         pm = get_plugin_manager()
-        for name, error in load_errors:
-            print(f"warning: plugin {name!r} failed to load and was skipped: {error}", file=sys.stderr)
+        warn_load_errors()
         return pm
 
     @cached_property
@@ -151,11 +150,18 @@ class App:
         return self.ci.actor()
 
     def emit(self, hook: str, **kwargs: Any) -> None:
-        """Broadcast an event to each plugin in turn; a failing one is a warning and the others still run."""
-        kwargs["config"] = self.config
-        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+        """Broadcast an event through the plugin manager, one plugin at a time.
+
+        Each plugin is called through its own subset hook caller, so ``TRAINMASTER_TRACE_PLUGINS``
+        shows the call like any other hook call; a plugin that raises is a warning naming it, and
+        the others still run (in pluggy's order). An event never changes an outcome.
+        """
+        from trainmaster.plugins import each_plugin
+
+        kwargs.update(config=self.config, secret_resolvers=self.registry.secret_resolvers)
+        for plugin, call in each_plugin(self.pm, hook):
             try:
-                impl.function(*[kwargs[name] for name in impl.argnames])
+                call(**kwargs)
             except Exception as exc:
-                print(f"warning: plugin {impl.plugin_name!r} failed while handling {hook}: "
-                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
+                print(f"warning: plugin {plugin!r} failed while handling {hook}: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from trainmaster.errors import DeploymentFailed, InvalidInput, Refused, TrainmasterError, Unavailable
-from trainmaster.interfaces import DeployJob, Deployment, DeployOutcome, PackagePlan
+from trainmaster.interfaces import DeployJob, Deployment, DeploymentStatus, DeployOutcome, PackagePlan
 
 if TYPE_CHECKING:
     from trainmaster.app import App
@@ -232,8 +232,9 @@ def _workspace(app: App, dep_id: int, plan: list[PackagePlan]) -> tuple[Path, di
     link, never the content-addressed store. Returns the folder and each stored file's
     identity (inode, size, mtime) to detect an edit in place afterwards.
     """
-    import shutil
     import tempfile
+
+    from trainmaster.record import copy_new, inside
 
     parent = app.state_dir / "work"
     parent.mkdir(parents=True, exist_ok=True)
@@ -243,12 +244,12 @@ def _workspace(app: App, dep_id: int, plan: list[PackagePlan]) -> tuple[Path, di
         stored = item.path
         st = stored.stat()
         seen[str(stored)] = (st.st_ino, st.st_size, st.st_mtime_ns)
-        link = work / item.package.name / item.package.file_name
+        link = inside(work, item.package.name, item.package.file_name)
         link.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(stored, link)
-        except OSError:
-            shutil.copyfile(stored, link)
+        except OSError:  # another file system: a copy, which never overwrites either
+            copy_new(stored, link)
         item.path = link
     return work, seen
 
@@ -290,7 +291,7 @@ def _progress_line(masker: Masker) -> Callable[[str], None]:
     return progress
 
 
-def _record(app: App, dep: Deployment, outcome: DeployOutcome, status: str | None = None) -> Deployment:
+def _record(app: App, dep: Deployment, outcome: DeployOutcome, status: DeploymentStatus | None = None) -> Deployment:
     packages = outcome.packages or {name: "failed" for name in dep.state}
     excerpt = outcome.excerpt or outcome.message
     return app.ledger.finish_deployment(dep.id, status or outcome.status, packages=packages, remote=outcome.remote,

@@ -138,16 +138,23 @@ def ci_context(environ: Mapping[str, str]) -> CIContext | None:
 
 
 # ---------------------------------------------------------------------------
-# Event hooks: broadcast for notifications and summaries only.
+# Event hooks: broadcast for notifications and summaries only. Each is called
+# through the plugin manager one plugin at a time (traced like any hook call);
+# an exception is a warning naming the plugin and the others still run. Every
+# event receives ``config`` and ``secret_resolvers`` (the registered resolvers
+# by scheme, to resolve a secret reference such as a webhook URL without
+# registering anything again); take only the arguments you need.
 # ---------------------------------------------------------------------------
 
 
 @hookspec
-def release_created(release: Release, config: Config) -> None:
+def release_created(release: Release, config: Config, secret_resolvers: Mapping[str, SecretResolver]) -> None:
     """A release was committed to the ledger for the first time.
 
     :param release: the new release (no secret values).
     :param config: the loaded configuration.
+    :param secret_resolvers: the registered secret resolvers by scheme
+        (``resolver(name, environ)``).
 
     Not called when ``release create`` was a no-op. Exceptions are reported as
     warnings; an event hook can never change an outcome.
@@ -155,7 +162,8 @@ def release_created(release: Release, config: Config) -> None:
 
 
 @hookspec
-def deployment_started(deployment: Deployment, release: Release, environment: Environment, config: Config) -> None:
+def deployment_started(deployment: Deployment, release: Release, environment: Environment, config: Config,
+                       secret_resolvers: Mapping[str, SecretResolver]) -> None:
     """A deployment passed its gates and is about to run.
 
     :param deployment: the ledger row, status ``in_progress``.
@@ -166,7 +174,8 @@ def deployment_started(deployment: Deployment, release: Release, environment: En
 
 
 @hookspec
-def deployment_finished(deployment: Deployment, release: Release, environment: Environment, config: Config) -> None:
+def deployment_finished(deployment: Deployment, release: Release, environment: Environment, config: Config,
+                        secret_resolvers: Mapping[str, SecretResolver]) -> None:
     """A deployment reached a final status (``succeeded``, ``failed``, ``cancelled``).
 
     :param deployment: the ledger row with its final status, per-package
@@ -179,7 +188,8 @@ def deployment_finished(deployment: Deployment, release: Release, environment: E
 
 
 @hookspec
-def approval_recorded(approval: Approval, release: Release, environment: Environment, config: Config) -> None:
+def approval_recorded(approval: Approval, release: Release, environment: Environment, config: Config,
+                      secret_resolvers: Mapping[str, SecretResolver]) -> None:
     """An approval was recorded in the ledger.
 
     :param approval: who approved, when, with what comment, and whether it

@@ -26,6 +26,7 @@ __all__ = [
     "Deployment",
     "DeployJob",
     "DeployOutcome",
+    "DeploymentStatus",
     "LedgerFactory",
     "Package",
     "PackagePlan",
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 DeploymentStatus = Literal["pending", "in_progress", "succeeded", "failed", "interrupted", "cancelled"]
-FINAL_STATUSES = ("succeeded", "failed", "interrupted", "cancelled")
+"""A deployment's status; ``pending``: the remote system holds it (an approval there)."""
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Deployment:
     version: str
     environment: str
     kind: str
-    status: str
+    status: str  # a DeploymentStatus; typed so once every remote ledger maps to it
     actor: str
     started_at: str
     finished_at: str | None = None

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 import time
@@ -22,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from trainmaster.audit import GENESIS, event_hash
-from trainmaster.interfaces import Approval, Deployment
-from trainmaster.model import Release
+from trainmaster.interfaces import Approval, Deployment, DeploymentStatus
+from trainmaster.model import Release, timestamp
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the initial schema
@@ -96,9 +95,25 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX releases_by_project_created ON releases (project, created_at);
     """,
+    # 4: a release record names no command (commands come from the config); older records did
+    """
+    UPDATE releases SET record = json_set(record, '$.packages',
+        (SELECT json_group_array(json_remove(value, '$.deploy', '$.smoke'))
+         FROM json_each(releases.record, '$.packages')))
+    WHERE record LIKE '%"deploy"%' OR record LIKE '%"smoke"%';
+    """,
 )
 
 Publication = tuple[str, str, "str | None", dict[str, Any]]  # system, state, url, remote
+
+
+def _release(text: str) -> Release:
+    """A ``releases.record`` row: data like any other record, checked before use."""
+    from trainmaster.record import read_json
+
+    source = "the ledger (table releases)"
+    return Release.from_record(read_json(text, source), source)
+
 
 _DEPLOYMENT_COLUMNS = (
     "id, release_id, version, environment, kind, status, actor, started_at, finished_at, "
@@ -107,12 +122,8 @@ _DEPLOYMENT_COLUMNS = (
 
 
 def now() -> str:
-    """The current UTC time as ISO 8601 with milliseconds."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """The current time in the one timestamp format (:func:`trainmaster.model.timestamp`)."""
+    return timestamp()
 
 
 def _row_to_deployment(row: sqlite3.Row | tuple[Any, ...]) -> Deployment:
@@ -201,11 +212,11 @@ class SqliteLedger:
         row = self.conn.execute(
             "SELECT record FROM releases WHERE project = ? AND version = ?", (project, version)
         ).fetchone()
-        return Release.from_record(json.loads(row[0])) if row else None
+        return _release(row[0]) if row else None
 
     def get_release_by_id(self, release_id: str) -> Release | None:
         row = self.conn.execute("SELECT record FROM releases WHERE id = ?", (release_id,)).fetchone()
-        return Release.from_record(json.loads(row[0])) if row else None
+        return _release(row[0]) if row else None
 
     def other_projects(self, project: str) -> list[str]:
         """Projects other than ``project`` with releases in this ledger (a shared ``state_dir``)."""
@@ -217,7 +228,7 @@ class SqliteLedger:
         rows = self.conn.execute(
             "SELECT record FROM releases WHERE project = ? ORDER BY created_at, rowid", (project,)
         ).fetchall()
-        return [Release.from_record(json.loads(r[0])) for r in rows]
+        return [_release(r[0]) for r in rows]
 
     def recent_releases(self, project: str, limit: int) -> list[Release]:
         """The newest ``limit`` releases of ``project``, oldest first (indexed: cheap on any ledger)."""
@@ -225,7 +236,7 @@ class SqliteLedger:
             "SELECT record FROM releases WHERE project = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
             (project, limit),
         ).fetchall()
-        return [Release.from_record(json.loads(r[0])) for r in reversed(rows)]
+        return [_release(r[0]) for r in reversed(rows)]
 
     def insert_release(self, release: Release, actor: str,
                        publications: list[Publication] | None = None) -> bool:
@@ -294,7 +305,7 @@ class SqliteLedger:
         assert found is not None
         return found
 
-    def finish_deployment(self, dep_id: int, status: str, *, packages: dict[str, str],
+    def finish_deployment(self, dep_id: int, status: DeploymentStatus, *, packages: dict[str, str],
                           remote: dict[str, Any] | None = None, excerpt: str = "", actor: str = "") -> Deployment:
         with self.transaction() as conn:
             row = conn.execute("SELECT environment, actor FROM deployments WHERE id = ?", (dep_id,)).fetchone()
@@ -308,10 +319,6 @@ class SqliteLedger:
         found = self.get_deployment(dep_id)
         assert found is not None
         return found
-
-    def update_remote(self, dep_id: int, remote: dict[str, Any]) -> None:
-        with self.transaction() as conn:
-            conn.execute("UPDATE deployments SET remote = ? WHERE id = ?", (json.dumps(remote), dep_id))
 
     def mark_interrupted(self, dep_id: int, reason: str) -> bool:
         """Mark a stale ``in_progress`` deployment ``interrupted``; False if it had moved on."""

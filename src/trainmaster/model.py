@@ -9,6 +9,7 @@ remote copy of a release get the same id.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -46,6 +47,30 @@ _MEDIA_TYPES = (
     (".sh", "text/x-shellscript"),
     (".gz", "application/gzip"),
 )
+
+
+def timestamp(moment: dt.datetime | str | None = None) -> str:
+    """The one timestamp format of trainmaster: ISO 8601 in UTC with milliseconds and ``Z``.
+
+    ``2026-03-01T09:30:00.000Z``: the ledger, release metadata, events and every remote
+    ledger's deployment times use it, so times compare as strings and sort in time order.
+
+    :param moment: ``None`` for now; a datetime (naive means UTC); or an ISO 8601 string
+        from a remote system (any offset, with or without fraction, ``Z`` allowed).
+    :raises ValueError: when ``moment`` is a string that is not ISO 8601.
+    """
+    if moment is None:
+        moment = dt.datetime.now(dt.UTC)
+    elif isinstance(moment, str):
+        moment = parse_time(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> dt.datetime:
+    """A datetime from an ISO 8601 string (``Z`` allowed); naive when the string has no offset."""
+    return dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
 
 
 def check_version(version: str) -> str:
@@ -101,8 +126,9 @@ def canonical_json(value: Any) -> bytes:
 class Package:
     """One built artefact, pinned by digest.
 
-    ``deploy``/``smoke`` are the package's own commands (from the config at
-    release time); like all metadata they are not part of the release id.
+    A package names no command: a package's own ``deploy``/``smoke`` live in the
+    config's ``packages:`` block, which is trusted, never in the release record, which
+    is data (see :mod:`trainmaster.record`).
     """
 
     name: str
@@ -110,8 +136,6 @@ class Package:
     size: int
     digest: str
     media_type: str = "application/octet-stream"
-    deploy: str | None = None
-    smoke: str | None = None
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -123,23 +147,17 @@ class Package:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        data = self.identity()
-        if self.deploy:
-            data["deploy"] = self.deploy
-        if self.smoke:
-            data["smoke"] = self.smoke
-        return data
+        return self.identity()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Package:
+        """A package of a record already checked by :func:`trainmaster.record.check_record`."""
         return cls(
             name=data["name"],
             file_name=data["file_name"],
-            size=int(data["size"]),
+            size=data["size"],
             digest=data["digest"],
             media_type=data.get("media_type", "application/octet-stream"),
-            deploy=data.get("deploy"),
-            smoke=data.get("smoke"),
         )
 
 
@@ -190,10 +208,18 @@ class Release:
         return json.dumps(self.to_record(), sort_keys=True, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Release:
-        """Rebuild a release from its record; raises if the recorded id does not match."""
-        from trainmaster.errors import IntegrityError
+    def from_record(cls, record: Any, source: str = "the ledger") -> Release:
+        """Rebuild a release from its record, read from ``source`` (named in errors).
 
+        The record is data: it is checked against the release schema first, and its
+        recorded id against its content.
+
+        :raises IntegrityError: when the record is malformed or its id does not match (exit 4).
+        """
+        from trainmaster.errors import IntegrityError
+        from trainmaster.record import check_record
+
+        record = check_record(record, source)
         release = cls(
             project=record["project"],
             version=record["version"],
@@ -203,7 +229,7 @@ class Release:
         recorded = record.get("id")
         if recorded and recorded != release.id:
             raise IntegrityError(
-                f"release record for {release.project} {release.version} claims id {recorded} "
+                f"the release record from {source} for {release.project} {release.version} claims id {recorded} "
                 f"but its content hashes to {release.id}"
             )
         return release

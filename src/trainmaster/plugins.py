@@ -9,6 +9,8 @@
   names (empty: load none). ``TRAINMASTER_TRACE_PLUGINS=1`` prints every hook
   call with its arguments and results to stderr.
 * ``check_pending()`` catches hook implementations that match no spec.
+* :func:`register_commands` (``trainmaster --help``) imports only the plugins
+  whose source may define that hook, so listing commands stays fast.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pluggy
-
-from trainmaster import hookspecs
 from trainmaster.errors import PluginError
+
+if TYPE_CHECKING:  # pluggy and the hook specs are imported when a manager is built, not for --help
+    import click
+    import pluggy
 
 DEFAULT_PLUGINS = (
     "trainmaster.builtin.local",
@@ -54,8 +57,6 @@ def entry_points(group: str) -> Iterator[tuple[str, str, str]]:
     directly (the first distribution of a name wins, as with :mod:`importlib.metadata`),
     which keeps ``importlib.metadata`` and its e-mail parser off the start-up path.
     """
-    import configparser
-
     seen: set[str] = set()
     for base in sys.path:
         if base and os.path.isfile(base):  # a zip on sys.path: let importlib.metadata read it
@@ -85,15 +86,33 @@ def entry_points(group: str) -> Iterator[tuple[str, str, str]]:
             path = os.path.join(entry.path, "entry_points.txt")
             if not os.path.isfile(path):
                 continue
-            parser = configparser.ConfigParser(delimiters=("=",), interpolation=None, strict=False)
-            parser.optionxform = str  # type: ignore[assignment,method-assign]
             try:
-                parser.read(path, encoding="utf-8")
-            except (configparser.Error, UnicodeDecodeError):
+                with open(path, encoding="utf-8") as fh:
+                    pairs = list(_section_pairs(fh, group))
+            except (OSError, UnicodeDecodeError):
                 continue
-            if parser.has_section(group):
-                for name, value in parser.items(group):
-                    yield name, value.strip(), f"{dist_name} {version}".strip()
+            for name, value in pairs:
+                yield name, value, f"{dist_name} {version}".strip()
+
+
+def _section_pairs(lines: Iterable[str], group: str) -> Iterator[tuple[str, str]]:
+    """``name = value`` lines of section ``[group]``, parsed as :mod:`importlib.metadata` does."""
+    section = None
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+        elif section == group and "=" in line:
+            name, _, value = line.partition("=")
+            yield name.strip(), value.strip()
+
+
+def warn_load_errors() -> None:
+    """Name every plugin that failed to load, one warning line each on stderr."""
+    for name, error in load_errors:
+        print(f"warning: plugin {name!r} failed to load and was skipped: {error}", file=sys.stderr)
 
 
 def _load(value: str) -> object:
@@ -104,19 +123,34 @@ def _load(value: str) -> object:
     return obj
 
 
-def _load_entry_points(pm: pluggy.PluginManager) -> None:
+def _allowed_entry_points() -> Iterator[tuple[str, str, str]]:
+    """The entry points to load: all of them, or those named in ``TRAINMASTER_LOAD_PLUGINS``."""
     allowed = _allowed()
     if allowed is None and getattr(sys, "_trainmaster_testing", False):
         return
     for name, value, dist in entry_points(ENTRY_POINT_GROUP):
-        if allowed is not None and name not in allowed:
-            continue
+        if allowed is None or name in allowed:
+            yield name, value, dist
+
+
+def _load_or_report(name: str, value: str) -> object | None:
+    """Import one plugin; an import failure is recorded in :data:`load_errors` (once), never raised."""
+    try:
+        return _load(value)
+    except Exception as exc:  # any import failure is reported, never fatal
+        error = (name, f"{type(exc).__name__}: {exc}")
+        if error not in load_errors:
+            load_errors.append(error)
+        return None
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    allowed = _allowed()
+    for name, value, dist in _allowed_entry_points():
         if pm.get_plugin(name) is not None or pm.is_blocked(name):
             continue
-        try:
-            plugin = _load(value)
-        except Exception as exc:  # any import failure is reported, never fatal
-            load_errors.append((name, f"{type(exc).__name__}: {exc}"))
+        plugin = _load_or_report(name, value)
+        if plugin is None:
             continue
         pm.register(plugin, name=name)
         plugin_sources[name] = dist or value
@@ -126,35 +160,135 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
                 load_errors.append((name, "not installed (named in TRAINMASTER_LOAD_PLUGINS)"))
 
 
+def _new_manager() -> pluggy.PluginManager:
+    import pluggy
+
+    from trainmaster import hookspecs
+
+    pm = pluggy.PluginManager("trainmaster")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _check_pending(pm: pluggy.PluginManager) -> None:
+    import pluggy
+
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(_unknown_hook_message(pm, exc.plugin)) from None
+
+
 def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager, created on first use."""
     global _pm
     if _pm is not None:
         return _pm
-    pm = pluggy.PluginManager("trainmaster")
-    pm.add_hookspecs(hookspecs)
+    pm = _new_manager()
     for name in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(name), name=name)
         plugin_sources[name] = "built-in"
     _load_entry_points(pm)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(_unknown_hook_message(pm, exc.plugin)) from None
+    _check_pending(pm)
     if os.environ.get("TRAINMASTER_TRACE_PLUGINS"):
         def before(name: str, impls: Any, kwargs: Any) -> None:
             print(f"[trace] {name}({', '.join(kwargs)}) -> {[i.plugin_name for i in impls]}", file=sys.stderr)
 
         def after(outcome: Any, name: str, impls: Any, kwargs: Any) -> None:
-            print(f"[trace] {name} returned {outcome.get_result()!r}", file=sys.stderr)
+            try:
+                result = outcome.get_result()
+            except BaseException as exc:  # the caller gets the exception; the trace only names it
+                print(f"[trace] {name} raised {type(exc).__name__}", file=sys.stderr)
+                return
+            print(f"[trace] {name} returned {result!r}", file=sys.stderr)
 
         pm.add_hookcall_monitoring(before, after)
     _pm = pm
     return pm
 
 
+def register_commands(cli: click.Group) -> None:
+    """Call the ``register_commands`` hook on ``cli``, importing only the plugins that may implement it.
+
+    With the process-wide manager already built, or ``TRAINMASTER_TRACE_PLUGINS`` set,
+    this is ``get_plugin_manager().hook.register_commands(cli=cli)``. Otherwise a
+    manager of its own gets the same plugins (built-in, then allowed entry points,
+    in that order) minus those whose source shows they cannot define the hook
+    (:func:`_may_define`): ``trainmaster --help`` then imports neither the built-in
+    plugins nor the adapters and their SDKs. Import failures land in
+    :data:`load_errors` as usual; a hook matching no spec is a :class:`PluginError`.
+    """
+    if _pm is not None or os.environ.get("TRAINMASTER_TRACE_PLUGINS"):
+        get_plugin_manager().hook.register_commands(cli=cli)
+        return
+    candidates = [(name, name) for name in DEFAULT_PLUGINS]
+    candidates += [(name, value) for name, value, _ in _allowed_entry_points()]
+    pm: pluggy.PluginManager | None = None
+    for name, value in candidates:
+        if not _may_define(value, b"register_command"):
+            continue
+        plugin = _load_or_report(name, value)
+        if plugin is None:
+            continue
+        pm = pm or _new_manager()
+        if pm.get_plugin(name) is None and not pm.is_blocked(name):
+            pm.register(plugin, name=name)
+    if pm is not None:
+        _check_pending(pm)
+        pm.hook.register_commands(cli=cli)
+
+
+def _may_define(value: str, word: bytes) -> bool:
+    """Whether the plugin ``value`` (``module`` or ``module:attr``) may define ``word``, decided without importing it.
+
+    False only when the module's own source file is found through :mod:`sys.path`
+    (as :class:`importlib.machinery.PathFinder` finds it, without running any
+    package's ``__init__``) and mentions neither ``word`` (a hook implementation,
+    even one renamed with ``specname=``, names it) nor ``import *``. An object
+    (``module:attr``), a module already imported, a compiled or zipped one, a
+    package that rewrites its ``__path__``: all count as "may", and get imported.
+    """
+    from importlib.machinery import PathFinder, SourceFileLoader
+
+    module_name, _, attr = value.split("[", 1)[0].strip().partition(":")
+    module_name = module_name.strip()
+    if attr.strip() or module_name in sys.modules:
+        return True
+    search: list[str] | None = None
+    parts = module_name.split(".")
+    for depth in range(1, len(parts) + 1):
+        name = ".".join(parts[:depth])
+        parent = sys.modules.get(name) if depth < len(parts) else None
+        if parent is not None:  # already imported: its __path__ is the truth
+            path = getattr(parent, "__path__", None)
+            if path is None:
+                return True
+            search = list(path)
+            continue
+        try:
+            spec = PathFinder.find_spec(name, search)
+        except (ImportError, ValueError):
+            return True
+        if spec is None or not isinstance(spec.loader, SourceFileLoader) or not spec.origin:
+            return True
+        try:
+            with open(spec.origin, "rb") as fh:
+                source = fh.read()
+        except OSError:
+            return True
+        if depth < len(parts):  # a parent package: its __init__ runs first and must not move __path__
+            if spec.submodule_search_locations is None or b"__path__" in source:
+                return True
+            search = list(spec.submodule_search_locations)
+        elif word in source or b"import *" in source:
+            return True
+    return False
+
+
 def _unknown_hook_message(pm: pluggy.PluginManager, plugin: object) -> str:
     import difflib
+
+    from trainmaster import hookspecs
 
     name = pm.get_name(plugin) or repr(plugin)
     known = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), "trainmaster_spec")]
@@ -185,22 +319,45 @@ class Registry:
     config_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _registrar(kind: str, table: dict[str, Any]) -> Any:
-    def register(name: str, value: Any) -> None:
-        if name in table:
-            raise PluginError(f"two plugins register the {kind} {name!r}")
-        table[name] = value
+def each_plugin(pm: pluggy.PluginManager, hook: str) -> Iterator[tuple[str, Callable[..., Any]]]:
+    """``(plugin name, call of that plugin's implementation alone)`` for each implementation of ``hook``.
 
-    return register
+    In pluggy's call order (the last registered first, ``tryfirst``/``trylast`` honoured). Each
+    call goes through the plugin manager's hook execution, exactly as ``pm.subset_hook_caller``
+    does (which cannot be used here: it needs hashable plugin objects), so
+    ``TRAINMASTER_TRACE_PLUGINS`` and any other monitoring see it, and the core knows which
+    plugin answered or raised.
+    """
+    caller = getattr(pm.hook, hook)
+    for impl in reversed(caller.get_hookimpls()):
+        def call(_impl: Any = impl, **kwargs: Any) -> Any:
+            return caller._hookexec(hook, [_impl], kwargs, False)
+
+        yield impl.plugin_name, call
+
+
+def _collect(pm: pluggy.PluginManager, hook: str, kind: str, table: dict[str, Any]) -> None:
+    """Call ``hook`` plugin by plugin; a name registered twice is an error naming both plugins."""
+    owners: dict[str, str] = {}
+    for plugin, call in each_plugin(pm, hook):
+        def register(name: str, value: Any, plugin: str = plugin) -> None:
+            if name in table:
+                first = owners[name]
+                raise PluginError(f"plugin {plugin!r} registers the {kind} {name!r} twice" if first == plugin
+                                  else f"plugins {first!r} and {plugin!r} both register the {kind} {name!r}")
+            table[name] = value
+            owners[name] = plugin
+
+        call(register=register)
 
 
 def build_registry(pm: pluggy.PluginManager | None = None) -> Registry:
     """Call every registration hook once and collect the results."""
     pm = pm or get_plugin_manager()
     reg = Registry()
-    pm.hook.register_targets(register=_registrar("target", reg.targets))
-    pm.hook.register_ledgers(register=_registrar("ledger", reg.ledgers))
-    pm.hook.register_publishers(register=_registrar("publisher", reg.publishers))
-    pm.hook.register_secret_resolvers(register=_registrar("secret scheme", reg.secret_resolvers))
-    pm.hook.register_config_schema(register=_registrar("settings block", reg.config_schemas))
+    _collect(pm, "register_targets", "target", reg.targets)
+    _collect(pm, "register_ledgers", "ledger", reg.ledgers)
+    _collect(pm, "register_publishers", "publisher", reg.publishers)
+    _collect(pm, "register_secret_resolvers", "secret scheme", reg.secret_resolvers)
+    _collect(pm, "register_config_schema", "settings block", reg.config_schemas)
     return reg

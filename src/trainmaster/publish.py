@@ -108,10 +108,9 @@ def build_release(app: App, version: str, package_args: tuple[str, ...], notes: 
     cli = _parse_package_args(package_args)
     specs: dict[str, dict[str, Any]] = {}
     for spec in config.packages:
-        specs[spec.name] = {"source": spec.path, "base": config.root, "deploy": spec.deploy, "smoke": spec.smoke,
-                            "media_type": spec.media_type}
+        specs[spec.name] = {"source": spec.path, "base": config.root, "media_type": spec.media_type}
     for name, value in cli.items():
-        entry = specs.setdefault(name, {"deploy": None, "smoke": None, "media_type": None})
+        entry = specs.setdefault(name, {"media_type": None})
         entry.update(source=value, base=Path.cwd())
     if not specs:
         raise InvalidInput("the release has no packages: list them under `packages:` or pass --package NAME=PATH")
@@ -147,8 +146,7 @@ def build_release(app: App, version: str, package_args: tuple[str, ...], notes: 
                 staged.append(item)
                 digest, size, file_name = item.digest, item.size, path.name
                 media_type = guess_media_type(file_name)
-            packages.append(Package(name, file_name, size, digest, entry["media_type"] or media_type,
-                                    entry["deploy"], entry["smoke"]))
+            packages.append(Package(name, file_name, size, digest, entry["media_type"] or media_type))
     except BaseException:
         for item in staged:
             app.store.discard(item)

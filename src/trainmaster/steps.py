@@ -68,6 +68,12 @@ class StepRunner:
         return DeployOutcome(status=status, packages=packages, message=message,  # type: ignore[arg-type]
                              excerpt=self.masker.mask(excerpt))
 
+    def _command(self, item: PackagePlan, which: str) -> str | None:
+        """A package's own ``deploy``/``smoke``: from the config (trusted), never from the release record."""
+        spec = self.config.package(item.package.name)
+        command: str | None = getattr(spec, which) if spec is not None else None
+        return command
+
     def _package_extra(self, item: PackagePlan) -> dict[str, str]:
         return {"TRAINMASTER_PACKAGE": item.package.name, "TRAINMASTER_PACKAGE_PATH": str(item.path.resolve())}
 
@@ -86,12 +92,12 @@ class StepRunner:
             env_deploy_done = False
             for item in todo:
                 name = item.package.name
-                command = item.package.deploy
+                command = self._command(item, "deploy")
                 if command:
                     result = self.run(f"{name} deploy", command, self._package_extra(item))
                 elif self.env.deploy and not env_deploy_done:
                     env_deploy_done = True
-                    shared = [i for i in todo if not i.package.deploy]
+                    shared = [i for i in todo if not self._command(i, "deploy")]
                     result = self.run("deploy", self.env.deploy)
                     if not result.ok:
                         for other in shared:
@@ -116,8 +122,9 @@ class StepRunner:
 
     def checks(self, outcome: dict[str, str], todo: list[PackagePlan]) -> DeployOutcome:
         for item in todo:
-            if item.package.smoke:
-                if not self.run(f"{item.package.name} smoke", item.package.smoke, self._package_extra(item)).ok:
+            smoke = self._command(item, "smoke")
+            if smoke:
+                if not self.run(f"{item.package.name} smoke", smoke, self._package_extra(item)).ok:
                     outcome[item.package.name] = "failed"
                     return self._fail(outcome, todo, f"{item.package.name} smoke test failed", checks=True)
         if self.env.smoke and not self.run("smoke", self.env.smoke).ok:

@@ -3,8 +3,8 @@
 Files live at ``sha256/<first two hex digits>/<digest hex>``, read-only once
 stored. Hashing and copying happen in one streaming pass: one thread reads and
 hashes while another writes, through a small bounded queue, so memory stays
-constant whatever the artefact's size and the two costs overlap; a third thread
-starts the disk's write-back as the data arrives. A file is fsynced before it is
+constant whatever the artefact's size and the two costs overlap; the disk's
+write-back starts as the data arrives. A file is fsynced before it is
 renamed into place, and the directory is fsynced after.
 
 Ingestion is two-phase so that a bad input changes nothing: :meth:`Store.stage`
@@ -46,9 +46,11 @@ class Staged:
 class _Sink:
     """Writes chunks to ``fd`` in a thread while the caller hashes the next ones.
 
-    The file is preallocated, and a second thread asks the kernel to write back
-    every :data:`FLUSH_EVERY` bytes as they arrive, so the disk works while the
-    rest is still being hashed and the final ``fsync`` has little left to do.
+    The file is preallocated; on Linux each chunk's write-back starts as soon as
+    it is written (``sync_file_range``, which neither waits nor flushes the disk's
+    cache), and a second thread waits for it every :data:`FLUSH_EVERY` bytes
+    (``fdatasync``, whose error is kept), so the disk works while the rest is
+    still being hashed and the final ``fsync`` has little left to do.
     Memory stays bounded by the queue (:data:`QUEUE_DEPTH` chunks).
     """
 
@@ -58,6 +60,7 @@ class _Sink:
         self.errors: list[BaseException] = []
         self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
         self.done = threading.Event()
+        self.start_write_back = _write_back_starter()
         if expected_size and hasattr(os, "posix_fallocate"):
             try:
                 os.posix_fallocate(fd, 0, expected_size)
@@ -84,6 +87,8 @@ class _Sink:
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(self.fd, view):]
+                if self.start_write_back is not None:
+                    self.start_write_back(self.fd, self.written, len(chunk))
                 self.written += len(chunk)
         except BaseException as exc:  # reported to the reading thread
             self.errors.append(exc)
@@ -117,6 +122,30 @@ class _Sink:
             except OSError as exc:
                 self.errors.append(exc)
         return self.errors[0] if self.errors else None
+
+
+def _write_back_starter() -> Callable[[int, int, int], None] | None:
+    """``start(fd, offset, length)``: begin writing that range to disk, without waiting (Linux only, else None).
+
+    ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` from libc through :mod:`ctypes`. It
+    gives no guarantee: the final ``fsync`` still does, and reports any write error
+    (the call does not consume it), so a failure here is ignored.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    call.restype = ctypes.c_int
+
+    def start(fd: int, offset: int, length: int) -> None:
+        call(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE
+
+    return start
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,72 +1,142 @@
-"""A Markdown summary of the train: a table of the environments and a Mermaid diagram.
+"""The Markdown summary of the train: a table of the environments and a Mermaid diagram.
 
-CI contexts that have a summary page (GitHub's job summary, Azure's build summary
-attachment) receive it through :meth:`CIContext.summary` after each command that
-changes or reports where releases stand.
+One renderer for every CI context with a summary page: GitHub's job summary
+(``$GITHUB_STEP_SUMMARY``, written by the core after a deployment and by the GitHub
+Action from ``status --json``) and Azure's build summary attachment. Contexts receive
+the Markdown through :meth:`trainmaster.interfaces.CIContext.summary`.
+
+Rendering never writes anything but the returned text: :func:`publish_summary` reads
+the status rows (:func:`trainmaster.status.environment_status`) and hands the Markdown
+to the CI context; a command that wants dead deployments reaped does so before.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import html
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from trainmaster.app import App
+    from trainmaster.status import EnvironmentStatus
 
-_ICON = {"succeeded": "✅", "failed": "❌", "in_progress": "⏳", "interrupted": "⚠️", "cancelled": "🚫",
-         "pending": "⏸️", "none": "—"}
+__all__ = ["publish_summary", "render"]
+
+ICONS = {
+    "succeeded": "✅",
+    "failed": "❌",
+    "in_progress": "⏳",
+    "pending": "⏸️",
+    "interrupted": "⚠️",
+    "cancelled": "🚫",
+}
 
 
-def _node_id(name: str) -> str:
-    return "env_" + "".join(c if c.isalnum() else "_" for c in name)
+def _md(text: str | None) -> str:
+    """Table-cell safe text: no pipes, no HTML, no line breaks."""
+    if not text:
+        return "—"
+    return html.escape(text).replace("|", "\\|").replace("\n", " ").replace("`", "'")
 
 
-def _label(text: str) -> str:
-    return text.replace('"', "'").replace("<", "‹").replace(">", "›")
+def _mermaid_label(text: str) -> str:
+    return html.escape(text, quote=False).replace('"', "#quot;").replace("\n", " ")
 
 
-def render(project: str, stages: list[tuple[str, list[str]]], rows: list[dict[str, Any]],
-           focus: str | None = None) -> str:
-    """Markdown for ``rows`` (``status --json`` rows); ``focus`` highlights one version's position."""
-    by_name = {row["name"]: row for row in rows}
-    lines = [f"### trainmaster · {project}" + (f" · {focus}" if focus else ""), "",
-             "| environment | stage | version | status | pending |", "|---|---|---|---|---|"]
+def _state(row: EnvironmentStatus, release_id: str | None, version: str | None, current: str | None) -> str:
+    """The node's class: ``here`` (acted on now), ``done``/``failed`` (the focused release's
+    outcome), ``other`` (holds another release), ``empty`` (never deployed).
+
+    Without a focused release, each environment shows its own latest outcome.
+    """
+    if row.name == current:
+        return "here"
+    focused = (release_id is not None and row.release_id == release_id) or (
+        release_id is None and version is not None and row.version == version
+    )
+    if focused or (release_id is None and version is None and row.version):
+        return {"succeeded": "done", "failed": "failed"}.get(row.status, "here" if focused else "other")
+    return "other" if row.version or row.release_id else "empty"
+
+
+def render(
+    rows: Sequence[EnvironmentStatus],
+    *,
+    project: str,
+    version: str | None = None,
+    release_id: str | None = None,
+    current: str | None = None,
+    headline: str | None = None,
+    links: Sequence[tuple[str, str | None]] = (),
+) -> str:
+    """Markdown for ``rows`` (every environment, in train order).
+
+    :param version: the release this command acted on (its position is highlighted; matched by
+        ``release_id`` when given, else by version).
+    :param current: the environment this command deployed to, if any (marked ``◀``).
+    :param headline: one sentence on what happened ("deploy 1.2.3 to test: succeeded").
+    :param links: ``(text, url)`` pairs shown under the headline (the published release, the CI
+        run); a pair without a URL is left out.
+    """
+    out = [f"### trainmaster · {_md(project)}" + (f" {_md(version)}" if version else ""), ""]
+    if headline:
+        out += [_md(headline), ""]
+    shown = [f"[{_md(text)}]({url})" for text, url in links if url]
+    if release_id:
+        shown.append(f"release id `{release_id[:19]}…`")
+    if shown:
+        out += [" · ".join(shown), ""]
+    out += ["| stage | environment | version | status | pending |", "|---|---|---|---|---|"]
     for row in rows:
-        pending = "<br>".join(_label(p) for p in row["pending"]) or "—"
-        lines.append(f"| {row['name']} | {row['stage']} | {row['version'] or '—'} | "
-                     f"{_ICON.get(row['status'], '')} {row['status']} | {pending} |")
-    lines += ["", "```mermaid", "flowchart LR"]
-    previous: list[str] = []
-    for index, (stage, envs) in enumerate(stages):
-        ids = [_node_id(e) for e in envs]
-        if len(envs) > 1:
-            lines.append(f'  subgraph stage_{index}["{_label(stage)}"]')
-        for env, node in zip(envs, ids, strict=True):
-            row = by_name.get(env, {})
-            version = row.get("version") or "—"
-            status = row.get("status", "none")
-            lines.append(f'  {"  " if len(envs) > 1 else ""}{node}["{_label(env)}<br/>{_label(version)} '
-                         f'{_ICON.get(status, "")}"]')
-        if len(envs) > 1:
+        name = f"[{_md(row.name)}]({row.url})" if row.url else _md(row.name)
+        marker = " ◀" if row.name == current else ""
+        status = f"{ICONS.get(row.status, '')} {_md(row.status)}".strip()
+        out.append(f"| {_md(row.stage)} | {name}{marker} | {_md(row.version)} | {status} | {_md(row.waiting())} |")
+    out += ["", _mermaid(rows, release_id, version, current), ""]
+    return "\n".join(out)
+
+
+def _mermaid(rows: Sequence[EnvironmentStatus], release_id: str | None, version: str | None,
+             current: str | None) -> str:
+    lines = ["```mermaid", "flowchart LR"]
+    stages: list[tuple[str, list[tuple[int, EnvironmentStatus]]]] = []
+    for index, row in enumerate(rows):
+        if not stages or stages[-1][0] != row.stage:
+            stages.append((row.stage, []))
+        stages[-1][1].append((index, row))
+    anchors: list[str] = []
+    for s_index, (stage, members) in enumerate(stages):
+        grouped = len(members) > 1
+        if grouped:
+            lines.append(f'  subgraph s{s_index}["{_mermaid_label(stage)}"]')
+        for index, row in members:
+            parts = [_mermaid_label(row.name)]
+            if row.version:
+                parts.append(_mermaid_label(f"{row.version} {ICONS.get(row.status, '')}".strip()))
+            state = _state(row, release_id, version, current)
+            lines.append(f'  {"  " if grouped else ""}e{index}["{"<br/>".join(parts)}"]:::{state}')
+        if grouped:
             lines.append("  end")
-        for before in previous:
-            for node in ids:
-                lines.append(f"  {before} --> {node}")
-        previous = ids
-    lines += ["  classDef succeeded fill:#d4f7d4,stroke:#2a7d2a", "  classDef failed fill:#f7d4d4,stroke:#a33",
-              "  classDef focus stroke-width:3px,stroke:#1f6feb"]
-    for row in rows:
-        if row["status"] in ("succeeded", "failed"):
-            lines.append(f"  class {_node_id(row['name'])} {row['status']}")
-        if focus and row.get("version") == focus:
-            lines.append(f"  class {_node_id(row['name'])} focus")
-    lines += ["```", ""]
+        anchors.append(f"s{s_index}" if grouped else f"e{members[0][0]}")
+    for left, right in zip(anchors, anchors[1:], strict=False):
+        lines.append(f"  {left} --> {right}")
+    lines += [
+        "  classDef done fill:#d1f0d8,stroke:#1a7f37,color:#000",
+        "  classDef here fill:#fff3c4,stroke:#9a6700,stroke-width:3px,color:#000",
+        "  classDef failed fill:#ffd7d5,stroke:#cf222e,color:#000",
+        "  classDef other fill:#eaeef2,stroke:#57606a,color:#000",
+        "  classDef empty fill:#ffffff,stroke:#8c959f,stroke-dasharray:4 3,color:#000",
+        "```",
+    ]
     return "\n".join(lines)
 
 
-def publish_summary(app: App, focus: str | None = None) -> None:
-    """Compute the status rows and hand the summary to the CI context (a no-op outside CI)."""
-    from trainmaster.cli.info import environment_status
+def publish_summary(app: App, focus: str | None = None, *, current: str | None = None) -> None:
+    """Hand the summary to the CI context (a no-op outside CI); ``focus`` is a version to highlight.
+
+    Reads only: the command reaps interrupted deployments before, if it wants them shown.
+    """
+    from trainmaster.status import environment_status
 
     rows = environment_status(app)
-    stages = [(s.name, [e.name for e in s.environments]) for s in app.config.stages]
-    app.ci.summary(render(app.config.project, stages, rows, focus))
+    app.ci.summary(render(rows, project=app.config.project, version=focus, current=current))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from trainmaster.ledger import parse_time
+from trainmaster.model import parse_time
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment

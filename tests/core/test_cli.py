@@ -48,7 +48,7 @@ def flaky(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[FlakyPu
     class Plugin:
         @hookimpl
         def register_publishers(self, register):  # type: ignore[no-untyped-def]
-            register("flaky", publisher)
+            register("flaky", lambda config: publisher)
 
     pm = get_plugin_manager()
     pm.register(Plugin(), name="flaky-plugin")

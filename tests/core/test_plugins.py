@@ -10,11 +10,7 @@ loading is tested in subprocesses against real ``*.dist-info`` directories on
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +19,16 @@ from typing import Any
 import click
 import pytest
 
-from tests.support.plugins import CONFIG, PAYLOAD, Run, make_project, registered, run_cli
+from tests.support.plugins import (
+    CONFIG,
+    GOOD_PLUGIN,
+    PAYLOAD,
+    _dist,
+    _subprocess,
+    make_project,
+    registered,
+    run_cli,
+)
 from trainmaster import hookimpl
 from trainmaster.interfaces import DeployJob, Deployment, DeployOutcome, PublishResult
 from trainmaster.plugins import get_plugin_manager, reset_plugin_manager
@@ -459,33 +464,6 @@ def test_ci_context_none_falls_through_to_the_shell(tmp_path: Path, acme_ci: Con
 
 
 # -- entry points: broken imports, allow-list, check_pending, tracing ---------------------------------------
-
-
-def _dist(site: Path, name: str, module: str, source: str | None) -> None:
-    """A real installed distribution: ``<name>-1.0.dist-info`` with an entry point ``name = module``."""
-    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[trainmaster]\n{name} = {module}\n")
-    if source is not None:
-        (site / f"{module}.py").write_text(textwrap.dedent(source))
-
-
-GOOD_PLUGIN = """
-from trainmaster import hookimpl
-
-@hookimpl
-def register_publishers(register):
-    register({name!r}, lambda config: object())
-"""
-
-
-def _subprocess(config: Path, site: Path, *args: str, **env: str) -> Run:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("TRAINMASTER_")}
-    environ.update(env, PYTHONPATH=os.pathsep.join([str(site), environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-m", "trainmaster", "--config", str(config), *args],
-                          capture_output=True, text=True, env=environ, cwd=config.parent, timeout=60)
-    return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
 def test_broken_entry_point_is_reported_by_name(tmp_path: Path) -> None:

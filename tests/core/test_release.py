@@ -12,7 +12,7 @@ from trainmaster.model import Package, Release, compute_release_id
 
 
 def test_release_id_hashes_only_identity_fields() -> None:
-    pkg = Package("app", "app.bin", 3, "sha256:" + "a" * 64, "application/octet-stream", deploy="x")
+    pkg = Package("app", "app.bin", 3, "sha256:" + "a" * 64, "application/octet-stream")
     a = Release("demo", "1.0.0", (pkg,), {"notes": "one", "created_by": "alice"})
     b = Release("demo", "1.0.0", (Package("app", "app.bin", 3, "sha256:" + "a" * 64),), {"notes": "two"})
     assert a.id == b.id

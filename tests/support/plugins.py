@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -89,5 +92,32 @@ def registered(plugin: object, name: str) -> Iterator[pluggy.PluginManager]:
     finally:
         pm.unregister(name=name)
         assert pm.get_plugin(name) is None
+
+
+def _dist(site: Path, name: str, module: str, source: str | None) -> None:
+    """A real installed distribution: ``<name>-1.0.dist-info`` with an entry point ``name = module``."""
+    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[trainmaster]\n{name} = {module}\n")
+    if source is not None:
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+GOOD_PLUGIN = """
+from trainmaster import hookimpl
+
+@hookimpl
+def register_publishers(register):
+    register({name!r}, lambda config: object())
+"""
+
+
+def _subprocess(config: Path, site: Path, *args: str, **env: str) -> Run:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TRAINMASTER_")}
+    environ.update(env, PYTHONPATH=os.pathsep.join([str(site), environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "trainmaster", "--config", str(config), *args],
+                          capture_output=True, text=True, env=environ, cwd=config.parent, timeout=60)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from trainmaster.config.model import Config, Environment
 from trainmaster.hookspecs import hookimpl
-from trainmaster.interfaces import Approval, Deployment, Release
+from trainmaster.interfaces import Approval, Deployment, Release, SecretResolver
 
 
-def _deliver(config: Config, kind: str, payload: dict[str, Any]) -> None:
+def _deliver(config: Config, resolvers: Mapping[str, SecretResolver], kind: str, payload: dict[str, Any]) -> None:
     if not config.notify:
         return
     from trainmaster import webhook
-    from trainmaster.plugins import build_registry
     from trainmaster.variables import resolve_value
 
-    resolvers = build_registry().secret_resolvers
     event = webhook.build_event(kind, project=config.project, **payload)
     for notifier in config.notify:
         if notifier.events and kind not in notifier.events:
@@ -43,25 +42,28 @@ def _release(release: Release) -> dict[str, Any]:
 
 
 @hookimpl
-def release_created(release: Release, config: Config) -> None:
-    _deliver(config, "release_created", {"release": _release(release)})
+def release_created(release: Release, config: Config, secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    _deliver(config, secret_resolvers, "release_created", {"release": _release(release)})
 
 
 @hookimpl
-def deployment_started(deployment: Deployment, release: Release, environment: Environment, config: Config) -> None:
-    _deliver(config, "deployment_started",
+def deployment_started(deployment: Deployment, release: Release, environment: Environment, config: Config,
+                       secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    _deliver(config, secret_resolvers, "deployment_started",
              {"release": _release(release), "environment": environment.name, "deployment": deployment.to_json()})
 
 
 @hookimpl
-def deployment_finished(deployment: Deployment, release: Release, environment: Environment, config: Config) -> None:
-    _deliver(config, "deployment_finished",
+def deployment_finished(deployment: Deployment, release: Release, environment: Environment, config: Config,
+                        secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    _deliver(config, secret_resolvers, "deployment_finished",
              {"release": _release(release), "environment": environment.name, "deployment": deployment.to_json()})
 
 
 @hookimpl
-def approval_recorded(approval: Approval, release: Release, environment: Environment, config: Config) -> None:
-    _deliver(config, "approval_recorded",
+def approval_recorded(approval: Approval, release: Release, environment: Environment, config: Config,
+                      secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    _deliver(config, secret_resolvers, "approval_recorded",
              {"release": _release(release), "environment": environment.name,
               "approval": {"actor": approval.actor, "at": approval.at, "comment": approval.comment,
                            "counts": approval.counts}})

@@ -26,9 +26,9 @@ class _Group(click.Group):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
-        from trainmaster.plugins import get_plugin_manager
+        from trainmaster.plugins import register_commands
 
-        get_plugin_manager().hook.register_commands(cli=self)
+        register_commands(self)  # imports only the plugins that may add commands
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()
@@ -36,9 +36,13 @@ class _Group(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
-        if command is None:
+        if command is None and not self._plugins_loaded:
             self._load_plugin_commands()
             command = super().get_command(ctx, cmd_name)
+            if command is None:  # perhaps the command of a plugin that failed to load: name it
+                from trainmaster.plugins import warn_load_errors
+
+                warn_load_errors()
         return command
 
 

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from trainmaster._output import echo
 from trainmaster.cli.common import emit_json, get_app, json_option
-
-if TYPE_CHECKING:
-    from trainmaster.app import App
-    from trainmaster.config.model import Environment
-    from trainmaster.model import Release
 
 
 def register(cli: click.Group) -> None:
@@ -47,50 +42,20 @@ def validate(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
+@click.option("--release", "release_record", is_flag=True,
+              help="The schema of a release record (release.json) instead of the config's.")
 @json_option
 @click.pass_context
-def schema(ctx: click.Context, as_json: bool) -> None:
+def schema(ctx: click.Context, release_record: bool, as_json: bool) -> None:
     """Print the JSON Schema of trainmaster.yaml (plugin settings blocks included; always JSON)."""
+    if release_record:
+        from trainmaster.record import release_schema
+
+        emit_json(release_schema())
+        return
     from trainmaster.config import config_schema
 
     emit_json(config_schema(get_app(ctx).registry.config_schemas))
-
-
-def _candidate(app: App, env: Environment, releases: list[Release]) -> Release | None:
-    """The newest release that could go to ``env`` next: never tried there, and past the previous stage."""
-    from trainmaster.train import previous_stage_passed_at
-
-    for rel in reversed(releases):
-        if app.ledger.attempted(rel.id, env.name):
-            return None
-        if env.stage_index == 0 or previous_stage_passed_at(app.config, env, rel, app.view)[0]:
-            return rel
-    return None
-
-
-def environment_status(app: App) -> list[dict[str, Any]]:
-    from trainmaster.train import pending_gates
-
-    app.reap_interrupted()
-    releases = app.ledger.recent_releases(app.config.project, 20)
-    rows = []
-    for env in app.config.environments:
-        current = app.view.current(env.name)
-        candidate = _candidate(app, env, releases)
-        pending = pending_gates(app.config, env, candidate, app.view, app.ledger) if candidate else []
-        rows.append({
-            "name": env.name,
-            "stage": env.stage,
-            "version": current.version if current else None,
-            "release_id": current.release_id if current else None,
-            "status": current.status if current else "none",
-            "pending": pending,
-            "next": candidate.version if candidate else None,
-            "deployment": current.id if current else None,
-            "actor": current.actor if current else None,
-            "finished_at": current.finished_at if current else None,
-        })
-    return rows
 
 
 @click.command()
@@ -98,22 +63,21 @@ def environment_status(app: App) -> list[dict[str, Any]]:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Every environment: its release, its state and the gates pending for the next one."""
+    from trainmaster.status import environment_status
+
     app = get_app(ctx)
+    app.reap_interrupted()
     rows = environment_status(app)
     if as_json:
-        emit_json({"environments": rows})
+        emit_json({"environments": [row.to_json() for row in rows]})
         return
     from trainmaster.summary import render
 
-    stages = [(st.name, [e.name for e in st.environments]) for st in app.config.stages]
-    app.ci.summary(render(app.config.project, stages, rows))
-    width = max([len(r["name"]) for r in rows] + [11])
+    app.ci.summary(render(rows, project=app.config.project))
+    width = max([len(r.name) for r in rows] + [11])
     echo(f"{'ENVIRONMENT':<{width}}  {'STAGE':<10} {'VERSION':<16} {'STATUS':<12} PENDING")
     for r in rows:
-        pending = "; ".join(r["pending"]) if r["pending"] else ("" if not r["next"] else f"ready: {r['next']}")
-        if r["pending"] and r["next"]:
-            pending = f"{r['next']}: {pending}"
-        echo(f"{r['name']:<{width}}  {r['stage']:<10} {r['version'] or '-':<16} {r['status']:<12} {pending}")
+        echo(f"{r.name:<{width}}  {r.stage:<10} {r.version or '-':<16} {r.status:<12} {r.waiting()}")
 
 
 @click.command()

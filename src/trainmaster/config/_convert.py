@@ -66,9 +66,17 @@ class Converter:
     def error(self, message: str, path: PathKey, *, at_key: bool = False) -> ConfigError:
         return self.doc.error(message, path, at_key=at_key)
 
-    def location(self, path: PathKey) -> Location:
-        line, column = self.doc.mark(path)
+    def location(self, path: PathKey, *, at_key: bool = False) -> Location:
+        line, column = self.doc.mark(path, at_key=at_key)
         return Location(self.doc.file, line or 1, column or 1)
+
+    def block_locations(self, block: dict[str, Any] | None, path: PathKey) -> dict[str, Location]:
+        """Where a plugin settings block at ``path`` and each of its keys were written ("" = the block)."""
+        if block is None:
+            return {}
+        found = {"": self.location(path, at_key=True)}
+        found.update({key: self.location((*path, key), at_key=True) for key in block})
+        return found
 
     # -- top level -----------------------------------------------------------------------
 
@@ -88,6 +96,7 @@ class Converter:
             publish=tuple(data.get("publish", ())),
             notify=self.notifiers(),
             plugin_settings=top_plugins,
+            plugin_locations={name: self.block_locations(block, (name,)) for name, block in top_plugins.items()},
             state_dir=Path(os.path.abspath(base.parent / data.get("state_dir", ".trainmaster"))),
         )
 
@@ -304,16 +313,21 @@ class Converter:
         fields = {**defaults, **own}
         fields["variables"] = {**top_vars, **defaults["variables"], **own["variables"]}
         merged: dict[str, dict[str, Any]] = {}
+        locations: dict[str, dict[str, Location]] = {}
         for name in self.plugin_names:
             layers = [top_plugins.get(name), defaults["settings"].get(name), own["settings"].get(name)]
             if all(layer is None for layer in layers):
                 continue
             merged[name] = {k: v for layer in layers if layer for k, v in layer.items()}
+            locations[name] = {}
+            for layer, at_path in zip(layers, [(name,), ("defaults", name), (*path, name)], strict=True):
+                locations[name].update(self.block_locations(layer, at_path))
             if layers[1] is not None or layers[2] is not None:
                 at = (*path, name) if layers[2] is not None else ("defaults", name)
                 pointer = "#/$defs/" + plugin_def(name).replace("~", "~0").replace("/", "~1")
                 Validator(self.schema, self.doc).check(merged[name], {"$ref": pointer}, at)
         fields["settings"] = merged
+        fields["settings_locations"] = locations
         return Environment(
             name=block["name"], stage=stage, stage_index=stage_index, location=self.location(path), **fields
         )

@@ -239,7 +239,7 @@ class Validator:
                 )
             if "maxLength" in schema and len(value) > schema["maxLength"]:
                 raise self._leaf(path, f"a string of at most {schema['maxLength']} characters")
-            if "pattern" in schema and not re.search(schema["pattern"], value):
+            if "pattern" in schema and not _matches(schema["pattern"], value):
                 raise self._leaf(path, f"a string matching {schema['pattern']}")
         elif _is_type(value, "number"):
             bounds = (
@@ -358,6 +358,14 @@ class Validator:
         raise self._leaf(path, expected, kind(value))
 
 
+def _matches(pattern: str, value: str) -> bool:
+    """``re.search`` with JSON Schema's ``$``: the end of the string, never before a final newline."""
+    found = re.search(pattern, value)
+    if found is None:
+        return False
+    return not (pattern.endswith("$") and not pattern.endswith("\\$") and found.end() != len(value))
+
+
 def _type_fits(value: Any, types: list[str] | None) -> bool:
     return types is not None and any(_is_type(value, name) for name in types)
 
@@ -371,3 +379,12 @@ def _same(a: Any, b: Any) -> bool:
 def validate(doc: Document, schema: dict[str, Any]) -> None:
     """Check ``doc.data`` against ``schema``; raise :class:`ConfigError` at the first problem."""
     Validator(schema, doc).check(doc.data, schema)
+
+
+def first_error(data: Any, schema: dict[str, Any]) -> tuple[PathKey, str] | None:
+    """The first place plain ``data`` (not read from YAML) breaks ``schema``: ``(path, message)``, or None."""
+    try:
+        Validator(schema, Document(file="", data=data))._validate(data, schema, ())
+    except _Invalid as exc:
+        return exc.path, exc.message
+    return None

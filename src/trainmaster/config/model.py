@@ -119,6 +119,8 @@ class Environment:
     concurrency: Concurrency = "refuse"
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     location: Location | None = None
+    settings_locations: dict[str, dict[str, Location]] = field(default_factory=dict)
+    """Per settings block: where each key's effective value was written ("" = the most specific block)."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,8 @@ class Config:
     publish: tuple[str, ...] = ()
     notify: tuple[Notifier, ...] = ()
     plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    plugin_locations: dict[str, dict[str, Location]] = field(default_factory=dict)
+    """Per top-level settings block: where it and each of its keys were written ("" = the block)."""
     state_dir: Path | None = None
 
     @property

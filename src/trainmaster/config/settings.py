@@ -1,0 +1,65 @@
+"""A plugin's settings block, read with where it was written: errors point at file:line:column.
+
+An adapter reads its block (``github:``, ``azure-devops:``, ``octopus:``) through
+:func:`settings_block` instead of ``config.plugin_settings`` / ``environment.settings``
+and raises ``block.error("…", "key")``: a :class:`~trainmaster.errors.ConfigError`
+located at the key that set the value (the most specific of top level, ``defaults``
+and the environment), else at the block, else at the environment, else naming the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from trainmaster.config.model import Config, Environment, Location
+from trainmaster.errors import ConfigError
+
+__all__ = ["SettingsBlock", "settings_block"]
+
+
+@dataclass(frozen=True)
+class SettingsBlock(Mapping[str, Any]):
+    """The merged values of one settings block (read-only mapping) and where each key was written."""
+
+    name: str
+    merged: dict[str, Any]
+    file: str
+    locations: dict[str, Location] = field(default_factory=dict)
+    fallback: Location | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.merged[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.merged)
+
+    def __len__(self) -> int:
+        return len(self.merged)
+
+    def where(self, key: str | None = None) -> Location | None:
+        """Where ``key`` was written, else the block, else the environment; None if nowhere."""
+        return (self.locations.get(key) if key else None) or self.locations.get("") or self.fallback
+
+    def error(self, message: str, key: str | None = None, *, suggestion: str | None = None) -> ConfigError:
+        """A ConfigError at ``key`` of this block (``key`` is reported as ``block.key``)."""
+        at = self.where(key)
+        return ConfigError(message, file=at.file if at else self.file, line=at.line if at else None,
+                           column=at.column if at else None, key=f"{self.name}.{key}" if key else self.name,
+                           suggestion=suggestion)
+
+
+def settings_block(config: Config, name: str, environment: Environment | None = None) -> SettingsBlock:
+    """The block ``name`` as ``environment`` sees it (top level, ``defaults`` and its own, merged), or
+    the top-level block without an environment; empty when the config does not set it."""
+    if environment is None:
+        values = config.plugin_settings.get(name) or {}
+        locations = config.plugin_locations.get(name) or {}
+        fallback = None
+    else:
+        values = environment.settings.get(name) or {}
+        locations = environment.settings_locations.get(name) or {}
+        fallback = environment.location
+    file = fallback.file if fallback else str(config.path)
+    return SettingsBlock(name, dict(values), file, dict(locations), fallback)
