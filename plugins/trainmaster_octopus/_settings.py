@@ -78,33 +78,21 @@ class Settings:
 
     @classmethod
     def resolve(cls, config: Config, environment: Environment | None = None) -> Settings:
-        """The top-level block, overridden key by key by ``environment``'s (``None``: project-wide).
+        """The block as ``environment`` sees it (top level, ``defaults`` and its own; ``None``: project-wide).
 
         :raises ConfigError: an ``octopus.packages`` value is not a valid Octopus package ID (exit 2),
-            located at the environment (or the config file for the top-level block).
+            located where that key was written.
         """
-        block = dict(config.plugin_settings.get("octopus") or {})
-        if environment is not None:
-            block.update(environment.settings.get("octopus") or {})
-        settings = cls(config.project, block)
-        settings._check(config, environment)
-        return settings
-
-    def _check(self, config: Config, environment: Environment | None) -> None:
+        from trainmaster.config.settings import settings_block
         from trainmaster_octopus._wrap import check_package_id
 
-        for name, package_id in sorted((self.get("packages", {}) or {}).items()):
+        block = settings_block(config, "octopus", environment)
+        for package_id in (block.get("packages") or {}).values():
             try:
                 check_package_id(str(package_id))
             except InvalidInput as exc:
-                where = environment.location if environment is not None else None
-                raise ConfigError(
-                    str(exc),
-                    file=where.file if where else str(config.path),
-                    line=where.line if where else None,
-                    column=where.column if where else None,
-                    key=f"octopus.packages.{name}",
-                ) from None
+                raise block.error(str(exc), "packages") from None
+        return cls(config.project, dict(block))
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.raw.get(key)

@@ -103,6 +103,6 @@ def test_an_invalid_package_id_in_an_environment_is_exit_2_at_its_place_and_noth
     (work / "trainmaster.yaml").write_text(text)
     out = run("validate")
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    line = text.splitlines().index("  - name: test") + 1
+    line = text.splitlines().index("      packages: {app: App.2x}") + 1
     assert f"trainmaster.yaml:{line}:" in out.stderr and "'App.2x'" in out.stderr, out.stderr
     assert not fake.packages and not fake.releases
