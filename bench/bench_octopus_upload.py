@@ -28,7 +28,7 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 sys.path[:0] = [sys.argv[4], sys.argv[4] + "/src", sys.argv[4] + "/plugins"]
-from trainmaster_octopus._ops import Octopus
+from trainmaster_octopus._resources import Octopus
 from trainmaster_octopus._wrap import FeedFile
 from trainmaster_octopus.client import OctopusClient
 

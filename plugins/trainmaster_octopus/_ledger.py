@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.interfaces import Deployment
 from trainmaster.model import Release
-
-from ._ops import _RELEASE_ID, Octopus
-from ._settings import OctopusSettings, client_for
+from trainmaster_octopus._resources import RELEASE_ID_PATTERN, Octopus
+from trainmaster_octopus._settings import Settings, client_for
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config
@@ -40,7 +39,7 @@ class OctopusLedger:
     def __init__(self, config: Config, local: Any = None, environ: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.local = local
-        self.settings = OctopusSettings.of(config)
+        self.settings = Settings.resolve(config)
         self.environ = environ
 
     def _octo(self) -> Octopus:
@@ -50,15 +49,14 @@ class OctopusLedger:
         """Octopus environment name → trainmaster environment name."""
         out = {}
         for env in self.config.environments:
-            out[OctopusSettings.of(self.config, env).environment_name(env.name)] = env.name
+            out[Settings.resolve(self.config, env).environment_name(env.name)] = env.name
         return out
 
     def _rows(self, take: int = 50) -> list[Deployment]:
         octo = self._octo()
         names = self._env_names()
-        projects = [self.settings.project, *sorted(set((self.settings.get("projects", {}) or {}).values()))]
         rows: list[Deployment] = []
-        for project in dict.fromkeys(projects):
+        for project in self.settings.projects:
             proj = octo.project(project)
             prog = (
                 octo.client.get(
@@ -69,7 +67,7 @@ class OctopusLedger:
             env_by_id = {str(e.get("Id")): str(e.get("Name")) for e in prog.get("Environments") or []}
             for entry in prog.get("Releases") or []:
                 rel = entry.get("Release") or {}
-                m = _RELEASE_ID.search(str(rel.get("ReleaseNotes") or ""))
+                m = RELEASE_ID_PATTERN.search(str(rel.get("ReleaseNotes") or ""))
                 for env_id, items in (entry.get("Deployments") or {}).items():
                     octo_env = env_by_id.get(str(env_id), str(env_id))
                     for item in items or []:
@@ -111,13 +109,13 @@ class OctopusLedger:
                 "deployment": dep_id,
                 "task": item.get("TaskId"),
                 "state": state,
-                "url": octo.web_link(f"tasks/{item.get('TaskId')}") if item.get("TaskId") else None,
+                "url": octo.client.web_link(f"tasks/{item.get('TaskId')}") if item.get("TaskId") else None,
             },
         )
 
     def succeeded(self, release: Release, environment: str) -> str | None:
         """When ``release`` last succeeded in ``environment`` (by version, in every project), else None."""
-        wanted = {OctopusSettings.of(self.config).project_for(p.name) for p in release.packages}
+        wanted = {Settings.resolve(self.config).project_for(p.name) for p in release.packages}
         ok = [
             d
             for d in self._rows()

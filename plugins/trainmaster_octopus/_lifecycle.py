@@ -15,13 +15,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import InvalidInput
-
-from ._settings import OctopusSettings
+from trainmaster_octopus._settings import Settings
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config
-
-    from ._ops import Octopus
+    from trainmaster_octopus._resources import Octopus
 
 __all__ = ["check_train", "lifecycle_of"]
 
@@ -60,7 +58,7 @@ def check_train(octo: Octopus, config: Config, project_name: str, channel: str |
     for env in config.environments:
         if env.target != "octopus":
             continue
-        settings = OctopusSettings.of(config, env)
+        settings = Settings.resolve(config, env)
         if project_name not in {settings.project, *(settings.get("projects", {}) or {}).values()}:
             continue
         octo_name = settings.environment_name(env.name)

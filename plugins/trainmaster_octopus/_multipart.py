@@ -4,8 +4,9 @@
 ``Content-Length`` of ``len(obj)`` and without chunked encoding, reading it
 chunk by chunk; nothing but one chunk is ever held. The file's SHA-1 (what
 Octopus reports as a package's ``Hash``) and SHA-256 (the pinned digest) are
-computed in the same pass as the upload. ``rewind()`` makes the body ready to be
-sent again after a failed attempt.
+computed in the same pass as the upload. Every iteration starts over, so the
+same body can be sent again after a failed attempt (``complete`` tells whether
+the last one handed over every byte).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class MultipartFile:
         """True once every byte of the file was handed to the connection (the server may hold it)."""
         return self.sha1 is not None
 
-    def rewind(self) -> None:
+    def _rewind(self) -> None:
         """Forget a partial send; the next iteration starts over."""
         self.sha1 = self.sha256 = None
         self.sent = 0
@@ -91,7 +92,7 @@ class MultipartFile:
         At most ``QUEUE`` chunks are in flight, so memory stays constant; hashlib and socket
         writes release the GIL, so hashing overlaps the upload.
         """
-        self.rewind()
+        self._rewind()
         sha1 = hashlib.sha1(usedforsecurity=False)
         sha256 = hashlib.sha256() if self._want_sha256 else None
         chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=QUEUE)

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.interfaces import PublishResult
 from trainmaster.model import Release
-
-from ._ops import RELEASE_ID_LINE, Octopus, PackageState
-from ._settings import OctopusSettings, client_for
-from ._wrap import FeedFile, check_package_id, feed_extension, plan_feed_file
+from trainmaster_octopus._resources import RELEASE_ID_LINE, Octopus, PackageState
+from trainmaster_octopus._settings import Settings, client_for
+from trainmaster_octopus._wrap import FeedFile, check_package_id, feed_extension, plan_feed_file
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["OctopusPublisher", "groups", "release_notes"]
 
 
-def groups(release: Release, settings: OctopusSettings) -> dict[str, list[str]]:
+def groups(release: Release, settings: Settings) -> dict[str, list[str]]:
     """Octopus project → the release's package names deployed by it, in declared order."""
     out: dict[str, list[str]] = {}
     for pkg in release.packages:
@@ -51,7 +50,7 @@ def release_notes(release: Release, states: list[PackageState]) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
-def feed_files_unwrapped(release: Release, settings: OctopusSettings, names: list[str]) -> list[FeedFile]:
+def feed_files_unwrapped(release: Release, settings: Settings, names: list[str]) -> list[FeedFile]:
     """The feed files of ``names`` without touching any bytes (for checks)."""
     out = []
     for name in names:
@@ -81,7 +80,7 @@ class OctopusPublisher:
 
     def ensure(self, release: Release, files: Mapping[str, Path], config: Config) -> PublishResult:
         """Push packages, build information and the release(s); report created, exists or conflict."""
-        settings = OctopusSettings.of(config)
+        settings = Settings.resolve(config)
         octo = Octopus(client_for(settings, self.environ))
         source = dict(release.metadata.get("source") or {})
         states: dict[str, list[PackageState]] = {}
@@ -128,7 +127,7 @@ class OctopusPublisher:
                     conflicts.append(result.detail)
                 created = created or result.state == "created"
                 rid = result.release.get("Id")
-                releases[project] = {"id": rid, "url": octo.web_link(f"releases/{rid}") if rid else None}
+                releases[project] = {"id": rid, "url": octo.client.web_link(f"releases/{rid}") if rid else None}
         remote = {
             "space": octo.client.space_id,
             "releases": releases,
@@ -141,7 +140,7 @@ class OctopusPublisher:
 
     def check(self, release: Release, config: Config) -> PublishResult:
         """Drift: an Octopus release whose package versions (or trainmaster id) differ from the pins."""
-        settings = OctopusSettings.of(config)
+        settings = Settings.resolve(config)
         octo = Octopus(client_for(settings, self.environ))
         problems, missing, releases = [], [], {}
         for project, names in groups(release, settings).items():

@@ -11,14 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.errors import ConfigError
+from trainmaster.errors import ConfigError, InvalidInput
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
+    from trainmaster_octopus.client import OctopusClient
 
-    from .client import OctopusClient
-
-__all__ = ["SCHEMA", "OctopusSettings", "client_for"]
+__all__ = ["SCHEMA", "Settings", "client_for", "reset_clients"]
 
 _NAME_MAP = {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}}
 SCHEMA: dict[str, Any] = {
@@ -71,18 +70,29 @@ SCHEMA: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class OctopusSettings:
+class Settings:
     """The merged ``octopus:`` block for the whole config or one environment."""
 
     project_default: str
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, config: Config, env: Environment | None = None) -> OctopusSettings:
-        block = dict(config.plugin_settings.get("octopus") or {})
-        if env is not None:
-            block.update(env.settings.get("octopus") or {})
-        return cls(config.project, block)
+    def resolve(cls, config: Config, environment: Environment | None = None) -> Settings:
+        """The block as ``environment`` sees it (top level, ``defaults`` and its own; ``None``: project-wide).
+
+        :raises ConfigError: an ``octopus.packages`` value is not a valid Octopus package ID (exit 2),
+            located where that key was written.
+        """
+        from trainmaster.config.settings import settings_block
+        from trainmaster_octopus._wrap import check_package_id
+
+        block = settings_block(config, "octopus", environment)
+        for package_id in (block.get("packages") or {}).values():
+            try:
+                check_package_id(str(package_id))
+            except InvalidInput as exc:
+                raise block.error(str(exc), "packages") from None
+        return cls(config.project, dict(block))
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.raw.get(key)
@@ -94,6 +104,11 @@ class OctopusSettings:
 
     def project_for(self, package: str) -> str:
         return str((self.get("projects", {}) or {}).get(package) or self.project)
+
+    @property
+    def projects(self) -> list[str]:
+        """Every Octopus project of the train: ``project`` first, then those of ``projects``, sorted."""
+        return list(dict.fromkeys([self.project, *sorted(set((self.get("projects", {}) or {}).values()))]))
 
     def package_id(self, package: str) -> str:
         return str((self.get("packages", {}) or {}).get(package) or package)
@@ -115,9 +130,9 @@ class OctopusSettings:
 _CLIENTS: dict[tuple[str, str, str], OctopusClient] = {}
 
 
-def client_for(settings: OctopusSettings, environ: Mapping[str, str] | None = None) -> OctopusClient:
+def client_for(settings: Settings, environ: Mapping[str, str] | None = None) -> OctopusClient:
     """The process-wide client for (url, space, credential): publisher, target and ledger share lookups."""
-    from .client import OctopusClient
+    from trainmaster_octopus.client import OctopusClient
 
     env = os.environ if environ is None else environ
     url = str(settings.get("url") or env.get("OCTOPUS_URL") or "")

@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import InvalidInput
 from trainmaster.interfaces import DeployOutcome
-
-from ._lifecycle import check_train
-from ._multipart import file_hashes
-from ._ops import Octopus
-from ._publish import OctopusPublisher, feed_files_unwrapped, groups
-from ._settings import OctopusSettings, client_for
-from ._wait import TaskOutcome, task_status, wait_for_tasks
-from ._wrap import wrapper_sha1
+from trainmaster_octopus._lifecycle import check_train
+from trainmaster_octopus._multipart import file_hashes
+from trainmaster_octopus._publish import OctopusPublisher, feed_files_unwrapped, groups
+from trainmaster_octopus._resources import Octopus
+from trainmaster_octopus._settings import Settings, client_for
+from trainmaster_octopus._wait import TaskOutcome, task_status, wait_for_tasks
+from trainmaster_octopus._wrap import wrapper_sha1
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -56,7 +55,7 @@ class OctopusTarget:
     ) -> None:
         self.config = config
         self.environment = environment
-        self.settings = OctopusSettings.of(config, environment)
+        self.settings = Settings.resolve(config, environment)
         self.environ = environ
 
     @property
@@ -66,8 +65,7 @@ class OctopusTarget:
     def validate(self) -> None:
         """The project(s), environment, channel and lifecycle must accept the train's order (exit 2)."""
         octo = self.octo
-        projects = {self.settings.project} | set((self.settings.get("projects", {}) or {}).values())
-        for project in sorted(projects):
+        for project in self.settings.projects:
             check_train(octo, self.config, project, self.settings.get("channel"))
 
     def deploy(self, job: DeployJob) -> DeployOutcome:
@@ -125,7 +123,7 @@ class OctopusTarget:
                     job.out(f"octopus: {project} task {ref['task_id']} of {release.version} finished "
                             f"Success in {env_name}: adopting it\n")
                     started.append((project, names, ref))
-                    outcomes[ref["task_id"]] = TaskOutcome(ref["task_id"], str(task.get("State")), state, "", task)
+                    outcomes[ref["task_id"]] = TaskOutcome(ref["task_id"], str(task.get("State")), state)
                     continue
             # From here on a deployment of this release may exist, even if the create below loses its answer.
             octo.cache[f"release:{project}:{release.version}"] = {**remote, "new": False}
@@ -140,7 +138,7 @@ class OctopusTarget:
             )
             job.out(
                 f"octopus: deploying {project} {release.version} to {env_name}: "
-                f"{octo.web_link('tasks/' + ids['task_id'])}\n"
+                f"{octo.client.web_link('tasks/' + ids['task_id'])}\n"
             )
             started.append((project, names, ids))
             if sequential:  # components deploy in declared order, each after the one before succeeded
@@ -158,7 +156,7 @@ class OctopusTarget:
             remote_refs["deployments"][project] = {
                 **ids,
                 "state": outcome.state,
-                "url": octo.web_link("tasks/" + ids["task_id"]),
+                "url": octo.client.web_link("tasks/" + ids["task_id"]),
             }
         status = "succeeded"
         if "cancelled" in statuses:

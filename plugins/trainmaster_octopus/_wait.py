@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from trainmaster.errors import Refused, Unavailable
+from trainmaster_octopus.client import OctopusApiError, OctopusClient
 
-from .client import OctopusClient
-
-__all__ = ["TaskOutcome", "wait_for_tasks", "task_status", "task_link"]
+__all__ = ["TaskOutcome", "task_status", "wait_for_tasks"]
 
 FINAL = {"Success", "Failed", "Canceled", "TimedOut"}
 
@@ -30,7 +29,6 @@ class TaskOutcome:
     state: str
     status: str  # succeeded | failed | cancelled
     error: str = ""
-    raw: dict[str, Any] = field(default_factory=dict)
 
 
 def task_status(task: dict[str, Any]) -> str | None:
@@ -45,8 +43,22 @@ def task_status(task: dict[str, Any]) -> str | None:
     return "failed"
 
 
-def task_link(client: OctopusClient, task_id: str) -> str:
-    return f"{client.server}/app#/{client.space_id}/tasks/{task_id}"
+def _timed_out(client: OctopusClient, pending: list[str], timeout: float, cancel: bool) -> Unavailable:
+    """The timeout's error (exit 5), after ``POST /tasks/{id}/cancel`` for each task when ``cancel``."""
+    link = client.web_link("tasks/" + pending[0])
+    if not cancel:
+        return Unavailable(f"Octopus task(s) {', '.join(pending)} did not finish within {timeout:g}s; "
+                           f"a re-run resumes waiting: {link}")
+    refused = []
+    for task_id in pending:
+        try:  # cancelling twice changes nothing, so the call is retried like a GET
+            client.request("POST", client.space_path(f"tasks/{task_id}/cancel"), idempotent=True)
+        except OctopusApiError as exc:  # e.g. it finished meanwhile; the others are still cancelled
+            refused.append(f"{task_id} ({exc})")
+    text = f"Octopus task(s) {', '.join(pending)} did not finish within {timeout:g}s and were cancelled"
+    if refused:
+        text += "; cancelling failed for " + ", ".join(refused)
+    return Unavailable(f"{text}: {link}")
 
 
 def wait_for_tasks(
@@ -71,14 +83,7 @@ def wait_for_tasks(
     while pending:
         if not first:
             if clock() - start >= timeout:
-                if cancel_on_timeout:
-                    for task_id in pending:
-                        client.request("POST", client.space_path(f"tasks/{task_id}/cancel"), idempotent=True)
-                raise Unavailable(
-                    f"Octopus task(s) {', '.join(pending)} did not finish within {timeout:g}s"
-                    + (" and were cancelled" if cancel_on_timeout else "; a re-run resumes waiting")
-                    + f": {task_link(client, pending[0])}"
-                )
+                raise _timed_out(client, pending, timeout, cancel_on_timeout)
             client.sleep(interval)
         first = False
         page = client.get(
@@ -96,14 +101,13 @@ def wait_for_tasks(
                     progress("")
                 raise Refused(
                     f"Octopus task {task_id} waits on a manual intervention: respond at "
-                    f"{task_link(client, task_id)}, then re-run to resume waiting"
+                    f"{client.web_link('tasks/' + task_id)}, then re-run to resume waiting"
                 )
             status = task_status(task)
             states.append(f"{task_id}: {task.get('State')}")
             if status is not None:
-                done[task_id] = TaskOutcome(
-                    task_id, str(task.get("State")), status, str(task.get("ErrorMessage") or ""), task
-                )
+                error = str(task.get("ErrorMessage") or "")
+                done[task_id] = TaskOutcome(task_id, str(task.get("State")), status, error)
                 pending.remove(task_id)
         if progress:
             elapsed = clock() - start

@@ -23,19 +23,19 @@ __all__ = ["register_config_schema", "register_ledgers", "register_publishers", 
 
 
 def _target(config: Config, environment: Environment) -> Target:
-    from ._target import OctopusTarget
+    from trainmaster_octopus._target import OctopusTarget
 
     return OctopusTarget(config, environment)
 
 
 def _ledger(config: Config, local: Any) -> RemoteLedger:
-    from ._ledger import OctopusLedger
+    from trainmaster_octopus._ledger import OctopusLedger
 
     return OctopusLedger(config, local)
 
 
 def _publisher(config: Config) -> Publisher:
-    from ._publish import OctopusPublisher
+    from trainmaster_octopus._publish import OctopusPublisher
 
     return OctopusPublisher()
 
@@ -43,7 +43,7 @@ def _publisher(config: Config) -> Publisher:
 @hookimpl
 def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
     """The ``octopus:`` block (see docs/octopus.md)."""
-    from ._settings import SCHEMA
+    from trainmaster_octopus._settings import SCHEMA
 
     register("octopus", SCHEMA)
 

@@ -1,39 +1,38 @@
-"""The one HTTP choke point of the Octopus Deploy adapter.
+"""The one HTTP choke point of the Octopus Deploy adapter, on :mod:`trainmaster.http`.
 
-Every call to Octopus goes through :meth:`OctopusClient.request`: one
-``requests.Session`` carrying the credential (``X-Octopus-ApiKey`` from
-``OCTOPUS_API_KEY``, or a Bearer token from ``OCTOPUS_ACCESS_TOKEN``), a timeout
-on every call, retries with exponential backoff and jitter on connection
-errors, timeouts, 429 and 5xx (``Retry-After`` honoured, a total retry budget),
-and typed errors that carry Octopus's ``ErrorMessage`` and ``Errors[]``.
+Every call to Octopus goes through :meth:`OctopusClient.request`, which sends it with the core's
+:class:`~trainmaster.http.HttpClient`: timeouts, retries with backoff and jitter, ``Retry-After``,
+the retry budget and the lost-response protocol (a POST whose answer was lost is never re-sent
+before the caller's ``recover`` lookup has run; an outcome that stays unknown is
+:class:`~trainmaster.errors.OutcomeUnknown`, exit 5) all live there. This module keeps only
+what is Octopus's own:
 
-A POST that may have been applied on the server (its response was lost) is never
-re-sent blindly: the caller passes ``recover``, a lookup that returns the object
-when it exists, and the POST is repeated only when the lookup finds nothing.
+* authentication: ``X-Octopus-ApiKey`` from ``OCTOPUS_API_KEY``, or a Bearer token from
+  ``OCTOPUS_ACCESS_TOKEN`` (what ``OctopusDeploy/login`` exports);
+* error mapping (:class:`OctopusRules`): 401/403 name the credential's variable, 404 is
+  :class:`OctopusNotFound`, every error carries Octopus's ``ErrorMessage`` and ``Errors[]``;
+  a 503 (server starting or in maintenance mode) proves the call was not applied;
+* the space: resolved once, by id, by name or as the default space.
 
 The credential never appears in a message, an exception or a ``repr``.
 """
 
 from __future__ import annotations
 
-import email.utils
-import random
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.errors import ApiError, InvalidInput, Unavailable
+from trainmaster.errors import ApiError, InvalidInput
+from trainmaster.http import UNKNOWN, Call, HttpClient, Retry, RetryPolicy, Rules
 
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["OctopusApiError", "OctopusAuthError", "OctopusClient", "OctopusNotFound", "LostResponse"]
+__all__ = ["UNKNOWN", "OctopusApiError", "OctopusAuthError", "OctopusClient", "OctopusNotFound", "OctopusRules"]
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-SETTLE_FIRST_DELAY = 0.5  # first wait between lookups of a create that may still be running
-# A non-idempotent request answered with one of these was not applied: the server refused it.
-NOT_APPLIED_STATUSES = frozenset({429, 503})
 _SPACE_ID = re.compile(r"^Spaces-\d+$")
 
 
@@ -41,17 +40,11 @@ class OctopusApiError(ApiError):
     """Octopus answered with an error; carries its ``ErrorMessage`` and ``Errors[]``."""
 
     def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None = None,
-        error_message: str = "",
-        errors: list[str] | None = None,
-        body_excerpt: str | None = None,
+        self, message: str, *, error_message: str = "", errors: list[str] | None = None, **details: Any
     ) -> None:
         self.error_message = error_message
         self.errors = list(errors or [])
-        super().__init__(message, status_code=status_code, body_excerpt=body_excerpt)
+        super().__init__(message, **details)
 
     def __str__(self) -> str:
         text = super().__str__()
@@ -63,11 +56,6 @@ class OctopusApiError(ApiError):
             text += f" (Octopus says: {detail})"
         return text
 
-    @property
-    def says(self) -> str:
-        """Octopus's own words, lower-cased, for matching ("already exists")."""
-        return " ".join([self.error_message, *self.errors]).lower()
-
 
 class OctopusAuthError(OctopusApiError):
     """401/403: the key or token is wrong or lacks a permission (exit 2)."""
@@ -77,21 +65,56 @@ class OctopusNotFound(OctopusApiError):
     """404: the space, project, environment or object does not exist (exit 2 unless handled)."""
 
 
-class LostResponse(Unavailable):
-    """A request that may have been applied lost its response and no lookup could settle it."""
+class OctopusRules(Rules):
+    """Octopus's quirks for :class:`~trainmaster.http.HttpClient`: typed errors, 503 not applied."""
+
+    def __init__(self, server: str, auth_name: str, secret: str) -> None:
+        super().__init__(f"Octopus at {server}", secrets=[secret])
+        self.server = server
+        self.auth_name = auth_name
+
+    def classify(self, response: requests.Response, attempt: int) -> Retry | None:
+        verdict = super().classify(response, attempt)
+        if verdict is not None and response.status_code == 503:  # refused before any work was done
+            return dataclasses.replace(verdict, applied=False)
+        return verdict
+
+    def error(self, response: requests.Response, call: Call) -> Exception:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        error_message, errors = "", []
+        if isinstance(body, dict):
+            error_message = str(body.get("ErrorMessage") or body.get("errorMessage") or "")
+            errors = [str(e) for e in (body.get("Errors") or body.get("errors") or [])]
+        kwargs: dict[str, Any] = {
+            **self.details(response, call),
+            "error_message": self.scrub(error_message),
+            "errors": [self.scrub(e) for e in errors],
+        }
+        status, path = response.status_code, _path(call.url)
+        if status == 401:
+            return OctopusAuthError(
+                f"Octopus at {self.server} rejected the credentials: check {self.auth_name} "
+                "(it is wrong, expired or revoked)",
+                **kwargs,
+            )
+        if status == 403:
+            return OctopusAuthError(
+                f"the Octopus credential in {self.auth_name} lacks a permission for "
+                f"{call.method} {path}: grant it to the key's user or team",
+                **kwargs,
+            )
+        if status == 404:
+            return OctopusNotFound(f"Octopus has no {path}", **kwargs)
+        return OctopusApiError(f"Octopus refused {call.method} {path}", **kwargs)
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+def _path(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path or url
 
 
 class OctopusClient:
@@ -104,7 +127,7 @@ class OctopusClient:
     :param timeout: ``(connect, read)`` seconds for every call.
     :param max_attempts: attempts per request, the first included.
     :param retry_budget: the most seconds spent sleeping between attempts of one request.
-    :param sleep: injectable, so tests record sleeps instead of waiting.
+    :param sleep: every wait (retries, lookups, task polls); tests record sleeps instead of waiting.
     """
 
     def __init__(
@@ -121,9 +144,7 @@ class OctopusClient:
         session: requests.Session | None = None,
     ) -> None:
         if not url:
-            raise InvalidInput(
-                "OCTOPUS_URL is not set: set it to your Octopus server, e.g. https://my.octopus.app"
-            )
+            raise InvalidInput("OCTOPUS_URL is not set: set it to your Octopus server, e.g. https://my.octopus.app")
         if not (api_key or access_token):
             raise InvalidInput(
                 "neither OCTOPUS_API_KEY nor OCTOPUS_ACCESS_TOKEN is set: set one of them "
@@ -133,19 +154,16 @@ class OctopusClient:
         if base.endswith("/api"):
             base = base[: -len("/api")]
         self.server = base
-        self._secret = api_key or access_token or ""
         self._auth_name = "OCTOPUS_API_KEY" if api_key else "OCTOPUS_ACCESS_TOKEN"
-        self._headers = (
-            {"X-Octopus-ApiKey": api_key} if api_key else {"Authorization": f"Bearer {access_token}"}
-        )
+        self._headers = {"X-Octopus-ApiKey": api_key} if api_key else {"Authorization": f"Bearer {access_token}"}
         self._space = space
         self._space_id: str | None = None
-        self.timeout = timeout
-        self.max_attempts = max(1, max_attempts)
-        self.retry_budget = retry_budget
-        self.sleep = sleep
-        self._session = session
-        self.calls = 0
+        self.http = HttpClient(
+            session=session,
+            policy=RetryPolicy(attempts=max(1, max_attempts), base=0.5, budget=retry_budget, sleep=sleep),
+            rules=OctopusRules(base, self._auth_name, api_key or access_token or ""),
+            timeout=timeout,
+        )
         self.cache: dict[str, Any] = {}
 
     @classmethod
@@ -164,22 +182,29 @@ class OctopusClient:
     def __repr__(self) -> str:
         return f"OctopusClient({self.server!r}, space={self._space!r}, auth={self._auth_name})"
 
-    # -- plumbing -------------------------------------------------------------------------
+    # -- what tests and the task wait tune ------------------------------------------------
     @property
-    def session(self) -> requests.Session:
-        if self._session is None:
-            import requests
+    def sleep(self) -> Callable[[float], None]:
+        return self.http.policy.sleep
 
-            self._session = requests.Session()
-        return self._session
+    @sleep.setter
+    def sleep(self, value: Callable[[float], None]) -> None:
+        self.http.policy = dataclasses.replace(self.http.policy, sleep=value)
 
-    def scrub(self, text: str) -> str:
-        """Remove the credential from ``text`` (defence in depth; it is never put there)."""
-        return text.replace(self._secret, "***") if self._secret and text else text
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return self.http.timeout
 
-    def url(self, path: str) -> str:
-        return path if path.startswith("http") else self.server + "/" + path.lstrip("/")
+    @timeout.setter
+    def timeout(self, value: tuple[float, float]) -> None:
+        self.http.timeout = value
 
+    @property
+    def calls(self) -> int:
+        """Requests sent so far (retries included)."""
+        return self.http.calls
+
+    # -- requests -------------------------------------------------------------------------
     def request(
         self,
         method: str,
@@ -191,179 +216,50 @@ class OctopusClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         recover: Callable[[], Any] | None = None,
-        resend_if_missing: bool = False,
-        timeout: tuple[float, float] | None = None,
-        ok: tuple[int, ...] = (),
+        missing_ok: bool = False,
     ) -> Any:
-        """Send one request, retrying what is safe to retry; return the parsed JSON (or None).
+        """Send one request through the HTTP core; return the parsed JSON (or None).
 
-        :param idempotent: defaults to ``method in (GET, HEAD, PUT, DELETE)``.
-        :param recover: for a non-idempotent request that may have been applied (read timeout,
-            connection lost after sending, an ambiguous 5xx): a lookup returning the applied
-            result (returned as this call's result) or ``None``. It is polled with backoff for
-            about the read timeout, since the server may still be working on the request.
-        :param resend_if_missing: when the lookup still finds nothing, send the request again
-            (only for requests a duplicate cannot come from, e.g. a release version unique per
-            project). Otherwise :class:`LostResponse` (exit 5) is raised: a re-run looks first.
-            A request that certainly never reached the server (connect failure, or a streamed
-            body that was not sent in full) is always sent again.
-        :param ok: extra statuses returned as ``None`` instead of raising (e.g. 404 for lookups).
+        :param data: a body, or a callable returning a fresh body for every attempt (streamed uploads).
+        :param idempotent: defaults to ``method in (GET, HEAD, OPTIONS, PUT, DELETE)``.
+        :param recover: for a non-idempotent request whose answer was lost: returns the object it
+            created, ``None`` when it certainly was not created (then it is sent again), or
+            :data:`UNKNOWN` when that cannot be told yet (asked again after a backoff).
+        :param missing_ok: a 404 returns ``None`` instead of raising :class:`OctopusNotFound`.
         :raises OctopusAuthError: 401/403 (exit 2, names the credential variable).
         :raises OctopusNotFound: 404.
-        :raises OctopusApiError: any other 4xx, or a 5xx after the retries.
-        :raises Unavailable: the server stayed unreachable after the retries (exit 5).
+        :raises OctopusApiError: any other error answer that retrying will not fix.
+        :raises Unavailable: the server stayed unreachable (exit 5); ``OutcomeUnknown`` when a
+            create may have been applied and ``recover`` could not tell.
         """
-        import requests
-
-        if idempotent is None:
-            idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE")
-        full = self.url(path)
-        slept = 0.0
-        last = ""
-        for attempt in range(1, self.max_attempts + 1):
-            self.calls += 1
-            wait: float | None = None
-            try:
-                resp = self.session.request(
-                    method,
-                    full,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers={**self._headers, **(headers or {})},
-                    timeout=timeout or self.timeout,
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = f"{type(exc).__name__}"
-                applied_maybe = (
-                    not idempotent
-                    and not isinstance(exc, requests.ConnectTimeout)
-                    and not _refused(exc)
-                    and getattr(data, "complete", True)
-                )
-                if applied_maybe:
-                    found = self._settle(recover, method, path, last, timeout, resend_if_missing)
-                    if found is not None:
-                        return found
-            else:
-                if resp.status_code < 400 or resp.status_code in ok:
-                    if resp.status_code >= 400 or not resp.content:
-                        return None
-                    try:
-                        return resp.json()
-                    except ValueError:
-                        return None
-                if resp.status_code not in RETRY_STATUSES:
-                    raise self._error(method, path, resp)
-                last = f"HTTP {resp.status_code}"
-                wait = _retry_after(resp.headers.get("Retry-After"))
-                if not idempotent and resp.status_code not in NOT_APPLIED_STATUSES:
-                    found = self._settle(recover, method, path, last, timeout, resend_if_missing)
-                    if found is not None:
-                        return found
-                if attempt == self.max_attempts and resp.status_code not in (429, 503):
-                    raise self._error(method, path, resp)
-            if attempt == self.max_attempts:
-                break
-            if wait is None:
-                wait = min(30.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-            if slept + wait > self.retry_budget:
-                break
-            slept += wait
-            self.sleep(wait)
-            if hasattr(data, "rewind"):
-                data.rewind()
-        raise Unavailable(
-            f"Octopus at {self.server} stayed unavailable for {method} {path} "
-            f"after {attempt} attempt(s) ({last}); a re-run is safe"
-        )
-
-    def _settle(
-        self,
-        recover: Callable[[], Any] | None,
-        method: str,
-        path: str,
-        last: str,
-        timeout: tuple[float, float] | None,
-        resend_if_missing: bool,
-    ) -> Any:
-        """Poll ``recover`` with backoff for about the read timeout; never re-send a create blindly."""
-        if recover is None:
-            raise LostResponse(
-                f"the response to {method} {path} was lost and it may have been applied; "
-                "check Octopus before re-running"
-            )
-        horizon = max(0.0, float((timeout or self.timeout)[1]))
-        delay = min(SETTLE_FIRST_DELAY, horizon / 4)
-        waited = 0.0
-        found = recover()
-        while found is None and waited < horizon:
-            step = min(delay, horizon - waited)
-            self.sleep(step)
-            waited += step
-            delay *= 2
-            found = recover()
-        if found is None and not resend_if_missing:
-            raise LostResponse(
-                f"{method} {path} got no answer ({last}) and what it creates has not appeared in "
-                f"{horizon:g}s; it was not sent again, to avoid a duplicate. A re-run is safe: "
-                "it looks the object up first"
-            )
-        return found
-
-    def _error(self, method: str, path: str, resp: requests.Response) -> OctopusApiError:
-        error_message, errors = "", []
+        url = path if path.startswith("http") else self.server + "/" + path.lstrip("/")
         try:
-            body = resp.json()
+            result = self.http.send(
+                method, url, params=params, json=json, data=data, headers={**self._headers, **(headers or {})},
+                idempotent=idempotent, recover=recover, what=f"{method.upper()} {_path(url)}",
+            )
+        except OctopusNotFound:
+            if missing_ok:
+                return None
+            raise
+        if not hasattr(result, "status_code"):  # what recover() found
+            return result
+        if not result.content:
+            return None
+        try:
+            return result.json()
         except ValueError:
-            body = None
-        if isinstance(body, dict):
-            error_message = str(body.get("ErrorMessage") or body.get("errorMessage") or "")
-            errors = [str(e) for e in (body.get("Errors") or body.get("errors") or [])]
-        excerpt = self.scrub(resp.text[:500]) if resp.text else None
-        error_message, errors = self.scrub(error_message), [self.scrub(e) for e in errors]
-        status = resp.status_code
-        kwargs: dict[str, Any] = {
-            "status_code": status,
-            "error_message": error_message,
-            "errors": errors,
-            "body_excerpt": excerpt,
-        }
-        if status == 401:
-            return OctopusAuthError(
-                f"Octopus at {self.server} rejected the credentials: check {self._auth_name} "
-                "(it is wrong, expired or revoked)",
-                **kwargs,
-            )
-        if status == 403:
-            return OctopusAuthError(
-                f"the Octopus credential in {self._auth_name} lacks a permission for "
-                f"{method} {path}: grant it to the key's user or team",
-                **kwargs,
-            )
-        if status == 404:
-            return OctopusNotFound(f"Octopus has no {path}", **kwargs)
-        return OctopusApiError(f"Octopus refused {method} {path}", **kwargs)
+            return None
 
-    # -- conveniences ---------------------------------------------------------------------
     def get(self, path: str, params: Mapping[str, Any] | None = None, *, missing_ok: bool = False) -> Any:
         """GET a JSON resource; with ``missing_ok`` a 404 returns ``None``."""
-        return self.request("GET", path, params=params, ok=(404,) if missing_ok else ())
+        return self.request("GET", path, params=params, missing_ok=missing_ok)
 
-    def post(
-        self,
-        path: str,
-        body: Any,
-        *,
-        params: Mapping[str, Any] | None = None,
-        recover: Callable[[], Any] | None = None,
-        resend_if_missing: bool = False,
-    ) -> Any:
-        """POST JSON (non-idempotent: see ``recover`` and ``resend_if_missing`` in :meth:`request`)."""
-        return self.request(
-            "POST", path, json=body, params=params, recover=recover, resend_if_missing=resend_if_missing
-        )
+    def post(self, path: str, body: Any, *, recover: Callable[[], Any] | None = None) -> Any:
+        """POST JSON (non-idempotent: see ``recover`` in :meth:`request`)."""
+        return self.request("POST", path, json=body, recover=recover)
 
+    # -- the space ------------------------------------------------------------------------
     @property
     def space_id(self) -> str:
         """The space id, resolved once (by id, by name, or the default space)."""
@@ -375,14 +271,16 @@ class OctopusClient:
         """``/api/{spaceId}/{rel}``."""
         return f"/api/{self.space_id}/{rel.lstrip('/')}"
 
+    def web_link(self, rel: str) -> str:
+        """The Octopus web UI's page for ``rel`` (e.g. ``tasks/ServerTasks-1``) in this space."""
+        return f"{self.server}/app#/{self.space_id}/{rel.lstrip('/')}"
+
     def _resolve_space(self) -> str:
         wanted = self._space
         if wanted and _SPACE_ID.match(wanted):
             space = self.get(f"/api/spaces/{wanted}", missing_ok=True)
             if not space:
-                raise InvalidInput(
-                    f"Octopus has no space with id {wanted!r}: fix octopus.space or OCTOPUS_SPACE"
-                )
+                raise InvalidInput(f"Octopus has no space with id {wanted!r}: fix octopus.space or OCTOPUS_SPACE")
             return wanted
         params: dict[str, Any] = {"skip": 0, "take": 2147483647}
         if wanted:
@@ -397,13 +295,6 @@ class OctopusClient:
         if wanted:
             names = ", ".join(sorted(str(i.get("Name")) for i in items)) or "none visible to this key"
             raise InvalidInput(
-                f"Octopus has no space named {wanted!r} (close matches: {names}): "
-                "fix octopus.space or OCTOPUS_SPACE"
+                f"Octopus has no space named {wanted!r} (close matches: {names}): fix octopus.space or OCTOPUS_SPACE"
             )
         raise InvalidInput("Octopus has no default space: set octopus.space or OCTOPUS_SPACE")
-
-
-def _refused(exc: Exception) -> bool:
-    """True when the connection was refused before anything was sent."""
-    text = repr(exc)
-    return "Connection refused" in text or "NewConnectionError" in text or "Name or service not known" in text

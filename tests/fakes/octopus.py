@@ -39,6 +39,8 @@ class OctopusFake(OctopusPackages, OctopusReleaseState, FakeService):
         "fail_task",
         "hold_task",
         "release_task",
+        "stall_next_deployment",
+        "cancel_task",
         "add_api_key",
     )
 
@@ -344,6 +346,11 @@ class OctopusFake(OctopusPackages, OctopusReleaseState, FakeService):
             self.advance(t)
         items = [t for t in items if not states or t["State"] in states]
         return Response(200, self.collection(req, "Task", items, "/api/tasks"))
+
+    @operation("createTaskCancel", "createTaskCancel_Spaces")
+    def cancel(self, req: Request) -> Response:
+        task = self.lookup(self.tasks, req.params["id"], "ServerTask")
+        return Response(200, self.cancel_task(task["Id"]))
 
     @operation("getTaskDetails_Spaces")
     def get_task_details(self, req: Request) -> Response:

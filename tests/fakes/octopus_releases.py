@@ -210,13 +210,17 @@ class OctopusReleaseState(OctopusState):
         }
         if self._fail_next:
             self._task_fail[tid] = self._fail_next.pop(0)
+        if self._stall_next:
+            self._stall_next -= 1
+            self._stalled.add(tid)
         return dep
 
     def advance(self, task: dict[str, Any]) -> None:
-        """One step per poll: Queued -> Executing -> Success/Failed (held while interruptions are pending)."""
+        """One step per poll: Queued -> Executing -> Success/Failed (held while interruptions are pending,
+        stalled until cancelled)."""
         if task["State"] == "Queued":
             task.update(State="Executing", StartTime=_now(), HasBeenPickedUpByProcessor=True)
-        elif task["State"] == "Executing" and task["Id"] not in self._held:
+        elif task["State"] == "Executing" and task["Id"] not in self._held | self._stalled:
             failed = self._task_fail.pop(task["Id"], None)
             task.update(
                 State="Failed" if failed else "Success",

@@ -38,6 +38,8 @@ class OctopusState:
         self._fail_next: list[str] = []
         self._task_fail: dict[str, str] = {}
         self._held: set[str] = set()
+        self._stall_next = 0
+        self._stalled: set[str] = set()
         self.space_id = self.seed_space("Default")["Id"]
         envs = [self.seed_environment(n)["Id"] for n in ("Development", "Test", "Production")]
         lc = self.seed_lifecycle("Default Lifecycle", [[e] for e in envs])
@@ -168,6 +170,11 @@ class OctopusState:
         with self.lock:
             self._task_fail[task_id] = message
 
+    def stall_next_deployment(self) -> None:
+        """The next deployment's server task never finishes: it stays ``Executing`` until cancelled."""
+        with self.lock:
+            self._stall_next += 1
+
     def hold_task(self, task_id: str, title: str = "Approve deployment?") -> dict[str, Any]:
         """Pause a task on a manual intervention: ``HasPendingInterruptions`` until released/submitted."""
         with self.lock:
@@ -208,6 +215,22 @@ class OctopusState:
                     i["IsPending"] = False
             if abort:
                 self._task_fail[task_id] = "Aborted by a manual intervention"
+
+    def cancel_task(self, task_id: str) -> dict[str, Any]:
+        """What ``POST /tasks/{id}/cancel`` does: an unfinished task ends ``Canceled`` (its pending
+        interruptions withdrawn); a finished one is left as it is."""
+        with self.lock:
+            task = self.tasks[task_id]
+            if not task["IsCompleted"]:
+                self._held.discard(task_id)
+                self._stalled.discard(task_id)
+                for i in self.interruptions.values():
+                    if i["TaskId"] == task_id:
+                        i["IsPending"] = False
+                task.update(State="Canceled", IsCompleted=True, FinishedSuccessfully=False,
+                            HasPendingInterruptions=False, ErrorMessage="The task was canceled.",
+                            CompletedTime=_now(), Duration="1 second")
+            return task
 
     # -- lookups -----------------------------------------------------------------------------
     def sid(self, req: Request) -> str:

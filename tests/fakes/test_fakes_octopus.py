@@ -368,7 +368,8 @@ def test_lifecycle_blocks_skipping_a_phase_and_progression(octopus_fake: Octopus
     assert release["Release"]["Version"] == "1.2.3" and list(release["Deployments"])
 
 
-def test_official_octopus_typescript_client(octopus_fake: OctopusFake, tmp_path: Path) -> None:
+def _node_flow(octopus_fake: OctopusFake, tmp_path: Path, *extra: str) -> dict[str, Any]:
+    """Run octopus_flow.js (the official TypeScript client) against the fake; its JSON line."""
     if not (NODE_DIR / "node_modules" / "@octopusdeploy" / "api-client").is_dir():
         if os.environ.get("CI"):
             pytest.fail("node_modules missing in CI: .ci/run must run `npm ci --prefix tests/fakes/node`")
@@ -387,13 +388,19 @@ def test_official_octopus_typescript_client(octopus_fake: OctopusFake, tmp_path:
             "MyApp",
             "Development",
             str(package),
+            *extra,
         ],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert run.returncode == 0, run.stderr
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_official_octopus_typescript_client(octopus_fake: OctopusFake, tmp_path: Path) -> None:
+    result = _node_flow(octopus_fake, tmp_path)
     assert result["release"]["ReleaseVersion"] == "1.2.3" and result["states"] == ["Success"]
     assert octopus_fake.violations == []
     ops = {c.operation_id for c in octopus_fake.calls}
@@ -403,3 +410,12 @@ def test_official_octopus_typescript_client(octopus_fake: OctopusFake, tmp_path:
         "createDeploymentUntenantedV1_Spaces",
         "getListTasks_Spaces",
     } <= ops
+
+
+def test_official_client_cancels_a_task_that_never_finishes(octopus_fake: OctopusFake, tmp_path: Path) -> None:
+    octopus_fake.stall_next_deployment()
+    result = _node_flow(octopus_fake, tmp_path, "400")  # cancelOnTimeout after 400 ms
+    assert "Tasks were cancelled" in str(result["error"])
+    (task_id,) = [t["ServerTaskId"] for t in result["deployment"]["DeploymentServerTasks"]]
+    assert octopus_fake.tasks[task_id]["State"] == "Canceled" and octopus_fake.tasks[task_id]["IsCompleted"]
+    assert octopus_fake.count("createTaskCancel") == 1 and octopus_fake.violations == []

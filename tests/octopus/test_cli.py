@@ -81,3 +81,28 @@ def test_validate_exits_2_for_an_environment_missing_from_the_lifecycle(project)
     assert out.returncode == 2
     assert "missing from lifecycle" in out.stderr and "add it to a phase" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_deployment_that_never_finishes_is_cancelled_on_timeout_exit_5(project):
+    run, work, fake = project
+    settings = "  poll_interval: 0.05\n  timeout: 0.5\n  cancel_on_timeout: true\n"
+    text = CONFIG.replace("  poll_interval: 0.05\n", settings)
+    (work / "trainmaster.yaml").write_text(text)
+    assert run("release", "create", "1.0.0").returncode == 0
+    fake.stall_next_deployment()
+    dep = run("deploy", "1.0.0", "--to", "dev")
+    (task_id,) = fake.tasks
+    assert dep.returncode == 5, dep.stderr
+    assert "did not finish within 0.5s and were cancelled" in dep.stderr and "Traceback" not in dep.stderr
+    assert fake.tasks[task_id]["State"] == "Canceled" and fake.count("createTaskCancel_Spaces") == 1
+
+
+def test_an_invalid_package_id_in_an_environment_is_exit_2_at_its_place_and_nothing_is_pushed(project):
+    run, work, fake = project
+    text = CONFIG.replace("  - name: test\n", "  - name: test\n    octopus:\n      packages: {app: App.2x}\n")
+    (work / "trainmaster.yaml").write_text(text)
+    out = run("validate")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    line = text.splitlines().index("      packages: {app: App.2x}") + 1
+    assert f"trainmaster.yaml:{line}:" in out.stderr and "'App.2x'" in out.stderr, out.stderr
+    assert not fake.packages and not fake.releases

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.octopus import make_job
 from tests.support.octopus_flow import ENVS, deploy, setup
-from trainmaster.errors import IntegrityError, InvalidInput, Refused, TrainmasterError
+from trainmaster.errors import IntegrityError, InvalidInput, Refused, TrainmasterError, Unavailable
 from trainmaster_octopus._ledger import OctopusLedger
 from trainmaster_octopus._publish import OctopusPublisher
 from trainmaster_octopus._settings import reset_clients
@@ -73,7 +73,7 @@ def test_faults_are_survived_without_duplicates(octo, tmp_path):
     from trainmaster_octopus import _settings
 
     sleeps: list[float] = []
-    _settings.client_for(_settings.OctopusSettings.of(config), env).sleep = sleeps.append
+    _settings.client_for(_settings.Settings.resolve(config), env).sleep = sleeps.append
     assert OctopusPublisher(env).ensure(release, paths, config).state == "created"
     outcome = deploy(config, release, paths, env, "dev")
     assert outcome.status == "succeeded", outcome.message
@@ -151,7 +151,7 @@ def test_manual_intervention_exits_3_and_a_rerun_resumes_the_same_task(octo, tmp
     OctopusPublisher(env).ensure(release, paths, config)
     from trainmaster_octopus import _settings
 
-    client = _settings.client_for(_settings.OctopusSettings.of(config), env)
+    client = _settings.client_for(_settings.Settings.resolve(config), env)
     client.sleep = lambda s: [fake.hold_task(t) for t in list(fake.tasks) if not fake.interruptions]
     target = OctopusTarget(config, config.environment("dev"), env)
     with pytest.raises(Refused) as exc:
@@ -254,3 +254,21 @@ def test_prompted_variables_come_from_the_environment(octo, tmp_path):
     outcome = deploy(config, release, paths, env, "dev", variables={"DB_PASSWORD": secret, "OTHER": "x"}, out=out)
     assert outcome.status == "succeeded"
     assert secret not in "".join(out) and secret not in repr(outcome)
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_a_task_that_never_finishes_times_out_exit_5_and_is_cancelled_when_asked(octo, tmp_path, cancel):
+    fake, env = octo
+    config, release, paths = setup(tmp_path, env, settings={"timeout": 0.2, "cancel_on_timeout": cancel})
+    OctopusPublisher(env).ensure(release, paths, config)
+    fake.stall_next_deployment()
+    with pytest.raises(Unavailable) as exc:
+        deploy(config, release, paths, env, "dev")
+    (task_id,) = fake.tasks
+    assert exc.value.exit_code == 5 and f"/app#/Spaces-1/tasks/{task_id}" in str(exc.value)
+    if cancel:
+        assert "were cancelled" in str(exc.value)
+        assert fake.tasks[task_id]["State"] == "Canceled" and fake.count("createTaskCancel_Spaces") == 1
+    else:
+        assert "a re-run resumes waiting" in str(exc.value)
+        assert fake.tasks[task_id]["State"] == "Executing" and fake.count("createTaskCancel_Spaces") == 0

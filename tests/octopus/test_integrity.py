@@ -17,14 +17,14 @@ import requests
 import responses
 
 from tests.support.octopus import check_contract, make_config, make_job, make_release
-from trainmaster.errors import IntegrityError, Refused, Unavailable
+from trainmaster.errors import IntegrityError, OutcomeUnknown, Refused
 from trainmaster.interfaces import DeployOutcome
 from trainmaster_octopus import _settings, _wrap
 from trainmaster_octopus._publish import OctopusPublisher
 from trainmaster_octopus._settings import reset_clients
 from trainmaster_octopus._target import OctopusTarget
 from trainmaster_octopus._wrap import wrap, wrapper_sha1
-from trainmaster_octopus.client import LostResponse, OctopusClient
+from trainmaster_octopus.client import UNKNOWN, OctopusClient
 
 ENVS = [("dev", {"environment": "Development"})]
 
@@ -36,7 +36,7 @@ def setup(tmp: Path, files: dict[str, bytes] | None = None, **settings: Any) -> 
 
 
 def client(config: Any, env: dict[str, str]) -> OctopusClient:
-    return _settings.client_for(_settings.OctopusSettings.of(config), env)
+    return _settings.client_for(_settings.Settings.resolve(config), env)
 
 
 class Counter:
@@ -65,10 +65,10 @@ def test_a_slow_deployment_create_is_not_resent_and_a_rerun_attaches(octo: Any, 
     c.timeout, c.sleep = (5.0, 0.3), sleeps.append
     fake.slow(1.0, path=r"deployments/create")
     target = OctopusTarget(config, config.environment("dev"), env)
-    with pytest.raises(Unavailable) as err:
+    with pytest.raises(OutcomeUnknown) as err:
         target.deploy(make_job(config, "dev", release, paths))
-    assert isinstance(err.value, LostResponse) and err.value.exit_code == 5 and "re-run is safe" in str(err.value)
-    assert len(sleeps) >= 2 and sum(sleeps) == pytest.approx(0.3)  # lookups with backoff, about the read timeout
+    assert err.value.exit_code == 5 and "not sent again" in str(err.value)
+    assert len(sleeps) >= 2  # the deployments were looked up again, with backoff, before giving up
     assert fake.count("createDeploymentUntenantedV1_Spaces") == 1
     wait_for(lambda: fake.deployments)
     c.sleep = lambda s: None
@@ -115,12 +115,26 @@ def test_an_ambiguous_failure_of_a_create_polls_the_lookup_then_exits_5(rsps: An
     rsps.post(path, body=answer) if isinstance(answer, Exception) else rsps.post(path, status=answer)
     c, sleeps = unit_client()
     lookups: list[int] = []
-    with pytest.raises(LostResponse):
-        c.post(c.space_path("deployments/create/untenanted/v1"), BODY, recover=lambda: lookups.append(1))
+
+    def lookup() -> Any:
+        lookups.append(1)
+        return UNKNOWN  # Octopus may still be creating it
+
+    with pytest.raises(OutcomeUnknown) as err:
+        c.post(c.space_path("deployments/create/untenanted/v1"), BODY, recover=lookup)
+    assert err.value.exit_code == 5
     assert len(rsps.calls) == 1  # never re-sent
-    assert len(lookups) == len(sleeps) + 1 >= 4 and sum(sleeps) == pytest.approx(4.0)
-    assert sleeps == [0.5, 1.0, 2.0, 0.5]  # exponential backoff, the last wait cut to the read timeout (4 s)
+    assert len(lookups) == len(sleeps) + 1 >= 4  # looked up again after each backoff
     check_contract(rsps.calls[0].request)
+
+
+def test_a_503_to_a_create_proves_it_was_not_applied_and_it_is_sent_again(rsps: Any) -> None:
+    path = f"{URL}/api/Spaces-1/deployments/create/untenanted/v1"
+    rsps.post(path, status=503, json={"ErrorMessage": "Octopus Server is starting up"})
+    rsps.post(path, json={"DeploymentServerTasks": [{"DeploymentId": "Deployments-1", "ServerTaskId": "T-1"}]})
+    c, _ = unit_client()
+    out = c.post(c.space_path("deployments/create/untenanted/v1"), BODY, recover=lambda: pytest.fail("looked up"))
+    assert out["DeploymentServerTasks"][0]["ServerTaskId"] == "T-1" and len(rsps.calls) == 2
 
 
 def test_a_create_that_never_reached_the_server_is_sent_again(rsps: Any) -> None:

@@ -20,7 +20,7 @@ def setup(tmp_path: Path, env, files=None, settings=None, envs=ENVS, **kw):
 def deploy(config, release, paths, env, env_name, **kw):
     from trainmaster_octopus import _settings
 
-    client = _settings.client_for(_settings.OctopusSettings.of(config), env)
+    client = _settings.client_for(_settings.Settings.resolve(config), env)
     client.sleep = lambda s: None
     return OctopusTarget(config, config.environment(env_name), env).deploy(make_job(config, env_name, release,
                                                                                      paths, **kw))

@@ -14,15 +14,14 @@ from typing import Any
 
 from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput
 from trainmaster.model import Release
-
-from ._multipart import MultipartFile, file_hashes
-from ._wrap import FeedFile
-from .client import OctopusApiError, OctopusClient
+from trainmaster_octopus._multipart import MultipartFile, file_hashes
+from trainmaster_octopus._wrap import FeedFile
+from trainmaster_octopus.client import UNKNOWN, OctopusApiError, OctopusClient
 
 __all__ = ["Octopus", "PackageState", "ReleaseState"]
 
 RELEASE_ID_LINE = "trainmaster release id: "
-_RELEASE_ID = re.compile(r"trainmaster release id: (sha256:[0-9a-f]{64})")
+RELEASE_ID_PATTERN = re.compile(r"trainmaster release id: (sha256:[0-9a-f]{64})")
 
 
 @dataclass
@@ -91,9 +90,6 @@ class Octopus:
             self.client.space_path(f"projects/{project_id}/releases/{version}"), missing_ok=True
         )
 
-    def web_link(self, rel: str) -> str:
-        return f"{self.client.server}/app#/{self.client.space_id}/{rel.lstrip('/')}"
-
     # -- packages ------------------------------------------------------------------------
     def ensure_package(self, feed: FeedFile) -> PackageState:
         """Push ``feed`` unless an identical package is there; a different one is a conflict."""
@@ -106,11 +102,11 @@ class Octopus:
                 "POST",
                 self.client.space_path("packages/raw"),
                 params={"overwriteMode": "FailIfExists"},
-                data=body,
+                data=lambda: body,  # re-iterable: every attempt streams the file again
                 headers={"Content-Type": body.content_type},
-                idempotent=False,
+                # FailIfExists: a second push cannot replace the first, so a push the lookup does not
+                # find is sent again
                 recover=lambda: self.package(feed.feed_id),
-                resend_if_missing=True,  # FailIfExists: a second push cannot replace the first
             )
         except OctopusApiError as exc:
             if exc.status_code not in (400, 409):
@@ -227,10 +223,8 @@ class Octopus:
         def lookup() -> dict[str, Any] | None:
             return self.release_by_version(self.project(project_name)["Id"], release.version)
 
-        try:
-            resp = self.client.post(  # a version is unique per project: a re-send cannot duplicate it
-                self.client.space_path("releases/create/v1"), body, recover=lookup, resend_if_missing=True
-            )
+        try:  # a version is unique per project: a release the lookup does not find is sent again
+            resp = self.client.post(self.client.space_path("releases/create/v1"), body, recover=lookup)
         except OctopusApiError as exc:
             if exc.status_code not in (400, 409) or exc.status_code == 404:
                 raise
@@ -274,7 +268,7 @@ class Octopus:
             IDs; ``when-needed`` only when a selected step is not named after one of the packages.
         """
         problems = []
-        m = _RELEASE_ID.search(str(remote.get("ReleaseNotes") or ""))
+        m = RELEASE_ID_PATTERN.search(str(remote.get("ReleaseNotes") or ""))
         if m and m.group(1) != release.id:
             problems.append(f"it was made for trainmaster release {m.group(1)}, not {release.id}")
         ids = {f.package_id: f.version for f in feeds}
@@ -366,8 +360,8 @@ class Octopus:
         def lookup() -> dict[str, Any] | None:
             env_id = self.environment(environment)["Id"]
             fresh = [d for d in self.deployments(release_id, env_id) if d.get("Id") not in known]
-            if not fresh:
-                return None
+            if not fresh:  # Octopus may still be creating it: never sent again, asked again later
+                return UNKNOWN
             return {
                 "DeploymentServerTasks": [
                     {"DeploymentId": fresh[0]["Id"], "ServerTaskId": fresh[0]["TaskId"]}
