@@ -89,6 +89,7 @@ class Converter:
             notify=self.notifiers(),
             plugin_settings=top_plugins,
             state_dir=Path(os.path.abspath(base.parent / data.get("state_dir", ".trainmaster"))),
+            audit_key=self.secret(data["audit"]["key"], ("audit", "key")) if "key" in data.get("audit", {}) else None,
         )
 
     def packages(self) -> tuple[PackageSpec, ...]:

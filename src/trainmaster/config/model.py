@@ -153,6 +153,7 @@ class Config:
     notify: tuple[Notifier, ...] = ()
     plugin_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     state_dir: Path | None = None
+    audit_key: SecretRef | None = None  # ``audit: {key: {secret: …}}``: events are HMAC-SHA256 with it
 
     @property
     def root(self) -> Path:
