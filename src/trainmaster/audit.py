@@ -61,6 +61,12 @@ def event_hash(seq: int, at: str, actor: str, kind: str, subject: str, data: str
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+def _rehash(event: tuple[Any, ...], key: bytes | None) -> str:
+    """The hash an event row ``(seq, at, actor, kind, subject, data, prev, hash)`` should carry."""
+    seq, at, actor, kind, subject, data, prev = event[:7]
+    return event_hash(seq, at, actor, kind, subject, data, prev, key)
+
+
 def row_key(table: str, row: dict[str, Any]) -> Any:
     """The key of a row: its id, or ``release_id/system`` for a publication."""
     keys = BOUND_TABLES[table][1]
@@ -175,7 +181,7 @@ class Keying:
         event = conn.execute("SELECT seq, at, actor, kind, subject, data, prev, hash FROM audit WHERE seq = ?",
                              (self.keyed_from,)).fetchone()
         if (event is None or event[3] != KEYED_KIND or json.loads(event[5]).get("keyed_from") != event[0]
-                or event_hash(*event[:7], self.key) != event[7]):
+                or _rehash(event, self.key) != event[7]):
             raise IntegrityError(f"audit log broken: the key marker at event #{self.keyed_from} is missing "
                                  "or does not verify with the configured audit key")
         self.checked = True
@@ -197,7 +203,7 @@ def check_row(conn: sqlite3.Connection, keying: Keying, table: str, values: Iter
     if json.loads(event[5]).get("row") != {"table": table, "key": key, "hash": digest}:
         raise IntegrityError(f"{what} does not match its latest audit event #{event[0]}: edited outside trainmaster")
     keying.check(conn)
-    if event_hash(*event[:7], keying.key_for(event[0])) != event[7]:
+    if _rehash(event, keying.key_for(event[0])) != event[7]:
         raise IntegrityError(f"audit event #{event[0]} of {what} was edited or forged"
                              f"{' (it does not verify with the audit key)' if keying.key_for(event[0]) else ''}")
     return row
@@ -238,11 +244,10 @@ def verify_chain(events: Iterable[tuple[Any, ...]], expect_head: str | None = No
             raise IntegrityError(f"audit log broken at event #{seq} ({kind}): the event was edited{detail}")
         if columns and bindings is not None:
             bound = json.loads(data).get("row")
-            expected = (bound["table"], bound["key"]) if bound else (None, None)
-            if tuple(columns) != expected:
+            if tuple(columns) != ((bound["table"], bound["key"]) if bound else (None, None)):
                 raise IntegrityError(f"audit log broken at event #{seq}: its row columns do not match its data")
             if bound:
-                bindings[expected] = bound["hash"]
+                bindings[(bound["table"], bound["key"])] = bound["hash"]
         prev = recorded_hash
     if marker != keying.keyed_from:
         raise IntegrityError(f"audit log broken: the key marker is at event #{marker} but the ledger records "

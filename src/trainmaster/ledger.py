@@ -25,12 +25,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from trainmaster.audit import KEYED_KIND, NO_KEY, NOT_KEYED, Keying, append_event, bind_existing, bind_row, \
-    check_row, select_sql
+from trainmaster.audit import (
+    KEYED_KIND,
+    NO_KEY,
+    NOT_KEYED,
+    Keying,
+    append_event,
+    bind_existing,
+    bind_row,
+    check_row,
+    select_sql,
+)
 from trainmaster.errors import IntegrityError
 from trainmaster.interfaces import Approval, Deployment
 from trainmaster.model import Release
-
 
 
 def _bind_rows(conn: sqlite3.Connection) -> None:

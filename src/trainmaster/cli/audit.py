@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import click
-
 from typing import TYPE_CHECKING
+
+import click
 
 from trainmaster._output import echo
 from trainmaster.cli.common import emit_json, get_app, json_option
