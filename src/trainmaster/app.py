@@ -99,7 +99,7 @@ class App:
     def ledger(self) -> SqliteLedger:
         from trainmaster.ledger import SqliteLedger
 
-        ledger = SqliteLedger(self.state_dir / "ledger.db")
+        ledger = SqliteLedger(self.state_dir / "ledger.db", key=self.audit_key)
         others = ledger.other_projects(self.config.project)
         if others:
             ledger.close()
@@ -107,6 +107,17 @@ class App:
                               f"{others[0]!r}; give each project its own state_dir",
                               file=self.config_arg, key="state_dir")
         return ledger
+
+    @cached_property
+    def audit_key(self) -> bytes | None:
+        """The configured audit key (``audit: {key: …}``), resolved and masked; exit 2 if it is missing."""
+        if self.config.audit_key is None:
+            return None
+        from trainmaster.variables import resolve_value
+
+        secret = resolve_value(self.config.audit_key, self.registry.secret_resolvers, self.environ, "audit.key: ")
+        self.ci.mask(secret)
+        return secret.encode("utf-8")
 
     @cached_property
     def view(self) -> RemoteLedger:

@@ -8,6 +8,10 @@
 * Versioned migrations keyed on ``PRAGMA user_version``.
 * The audit log is append-only and hash-chained: each event carries the hash of
   the one before it (see :mod:`trainmaster.audit`).
+* Every row is bound to the chain: it carries the hash of its content, and its
+  latest audit event names that hash. Every read checks the rows it returns
+  against their event (exit 4 on a row edited, inserted or removed behind
+  trainmaster's back).
 """
 
 from __future__ import annotations
@@ -20,89 +24,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from trainmaster.audit import GENESIS, event_hash
+from trainmaster._ledger_schema import MIGRATIONS, _split_sql
+from trainmaster.audit import (
+    KEYED_KIND,
+    NO_KEY,
+    NOT_KEYED,
+    Keying,
+    append_event,
+    bind_row,
+    check_row,
+    select_sql,
+)
+from trainmaster.errors import IntegrityError
 from trainmaster.interfaces import Approval, Deployment, DeploymentStatus
 from trainmaster.model import Release, parse_time, timestamp
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: the initial schema
-    """
-    CREATE TABLE releases (
-        id TEXT PRIMARY KEY,
-        project TEXT NOT NULL,
-        version TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        created_by TEXT NOT NULL,
-        record TEXT NOT NULL,
-        UNIQUE (project, version)
-    );
-    CREATE TABLE deployments (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        release_id TEXT NOT NULL REFERENCES releases(id),
-        version TEXT NOT NULL,
-        environment TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        status TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        packages TEXT NOT NULL DEFAULT '{}',
-        state TEXT NOT NULL DEFAULT '{}',
-        remote TEXT NOT NULL DEFAULT '{}',
-        excerpt TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX deployments_by_environment ON deployments (environment, id);
-    CREATE INDEX deployments_by_release ON deployments (release_id, environment, status);
-    CREATE INDEX deployments_in_progress ON deployments (status) WHERE status = 'in_progress';
-    CREATE TABLE approvals (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        release_id TEXT NOT NULL REFERENCES releases(id),
-        environment TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        at TEXT NOT NULL,
-        comment TEXT NOT NULL DEFAULT '',
-        counts INTEGER NOT NULL,
-        UNIQUE (release_id, environment, actor)
-    );
-    CREATE TABLE audit (
-        seq INTEGER PRIMARY KEY,
-        at TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        data TEXT NOT NULL,
-        prev TEXT NOT NULL,
-        hash TEXT NOT NULL
-    );
-    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-    """,
-    # 2: where each release was mirrored (publishers' remote references, wrapper digests)
-    """
-    CREATE TABLE publications (
-        release_id TEXT NOT NULL REFERENCES releases(id),
-        system TEXT NOT NULL,
-        state TEXT NOT NULL,
-        url TEXT,
-        remote TEXT NOT NULL DEFAULT '{}',
-        at TEXT NOT NULL,
-        PRIMARY KEY (release_id, system)
-    );
-    """,
-    # 3: the newest releases of a project without sorting them all (status)
-    """
-    CREATE INDEX releases_by_project_created ON releases (project, created_at);
-    """,
-    # 4: a release record names no command (commands come from the config); older records did
-    """
-    UPDATE releases SET record = json_set(record, '$.packages',
-        (SELECT json_group_array(json_remove(value, '$.deploy', '$.smoke'))
-         FROM json_each(releases.record, '$.packages')))
-    WHERE record LIKE '%"deploy"%' OR record LIKE '%"smoke"%';
-    """,
-)
 
 Publication = tuple[str, str, "str | None", dict[str, Any]]  # system, state, url, remote
 
@@ -115,10 +50,7 @@ def _release(text: str) -> Release:
     return Release.from_record(read_json(text, source), source)
 
 
-_DEPLOYMENT_COLUMNS = (
-    "id, release_id, version, environment, kind, status, actor, started_at, finished_at, "
-    "packages, state, remote, excerpt"
-)
+_DEPLOYMENTS = select_sql("deployments")
 
 
 def now() -> str:
@@ -144,20 +76,22 @@ def check_clock(last: str, at: str) -> None:
                           f"event is dated {last}; fix the clock (NTP) and run the command again")
 
 
-def _row_to_deployment(row: sqlite3.Row | tuple[Any, ...]) -> Deployment:
+def _to_deployment(row: dict[str, Any]) -> Deployment:
     return Deployment(
-        id=row[0], release_id=row[1], version=row[2], environment=row[3], kind=row[4], status=row[5],
-        actor=row[6], started_at=row[7], finished_at=row[8], packages=json.loads(row[9]),
-        state=json.loads(row[10]), remote=json.loads(row[11]), excerpt=row[12],
+        id=row["id"], release_id=row["release_id"], version=row["version"], environment=row["environment"],
+        kind=row["kind"], status=row["status"], actor=row["actor"], started_at=row["started_at"],
+        finished_at=row["finished_at"], packages=json.loads(row["packages"]), state=json.loads(row["state"]),
+        remote=json.loads(row["remote"]), excerpt=row["excerpt"],
     )
 
 
 class SqliteLedger:
     """The ledger in ``<state_dir>/ledger.db``."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = 120.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 120.0, key: bytes | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.keying = Keying(key)
         self.conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         self._retrying(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
@@ -192,8 +126,6 @@ class SqliteLedger:
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
-            from trainmaster.errors import IntegrityError
-
             raise IntegrityError(f"the ledger {self.path} has schema version {version}, newer than this "
                                  f"trainmaster knows ({len(MIGRATIONS)}): upgrade trainmaster")
         if version == len(MIGRATIONS):
@@ -201,7 +133,9 @@ class SqliteLedger:
         with self.transaction() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in _split_sql(script):
+                if callable(script):
+                    script(conn)
+                for statement in [] if callable(script) else _split_sql(script):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number}")
 
@@ -210,33 +144,61 @@ class SqliteLedger:
 
     # -- audit ---------------------------------------------------------------------
 
-    def _audit(self, conn: sqlite3.Connection, kind: str, actor: str, subject: str, data: dict[str, Any]) -> None:
-        row = conn.execute("SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-        at = now()
-        if row:
-            check_clock(row[2], at)
-        body = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        digest = event_hash(seq, at, actor, kind, subject, body, prev)
-        conn.execute(
-            "INSERT INTO audit (seq, at, actor, kind, subject, data, prev, hash) VALUES (?,?,?,?,?,?,?,?)",
-            (seq, at, actor, kind, subject, body, prev, digest),
-        )
+    def _audit(self, conn: sqlite3.Connection, kind: str, actor: str, subject: str, data: dict[str, Any],
+               bound: tuple[str, Any] | None = None) -> None:
+        """Append an event; with ``bound`` (table, key), bind that row's new content to it."""
+        if bound is not None:
+            data = {**data, "row": bind_row(conn, *bound)}
+        keying = self.keying
+        if keying.load(conn) is None and keying.key is not None:
+            if conn.execute("SELECT 1 FROM audit LIMIT 1").fetchone():
+                raise IntegrityError(NOT_KEYED)
+            self._key_chain(conn)  # a new ledger is keyed from its first event
+        if keying.keyed_from is not None and keying.key is None:
+            raise IntegrityError(NO_KEY.format(seq=keying.keyed_from))
+        append_event(conn, kind, actor, subject, data, keying.key if keying.keyed_from else None, bound)
+
+    def _key_chain(self, conn: sqlite3.Connection) -> int:
+        last = conn.execute("SELECT MAX(seq) FROM audit").fetchone()[0] or 0
+        assert self.keying.key is not None
+        seq = append_event(conn, KEYED_KIND, "trainmaster", "audit", {"keyed_from": last + 1}, self.keying.key)
+        conn.execute("INSERT INTO audit_meta (name, value) VALUES ('keyed_from', ?)", (str(seq),))
+        self.keying.keyed_from = seq
+        return seq
+
+    def key_chain(self) -> int | None:
+        """Key an unkeyed chain with the configured key from the next event on (``audit key``);
+        None if it was keyed already."""
+        with self.transaction() as conn:
+            if self.keying.load(conn) is not None:
+                return None
+            return self._key_chain(conn)
 
     def audit_events(self) -> Iterator[tuple[Any, ...]]:
-        yield from self.conn.execute("SELECT seq, at, actor, kind, subject, data, prev, hash FROM audit ORDER BY seq")
+        yield from self.conn.execute(
+            "SELECT seq, at, actor, kind, subject, data, prev, hash, tbl, row_key FROM audit ORDER BY seq")
+
+    def _checked(self, table: str, rows: list[Any]) -> list[dict[str, Any]]:
+        """The rows as dicts, each checked against its hash and its latest audit event (exit 4)."""
+        return [check_row(self.conn, self.keying, table, r) for r in rows]
+
+    def _deployments(self, where: str, args: Any = ()) -> list[Deployment]:
+        rows = self.conn.execute(f"{_DEPLOYMENTS} {where}", args).fetchall()
+        return [_to_deployment(r) for r in self._checked("deployments", rows)]
+
+    def _releases(self, where: str, args: Any = ()) -> list[Release]:
+        rows = self.conn.execute(f"{select_sql('releases')} {where}", args).fetchall()
+        return [_release(r["record"]) for r in self._checked("releases", rows)]
 
     # -- releases ------------------------------------------------------------------
 
     def get_release(self, project: str, version: str) -> Release | None:
-        row = self.conn.execute(
-            "SELECT record FROM releases WHERE project = ? AND version = ?", (project, version)
-        ).fetchone()
-        return _release(row[0]) if row else None
+        found = self._releases("WHERE project = ? AND version = ?", (project, version))
+        return found[0] if found else None
 
     def get_release_by_id(self, release_id: str) -> Release | None:
-        row = self.conn.execute("SELECT record FROM releases WHERE id = ?", (release_id,)).fetchone()
-        return _release(row[0]) if row else None
+        found = self._releases("WHERE id = ?", (release_id,))
+        return found[0] if found else None
 
     def other_projects(self, project: str) -> list[str]:
         """Projects other than ``project`` with releases in this ledger (a shared ``state_dir``)."""
@@ -245,18 +207,12 @@ class SqliteLedger:
         return [r[0] for r in rows]
 
     def list_releases(self, project: str) -> list[Release]:
-        rows = self.conn.execute(
-            "SELECT record FROM releases WHERE project = ? ORDER BY created_at, rowid", (project,)
-        ).fetchall()
-        return [_release(r[0]) for r in rows]
+        return self._releases("WHERE project = ? ORDER BY created_at, rowid", (project,))
 
     def recent_releases(self, project: str, limit: int) -> list[Release]:
         """The newest ``limit`` releases of ``project``, oldest first (indexed: cheap on any ledger)."""
-        rows = self.conn.execute(
-            "SELECT record FROM releases WHERE project = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
-            (project, limit),
-        ).fetchall()
-        return [_release(r[0]) for r in reversed(rows)]
+        found = self._releases("WHERE project = ? ORDER BY created_at DESC, rowid DESC LIMIT ?", (project, limit))
+        return found[::-1]
 
     def insert_release(self, release: Release, actor: str,
                        publications: list[Publication] | None = None) -> bool:
@@ -276,7 +232,8 @@ class SqliteLedger:
                  actor, json.dumps(record, sort_keys=True)),
             )
             self._audit(conn, "release_created", actor, f"{release.project}@{release.version}",
-                        {"release_id": release.id, "packages": {p.name: p.digest for p in release.packages}})
+                        {"release_id": release.id, "packages": {p.name: p.digest for p in release.packages}},
+                        bound=("releases", release.id))
             self._publications(conn, release.id, actor, publications or [])
         return True
 
@@ -293,7 +250,8 @@ class SqliteLedger:
                 (release_id, system, state, url, body, now()),
             )
             self._audit(conn, "release_published", actor, system,
-                        {"release_id": release_id, "state": state, "url": url, "remote": remote})
+                        {"release_id": release_id, "state": state, "url": url, "remote": remote},
+                        bound=("publications", f"{release_id}/{system}"))
 
     def record_publications(self, release_id: str, actor: str,
                             publications: list[Publication]) -> None:
@@ -302,11 +260,10 @@ class SqliteLedger:
             self._publications(conn, release_id, actor, publications)
 
     def publications(self, release_id: str) -> dict[str, dict[str, Any]]:
-        rows = self.conn.execute(
-            "SELECT system, state, url, remote, at FROM publications WHERE release_id = ? ORDER BY system",
-            (release_id,),
-        ).fetchall()
-        return {r[0]: {"state": r[1], "url": r[2], "remote": json.loads(r[3]), "at": r[4]} for r in rows}
+        rows = self.conn.execute(select_sql("publications", "WHERE release_id = ? ORDER BY system"),
+                                 (release_id,)).fetchall()
+        return {r["system"]: {"state": r["state"], "url": r["url"], "remote": json.loads(r["remote"]), "at": r["at"]}
+                for r in self._checked("publications", rows)}
 
     # -- deployments ---------------------------------------------------------------
 
@@ -320,7 +277,8 @@ class SqliteLedger:
             )
             dep_id = int(cur.lastrowid or 0)
             self._audit(conn, "deployment_started", actor, environment,
-                        {"deployment": dep_id, "release_id": release.id, "version": release.version, "kind": kind})
+                        {"deployment": dep_id, "release_id": release.id, "version": release.version, "kind": kind},
+                        bound=("deployments", dep_id))
         found = self.get_deployment(dep_id)
         assert found is not None
         return found
@@ -335,7 +293,7 @@ class SqliteLedger:
                 (status, now(), json.dumps(packages), json.dumps(remote or {}), excerpt[-4000:], dep_id),
             )
             self._audit(conn, "deployment_finished", actor or row[1], row[0],
-                        {"deployment": dep_id, "status": status, "packages": packages})
+                        {"deployment": dep_id, "status": status, "packages": packages}, bound=("deployments", dep_id))
         found = self.get_deployment(dep_id)
         assert found is not None
         return found
@@ -349,62 +307,51 @@ class SqliteLedger:
             conn.execute("UPDATE deployments SET status = 'interrupted', finished_at = ? WHERE id = ?",
                          (now(), dep_id))
             self._audit(conn, "deployment_interrupted", "trainmaster", row[0],
-                        {"deployment": dep_id, "reason": reason})
+                        {"deployment": dep_id, "reason": reason}, bound=("deployments", dep_id))
         return True
 
     def get_deployment(self, dep_id: int) -> Deployment | None:
-        row = self.conn.execute(f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE id = ?", (dep_id,)).fetchone()
-        return _row_to_deployment(row) if row else None
+        found = self._deployments("WHERE id = ?", (dep_id,))
+        return found[0] if found else None
 
     def in_progress(self) -> list[Deployment]:
-        rows = self.conn.execute(
-            f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE status = 'in_progress'"
-        ).fetchall()
-        return [_row_to_deployment(r) for r in rows]
+        return self._deployments("WHERE status = 'in_progress'")
 
     def latest(self, environment: str) -> Deployment | None:
-        """The latest deployment attempt in ``environment``."""
-        row = self.conn.execute(
-            f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE environment = ? ORDER BY id DESC LIMIT 1",
-            (environment,),
-        ).fetchone()
-        return _row_to_deployment(row) if row else None
+        """The latest deployment attempt in ``environment`` (exit 4 if a newer one was removed)."""
+        found = self._deployments("WHERE environment = ? ORDER BY id DESC LIMIT 1", (environment,))
+        newest = self.conn.execute("SELECT MAX(row_key) FROM audit WHERE tbl = 'deployments' AND subject = ?",
+                                   (environment,)).fetchone()[0]
+        if newest is not None and (not found or found[0].id < newest):
+            raise IntegrityError(f"ledger row deployments #{newest} ({environment}) has an audit event but no row: "
+                                 "it was removed outside trainmaster")
+        return found[0] if found else None
 
     def last_success(self, environment: str, *, exclude_release: str | None = None) -> Deployment | None:
         """The latest succeeded deployment in ``environment`` (optionally of another release)."""
-        rows = self.conn.execute(
-            f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE environment = ? AND status = 'succeeded' "
-            "AND release_id != ? ORDER BY id DESC LIMIT 1",
-            (environment, exclude_release or ""),
-        ).fetchall()
-        return _row_to_deployment(rows[0]) if rows else None
+        found = self._deployments("WHERE environment = ? AND status = 'succeeded' AND release_id != ? "
+                                  "ORDER BY id DESC LIMIT 1", (environment, exclude_release or ""))
+        return found[0] if found else None
 
     def succeeded_at(self, release_id: str, environment: str) -> str | None:
         """When ``release_id`` first succeeded in ``environment``, or None."""
-        row = self.conn.execute(
-            "SELECT MIN(finished_at) FROM deployments WHERE release_id = ? AND environment = ? "
-            "AND status = 'succeeded'",
-            (release_id, environment),
-        ).fetchone()
-        return row[0] if row and row[0] else None
+        found = self._deployments("WHERE release_id = ? AND environment = ? AND status = 'succeeded' "
+                                  "ORDER BY finished_at LIMIT 1", (release_id, environment))
+        return found[0].finished_at if found else None
 
     def attempted(self, release_id: str, environment: str) -> bool:
         """Whether ``release_id`` was ever deployed (with any outcome) to ``environment``."""
-        row = self.conn.execute(
-            "SELECT 1 FROM deployments WHERE release_id = ? AND environment = ? LIMIT 1", (release_id, environment)
-        ).fetchone()
-        return row is not None
+        return bool(self._deployments("WHERE release_id = ? AND environment = ? LIMIT 1", (release_id, environment)))
 
     def history(self, environment: str | None = None, limit: int | None = None) -> list[Deployment]:
         """Deployments, oldest first; with ``limit``, the newest ``limit`` of them."""
         where, args = ("WHERE environment = ?", [environment]) if environment else ("", [])
         params: list[object] = list(args)
-        sql = f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments {where} ORDER BY id DESC"
+        sql = f"{where} ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        rows = self.conn.execute(sql, params).fetchall()
-        return [_row_to_deployment(r) for r in reversed(rows)]
+        return self._deployments(sql, params)[::-1]
 
     # -- approvals -----------------------------------------------------------------
 
@@ -421,15 +368,15 @@ class SqliteLedger:
                 return False
             self._audit(conn, "approval_recorded", approval.actor, approval.environment,
                         {"release_id": approval.release_id, "version": approval.version,
-                         "comment": approval.comment, "counts": approval.counts})
+                         "comment": approval.comment, "counts": approval.counts},
+                        bound=("approvals", int(cur.lastrowid or 0)))
         return True
 
     def approvals(self, release_id: str, environment: str, version: str = "") -> list[Approval]:
-        rows = self.conn.execute(
-            "SELECT actor, at, comment, counts FROM approvals WHERE release_id = ? AND environment = ? ORDER BY id",
-            (release_id, environment),
-        ).fetchall()
-        return [Approval(release_id, version, environment, r[0], r[1], r[2], bool(r[3])) for r in rows]
+        rows = self.conn.execute(select_sql("approvals", "WHERE release_id = ? AND environment = ? ORDER BY id"),
+                                 (release_id, environment)).fetchall()
+        return [Approval(release_id, version, environment, r["actor"], r["at"], r["comment"], bool(r["counts"]))
+                for r in self._checked("approvals", rows)]
 
 
 _CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
@@ -465,18 +412,3 @@ def explain_error(exc: sqlite3.DatabaseError, folder: Path | None) -> Exception:
             return from_os_error(found, where)
     name = _OS_CODES[code]
     return from_os_error(OSError(getattr(errno, name), os.strerror(getattr(errno, name))), where)
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements, keeping trigger bodies whole."""
-    statements: list[str] = []
-    current: list[str] = []
-    for line in script.strip().splitlines():
-        current.append(line)
-        joined = "\n".join(current).strip()
-        if joined.endswith(";") and sqlite3.complete_statement(joined):
-            statements.append(joined)
-            current = []
-    if "".join(current).strip():
-        statements.append("\n".join(current))
-    return statements

@@ -1,11 +1,17 @@
-"""``audit verify``."""
+"""``audit verify`` and ``audit key``."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from trainmaster._output import echo
 from trainmaster.cli.common import emit_json, get_app, json_option
+
+if TYPE_CHECKING:
+    from trainmaster.app import App
+    from trainmaster.audit import ChainReport
 
 
 def register(cli: click.Group) -> None:
@@ -22,12 +28,46 @@ def audit() -> None:
 @json_option
 @click.pass_context
 def verify(ctx: click.Context, expect_head: str | None, as_json: bool) -> None:
-    """Check the hash chain of the audit log (exit 4 if any event was edited or removed)."""
-    from trainmaster.audit import verify_chain
+    """Check the hash chain of the audit log and every ledger row against it (exit 4 if any event or row
+    was edited, inserted or removed)."""
+    app = get_app(ctx)
+    report, rows = _verify(app, expect_head, app.audit_key)
+    keyed = f"keyed (HMAC-SHA256) from event #{report.keyed_from}" if report.keyed_from else "not keyed"
+    if as_json:
+        emit_json({"events": report.count, "head": report.head, "rows": rows, "keyed_from": report.keyed_from})
+        return
+    echo(f"audit log intact: {report.count} events, {rows} ledger rows bound, head {report.head}; {keyed}")
+
+
+def _verify(app: App, expect_head: str | None, key: bytes | None) -> tuple[ChainReport, int]:
+    """The chain (with ``key``) and every row against it, in one read snapshot; exit 4 on a break."""
+    from trainmaster.audit import Keying, verify_chain, verify_rows
+
+    conn = app.ledger.conn
+    keying = Keying(key)
+    bindings: dict[tuple[str, object], str] = {}
+    conn.execute("BEGIN")
+    try:
+        keying.load(conn)
+        report = verify_chain(app.ledger.audit_events(), expect_head, keying, bindings)
+        return report, verify_rows(conn, bindings)
+    finally:
+        conn.execute("ROLLBACK")
+
+
+@audit.command("key")
+@click.pass_context
+def key(ctx: click.Context) -> None:
+    """Key an existing audit log with the configured audit key (once, after adding `audit: key:`)."""
+    from trainmaster.errors import InvalidInput
 
     app = get_app(ctx)
-    report = verify_chain(app.ledger.audit_events(), expect_head)
-    if as_json:
-        emit_json({"events": report.count, "head": report.head})
+    if app.audit_key is None:
+        raise InvalidInput("no audit key is configured: add `audit: {key: {secret: env:NAME}}` to the config")
+    if app.ledger.keying.load(app.ledger.conn) is None:
+        _verify(app, None, None)  # key only a sound chain
+    seq = app.ledger.key_chain()
+    if seq is None:
+        echo(f"the audit log is already keyed from event #{app.ledger.keying.keyed_from}")
         return
-    echo(f"audit log intact: {report.count} events, head {report.head}")
+    echo(f"the audit log is keyed from event #{seq} on")

@@ -157,6 +157,7 @@ class Config:
     plugin_locations: dict[str, dict[str, Location]] = field(default_factory=dict)
     """Per top-level settings block: where it and each of its keys were written ("" = the block)."""
     state_dir: Path | None = None
+    audit_key: SecretRef | None = None  # ``audit: {key: {secret: …}}``: events are HMAC-SHA256 with it
 
     @property
     def root(self) -> Path:

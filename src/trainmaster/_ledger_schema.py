@@ -1,0 +1,126 @@
+"""The ledger's schema: its migrations, applied in order by :class:`trainmaster.ledger.SqliteLedger`.
+
+A migration is a SQL script or a function of the open connection (run inside the
+migrating transaction). The schema version is ``PRAGMA user_version``: the number of
+migrations applied. Append new ones; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from trainmaster.audit import bind_existing
+
+
+def _bind_rows(conn: sqlite3.Connection) -> None:
+    """Migration: bind every row to the audit chain (row hashes, indexed event columns, key record)."""
+    for table in ("releases", "deployments", "approvals", "publications"):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN row_hash TEXT")
+    for statement in (
+        "ALTER TABLE audit ADD COLUMN tbl TEXT",  # ADD COLUMN fires no UPDATE trigger
+        "ALTER TABLE audit ADD COLUMN row_key",  # no type: integer ids stay integers
+        "CREATE INDEX audit_by_row ON audit (tbl, row_key, seq)",
+        "CREATE INDEX audit_by_subject ON audit (tbl, subject, row_key)",
+        "CREATE TABLE audit_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ):
+        conn.execute(statement)
+    bind_existing(conn)  # one row_bound event per existing row, so that older ledgers verify
+
+
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
+    # 1: the initial schema
+    """
+    CREATE TABLE releases (
+        id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        version TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        record TEXT NOT NULL,
+        UNIQUE (project, version)
+    );
+    CREATE TABLE deployments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        version TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        packages TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL DEFAULT '{}',
+        remote TEXT NOT NULL DEFAULT '{}',
+        excerpt TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX deployments_by_environment ON deployments (environment, id);
+    CREATE INDEX deployments_by_release ON deployments (release_id, environment, status);
+    CREATE INDEX deployments_in_progress ON deployments (status) WHERE status = 'in_progress';
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        environment TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT '',
+        counts INTEGER NOT NULL,
+        UNIQUE (release_id, environment, actor)
+    );
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        data TEXT NOT NULL,
+        prev TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
+    # 2: where each release was mirrored (publishers' remote references, wrapper digests)
+    """
+    CREATE TABLE publications (
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        system TEXT NOT NULL,
+        state TEXT NOT NULL,
+        url TEXT,
+        remote TEXT NOT NULL DEFAULT '{}',
+        at TEXT NOT NULL,
+        PRIMARY KEY (release_id, system)
+    );
+    """,
+    # 3: the newest releases of a project without sorting them all (status)
+    """
+    CREATE INDEX releases_by_project_created ON releases (project, created_at);
+    """,
+    # 4: a release record names no command (commands come from the config); older records did
+    """
+    UPDATE releases SET record = json_set(record, '$.packages',
+        (SELECT json_group_array(json_remove(value, '$.deploy', '$.smoke'))
+         FROM json_each(releases.record, '$.packages')))
+    WHERE record LIKE '%"deploy"%' OR record LIKE '%"smoke"%';
+    """,
+    # 5: every row bound to the audit chain (see trainmaster.audit)
+    _bind_rows,
+)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in script.strip().splitlines():
+        current.append(line)
+        joined = "\n".join(current).strip()
+        if joined.endswith(";") and sqlite3.complete_statement(joined):
+            statements.append(joined)
+            current = []
+    if "".join(current).strip():
+        statements.append("\n".join(current))
+    return statements
