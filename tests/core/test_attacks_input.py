@@ -323,21 +323,24 @@ def test_an_event_earlier_than_the_last_one_is_refused(project: Project, args: t
 
 
 def test_soak_is_not_met_early_when_the_clock_went_back(project: Project) -> None:
-    """A success recorded under a clock set back would look older than it is and meet the soak early."""
+    """A success recorded under a clock set back would look older than it is, and meet a soak early.
+
+    So it is never recorded: the ledger last saw a later time (2 h ahead), and the deployment that
+    would record dev's success under the clock gone back is refused before anything is written.
+    """
+    import datetime as dt
+
     project.write("trainmaster.yaml", BASIC_CONFIG.replace("{GREETING: hello-test}",
                                                            "{GREETING: hello-test}\n    soak: 1h"))
     project.ok("release", "create", "1.0.0")
-    project.ok("deploy", "1.0.0", "--to", "dev")
-    conn = sqlite3.connect(project.state / "ledger.db")  # dev "succeeded" 2 h ago by the clock gone back
-    conn.execute("UPDATE deployments SET finished_at = '2000-01-01T00:00:00.000Z' WHERE environment = 'dev'")
-    conn.commit()
-    conn.close()
-    _future_event(project)  # the real time, as the ledger last saw it, is later
+    ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).isoformat(timespec="milliseconds")
+    _future_event(project, ahead.replace("+00:00", "Z"))
     before = project.snapshot()
-    result = project.run("deploy", "1.0.0", "--to", "test")
+    result = project.run("deploy", "1.0.0", "--to", "dev")
     assert result.returncode == 5, result.stderr
     assert "the clock went back by" in result.stderr and "Traceback" not in result.stderr
     assert project.snapshot() == before
+    assert project.run("deploy", "1.0.0", "--to", "test").returncode == 3  # no success in dev: no soak to meet
 
 
 # -- 5. no leftovers ----------------------------------------------------------------------------
