@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["NAME", "SCHEMA", "TOKEN_ENV", "Settings", "client_for"]
 
 NAME = "awx"
+_KINDS = ("job_template", "workflow_job_template")
 TOKEN_ENV = "CONTROLLER_OAUTH_TOKEN"
 _NAME_OR_ID = {"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 1}]}
 SCHEMA: dict[str, Any] = {
@@ -63,7 +64,15 @@ class Settings:
         """
         block = dict(config.plugin_settings.get(NAME) or {})
         if environment is not None:
-            block.update(environment.settings.get(NAME) or {})
+            own = dict(environment.settings.get(NAME) or {})  # already merged over the top-level block
+            top = config.plugin_settings.get(NAME) or {}
+            here = [k for k in _KINDS if own.get(k) is not None and own.get(k) != top.get(k)]
+            if len(here) == 1:  # a template kind chosen for this environment replaces the other kind
+                for other in _KINDS:
+                    if other != here[0]:
+                        block.pop(other, None)
+                        own.pop(other, None)
+            block.update(own)
         settings = cls(block)
         if environment is not None:
             settings._check(config, environment)
