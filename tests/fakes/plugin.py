@@ -1,4 +1,4 @@
-"""pytest plugin: fixtures ``github_fake``, ``azure_fake`` and ``octopus_fake``.
+"""pytest plugin: fixtures ``github_fake``, ``azure_fake``, ``octopus_fake`` and ``awx_fake``.
 
 Each fixture starts a fresh fake on 127.0.0.1 (free port) for one test and stops it afterwards. At
 teardown the test fails if the fake recorded a contract violation, unless the test called
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from .awx import AwxFake
 from .azure import AzureDevOpsFake
 from .core import FakeService
 from .github import GitHubFake
@@ -52,3 +53,9 @@ def azure_fake() -> Iterator[AzureDevOpsFake]:
 def octopus_fake() -> Iterator[OctopusFake]:
     """A fresh Octopus fake. ``.url`` is OCTOPUS_URL, ``.api_key`` the accepted key, ``.space_id``."""
     yield from _run(OctopusFake())
+
+
+@pytest.fixture
+def awx_fake() -> Iterator[AwxFake]:
+    """A fresh AWX controller fake. ``.url`` is CONTROLLER_HOST, ``.token`` the accepted OAuth2 token."""
+    yield from _run(AwxFake())

@@ -1,0 +1,41 @@
+"""The release manifest handed to the engine as ``extra_vars.trainmaster``.
+
+Its shape (documented in docs/awx.md) is what a playbook reads::
+
+    {"release_id": "sha256:…", "project": "app", "version": "1.2.3", "environment": "test",
+     "deployment_id": 12, "kind": "deploy",
+     "packages": [{"name": "app", "file_name": "app.tar.gz", "size": 1234, "digest": "sha256:…",
+                   "media_type": "application/gzip", "url": null}]}
+
+``url`` is ``null`` for now: the target does not see the publishers' records (see docs/awx.md), so a
+playbook fetches the file from where the team's publisher put it and checks ``digest``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trainmaster.interfaces import DeployJob
+
+__all__ = ["extra_vars", "manifest"]
+
+
+def manifest(job: DeployJob) -> dict[str, Any]:
+    """The manifest of ``job``: the release, the environment, the deployment and every package."""
+    rel = job.release
+    return {
+        "release_id": rel.id,
+        "project": rel.project,
+        "version": rel.version,
+        "environment": job.environment.name,
+        "deployment_id": job.deployment_id,
+        "kind": job.kind,
+        "packages": [{"name": p.name, "file_name": p.file_name, "size": p.size, "digest": p.digest,
+                      "media_type": p.media_type, "url": None} for p in rel.packages],
+    }
+
+
+def extra_vars(job: DeployJob) -> dict[str, Any]:
+    """The environment's (non-secret: secrets are refused earlier) variables plus ``trainmaster``."""
+    return {**job.variables, "trainmaster": manifest(job)}

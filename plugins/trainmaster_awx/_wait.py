@@ -1,0 +1,122 @@
+"""Wait for an AWX job or workflow job: one status poll per interval, output streamed as it comes.
+
+Each interval costs one ``GET /unified_jobs/?id__in=…`` (the same call serves several jobs), plus,
+for a playbook job whose output is streamed, one ``GET /jobs/{id}/stdout/?format=json&start_line=N``
+that returns only the new lines; for a workflow job, one ``GET /workflow_jobs/{id}/workflow_nodes/``
+to see its nodes (an approval node waiting is exit 3 with its link; a re-run resumes the wait).
+A timeout or SIGTERM (Ctrl-C) cancels the job before the error propagates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from trainmaster.errors import Refused, Unavailable
+from trainmaster_awx.client import AwxClient
+
+__all__ = ["FINAL", "JobOutcome", "cancel", "job_status", "wait_for_job"]
+
+FINAL = ("successful", "failed", "error", "canceled")
+
+
+@dataclass
+class JobOutcome:
+    """A finished job: the core's status, AWX's status and its explanation."""
+
+    status: str  # succeeded | failed | cancelled
+    state: str
+    explanation: str = ""
+
+
+def job_status(state: str) -> str | None:
+    """The core status of AWX ``state``, or None while it is not finished."""
+    if state not in FINAL:
+        return None
+    return {"successful": "succeeded", "canceled": "cancelled"}.get(state, "failed")
+
+
+def kind_path(kind: str) -> str:
+    return "workflow_jobs" if kind == "workflow_job" else "jobs"
+
+
+def ui_link(client: AwxClient, kind: str, job_id: int) -> str:
+    return client.ui(f"jobs/{'workflow' if kind == 'workflow_job' else 'playbook'}/{job_id}/output")
+
+
+def cancel(client: AwxClient, kind: str, job_id: int) -> None:
+    """Ask AWX to cancel the job (a job already finished answers 405: nothing to do)."""
+    client.request("POST", f"{kind_path(kind)}/{job_id}/cancel/", what=f"cancel AWX {kind} {job_id}",
+                   idempotent=True, ok=(200, 202, 204, 405))
+
+
+def wait_for_job(client: AwxClient, kind: str, job_id: int, *, interval: float, timeout: float,
+                 out: Callable[[str], None], progress: Callable[[str], None] | None = None,
+                 stream: bool = True, clock: Callable[[], float] = time.monotonic) -> JobOutcome:
+    """Poll until the job finishes; print its new stdout lines through ``out`` (the caller masks).
+
+    :raises Refused: a workflow's approval node waits (exit 3, with its link).
+    :raises Unavailable: ``timeout`` passed; the job was cancelled (exit 5).
+    """
+    start, line, first = clock(), 0, True
+    try:
+        while True:
+            if not first:
+                if clock() - start >= timeout:
+                    cancel(client, kind, job_id)
+                    raise Unavailable(f"AWX {kind} {job_id} did not finish within {timeout:g}s and was cancelled: "
+                                      f"{ui_link(client, kind, job_id)}")
+                client.sleep(interval)
+            first = False
+            rows = client.first_page("unified_jobs/", {"id__in": str(job_id), "page_size": 1},
+                                     what=f"read the status of AWX {kind} {job_id}")
+            row = rows[0] if rows else {}
+            state = str(row.get("status") or "unknown")
+            if stream and kind == "job":
+                line = _stream(client, job_id, line, out)
+            if progress:
+                progress(f"waiting on AWX {kind} {job_id} ({clock() - start:.0f}s): {state}")
+            status = job_status(state)
+            if status is not None:
+                if progress:
+                    progress("")
+                return JobOutcome(status, state, str(row.get("job_explanation") or ""))
+            if kind == "workflow_job":
+                _check_approvals(client, job_id, progress)
+    except KeyboardInterrupt:
+        cancel(client, kind, job_id)
+        out(f"awx: cancelled {kind} {job_id}\n")
+        raise
+
+
+def _stream(client: AwxClient, job_id: int, line: int, out: Callable[[str], None]) -> int:
+    body = client.get(f"jobs/{job_id}/stdout/", {"format": "json", "start_line": line},
+                      what=f"read the output of AWX job {job_id}") or {}
+    content = str(body.get("content") or "") if isinstance(body, dict) else ""
+    end = int((body.get("range") or {}).get("end", line)) if isinstance(body, dict) else line
+    if content:
+        out(content if content.endswith("\n") else content + "\n")
+    return max(end, line)
+
+
+def _check_approvals(client: AwxClient, job_id: int, progress: Callable[[str], None] | None) -> None:
+    for node in pending_approvals(client, job_id):
+        if progress:
+            progress("")
+        raise Refused(f"AWX workflow job {job_id} waits on the approval {node['name']!r}: approve it at "
+                      f"{client.ui('workflow_approvals/' + str(node['id']) + '/details')} or with "
+                      "`trainmaster approve`, then re-run to resume waiting")
+
+
+def pending_approvals(client: AwxClient, workflow_job_id: int) -> list[dict[str, Any]]:
+    """The approval nodes of a workflow job that wait for a person: ``{id, name}`` each."""
+    nodes = client.first_page(f"workflow_jobs/{workflow_job_id}/workflow_nodes/", {"page_size": 200},
+                              what=f"read the nodes of AWX workflow job {workflow_job_id}")
+    out = []
+    for node in nodes:
+        job = (node.get("summary_fields") or {}).get("job") or {}
+        if job.get("type") == "workflow_approval" and job.get("status") == "pending":
+            out.append({"id": int(job["id"]), "name": str(job.get("name") or "")})
+    return out
