@@ -85,9 +85,10 @@ def _nullable_to_jsonschema(node: Any) -> Any:
 class Contract:
     """One API description. ``case_insensitive`` compares literal path segments ignoring case."""
 
-    def __init__(self, filename: str, *, case_insensitive: bool = False, host_tag: str | None = None):
+    def __init__(self, filename: str, *, case_insensitive: bool = False, host_tag: str | None = None,
+                 doc: dict[str, Any] | None = None):
         self.filename = filename
-        self.doc = json.loads((CONTRACTS_DIR / filename).read_text(encoding="utf-8"))
+        self.doc = doc if doc is not None else json.loads((CONTRACTS_DIR / filename).read_text(encoding="utf-8"))
         self.case_insensitive = case_insensitive
         self.host_tag = host_tag or self.doc.get("host")
         self.is_openapi3 = "openapi" in self.doc
@@ -128,7 +129,7 @@ class Contract:
             rb = self.resolve(spec["requestBody"])
             content_types = list(rb.get("content", {}))
             body_required = bool(rb.get("required"))
-            js = rb.get("content", {}).get("application/json")
+            js = _json_media(rb.get("content", {}))
             body_schema = js.get("schema") if js else None
         for p in list(params.values()):
             if p["in"] == "body":
@@ -306,7 +307,7 @@ class Contract:
         """
         resp = self.resolve(self.by_id[operation_id].spec["responses"].get(status, {}))
         schema = (
-            resp.get("content", {}).get("application/json", {}).get("schema")
+            (_json_media(resp.get("content", {})) or {}).get("schema")
             if self.is_openapi3
             else resp.get("schema")
         )
@@ -319,6 +320,12 @@ class Contract:
         if resolved.get("type") == "array":  # Azure: {"count": N, "value": [...]}
             schema = {"anyOf": [schema, {"type": "object", "properties": {"value": schema}, "required": ["value"]}]}
         return _LenientSwagger2({**self._root_schema(), "allOf": [schema]})
+
+
+def _json_media(content: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON media type object of a request or response (``application/json``, JSON:API's
+    ``application/vnd.api+json``), or None."""
+    return content.get("application/json") or next((v for k, v in content.items() if k.endswith("+json")), None)
 
 
 def _enum_without_case(validator: Any, enums: Any, instance: Any, schema: Any) -> Any:

@@ -1,4 +1,4 @@
-"""pytest plugin: fixtures ``github_fake``, ``azure_fake``, ``octopus_fake`` and ``awx_fake``.
+"""pytest plugin: fixtures ``github_fake``, ``azure_fake``, ``octopus_fake``, ``awx_fake`` and ``terraform_cloud_fake``.
 
 Each fixture starts a fresh fake on 127.0.0.1 (free port) for one test and stops it afterwards. At
 teardown the test fails if the fake recorded a contract violation, unless the test called
@@ -17,6 +17,7 @@ from .azure import AzureDevOpsFake
 from .core import FakeService
 from .github import GitHubFake
 from .octopus import OctopusFake
+from .terraform_cloud import TerraformCloudFake
 
 
 def _run(fake: FakeService) -> Iterator[Any]:
@@ -59,3 +60,9 @@ def octopus_fake() -> Iterator[OctopusFake]:
 def awx_fake() -> Iterator[AwxFake]:
     """A fresh AWX controller fake. ``.url`` is CONTROLLER_HOST, ``.token`` the accepted OAuth2 token."""
     yield from _run(AwxFake())
+
+
+@pytest.fixture
+def terraform_cloud_fake() -> Iterator[TerraformCloudFake]:
+    """A fresh HCP Terraform fake. ``.url`` is the address, ``.token``, ``.organization`` (``acme``)."""
+    yield from _run(TerraformCloudFake())

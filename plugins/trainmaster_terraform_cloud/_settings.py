@@ -1,0 +1,109 @@
+"""The ``terraform-cloud:`` settings block: its JSON Schema and :class:`Settings`.
+
+The block may appear at the top level, in ``defaults`` and in each environment; the
+environment's view (``Settings.resolve(config, environment)``) merges them key by key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.config.model import SecretRef
+from trainmaster.config.settings import settings_block
+from trainmaster.errors import ConfigError
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config, Environment
+
+__all__ = ["BLOCK", "SCHEMA", "TOKEN_VARIABLES", "Settings", "refuse_secrets"]
+
+BLOCK = "terraform-cloud"
+TOKEN_VARIABLES = ("TF_API_TOKEN", "TFE_TOKEN")
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "HCP Terraform / Terraform Enterprise (see docs/terraform-cloud.md).",
+    "additionalProperties": False,
+    "properties": {
+        "hostname": {"type": "string", "minLength": 1, "default": "app.terraform.io",
+                     "description": "HCP Terraform or your Terraform Enterprise host (a full URL is accepted)."},
+        "organization": {"type": "string", "minLength": 1, "description": "The organization (required)."},
+        "workspace": {"type": "string", "minLength": 1,
+                      "description": "This environment's workspace (per environment); default `workspaces` "
+                                     "or the environment's name."},
+        "workspaces": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1},
+                       "description": "trainmaster environment -> workspace name."},
+        "configuration_workspace": {"type": "string", "minLength": 1,
+                                    "description": "The workspace that holds the release's configuration "
+                                                   "version; default the first environment's workspace."},
+        "package": {"type": "string", "minLength": 1,
+                    "description": "The package holding the Terraform configuration (.tar.gz); default the "
+                                   "only package, or the only one named *.tar.gz / *.tgz."},
+        "auto_apply": {"type": "boolean",
+                       "description": "Apply after a successful plan; default the workspace's setting."},
+        "poll_interval": {"type": "number", "exclusiveMinimum": 0, "default": 5},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 3600,
+                    "description": "Seconds to wait for a run; then it is cancelled or discarded (exit 5)."},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The merged ``terraform-cloud:`` block for one environment (or project-wide)."""
+
+    address: str
+    organization: str
+    workspace: str | None
+    configuration_workspace: str
+    package: str | None
+    auto_apply: bool | None
+    poll_interval: float
+    timeout: float
+
+    @classmethod
+    def resolve(cls, config: Config, environment: Environment | None) -> Settings:
+        block = settings_block(config, BLOCK, environment)
+        org = block.get("organization")
+        if not org:
+            raise block.error("terraform-cloud needs an organization", "organization")
+        host = str(block.get("hostname") or "app.terraform.io").rstrip("/")
+        address = host if "://" in host else f"https://{host}"
+        names = dict(block.get("workspaces") or {})
+        first = config.environments[0].name if config.environments else ""
+        workspace = None
+        if environment is not None:
+            workspace = str(block.get("workspace") or names.get(environment.name) or environment.name)
+        top = settings_block(config, BLOCK)
+        home = str(top.get("configuration_workspace") or names.get(first)
+                   or _env_workspace(config, first) or first)
+        return cls(address, str(org), workspace, home, block.get("package"), block.get("auto_apply"),
+                   float(block.get("poll_interval") or 5), float(block.get("timeout") or 3600))
+
+    def token(self, environ: Mapping[str, str] | None = None) -> str:
+        env = os.environ if environ is None else environ
+        token = next((env[n] for n in TOKEN_VARIABLES if env.get(n)), "")
+        if not token:
+            raise ConfigError("no HCP Terraform token: set TF_API_TOKEN (or TFE_TOKEN)", key="TF_API_TOKEN")
+        return token
+
+    def run_url(self, workspace: str, run_id: str) -> str:
+        return f"{self.address}/app/{self.organization}/workspaces/{workspace}/runs/{run_id}"
+
+
+def _env_workspace(config: Config, name: str) -> str | None:
+    env = next((e for e in config.environments if e.name == name), None)
+    return (settings_block(config, BLOCK, env).get("workspace") if env else None) or None
+
+
+def refuse_secrets(config: Config, environment: Environment) -> None:
+    """Secret variables are refused (exit 2): HCP Terraform keeps run variables in its run records."""
+    secrets = sorted(n for n, v in environment.variables.items() if isinstance(v, SecretRef))
+    if secrets:
+        block = settings_block(config, BLOCK, environment)
+        raise block.error(
+            f"environment {environment.name!r} has secret variable(s) {', '.join(secrets)}: the terraform-cloud "
+            "target sends variables as run variables, which HCP Terraform stores in clear in the run; keep "
+            "secrets as sensitive variables of the workspace (or a variable set) instead")
