@@ -69,7 +69,12 @@ for module in (info, release, deploy, audit):
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Run the CLI; every expected error becomes one line on stderr and its exit code."""
+    """Run the CLI; every expected error becomes one line on stderr and its exit code.
+
+    Error messages echo arguments and remote data: they go out through
+    :func:`trainmaster._output.echo`, made inert for the CI log like all other output.
+    """
+    from trainmaster._output import echo
     from trainmaster.errors import ConfigError, TrainmasterError
 
     _sigterm_is_an_interrupt()
@@ -88,24 +93,24 @@ def main(argv: list[str] | None = None) -> Any:
                     app.ci.error(str(exc))
             except Exception:
                 pass
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         _complete(exc.exit_code, str(exc))
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        _show(exc)
         sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        echo("aborted", err=True)
         sys.exit(130)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        echo("interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
     except OSError as exc:  # the state directory or a file cannot be read or written
-        click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
         _complete(2, str(exc))
         sys.exit(2)
     except Exception as exc:
@@ -113,11 +118,22 @@ def main(argv: list[str] | None = None) -> Any:
 
         if not isinstance(exc, sqlite3.DatabaseError):
             raise
-        click.echo(f"error: the ledger cannot be read ({exc}); restore it from a backup", err=True)
+        echo(f"error: the ledger cannot be read ({exc}); restore it from a backup", err=True)
         _complete(4, str(exc))
         sys.exit(4)
     _complete(0, "")
     sys.exit(0)
+
+
+def _show(exc: click.ClickException) -> None:
+    """Click's usage message (it quotes the arguments given), made inert for the CI log."""
+    import io
+
+    from trainmaster._output import echo
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    echo(buffer.getvalue(), nl=False, err=True)
 
 
 def _sigterm_is_an_interrupt() -> None:
