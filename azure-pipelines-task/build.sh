@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the trainmaster Azure Pipelines task and its extension:
-#   1. the trainmaster wheel, bundled into the task (wheels/);
+#   1. the trainmaster wheel and the hash-pinned lock of its dependencies (requirements/azure-task.txt),
+#      bundled into the task (wheels/): the shim installs the lock with --require-hashes, then the wheel --no-deps;
 #   2. the TypeScript shim (dist/);
 #   3. the task folder build/Trainmaster with production node_modules only, and the manifest in build/;
 #   4. the .vsix with tfx-cli (pinned in package.json) into out/.
@@ -22,6 +23,7 @@ if "$python" -c "import hatchling" 2>/dev/null; then
 else
   "$python" -m pip wheel --quiet --no-deps --wheel-dir wheels "$repo"
 fi
+cp "$repo/requirements/azure-task.txt" wheels/requirements.txt
 npx tsc -p .
 
 stage=build/Trainmaster

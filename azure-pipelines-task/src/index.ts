@@ -162,8 +162,23 @@ function bundledWheel(): string {
   return path.join(dir, wheels[0]);
 }
 
+/** The hash-pinned lock of trainmaster[azure]'s dependencies (requirements/azure-task.txt, bundled by build.sh). */
+export function bundledLock(): string {
+  const lock = path.join(__dirname, '..', 'wheels', LOCK);
+  if (!fs.existsSync(lock)) {
+    throw new Error(`the task must bundle its hash-pinned dependencies in ${lock}`);
+  }
+  return lock;
+}
+
+const LOCK = 'requirements.txt';
+
 /**
- * A venv with the bundled wheel, cached under AGENT_TOOLSDIRECTORY by wheel digest.
+ * A venv with the bundled wheel, cached under AGENT_TOOLSDIRECTORY by the digest of the wheel and the lock.
+ *
+ * What runs is pinned: the dependencies are installed from the bundled lock with
+ * `--require-hashes --only-binary :all:` (pip refuses any file whose sha256 is not in it), then the
+ * bundled wheel with `--no-deps` (nothing else is resolved from the package index).
  *
  * Two agents may share AGENT_TOOLSDIRECTORY, so the venv is built in a private temporary
  * directory and renamed into place in one step: the cache path only ever holds a complete
@@ -173,7 +188,13 @@ function bundledWheel(): string {
  */
 export function venvPython(python: string, env: NodeJS.ProcessEnv): string {
   const wheel = bundledWheel();
-  const digest = crypto.createHash('sha256').update(fs.readFileSync(wheel)).digest('hex').slice(0, 16);
+  const lock = bundledLock();
+  const digest = crypto
+    .createHash('sha256')
+    .update(fs.readFileSync(wheel))
+    .update(fs.readFileSync(lock))
+    .digest('hex')
+    .slice(0, 16);
   const root = process.env['AGENT_TOOLSDIRECTORY'] || process.env['AGENT_TEMPDIRECTORY'] || os.tmpdir();
   const venv = path.join(root, 'trainmaster', digest);
   const binOf = (dir: string) =>
@@ -193,7 +214,9 @@ export function venvPython(python: string, env: NodeJS.ProcessEnv): string {
       }
     };
     run(python, ['-m', 'venv', '--clear', building]);
-    run(binOf(building), ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', `${wheel}[azure]`]);
+    const pip = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet'];
+    run(binOf(building), [...pip, '--require-hashes', '--only-binary', ':all:', '-r', lock]);
+    run(binOf(building), [...pip, '--no-deps', wheel]);
     fs.writeFileSync(path.join(building, MARKER), wheel + '\n');
     try {
       fs.renameSync(building, venv);

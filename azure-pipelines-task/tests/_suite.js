@@ -11,6 +11,7 @@ const TASK_JSON = path.join(__dirname, '..', 'task.json');
 const SCENARIO = path.join(__dirname, 'scenario.js');
 const FAKE_PYTHON = path.join(__dirname, 'fakepython.sh');
 const WHEELS = path.join(__dirname, '..', 'wheels');
+const LOCK = path.join(WHEELS, 'requirements.txt');
 const TOKEN = 'l0-secret-token-5f2c9a';
 const PAT = 'l0-connection-pat-77e1';
 
@@ -51,6 +52,7 @@ async function runCase(spec) {
 describe('trainmaster task (L0)', function () {
   this.timeout(30000);
   let madeWheel = null;
+  let lockText = null;
 
   before(() => {
     fs.mkdirSync(WHEELS, { recursive: true });
@@ -58,10 +60,14 @@ describe('trainmaster task (L0)', function () {
       madeWheel = path.join(WHEELS, 'trainmaster-0.0.0-py3-none-any.whl');
       fs.writeFileSync(madeWheel, 'not a real wheel: L0 tests only');
     }
+    lockText = fs.existsSync(LOCK) ? fs.readFileSync(LOCK) : null;
+    fs.copyFileSync(path.join(__dirname, '..', '..', 'requirements', 'azure-task.txt'), LOCK);
   });
 
   after(() => {
     if (madeWheel) fs.rmSync(madeWheel);
+    if (lockText === null) fs.rmSync(LOCK, { force: true });
+    else fs.writeFileSync(LOCK, lockText);
   });
 
   it('turns the inputs into the Python arguments and environment', async () => {
@@ -77,7 +83,26 @@ describe('trainmaster task (L0)', function () {
     assert.ok(!Object.keys(r.childEnv).some((k) => /^(INPUT_|ENDPOINT_AUTH_|SECRET_)/.test(k)), 'no vault variables leak');
     assert.strictEqual(r.cwd, fs.realpathSync(r.workdir));
     assert.ok(r.calls.some((c) => c.startsWith('-m venv')), 'a venv is created');
-    assert.ok(r.calls.some((c) => /^-m pip install .*trainmaster-.*\.whl\[azure\]$/.test(c)), 'the bundled wheel is installed');
+    const pip = r.calls.filter((c) => c.startsWith('-m pip install'));
+    assert.strictEqual(pip.length, 2, pip.join('\n'));
+    assert.ok(pip[0].includes(' --require-hashes --only-binary :all: -r ') && pip[0].endsWith(LOCK), pip[0]);
+    assert.ok(/ --no-deps \S*trainmaster-\S*\.whl$/.test(pip[1]), 'then the bundled wheel, nothing resolved: ' + pip[1]);
+    assert.ok(!pip.some((c) => c.includes('[azure]')), 'no dependency comes from the index unpinned');
+  });
+
+  it('installs a new venv when the bundled lock changes', async () => {
+    const tools = fs.mkdtempSync(path.join(os.tmpdir(), 'tm-l0-tools-'));
+    const first = await runCase({ inputs: { command: 'status' }, tools });
+    assert.ok(first.tr.succeeded, first.tr.stdout + first.tr.stderr);
+    const saved = fs.readFileSync(LOCK);
+    try {
+      fs.appendFileSync(LOCK, '# changed\n');
+      const second = await runCase({ inputs: { command: 'status' }, tools });
+      assert.ok(second.calls.some((c) => c.startsWith('-m venv')), 'a changed lock is a new venv');
+      assert.strictEqual(fs.readdirSync(path.join(tools, 'trainmaster')).length, 2);
+    } finally {
+      fs.writeFileSync(LOCK, saved);
+    }
   });
 
   it('reports a non-zero exit as Failed', async () => {

@@ -154,16 +154,22 @@ class AzurePipelinesContext:
     def error(
         self, message: str, *, file: str | None = None, line: int | None = None, column: int | None = None
     ) -> None:
-        self.vso.log_issue("error", message, source_path=file, line=line, column=column)
+        self.vso.log_issue("error", self.data(message), source_path=file, line=line, column=column)
 
     def warning(self, message: str) -> None:
-        self.vso.log_issue("warning", message)
+        self.vso.log_issue("warning", self.data(message))
+
+    def data(self, text: str) -> str:
+        """``text`` with ``##vso[`` and ``##[`` broken (``#＃vso[``): the agent reads those anywhere in a line."""
+        from trainmaster._output import defuse
+
+        return defuse(text, colons=False)
 
     def complete(self, exit_code: int, message: str = "") -> None:
         """``task.complete`` for the command's exit code; left to the shim when it runs us."""
         if self.under_task:
             return
-        self.vso.complete(_RESULTS.get(exit_code, "Failed"), message)
+        self.vso.complete(_RESULTS.get(exit_code, "Failed"), self.data(message))
 
 
 def _stdout(text: str) -> None:

@@ -151,6 +151,25 @@ class GitHubActionsContext:
         """GitHub reads the step's exit code itself; nothing to announce."""
         return None
 
+    def data(self, text: str) -> str:
+        """``text`` that the runner will not obey (the runner's documented ``stop-commands``).
+
+        Several lines, one of them a would-be command: wrapped in ``::stop-commands::TOKEN``
+        … ``::TOKEN::`` with a fresh random token. One line: a leading ``::`` and any ``##[``
+        are broken with a full-width character. Anything else is returned as it is.
+        """
+        from trainmaster._output import LINE_BREAK, defuse, obeyable
+
+        if not obeyable(text):
+            return text
+        if not LINE_BREAK.search(text):
+            return defuse(text)
+        token = secrets.token_hex(16)
+        while token in text.lower():  # pragma: no cover - 128 random bits
+            token = secrets.token_hex(16)
+        end = "\n" if text.endswith("\n") else ""
+        return f"::stop-commands::{token}\n{text[:len(text) - len(end)]}\n::{token}::{end}"
+
     def _append_file(self, variable: str, text: str) -> None:
         path = self.environ.get(variable)
         if not path:

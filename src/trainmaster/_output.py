@@ -1,13 +1,31 @@
-"""Writing human output that survives a closed pipe (``trainmaster deploy … | head``).
+"""Writing human output: it survives a closed pipe, and a CI runner never obeys it.
 
 A deployment must never fail because its reader went away: after the first
 broken pipe, stdout is pointed at the null device and later output is dropped.
+
+CI runners act on lines of their log: GitHub on ``::name::data`` at the start of a
+line (and the legacy ``##[name]data`` anywhere in it), Azure Pipelines on
+``##vso[area.action]data`` anywhere in a line (and formats ``##[group]`` and the like).
+Text that did not come from the config or from the user's own commands (release
+notes, versions and actors read back from a remote, arguments echoed in errors)
+must never become such a command. There is one mechanism for it: everything the
+CLI prints with :func:`echo` (and :func:`write_json`) passes through the CI
+context's :meth:`~trainmaster.interfaces.CIContext.data`, which makes it inert for
+that runner (the primitives are :func:`defuse` and :func:`obeyable` below). Raw
+:func:`write` is kept for the output of the user's own commands, which may speak
+to the runner on purpose, and :func:`ci_command` for trainmaster's own commands.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trainmaster.interfaces import CIContext
 
 _dead = False
 
@@ -33,8 +51,17 @@ def write(text: str, *, err: bool = False) -> None:
 
 
 def echo(message: object = "", *, nl: bool = True, err: bool = False) -> None:
-    """``click.echo`` for the CLI's own output, through :func:`write`."""
-    write(f"{message}\n" if nl else str(message), err=err)
+    """``click.echo`` for the CLI's own output: made inert for the CI log (:func:`data`), then written."""
+    text = data(str(message))
+    write(f"{text}\n" if nl else text, err=err)
+
+
+def write_json(text: str) -> None:
+    """Write a JSON document: inside CI every ``#`` becomes ``\\u0023`` (the same JSON, no ``##[``)."""
+    ci = _ci()
+    if ci is not None and ci.in_ci:
+        text = text.replace("#", "\\u0023")  # '#' only occurs inside JSON strings: lossless
+    write(text)
 
 
 _json_mode = False
@@ -61,3 +88,77 @@ def reset() -> None:
     global _json_mode, _dead
     _json_mode = False
     _dead = False
+
+
+# -- data in CI logs ---------------------------------------------------------------------------
+
+_context: Callable[[], CIContext | None] | None = None
+
+# Unicode's default-ignorable code points: .NET's culture-sensitive IndexOf/StartsWith (both
+# runners are .NET) skip them, so "#\u200b#vso[" can be found as "##vso[". They count as nothing.
+_IGNORABLE = ("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+              "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+              "\U000e0000-\U000e0fff")
+_I = f"[{_IGNORABLE}]*"
+_HASHES = re.compile(f"#({_I})#(?={_I}(?:v{_I}s{_I}o{_I})?\\[)", re.IGNORECASE)
+_COLONS = re.compile(f"^([\\s{_IGNORABLE}]*):(?={_I}:)")
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+"""How both runners split their log into lines (.NET ``ReadLine``)."""
+FULLWIDTH_HASH = "\uff03"
+FULLWIDTH_COLON = "\uff1a"
+
+
+def use_context(resolver: Callable[[], CIContext | None]) -> None:
+    """Where :func:`data` finds the CI context (the CLI registers the invocation's)."""
+    global _context
+    _context = resolver
+
+
+def _ci() -> CIContext | _Fallback | None:
+    if _context is None:
+        return None
+    try:
+        return _context()
+    except Exception:  # no plugins, no config: still never print data raw
+        return _Fallback()
+
+
+def data(text: str) -> str:
+    """``text`` made inert for the CI log this process writes to (unchanged outside CI)."""
+    ci = _ci()
+    if ci is None:
+        return text
+    neutralise = getattr(ci, "data", None)  # a third-party context written before data() existed
+    return neutralise(text) if neutralise is not None else defuse(text)
+
+
+def obeyable(text: str) -> bool:
+    """True when a runner could read a line of ``text`` as a command (GitHub's or Azure's)."""
+    return any(_COLONS.match(line) or _HASHES.search(line) for line in LINE_BREAK.split(text))
+
+
+def defuse(text: str, *, colons: bool = True, hashes: bool = True) -> str:
+    """``text`` with every would-be command broken, still readable.
+
+    ``hashes``: the second ``#`` of ``##[`` and ``##vso[`` (anywhere) becomes a full-width
+    ``＃``; ``colons``: the first ``:`` of a line starting with ``::`` becomes a full-width
+    ``：``. Visible characters, not zero-width ones, which .NET's comparisons may skip.
+    """
+    if hashes:
+        text = _HASHES.sub(lambda m: "#" + m.group(1) + FULLWIDTH_HASH, text)
+    if colons:
+        parts = LINE_BREAK.split(text)
+        if any(_COLONS.match(line) for line in parts):
+            breaks = LINE_BREAK.findall(text) + [""]
+            text = "".join(_COLONS.sub(lambda m: m.group(1) + FULLWIDTH_COLON, line) + brk
+                           for line, brk in zip(parts, breaks, strict=True))
+    return text
+
+
+class _Fallback:
+    """Used when the CI context cannot be built: defuse for every runner."""
+
+    in_ci = True
+
+    def data(self, text: str) -> str:
+        return defuse(text)

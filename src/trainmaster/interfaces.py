@@ -243,5 +243,14 @@ class CIContext(Protocol):
 
     def warning(self, message: str) -> None: ...
 
+    def data(self, text: str) -> str:
+        """``text`` (data: notes, remote values, echoed arguments) made inert for this CI's log.
+
+        The runner must never read a line of it as a command; the text stays readable. The
+        CLI passes all its human output through this (``trainmaster._output.echo``); a
+        context outside CI returns ``text`` unchanged. Build it from
+        :func:`trainmaster._output.defuse` and :func:`trainmaster._output.obeyable`.
+        """
+
     def complete(self, exit_code: int, message: str) -> None:
         """Called once, last, with the command's exit code (Azure's ``task.complete``)."""

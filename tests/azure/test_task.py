@@ -5,21 +5,18 @@ task's Python side run as an agent would run it, its ``##vso`` lines read back b
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 
 from tests.support.azure import PYTHON, REPO, TASK, cli_env
+from tests.support.ci_logs import parse_vso
 from trainmaster_azure.context import output_name
 
 SCHEMA = REPO / "tests" / "contracts" / "azure-pipelines-tasks.schema.json"
-TASK_LIB = TASK / "node_modules" / "azure-pipelines-task-lib" / "taskcommand.js"
 
 
 def task_json() -> dict[str, Any]:
@@ -63,29 +60,6 @@ def test_the_extension_manifest_contributes_the_task() -> None:
 
 
 # -- the Python side, as the agent runs it -------------------------------------------------------
-
-PARSE = """
-const { commandFromString } = require(process.argv[1]);
-const lines = require('fs').readFileSync(0, 'utf8').split(/\\r?\\n/);
-console.log(JSON.stringify(lines.filter((l) => l.includes('##vso[')).map((l) => {
-  const c = commandFromString(l.slice(l.indexOf('##vso[')));
-  return { command: c.command, properties: c.properties, message: c.message };
-})));
-"""
-
-
-def parse_vso(text: str) -> list[dict[str, Any]]:
-    """Parse ``##vso`` lines with azure-pipelines-task-lib's own ``commandFromString``."""
-    node = shutil.which("node")
-    if node is None or not TASK_LIB.exists():
-        if os.environ.get("CI"):
-            pytest.fail("node and azure-pipelines-task/node_modules are needed: run azure-pipelines-task/build.sh")
-        pytest.skip("node or azure-pipelines-task/node_modules missing (run azure-pipelines-task/build.sh)")
-    done = subprocess.run([node, "-e", PARSE, str(TASK_LIB)], input=text, capture_output=True, text=True,
-                          check=True)
-    result: list[dict[str, Any]] = json.loads(done.stdout)
-    return result
-
 
 SECRET = "s3cr%t;value]with\nnewline"
 TOKEN = "agent-job-token-do-not-print-41b7"

@@ -43,7 +43,13 @@ class ShellContext:
         return None
 
     def warning(self, message: str) -> None:
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"warning: {self.data(message)}", file=sys.stderr)
+
+    def data(self, text: str) -> str:
+        """Unchanged in a terminal; inside an unknown CI, inert for both GitHub and Azure runners."""
+        from trainmaster._output import defuse
+
+        return defuse(text) if self.in_ci else text
 
     def complete(self, exit_code: int, message: str) -> None:
         return None

@@ -73,7 +73,12 @@ for module in (info, release, deploy, audit):
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Run the CLI; every expected error becomes one line on stderr and its exit code."""
+    """Run the CLI; every expected error becomes one line on stderr and its exit code.
+
+    Error messages echo arguments and remote data: they go out through
+    :func:`trainmaster._output.echo`, made inert for the CI log like all other output.
+    """
+    from trainmaster._output import echo
     from trainmaster.errors import ConfigError, TrainmasterError
 
     _sigterm_is_an_interrupt()
@@ -92,19 +97,19 @@ def main(argv: list[str] | None = None) -> Any:
                     app.ci.error(str(exc))
             except Exception:
                 pass
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         _complete(exc.exit_code, str(exc))
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        _show(exc)
         sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C into Abort
         if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):
-            click.echo("terminated (SIGTERM)", err=True)
+            echo("terminated (SIGTERM)", err=True)
             sys.exit(143)
-        click.echo("interrupted (SIGINT)", err=True)
+        echo("interrupted (SIGINT)", err=True)
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
@@ -125,8 +130,10 @@ def main(argv: list[str] | None = None) -> Any:
 
 
 def _fail(exc: Exception) -> None:
+    from trainmaster._output import echo
+
     code = getattr(exc, "exit_code", 2)
-    click.echo(f"error: {exc}", err=True)
+    echo(f"error: {exc}", err=True)
     _complete(code, str(exc))
     sys.exit(code)
 
@@ -141,6 +148,17 @@ def _state_dir() -> Any:
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (a CI cancellation): handled like Ctrl-C, but exits 143 (128 + 15) instead of 130."""
+
+
+def _show(exc: click.ClickException) -> None:
+    """Click's usage message (it quotes the arguments given), made inert for the CI log."""
+    import io
+
+    from trainmaster._output import echo
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    echo(buffer.getvalue(), nl=False, err=True)
 
 
 def _sigterm_is_an_interrupt() -> None:

@@ -8,15 +8,34 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from trainmaster import _output
+
 if TYPE_CHECKING:
     from trainmaster.app import App
+    from trainmaster.interfaces import CIContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 _current: list[App] = []
+_bare: list[App] = []
 
 
 def current_app() -> App | None:
     return _current[-1] if _current else None
+
+
+def current_ci() -> CIContext:
+    """The CI context of this invocation (before any command has built its app: the environment's)."""
+    app = current_app()
+    if app is None:
+        if not _bare:
+            from trainmaster.app import App
+
+            _bare.append(App())
+        app = _bare[0]
+    return app.ci
+
+
+_output.use_context(current_ci)  # everything the CLI echoes is data for the CI log
 
 
 def get_app(ctx: click.Context) -> App:
@@ -46,6 +65,4 @@ def json_option(fn: F) -> F:
 
 
 def emit_json(data: Any) -> None:
-    from trainmaster._output import write
-
-    write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+    _output.write_json(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")

@@ -24,17 +24,19 @@ def release() -> None:
               help="A package to pin (overrides the config's entry of that name). Repeatable.")
 @click.option("--allow-undeclared", is_flag=True,
               help="Allow --package names that the config's packages: block does not declare.")
-@click.option("--notes", help="Release notes (metadata; not part of the release id).")
+@click.option("--notes", help="Release notes (metadata; not part of the release id): UTF-8, at most 64 KiB.")
+@click.option("--notes-file", metavar="PATH", help="Read the release notes (Markdown) from PATH instead.")
 @click.option("--by", help="The creator's name (refused inside CI, where the CI says who).")
 @json_option
 @click.pass_context
 def create(ctx: click.Context, version: str, packages: tuple[str, ...], allow_undeclared: bool,
-           notes: str | None, by: str | None, as_json: bool) -> None:
+           notes: str | None, notes_file: str | None, by: str | None, as_json: bool) -> None:
     """Create release VERSION from the configured packages; a no-op if it exists with the same content."""
     from trainmaster.model import check_version
     from trainmaster.publish import create_release
 
     check_version(version)
+    notes = _notes(notes, notes_file)
     app = get_app(ctx)
     rel, created = create_release(app, version, packages, notes, by, out=_quiet if as_json else _echo,
                                   allow_undeclared=allow_undeclared)
@@ -46,6 +48,51 @@ def create(ctx: click.Context, version: str, packages: tuple[str, ...], allow_un
     echo(f"  id {rel.id}")
     for pkg in rel.packages:
         echo(f"  {pkg.name}: {pkg.file_name} {pkg.size} bytes {pkg.digest}")
+
+
+MAX_NOTES_BYTES = 64 * 1024
+
+
+def _notes(text: str | None, path: str | None) -> str | None:
+    """The release notes from ``--notes`` or ``--notes-file``, checked before anything is written.
+
+    UTF-8 text of at most 64 KiB; CRLF and CR become LF; tabs and newlines are the only control
+    characters (the rule of ``metadata.notes`` in the release record's schema). Else exit 2.
+    """
+    import re
+
+    from trainmaster.errors import InvalidInput
+    from trainmaster.record import release_schema
+
+    if text is not None and path is not None:
+        raise InvalidInput("give the release notes with --notes or with --notes-file, not both")
+    where = "--notes"
+    if path is not None:
+        where = f"--notes-file {path}"
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_NOTES_BYTES + 4)
+        except OSError as exc:
+            raise InvalidInput(f"{where}: cannot read it: {exc.strerror or exc}") from None
+    elif text is not None:
+        raw = text.encode("utf-8", "surrogateescape")  # bytes the shell passed that are not UTF-8 stay bytes
+    else:
+        return None
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    if len(raw) > MAX_NOTES_BYTES:
+        raise InvalidInput(f"{where}: release notes are limited to {MAX_NOTES_BYTES} bytes (64 KiB)")
+    try:
+        notes = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{where}: release notes must be UTF-8 text (invalid byte at offset {exc.start})") from None
+    notes = notes.replace("\r\n", "\n").replace("\r", "\n")
+    rule = release_schema()["$defs"]["metadata"]["properties"]["notes"]["pattern"]
+    if re.fullmatch(rule.strip("^$"), notes) is None:
+        bad = next(c for c in notes if re.fullmatch(rule.strip("^$"), c) is None)
+        line = notes[:notes.index(bad)].count("\n") + 1
+        raise InvalidInput(f"{where}: release notes may not hold the control character U+{ord(bad):04X} "
+                           f"(line {line}); tabs and newlines are allowed")
+    return notes or None
 
 
 def _echo(text: str) -> None:
@@ -78,7 +125,8 @@ def show(ctx: click.Context, version: str, as_json: bool) -> None:
     meta = rel.metadata
     echo(f"  created by {meta.get('created_by', '?')} at {meta.get('created_at', '?')}")
     if meta.get("notes"):
-        echo(f"  notes: {meta['notes']}")
+        lines = str(meta["notes"]).splitlines() or [""]
+        echo("  notes: " + lines[0] if len(lines) == 1 else "  notes:\n" + "\n".join(f"    {x}" for x in lines))
     for key, value in sorted((meta.get("source") or {}).items()):
         echo(f"  {key}: {value}")
     for pkg in rel.packages:
