@@ -152,6 +152,9 @@ class Target(Protocol):
     def deploy(self, job: DeployJob) -> DeployOutcome:
         """Deploy ``job.release`` to ``job.environment`` and report the outcome."""
 
+    # Optional: ``validate_remote() -> None``, the checks that need the network, run by
+    # ``trainmaster validate --remote`` after ``validate()`` (raise a TrainmasterError).
+
 
 TargetFactory = Callable[["Config", "Environment"], Target]
 

@@ -85,9 +85,10 @@ def _nullable_to_jsonschema(node: Any) -> Any:
 class Contract:
     """One API description. ``case_insensitive`` compares literal path segments ignoring case."""
 
-    def __init__(self, filename: str, *, case_insensitive: bool = False, host_tag: str | None = None):
+    def __init__(self, filename: str, *, case_insensitive: bool = False, host_tag: str | None = None,
+                 doc: dict[str, Any] | None = None):
         self.filename = filename
-        self.doc = json.loads((CONTRACTS_DIR / filename).read_text(encoding="utf-8"))
+        self.doc = doc if doc is not None else json.loads((CONTRACTS_DIR / filename).read_text(encoding="utf-8"))
         self.case_insensitive = case_insensitive
         self.host_tag = host_tag or self.doc.get("host")
         self.is_openapi3 = "openapi" in self.doc

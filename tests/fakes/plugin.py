@@ -1,4 +1,4 @@
-"""pytest plugin: fixtures ``github_fake``, ``azure_fake`` and ``octopus_fake``.
+"""pytest plugin: fixtures ``github_fake``, ``azure_fake``, ``octopus_fake`` and ``puppet_fake``.
 
 Each fixture starts a fresh fake on 127.0.0.1 (free port) for one test and stops it afterwards. At
 teardown the test fails if the fake recorded a contract violation, unless the test called
@@ -16,6 +16,7 @@ from .azure import AzureDevOpsFake
 from .core import FakeService
 from .github import GitHubFake
 from .octopus import OctopusFake
+from .puppet import PuppetFake
 
 
 def _run(fake: FakeService) -> Iterator[Any]:
@@ -52,3 +53,9 @@ def azure_fake() -> Iterator[AzureDevOpsFake]:
 def octopus_fake() -> Iterator[OctopusFake]:
     """A fresh Octopus fake. ``.url`` is OCTOPUS_URL, ``.api_key`` the accepted key, ``.space_id``."""
     yield from _run(OctopusFake())
+
+
+@pytest.fixture
+def puppet_fake() -> Iterator[PuppetFake]:
+    """A fresh Puppet Enterprise fake (plain HTTP). ``.url`` is the primary server, ``.port``, ``.token``."""
+    yield from _run(PuppetFake())

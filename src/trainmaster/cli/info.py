@@ -16,9 +16,11 @@ def register(cli: click.Group) -> None:
 
 
 @click.command()
+@click.option("--remote", is_flag=True,
+              help="Also run the checks that need the network (targets with a `validate_remote` method).")
 @json_option
 @click.pass_context
-def validate(ctx: click.Context, as_json: bool) -> None:
+def validate(ctx: click.Context, remote: bool, as_json: bool) -> None:
     """Check the config, and with remote targets that the train fits them."""
     from trainmaster.publish import publishers
 
@@ -28,7 +30,10 @@ def validate(ctx: click.Context, as_json: bool) -> None:
     if config.ledger not in app.registry.ledgers:
         app.view  # noqa: B018 - raises the "unknown ledger" error without creating a local ledger
     for env in config.environments:
-        app.target(env).validate()
+        target = app.target(env)
+        target.validate()
+        if remote and hasattr(target, "validate_remote"):  # optional Target method: checks over the network
+            target.validate_remote()
     if as_json:
         emit_json({"valid": True, "project": config.project,
                    "stages": [{"name": s.name, "environments": [e.name for e in s.environments],
