@@ -110,7 +110,7 @@ class PuppetClient:
         self._token_source = token_source
         session = new_session(timeout=timeout, headers={"X-Authentication": token})
         if ca_file:
-            session.verify = ca_file
+            _pin_ca(session, ca_file)
         self.http = HttpClient(session=session,
                                policy=RetryPolicy(attempts=max(1, max_attempts), base=0.5, budget=retry_budget,
                                                   sleep=sleep),
@@ -148,3 +148,21 @@ class PuppetClient:
 
     def get(self, service: str, path: str, params: dict[str, Any] | None = None, *, what: str) -> Any:
         return self.request("GET", service, path, params=params, what=what)
+
+
+def _pin_ca(session: requests.Session, ca_file: str) -> None:
+    """Verify HTTPS with ``ca_file`` only.
+
+    ``session.verify`` alone is not enough: ``requests`` lets ``REQUESTS_CA_BUNDLE`` /
+    ``CURL_CA_BUNDLE`` (set on many CI images) override it per request, which would silently
+    replace the PE CA with the system bundle. The transport's ``send`` is the last word.
+    """
+    session.verify = ca_file
+    adapter = session.get_adapter("https://")
+    send = adapter.send
+
+    def pinned(request: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs["verify"] = ca_file
+        return send(request, *args, **kwargs)
+
+    adapter.send = pinned  # type: ignore[method-assign]

@@ -64,3 +64,12 @@ def project(tmp_path: Path, puppet_fake: Any) -> tuple[Run, Path, Any, dict[str,
     """``(run, work dir, fake, env)``: ``run(*args)`` is the real ``trainmaster`` CLI against the fake."""
     run, work, env = make_project(tmp_path, puppet_fake)
     return run, work, puppet_fake, env
+
+
+@pytest.fixture
+def puppet_tls_fake(tmp_path: Path) -> Iterator[Any]:
+    """A Puppet Enterprise fake on HTTPS; ``.ca_file`` is the self-signed CA made for it by ``openssl``."""
+    from tests.fakes.plugin import _run
+    from tests.fakes.puppet import PuppetFake
+
+    yield from _run(PuppetFake(tls_dir=tmp_path / "pe-ca"))
