@@ -1,4 +1,5 @@
-"""pytest plugin: fixtures ``github_fake``, ``azure_fake``, ``octopus_fake``, ``awx_fake`` and ``terraform_cloud_fake``.
+"""pytest plugin: fixtures ``github_fake``, ``azure_fake``, ``octopus_fake``, ``awx_fake``,
+``terraform_cloud_fake`` and ``puppet_fake``.
 
 Each fixture starts a fresh fake on 127.0.0.1 (free port) for one test and stops it afterwards. At
 teardown the test fails if the fake recorded a contract violation, unless the test called
@@ -17,6 +18,7 @@ from .azure import AzureDevOpsFake
 from .core import FakeService
 from .github import GitHubFake
 from .octopus import OctopusFake
+from .puppet import PuppetFake
 from .terraform_cloud import TerraformCloudFake
 
 
@@ -66,3 +68,9 @@ def awx_fake() -> Iterator[AwxFake]:
 def terraform_cloud_fake() -> Iterator[TerraformCloudFake]:
     """A fresh HCP Terraform fake. ``.url`` is the address, ``.token``, ``.organization`` (``acme``)."""
     yield from _run(TerraformCloudFake())
+
+
+@pytest.fixture
+def puppet_fake() -> Iterator[PuppetFake]:
+    """A fresh Puppet Enterprise fake (plain HTTP). ``.url`` is the primary server, ``.port``, ``.token``."""
+    yield from _run(PuppetFake())

@@ -1,0 +1,179 @@
+"""The ``puppet-enterprise:`` settings block: its JSON Schema, typed access, and the offline checks.
+
+The block may appear at the top level, in ``defaults`` and in each environment; the core merges
+them key by key into ``Environment.settings["puppet-enterprise"]``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.config.settings import SettingsBlock, settings_block
+
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config, Environment
+    from trainmaster_puppet.client import PuppetClient
+
+__all__ = ["BLOCK", "SCHEMA", "SCOPES", "TOKEN_ENV", "Settings", "client_for", "reset_clients"]
+
+BLOCK = "puppet-enterprise"
+TOKEN_ENV = "PE_TOKEN"
+SCOPES = ("node_group", "nodes", "query")
+_PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Puppet Enterprise: Code Manager deploys the code environment, the orchestrator runs Puppet "
+                   "on a scope or runs a plan (see docs/puppet-enterprise.md).",
+    "additionalProperties": False,
+    "properties": {
+        "server": {"type": "string", "description": "The primary server URL (https://pe.example.com); "
+                                                    "default $PE_SERVER."},
+        "ca_file": {"type": "string", "description": "The PE CA certificate (PEM) that signed the server's "
+                                                     "certificate, relative to the config file; default $PE_CA_FILE, "
+                                                     "else the system's CAs."},
+        "token": {"type": "string", "pattern": "^[a-z][a-z0-9_-]*:.+$",
+                  "description": "A secret reference (e.g. env:PE_PROD_TOKEN) for the RBAC token; default $PE_TOKEN. "
+                                 "Sent as X-Authentication."},
+        "ports": {"type": "object", "additionalProperties": False,
+                  "properties": {"code_manager": {**_PORT, "default": 8170}, "orchestrator": {**_PORT, "default": 8143},
+                                 "classifier": {**_PORT, "default": 4433}}},
+        "code_environment": {"type": "string", "minLength": 1,
+                             "description": "The Puppet code environment (control-repo branch) of this environment; "
+                                            "default the trainmaster environment's name."},
+        "deploy_code": {"type": "boolean", "default": True,
+                        "description": "Deploy the code environment with Code Manager (wait: true) first."},
+        "node_group": {"type": "string", "minLength": 1, "description": "Scope: a classifier node group id."},
+        "nodes": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
+                  "description": "Scope: a list of certnames."},
+        "query": {"type": "string", "minLength": 1, "description": "Scope: a PQL query (nodes[certname] { … })."},
+        "noop": {"type": "boolean", "default": False,
+                 "description": "Run Puppet in no-op mode: a dry-run stage that reports and changes nothing."},
+        "concurrency": {"type": "integer", "minimum": 1, "description": "Most nodes run at once."},
+        "plan": {"type": "string", "minLength": 1,
+                 "description": "Run this plan (command/plan_run) with the release manifest as its `trainmaster` "
+                                "parameter, instead of a Puppet run on a scope."},
+        "poll_interval": {"type": "number", "exclusiveMinimum": 0, "default": 5},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 3600,
+                    "description": "Seconds to wait for the job; then it is stopped (exit 5)."},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The merged ``puppet-enterprise:`` block for the whole config or one environment."""
+
+    block: SettingsBlock
+    base: Path
+    env_name: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def resolve(cls, config: Config, environment: Environment | None = None) -> Settings:
+        """The block as ``environment`` sees it (``None``: the top-level block).
+
+        :raises ConfigError: (exit 2, at the key) not exactly one scope (or a plan with a scope), a
+            missing CA file, or a secret variable: the orchestrator keeps job descriptions and plan
+            parameters in its job records, so secrets belong in Hiera (eyaml) or PE's own stores.
+        """
+        block = settings_block(config, BLOCK, environment)
+        settings = cls(block, Path(config.path).parent, environment.name if environment else "", dict(block))
+        if environment is not None:
+            settings._check(environment)
+        return settings
+
+    def _check(self, env: Environment) -> None:
+        from trainmaster.config.model import SecretRef
+
+        scopes = [k for k in SCOPES if self.raw.get(k) is not None]
+        if self.plan and scopes:
+            raise self.block.error(f"environment {env.name!r}: puppet-enterprise.plan runs a plan, which chooses its "
+                                   f"own targets; remove {scopes[0]} (or the plan)", scopes[0])
+        if not self.plan and len(scopes) != 1:
+            raise self.block.error(
+                f"environment {env.name!r} (target puppet-enterprise) needs exactly one scope: node_group (a node "
+                "group id), nodes (certnames) or query (PQL)" + (f"; it has {', '.join(scopes)}" if scopes else ""),
+                scopes[1] if len(scopes) > 1 else None)
+        ca = self.ca_file
+        if ca is not None and not Path(ca).is_file():
+            raise self.block.error(f"puppet-enterprise.ca_file {ca} is not a readable file (the PE CA certificate, "
+                                   "e.g. /etc/puppetlabs/puppet/ssl/certs/ca.pem)", "ca_file")
+        secrets = sorted(n for n, v in env.variables.items() if isinstance(v, SecretRef))
+        if secrets:
+            raise self.block.error(
+                f"environment {env.name!r} has secret variable(s) {', '.join(secrets)}: the puppet-enterprise target "
+                "would hand them to the orchestrator, which stores plan parameters in clear in its job records. Keep "
+                "secrets in Hiera with eyaml, or in a secret store Puppet reads at catalog time, and remove them here")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.raw.get(key)
+        return default if value is None else value
+
+    @property
+    def plan(self) -> str | None:
+        return self.raw.get("plan") or None
+
+    @property
+    def ca_file(self) -> str | None:
+        value = self.raw.get("ca_file") or os.environ.get("PE_CA_FILE")
+        return str(self.base / value) if value else None
+
+    @property
+    def code_environment(self) -> str:
+        return str(self.get("code_environment", self.env_name))
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        """The orchestrator's ``scope`` object: exactly one of node_group, nodes, query."""
+        return {k: self.raw[k] for k in SCOPES if self.raw.get(k) is not None}
+
+    @property
+    def poll_interval(self) -> float:
+        return float(self.get("poll_interval", 5))
+
+    @property
+    def timeout(self) -> float:
+        return float(self.get("timeout", 3600))
+
+
+_CLIENTS: dict[tuple[str, str, str], PuppetClient] = {}
+
+
+def client_for(settings: Settings, environ: Mapping[str, str] | None = None) -> PuppetClient:
+    """The process-wide client for (server, CA, token source)."""
+    from trainmaster.errors import InvalidInput
+    from trainmaster_puppet.client import PuppetClient
+
+    env = os.environ if environ is None else environ
+    server = str(settings.get("server") or env.get("PE_SERVER") or "")
+    if not server:
+        raise InvalidInput("no Puppet Enterprise server: set PE_SERVER or puppet-enterprise.server "
+                           "(e.g. https://pe.example.com)")
+    ref = settings.get("token")
+    if ref:
+        token, source = _resolve_secret(str(ref), env), f"the secret {ref}"
+    else:
+        token, source = env.get(TOKEN_ENV, ""), TOKEN_ENV
+    key = (server, str(settings.ca_file), source + str(sorted((settings.get("ports") or {}).items())))
+    if key not in _CLIENTS:
+        _CLIENTS[key] = PuppetClient(server, token, ca_file=settings.ca_file, ports=settings.get("ports"),
+                                     token_source=source)
+    return _CLIENTS[key]
+
+
+def _resolve_secret(ref: str, environ: Mapping[str, str]) -> str:
+    from trainmaster.config.model import SecretRef
+    from trainmaster.plugins import build_registry
+    from trainmaster.variables import resolve_value
+
+    return resolve_value(SecretRef(ref), build_registry().secret_resolvers, environ,
+                         where="puppet-enterprise.token: ")
+
+
+def reset_clients() -> None:
+    """Forget shared clients (tests)."""
+    _CLIENTS.clear()
