@@ -21,7 +21,8 @@ from trainmaster_awx.client import AwxClient
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
-    from trainmaster.interfaces import DeployJob
+    from trainmaster.interfaces import Approval, DeployJob
+    from trainmaster.model import Release
 
 __all__ = ["AwxTarget", "recent_runs"]
 
@@ -40,6 +41,12 @@ class AwxTarget:
     @property
     def client(self) -> AwxClient:
         return client_for(self.settings, self.environ)
+
+    def approve(self, approval: Approval, release: Release) -> str:
+        """``Target.approve``: carry a counted approval into the workflow job's pending approval node."""
+        from trainmaster_awx._approve import approve
+
+        return approve(approval, release, self.environment, self.config)
 
     def validate(self) -> None:
         """Offline checks happened when the target was built (``Settings.resolve``)."""

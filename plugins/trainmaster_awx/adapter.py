@@ -9,25 +9,18 @@ Only light imports at module level: ``trainmaster --help`` must not import reque
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.hookspecs import hookimpl
+from trainmaster.plugins import lazy
 
 if TYPE_CHECKING:
-    from trainmaster.config.model import Config, Environment
-    from trainmaster.interfaces import Approval, Release, Target, TargetFactory
+    from trainmaster.interfaces import TargetFactory
 
-__all__ = ["approval_recorded", "register_config_schema", "register_targets"]
+__all__ = ["register_config_schema", "register_targets"]
 
 NAME = "awx"
-
-
-def _target(config: Config, environment: Environment) -> Target:
-    from trainmaster_awx._target import AwxTarget
-
-    return AwxTarget(config, environment)
 
 
 @hookimpl
@@ -41,21 +34,4 @@ def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> N
 @hookimpl
 def register_targets(register: Callable[[str, TargetFactory], None]) -> None:
     """Target ``awx``: launch an AWX job template or workflow job template and wait for it."""
-    register(NAME, _target)
-
-
-@hookimpl
-def approval_recorded(approval: Approval, release: Release, environment: Environment, config: Config) -> None:
-    """Approve the workflow's pending approval node for ``release`` in ``environment``, when there is one."""
-    if environment.target != NAME or not approval.counts:
-        return
-    from trainmaster.errors import TrainmasterError
-
-    try:
-        from trainmaster_awx._approve import approve
-
-        note = approve(approval, release, environment, config)
-    except TrainmasterError as err:
-        note = f"awx: the approval was recorded here but not in AWX: {err}"
-    if note:
-        sys.stderr.write(note + "\n")
+    register(NAME, lazy("trainmaster_awx._target:AwxTarget"))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import TYPE_CHECKING
 
-from trainmaster.errors import TrainmasterError
 from trainmaster_azure import _remote
 from trainmaster_azure._remote import Remote
 from trainmaster_azure._settings import Settings
@@ -15,16 +13,6 @@ if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
     from trainmaster.interfaces import Approval
     from trainmaster.model import Release
-
-
-def mirror(approval: Approval, release: Release, environment: Environment, config: Config) -> None:
-    """Approve in Azure DevOps too and say so on stderr; a failure is a note, the local approval stands."""
-    try:
-        note = approve(approval, release, environment, config)
-    except TrainmasterError as err:
-        note = f"azure-devops: the approval was recorded here but not in Azure DevOps: {err}"
-    if note:
-        sys.stderr.write(note + "\n")
 
 
 def approve(approval: Approval, release: Release, environment: Environment, config: Config) -> str:

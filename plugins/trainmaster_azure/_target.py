@@ -31,7 +31,7 @@ from trainmaster_azure._settings import Settings
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
-    from trainmaster.interfaces import DeployJob
+    from trainmaster.interfaces import Approval, DeployJob
     from trainmaster.model import Release
 
 RUNNING = ("queued", "inProgress", "scheduled")
@@ -64,6 +64,12 @@ class AzureTarget:
     def _remote(self) -> Remote:
         s = self._settings()
         return Remote(s, _remote.connect(s, self.environ, self.http))
+
+    def approve(self, approval: Approval, release: Release) -> str:
+        """``Target.approve``: carry a counted approval into the stage's pending pre-deployment approval."""
+        from trainmaster_azure._approve import approve
+
+        return approve(approval, release, self.environment, self.config)
 
     def validate(self) -> None:
         """The definition exists and has a stage for this environment (exit 2 otherwise)."""

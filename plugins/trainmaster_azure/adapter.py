@@ -13,54 +13,32 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.hookspecs import hookimpl
+from trainmaster.plugins import lazy
 
 if TYPE_CHECKING:
-    from trainmaster.config.model import Config, Environment
     from trainmaster.interfaces import (
-        Approval,
         CIContext,
         LedgerFactory,
-        Publisher,
         PublisherFactory,
-        Release,
-        Target,
         TargetFactory,
     )
 
 NAME = "azure-devops"
 
 
-def _target(config: Config, environment: Environment) -> Target:
-    from trainmaster_azure._target import AzureTarget
-
-    return AzureTarget(config, environment)
-
-
-def _ledger(config: Config, local: Any) -> Any:
-    from trainmaster_azure._ledger import AzureLedger
-
-    return AzureLedger(config, local)
-
-
-def _publisher(config: Config) -> Publisher:
-    from trainmaster_azure._publish import AzurePublisher
-
-    return AzurePublisher()
-
-
 @hookimpl
 def register_targets(register: Callable[[str, TargetFactory], None]) -> None:
-    register(NAME, _target)
+    register(NAME, lazy("trainmaster_azure._target:AzureTarget"))
 
 
 @hookimpl
 def register_ledgers(register: Callable[[str, LedgerFactory], None]) -> None:
-    register(NAME, _ledger)
+    register(NAME, lazy("trainmaster_azure._ledger:AzureLedger"))
 
 
 @hookimpl
 def register_publishers(register: Callable[[str, PublisherFactory], None]) -> None:
-    register(NAME, _publisher)
+    register(NAME, lazy("trainmaster_azure._publish:AzurePublisher", with_arguments=False))
 
 
 @hookimpl
@@ -75,13 +53,3 @@ def ci_context(environ: Mapping[str, str]) -> CIContext | None:
     from trainmaster_azure.context import detect
 
     return detect(environ)
-
-
-@hookimpl
-def approval_recorded(approval: Approval, release: Release, environment: Environment, config: Config) -> None:
-    """Record ``trainmaster approve`` on the stage's pending pre-deployment approval, when there is one."""
-    if environment.target != NAME or not approval.counts:
-        return
-    from trainmaster_azure._approve import mirror
-
-    mirror(approval, release, environment, config)

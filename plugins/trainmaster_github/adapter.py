@@ -15,11 +15,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.hookspecs import hookimpl
+from trainmaster.plugins import lazy
 
 if TYPE_CHECKING:
-    from trainmaster.config.model import Config, Environment
-    from trainmaster.interfaces import CIContext, LedgerFactory, Publisher, PublisherFactory, Target, TargetFactory
-    from trainmaster_github._ledger import GitHubLedger
+    from trainmaster.interfaces import CIContext, LedgerFactory, PublisherFactory, TargetFactory
 
 NAME = "github"
 
@@ -39,34 +38,16 @@ def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> N
     register(NAME, SCHEMA)
 
 
-def _target(config: Config, environment: Environment) -> Target:
-    from trainmaster_github._target import GitHubTarget
-
-    return GitHubTarget(config, environment)
-
-
-def _ledger(config: Config, local: Any) -> GitHubLedger:
-    from trainmaster_github._ledger import GitHubLedger
-
-    return GitHubLedger(config, local)
-
-
-def _publisher(config: Config) -> Publisher:
-    from trainmaster_github._publish import GitHubPublisher
-
-    return GitHubPublisher()
-
-
 @hookimpl
 def register_publishers(register: Callable[[str, PublisherFactory], None]) -> None:
-    register(NAME, _publisher)
+    register(NAME, lazy("trainmaster_github._publish:GitHubPublisher", with_arguments=False))
 
 
 @hookimpl
 def register_targets(register: Callable[[str, TargetFactory], None]) -> None:
-    register(NAME, _target)
+    register(NAME, lazy("trainmaster_github._target:GitHubTarget"))
 
 
 @hookimpl
 def register_ledgers(register: Callable[[str, LedgerFactory], None]) -> None:
-    register(NAME, _ledger)
+    register(NAME, lazy("trainmaster_github._ledger:GitHubLedger"))

@@ -14,30 +14,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.hookspecs import hookimpl
+from trainmaster.plugins import lazy
 
 if TYPE_CHECKING:
-    from trainmaster.config.model import Config, Environment
-    from trainmaster.interfaces import LedgerFactory, Publisher, PublisherFactory, RemoteLedger, Target, TargetFactory
+    from trainmaster.interfaces import LedgerFactory, PublisherFactory, TargetFactory
 
 __all__ = ["register_config_schema", "register_ledgers", "register_publishers", "register_targets"]
-
-
-def _target(config: Config, environment: Environment) -> Target:
-    from trainmaster_octopus._target import OctopusTarget
-
-    return OctopusTarget(config, environment)
-
-
-def _ledger(config: Config, local: Any) -> RemoteLedger:
-    from trainmaster_octopus._ledger import OctopusLedger
-
-    return OctopusLedger(config, local)
-
-
-def _publisher(config: Config) -> Publisher:
-    from trainmaster_octopus._publish import OctopusPublisher
-
-    return OctopusPublisher()
 
 
 @hookimpl
@@ -51,16 +33,16 @@ def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> N
 @hookimpl
 def register_targets(register: Callable[[str, TargetFactory], None]) -> None:
     """Target ``octopus``: create deployments in Octopus and wait for their tasks."""
-    register("octopus", _target)
+    register("octopus", lazy("trainmaster_octopus._target:OctopusTarget"))
 
 
 @hookimpl
 def register_ledgers(register: Callable[[str, LedgerFactory], None]) -> None:
     """Ledger ``octopus``: status and history from Octopus's progression."""
-    register("octopus", _ledger)
+    register("octopus", lazy("trainmaster_octopus._ledger:OctopusLedger"))
 
 
 @hookimpl
 def register_publishers(register: Callable[[str, PublisherFactory], None]) -> None:
     """Publisher ``octopus``: packages, build information and releases."""
-    register("octopus", _publisher)
+    register("octopus", lazy("trainmaster_octopus._publish:OctopusPublisher", with_arguments=False))

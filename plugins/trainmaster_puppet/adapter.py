@@ -13,20 +13,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.hookspecs import hookimpl
+from trainmaster.plugins import lazy
 
 if TYPE_CHECKING:
-    from trainmaster.config.model import Config, Environment
-    from trainmaster.interfaces import Target, TargetFactory
+    from trainmaster.interfaces import TargetFactory
 
 __all__ = ["register_config_schema", "register_targets"]
 
 NAME = "puppet-enterprise"
-
-
-def _target(config: Config, environment: Environment) -> Target:
-    from trainmaster_puppet._target import PuppetTarget
-
-    return PuppetTarget(config, environment)
 
 
 @hookimpl
@@ -40,4 +34,4 @@ def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> N
 @hookimpl
 def register_targets(register: Callable[[str, TargetFactory], None]) -> None:
     """Target ``puppet-enterprise``: Code Manager, then an orchestrator job (or plan), waited on."""
-    register(NAME, _target)
+    register(NAME, lazy("trainmaster_puppet._target:PuppetTarget"))

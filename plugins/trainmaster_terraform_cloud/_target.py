@@ -29,7 +29,7 @@ from trainmaster_terraform_cloud.client import TfcClient
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
-    from trainmaster.interfaces import DeployJob, PackagePlan, Release
+    from trainmaster.interfaces import Approval, DeployJob, PackagePlan, Release
 
 __all__ = ["TerraformCloudTarget", "manifest", "terraform_package"]
 
@@ -68,6 +68,12 @@ class TerraformCloudTarget:
 
     def client(self) -> TfcClient:
         return TfcClient(self.settings.address, self.settings.token(self.environ))
+
+    def approve(self, approval: Approval, release: Release) -> str:
+        """``Target.approve``: carry a counted approval into this release's run waiting for confirmation."""
+        from trainmaster_terraform_cloud._approve import approve
+
+        return approve(approval, release, self.environment, self.config)
 
     def validate(self) -> None:
         """Offline: the settings resolve (done in __init__) and no variable is secret (exit 2)."""

@@ -155,6 +155,11 @@ class Target(Protocol):
 
     # Optional: ``validate_remote() -> None``, the checks that need the network, run by
     # ``trainmaster validate --remote`` after ``validate()`` (raise a TrainmasterError).
+    # Optional: ``approve(approval, release) -> str``, called by ``trainmaster approve`` after
+    # an approval that counts was recorded, to carry it into the remote system (a pending
+    # approval of a stage, a workflow's approval node, a run waiting for confirmation).
+    # Returns a line for the user ("" when nothing was waiting there); a TrainmasterError
+    # is reported as a warning and the local approval stands.
 
 
 TargetFactory = Callable[["Config", "Environment"], Target]

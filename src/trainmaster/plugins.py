@@ -319,6 +319,26 @@ class Registry:
     config_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+def lazy(path: str, *, with_arguments: bool = True) -> Callable[..., Any]:
+    """A factory for a ``register_*`` hook that imports ``"module:attribute"`` only when called.
+
+    Listing what plugins provide (``trainmaster --help``, ``trainmaster plugins``) then
+    imports none of their heavy dependencies. The factory calls the attribute with the
+    factory's own arguments, or with none when ``with_arguments`` is false (a publisher
+    class that takes no config, for instance)::
+
+        register("acme", lazy("acme_plugin.target:AcmeTarget"))
+    """
+    module_name, _, attribute = path.partition(":")
+
+    def factory(*args: Any, **kwargs: Any) -> Any:
+        made = getattr(importlib.import_module(module_name), attribute)
+        return made(*args, **kwargs) if with_arguments else made()
+
+    factory.__qualname__ = factory.__name__ = f"lazy({path!r})"
+    return factory
+
+
 def each_plugin(pm: pluggy.PluginManager, hook: str) -> Iterator[tuple[str, Callable[..., Any]]]:
     """``(plugin name, call of that plugin's implementation alone)`` for each implementation of ``hook``.
 

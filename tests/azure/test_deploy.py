@@ -176,7 +176,6 @@ def test_trainmaster_approve_records_the_azure_approval(azure_fake: Any, tmp_pat
                                                        monkeypatch: pytest.MonkeyPatch, lost: bool,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     from trainmaster.interfaces import Approval
-    from trainmaster_azure.adapter import approval_recorded
 
     azure_fake.require_approval(1, "Prod")
     config, _ = setup(azure_fake, tmp_path, env)
@@ -187,12 +186,12 @@ def test_trainmaster_approve_records_the_azure_approval(azure_fake: Any, tmp_pat
         monkeypatch.setenv(key, value)
     if lost:  # applied, answer lost: looked up, not sent again
         azure_fake.lose_response(operation_id="Approvals_Update")
-    approval_recorded(Approval(rel.id, rel.version, "prod", "boss@example.com", "now", "ship it"), rel,
-                      config.environment("prod"), config)
+    note = target(config, "prod", env).approve(
+        Approval(rel.id, rel.version, "prod", "boss@example.com", "now", "ship it"), rel)
     (classic,) = azure_fake.releases.values()
     (approval,) = azure_fake.approvals.values()
     assert approval["status"] == "approved" and "boss@example.com" in approval["comments"]
-    assert azure_fake.count("Approvals_Update") == 1 and "approved 1 pending approval" in capsys.readouterr().err
+    assert azure_fake.count("Approvals_Update") == 1 and "approved 1 pending approval" in note
     assert target(config, "prod", env).deploy(job(config, "prod", rel)).status == "succeeded"
 
 

@@ -11,7 +11,11 @@ from trainmaster._output import echo
 from trainmaster.cli.common import emit_json, get_app, json_option
 
 if TYPE_CHECKING:
+    from trainmaster.app import App
+    from trainmaster.config.model import Environment
     from trainmaster.deploy import Result
+    from trainmaster.interfaces import Approval
+    from trainmaster.model import Release
 
 
 def register(cli: click.Group) -> None:
@@ -97,7 +101,8 @@ def approve(ctx: click.Context, version: str, env: str, comment: str, by: str | 
     rel = find_release(app, version)
     actor = app.actor(by)
     need = environment.approvals.count if environment.approvals else 0
-    if need == 0:
+    remote = _remote_approver(app, environment)
+    if need == 0 and remote is None:
         if as_json:
             emit_json({"recorded": False, "counts": False, "approvals": 0, "required": 0,
                        "reason": f"{env} needs no approvals"})
@@ -109,6 +114,8 @@ def approve(ctx: click.Context, version: str, env: str, comment: str, by: str | 
     recorded = app.ledger.record_approval(approval)
     if recorded:
         app.emit("approval_recorded", approval=approval, release=rel, environment=environment)
+        if counts and remote is not None:
+            _forward_approval(remote, environment, approval, rel)
     have = counted_approvals(environment, rel, app.ledger)
     reason = None
     if not counts and actor == rel.created_by and not environment.allow_self_approval:
@@ -124,7 +131,7 @@ def approve(ctx: click.Context, version: str, env: str, comment: str, by: str | 
         echo(f"recorded, but it does not count: {reason}")
     else:
         echo(f"approved {version} for {env} by {actor}")
-    if not as_json:
+    if not as_json and need:
         echo(f"approvals for {version} in {env}: {have}/{need}")
     if reason:
         raise Refused(f"the approval of {version} for {env} by {actor} does not count: {reason}")
@@ -149,3 +156,22 @@ def _out(as_json: bool) -> Callable[[str], None]:
     from trainmaster._output import write
 
     return lambda text: write(text, err=as_json)
+
+
+def _remote_approver(app: App, environment: Environment) -> Callable[[Approval, Release], str] | None:
+    """The environment's target's ``approve`` (``Target.approve``): approvals held by the remote system."""
+    approve: Callable[[Approval, Release], str] | None = getattr(app.target(environment), "approve", None)
+    return approve
+
+
+def _forward_approval(approve: Callable[[Approval, Release], str], environment: Environment, approval: Approval,
+                      release: Release) -> None:
+    """Carry a counted approval into the environment's remote system; a failure is a warning."""
+    from trainmaster.errors import TrainmasterError
+
+    try:
+        note = approve(approval, release)
+    except TrainmasterError as err:
+        note = f"{environment.target}: the approval was recorded here but not remotely: {err}"
+    if note:
+        echo(note, err=True)
