@@ -102,6 +102,13 @@ MIGRATIONS: tuple[str, ...] = (
          FROM json_each(releases.record, '$.packages')))
     WHERE record LIKE '%"deploy"%' OR record LIKE '%"smoke"%';
     """,
+    # 5: the operator's view: the masked log's blob, the gates met, the outcome's reason; audit by kind
+    """
+    ALTER TABLE deployments ADD COLUMN log TEXT NOT NULL DEFAULT '';
+    ALTER TABLE deployments ADD COLUMN gates TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE deployments ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+    CREATE INDEX audit_by_kind ON audit (kind, seq);
+    """,
 )
 
 Publication = tuple[str, str, "str | None", dict[str, Any]]  # system, state, url, remote
@@ -117,7 +124,7 @@ def _release(text: str) -> Release:
 
 _DEPLOYMENT_COLUMNS = (
     "id, release_id, version, environment, kind, status, actor, started_at, finished_at, "
-    "packages, state, remote, excerpt"
+    "packages, state, remote, excerpt, log, gates, reason"
 )
 
 
@@ -148,7 +155,8 @@ def _row_to_deployment(row: sqlite3.Row | tuple[Any, ...]) -> Deployment:
     return Deployment(
         id=row[0], release_id=row[1], version=row[2], environment=row[3], kind=row[4], status=row[5],
         actor=row[6], started_at=row[7], finished_at=row[8], packages=json.loads(row[9]),
-        state=json.loads(row[10]), remote=json.loads(row[11]), excerpt=row[12],
+        state=json.loads(row[10]), remote=json.loads(row[11]), excerpt=row[12], log=row[13],
+        gates=json.loads(row[14]), reason=row[15],
     )
 
 
@@ -311,12 +319,14 @@ class SqliteLedger:
     # -- deployments ---------------------------------------------------------------
 
     def start_deployment(self, release: Release, environment: str, kind: str, actor: str,
-                         state: dict[str, str]) -> Deployment:
+                         state: dict[str, str], gates: list[str] | None = None) -> Deployment:
+        """Record a deployment ``in_progress``; ``gates`` are the gates it met (``deployment show``)."""
         with self.transaction() as conn:
             cur = conn.execute(
-                "INSERT INTO deployments (release_id, version, environment, kind, status, actor, started_at, state) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (release.id, release.version, environment, kind, "in_progress", actor, now(), json.dumps(state)),
+                "INSERT INTO deployments (release_id, version, environment, kind, status, actor, started_at, state, "
+                "gates) VALUES (?,?,?,?,?,?,?,?,?)",
+                (release.id, release.version, environment, kind, "in_progress", actor, now(), json.dumps(state),
+                 json.dumps(gates or [])),
             )
             dep_id = int(cur.lastrowid or 0)
             self._audit(conn, "deployment_started", actor, environment,
@@ -326,16 +336,19 @@ class SqliteLedger:
         return found
 
     def finish_deployment(self, dep_id: int, status: DeploymentStatus, *, packages: dict[str, str],
-                          remote: dict[str, Any] | None = None, excerpt: str = "", actor: str = "") -> Deployment:
+                          remote: dict[str, Any] | None = None, excerpt: str = "", actor: str = "",
+                          log: str = "", reason: str = "") -> Deployment:
+        """Record the outcome; ``log`` is the digest of its masked output in the store, ``reason`` why it failed."""
         with self.transaction() as conn:
             row = conn.execute("SELECT environment, actor FROM deployments WHERE id = ?", (dep_id,)).fetchone()
             conn.execute(
-                "UPDATE deployments SET status = ?, finished_at = ?, packages = ?, remote = ?, excerpt = ? "
-                "WHERE id = ?",
-                (status, now(), json.dumps(packages), json.dumps(remote or {}), excerpt[-4000:], dep_id),
+                "UPDATE deployments SET status = ?, finished_at = ?, packages = ?, remote = ?, excerpt = ?, log = ?, "
+                "reason = ? WHERE id = ?",
+                (status, now(), json.dumps(packages), json.dumps(remote or {}), excerpt[-4000:], log, reason[:2000],
+                 dep_id),
             )
             self._audit(conn, "deployment_finished", actor or row[1], row[0],
-                        {"deployment": dep_id, "status": status, "packages": packages})
+                        {"deployment": dep_id, "status": status, "packages": packages, "log": log})
         found = self.get_deployment(dep_id)
         assert found is not None
         return found
@@ -346,8 +359,8 @@ class SqliteLedger:
             row = conn.execute("SELECT environment, status FROM deployments WHERE id = ?", (dep_id,)).fetchone()
             if not row or row[1] != "in_progress":
                 return False
-            conn.execute("UPDATE deployments SET status = 'interrupted', finished_at = ? WHERE id = ?",
-                         (now(), dep_id))
+            conn.execute("UPDATE deployments SET status = 'interrupted', finished_at = ?, reason = ? WHERE id = ?",
+                         (now(), reason, dep_id))
             self._audit(conn, "deployment_interrupted", "trainmaster", row[0],
                         {"deployment": dep_id, "reason": reason})
         return True
