@@ -106,10 +106,10 @@ def describe_gates(config: Config, env: Environment, release: Release, view: Rem
         if passed is None:
             gates.append(Gate("soak", False, f"soak {_human(env.soak)} after the previous stage"))
         else:
-            end = parse_time(passed) + dt.timedelta(seconds=env.soak)
-            left = (end - now).total_seconds()
+            soaked = parse_time(passed) + dt.timedelta(seconds=env.soak)
+            left = (soaked - now).total_seconds()
             gates.append(Gate("soak", True, f"soaked {_human(env.soak)}") if left <= 0 else
-                         Gate("soak", False, f"soak {_human(left)} left", until=timestamp(end), left=left))
+                         Gate("soak", False, f"soak {_human(left)} left", until=timestamp(soaked), left=left))
     if env.windows:
         outside = check_windows(env, now)
         opens = next_opening(env.windows, now) if outside else None
@@ -122,7 +122,7 @@ def describe_gates(config: Config, env: Environment, release: Release, view: Rem
                           left=(opens - now).total_seconds() if opens else None))
     if env.freeze:
         frozen = check_freeze(env, now)
-        end = next((f.end for f in env.freeze if f.start <= now < f.end), None)
+        end: dt.datetime | None = next((f.end for f in env.freeze if f.start <= now < f.end), None)
         gates.append(Gate("freeze", True, "not frozen") if not frozen else
                      Gate("freeze", False, f"frozen until {timestamp(end)}", until=timestamp(end) if end else None,
                           left=(end - now).total_seconds() if end else None))

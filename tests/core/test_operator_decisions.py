@@ -68,3 +68,22 @@ def test_table_aligns_coloured_cells_like_plain_ones() -> None:
 
     strip = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in coloured]
     assert strip == plain == ["A          B", "succeeded  x", "no         y"]
+
+
+def test_the_summary_renders_the_same_facts_as_status() -> None:
+    from trainmaster.status import EnvironmentStatus
+    from trainmaster.summary import render
+
+    row = EnvironmentStatus(
+        "dev", "dev", "1.1.0", "sha256:" + "1" * 64, "succeeded", deployment=4,
+        current={"version": "1.1.0", "deployment": 4, "since": "2026-03-06T16:30:00.000Z"},
+        packages=[{"name": "app", "version": "1.1.0", "deployment": 4},
+                  {"name": "cfg", "version": "1.0.0", "deployment": 1}],
+        last_failure={"deployment": 3, "version": "2.0.0", "status": "failed", "reason": "disk | full",
+                      "at": "2026-03-06T16:31:00.000Z", "rolled_back_by": 4},
+        active=[{"deployment": None, "version": "2.0.1", "actor": "bob", "since": "x", "state": "queued"}])
+    md = render([row], project="demo")
+    assert "- dev: ❌ 2.0.0 failed (deployment #3): disk \\| full; rolled back by #4" in md
+    assert "- dev: cfg holds the bytes of 1.0.0 (deployment #1)" in md
+    assert "- dev: app holds" not in md
+    assert "- dev: queued 2.0.1 by bob" in md
