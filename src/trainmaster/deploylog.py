@@ -39,8 +39,14 @@ class DeploymentLog:
 
     def __init__(self, state_dir: Path, dep_id: int) -> None:
         self.path = log_path(state_dir, dep_id)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd: int | None = None
+        try:  # a log that cannot be written never stops the deployment
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            import sys
+
+            sys.stderr.write(f"warning: cannot write the log of deployment #{dep_id}: {exc.strerror or exc}\n")
 
     def write(self, text: str) -> None:
         """Append ``text``; a log that cannot be written never fails the deployment."""
@@ -67,6 +73,8 @@ class DeploymentLog:
 
     def store(self, store: Store) -> str:
         """Close the file, keep it as a blob of ``store`` and remove it; its digest ("" if it cannot be kept)."""
+        if self._fd is None:
+            return ""
         self.close()
         try:
             staged = store.stage(self.path)
