@@ -16,7 +16,9 @@ Timed inside the process, on a warm connection, median of repetitions (at least
 
 * ``status``: ``trainmaster.status.environment_status(app)``, the function behind
   ``trainmaster status`` (per environment: the latest deployment, the candidate
-  release and its pending gates), plus its parts in isolation;
+  release and its pending gates; what is really there: since when, whose bytes each package
+  holds, the last failed attempt, running and queued deployments, the gates as data), plus its
+  parts in isolation;
 * ``history``: ``app.view.history("prod", 50)``, the call behind ``history --env prod --limit 50``.
 
 Bar (issue 2): each ≤ 1.5× on the large ledger. When a query fails it, the
@@ -123,6 +125,7 @@ def median_seconds(fn: Callable[[], object], seconds: float, min_reps: int) -> t
 
 
 def queries(app: Any) -> dict[str, Callable[[], object]]:
+    from trainmaster.ledger_queries import bytes_from, last_attempt, since
     from trainmaster.status import environment_status
 
     ledger = app.ledger
@@ -138,6 +141,10 @@ def queries(app: Any) -> dict[str, Callable[[], object]]:
                                                      ledger.succeeded_at(newest.id, env)) for env in ENVS],
         "  part: last_success(env) ×3": lambda: [ledger.last_success(env) for env in ENVS],
         "  part: in_progress()": lambda: ledger.in_progress(),
+        "  part: since+bytes_from+last_attempt ×3": lambda: [
+            (since(ledger, good), bytes_from(ledger, good.environment, "app", good.id),
+             last_attempt(ledger, good.environment))
+            for good in (ledger.last_success(env) for env in ENVS) if good is not None],
     }
 
 
@@ -149,6 +156,12 @@ PLANS = {
     "succeeded_at": "SELECT MIN(finished_at) FROM deployments WHERE release_id = 'x' AND environment = 'prod' "
                     "AND status = 'succeeded'",
     "in_progress": "SELECT * FROM deployments WHERE status = 'in_progress'",
+    "since": "SELECT id FROM deployments WHERE environment = 'prod' AND id < 99999 AND status = 'succeeded' "
+             "AND release_id != 'x' ORDER BY id DESC LIMIT 1",
+    "bytes_from": "SELECT * FROM deployments WHERE environment = 'prod' AND id <= 99999 "
+                  "AND json_extract(packages, '$.\"app\"') = 'deployed' ORDER BY id DESC LIMIT 1",
+    "last_attempt": "SELECT * FROM deployments WHERE environment = 'prod' AND kind != 'rollback' "
+                    "ORDER BY id DESC LIMIT 1",
 }
 
 

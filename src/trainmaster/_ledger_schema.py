@@ -106,7 +106,14 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
          FROM json_each(releases.record, '$.packages')))
     WHERE record LIKE '%"deploy"%' OR record LIKE '%"smoke"%';
     """,
-    # 5: every row bound to the audit chain (see trainmaster.audit)
+    # 5: the operator's view: the masked log's blob, the gates met, the outcome's reason; audit by kind
+    """
+    ALTER TABLE deployments ADD COLUMN log TEXT NOT NULL DEFAULT '';
+    ALTER TABLE deployments ADD COLUMN gates TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE deployments ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+    CREATE INDEX audit_by_kind ON audit (kind, seq);
+    """,
+    # 6: every row bound to the audit chain (see trainmaster.audit)
     _bind_rows,
 )
 

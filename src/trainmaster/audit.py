@@ -45,7 +45,7 @@ NO_KEY = ("the audit log is keyed from event #{seq} but no audit key is configur
 BOUND_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "releases": (("id", "project", "version", "created_at", "created_by", "record"), ("id",)),
     "deployments": (("id", "release_id", "version", "environment", "kind", "status", "actor", "started_at",
-                     "finished_at", "packages", "state", "remote", "excerpt"), ("id",)),
+                     "finished_at", "packages", "state", "remote", "excerpt", "log", "gates", "reason"), ("id",)),
     "approvals": (("id", "release_id", "environment", "actor", "at", "comment", "counts"), ("id",)),
     "publications": (("release_id", "system", "state", "url", "remote", "at"), ("release_id", "system")),
 }

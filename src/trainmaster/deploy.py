@@ -27,6 +27,7 @@ from trainmaster.interfaces import DeployJob, Deployment, DeploymentStatus, Depl
 if TYPE_CHECKING:
     from trainmaster.app import App
     from trainmaster.config.model import Environment
+    from trainmaster.deploylog import DeploymentLog
     from trainmaster.interfaces import Target
     from trainmaster.locks import EnvironmentLock
     from trainmaster.masking import Masker
@@ -134,7 +135,7 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
     from trainmaster.locks import EnvironmentLock
 
     lock = EnvironmentLock(app.lock_dir, env.name)
-    if not _acquire(app, lock, env, out):
+    if not _acquire(app, lock, env, release, out):
         busy = [d for d in app.ledger.in_progress() if d.environment == env.name]
         who = (f": deployment #{busy[0].id} of {busy[0].version} by {busy[0].actor} since "
                f"{busy[0].started_at}") if busy else ""
@@ -148,9 +149,8 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
         for stale in [d for d in app.ledger.in_progress() if d.environment == env.name]:
             stop_orphans(lock.previous_groups, stale.id, env.name, app.config.project)
             app.ledger.mark_interrupted(stale.id, "the deploying process is gone (its lock was free)")
-        if kind == "deploy":
-            _gate(app, env, release)
-        result = _run(app, env, release, target, files, resolved, masker, force, kind, out, lock)
+        met = _gate(app, env, release) if kind == "deploy" else []
+        result = _run(app, env, release, target, files, resolved, masker, force, kind, out, lock, met)
         _outputs(app, result)
         if result.status == "failed" and kind == "deploy" and env.on_failure == "rollback":
             _finish_failed(result, _rollback_after_failure(app, env, release, out, lock))
@@ -161,36 +161,46 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
         lock.release()
 
 
-def _acquire(app: App, lock: EnvironmentLock, env: Environment, out: Callable[[str], None]) -> bool:
-    """Take the environment's lock: queue for it with ``concurrency: wait``, else refuse."""
+def _acquire(app: App, lock: EnvironmentLock, env: Environment, release: Release,
+             out: Callable[[str], None]) -> bool:
+    """Take the environment's lock: queue for it with ``concurrency: wait`` (seen by ``status``), else refuse."""
     if lock.acquire(wait=False):
         return True
     if env.concurrency == "wait":
         out(f"waiting for {env.name}: another deployment is in progress…\n")
         lock.waited = True
         from trainmaster.config._values import env_number
+        from trainmaster.waiting import waiting
 
-        return lock.acquire(wait=True, timeout=env_number(os.environ, "TRAINMASTER_LOCK_TIMEOUT"))
+        with waiting(app.state_dir, env.name, release.version, app.actor()):
+            return lock.acquire(wait=True, timeout=env_number(os.environ, "TRAINMASTER_LOCK_TIMEOUT"))
     # a short grace: a reader may be probing the lock for dead deployments
     return lock.acquire(wait=True, timeout=0.3, poll=0.05)
 
 
-def _gate(app: App, env: Environment, release: Release) -> None:
+def _gate(app: App, env: Environment, release: Release) -> list[str]:
+    """Refuse (exit 3) unless every gate is met; the gates met, one line each (``deployment show``)."""
+    from trainmaster.gates import gates_met
     from trainmaster.train import pending_gates
 
     reasons = pending_gates(app.config, env, release, app.view, app.ledger)
     if reasons:
         raise Refused(f"{release.version} may not be deployed to {env.name}: " + "; ".join(reasons))
+    return gates_met(app.config, env, release, app.view, app.ledger)
 
 
 def _run(app: App, env: Environment, release: Release, target: Target, files: dict[str, Path],
          resolved: Resolved, masker: Masker, force: bool, kind: str, out: Callable[[str], None],
-         lock: EnvironmentLock) -> Deployment:
+         lock: EnvironmentLock, met: list[str] | None = None) -> Deployment:
+    from trainmaster.deploylog import DeploymentLog
     from trainmaster.steps import StepRunner
 
     plan = _plan(app, env, release, files, resolved, force, kind)
     actor = app.actor()
-    dep = app.ledger.start_deployment(release, env.name, kind, actor, {p.package.name: p.state for p in plan})
+    dep = app.ledger.start_deployment(release, env.name, kind, actor, {p.package.name: p.state for p in plan},
+                                      gates=met)
+    log = DeploymentLog(app.state_dir, dep.id)
+    out = log.tee(out)  # what this deployment prints (masked where produced) is its log
     out(f"{kind} {release.project} {release.version} → {env.name} (deployment #{dep.id}, {release.id[:19]}…)\n")
     app.emit("deployment_started", deployment=dep, release=release, environment=env)
     work: list[tuple[Path, dict[str, tuple[int, int, int]]]] = []
@@ -204,28 +214,28 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
                         run_command=runner.run, force=force, progress=_progress_line(masker))
         outcome: DeployOutcome = target.deploy(job)
     except Refused as exc:
-        _record(app, dep, DeployOutcome("cancelled", message=str(exc)), status="pending")
+        _record(app, dep, DeployOutcome("cancelled", message=str(exc)), log, status="pending")
         raise
     except KeyboardInterrupt:
-        _record(app, dep, DeployOutcome("cancelled", message="cancelled by a signal (Ctrl-C or SIGTERM)"))
+        _record(app, dep, DeployOutcome("cancelled", message="cancelled by a signal (Ctrl-C or SIGTERM)"), log)
         raise
     except Unavailable as exc:
-        _record(app, dep, DeployOutcome("failed", message=str(exc)))
+        _record(app, dep, DeployOutcome("failed", message=str(exc)), log)
         raise
     except TrainmasterError as exc:
-        _record(app, dep, DeployOutcome("failed", message=str(exc)))
+        _record(app, dep, DeployOutcome("failed", message=str(exc)), log)
         raise
     except BaseException:
-        _record(app, dep, DeployOutcome("failed", message="interrupted by an internal error"))
+        _record(app, dep, DeployOutcome("failed", message="interrupted by an internal error"), log)
         raise
     finally:
         if work:
             _clean_workspace(work[0], files)
-    final = _record(app, dep, outcome)
+    symbol = {"succeeded": "✓", "failed": "✗"}.get(outcome.status, "•")
+    out(f"{symbol} deployment #{dep.id} of {release.version} to {env.name} {outcome.status}"
+        f"{': ' + outcome.message if outcome.message and outcome.status != 'succeeded' else ''}\n")
+    final = _record(app, dep, outcome, log)
     app.emit("deployment_finished", deployment=final, release=release, environment=env)
-    symbol = {"succeeded": "✓", "failed": "✗"}.get(final.status, "•")
-    out(f"{symbol} deployment #{final.id} of {release.version} to {env.name} {final.status}"
-        f"{': ' + outcome.message if outcome.message and final.status != 'succeeded' else ''}\n")
     return final
 
 
@@ -308,11 +318,13 @@ def _progress_line(masker: Masker) -> Callable[[str], None]:
     return progress
 
 
-def _record(app: App, dep: Deployment, outcome: DeployOutcome, status: DeploymentStatus | None = None) -> Deployment:
+def _record(app: App, dep: Deployment, outcome: DeployOutcome, log: DeploymentLog,
+            status: DeploymentStatus | None = None) -> Deployment:
     packages = outcome.packages or {name: "failed" for name in dep.state}
     excerpt = outcome.excerpt or outcome.message
+    reason = "" if outcome.status == "succeeded" else outcome.message
     return app.ledger.finish_deployment(dep.id, status or outcome.status, packages=packages, remote=outcome.remote,
-                                        excerpt=excerpt)
+                                        excerpt=excerpt, log=log.store(app.store), reason=reason)
 
 
 def _rollback_after_failure(app: App, env: Environment, failed: Release,

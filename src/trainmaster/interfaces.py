@@ -61,6 +61,9 @@ class Deployment:
     remote: dict[str, Any] = field(default_factory=dict)
     excerpt: str = ""
     state: dict[str, str] = field(default_factory=dict)
+    log: str = ""  # the digest of its masked output in the local store ("" while it runs, or remote)
+    gates: list[str] = field(default_factory=list)  # the gates it met, one line each
+    reason: str = ""  # why it failed, was cancelled or interrupted
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -82,6 +82,7 @@ def _to_deployment(row: dict[str, Any]) -> Deployment:
         kind=row["kind"], status=row["status"], actor=row["actor"], started_at=row["started_at"],
         finished_at=row["finished_at"], packages=json.loads(row["packages"]), state=json.loads(row["state"]),
         remote=json.loads(row["remote"]), excerpt=row["excerpt"],
+        log=row["log"], gates=json.loads(row["gates"]), reason=row["reason"],
     )
 
 
@@ -268,12 +269,14 @@ class SqliteLedger:
     # -- deployments ---------------------------------------------------------------
 
     def start_deployment(self, release: Release, environment: str, kind: str, actor: str,
-                         state: dict[str, str]) -> Deployment:
+                         state: dict[str, str], gates: list[str] | None = None) -> Deployment:
+        """Record a deployment ``in_progress``; ``gates`` are the gates it met (``deployment show``)."""
         with self.transaction() as conn:
             cur = conn.execute(
-                "INSERT INTO deployments (release_id, version, environment, kind, status, actor, started_at, state) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (release.id, release.version, environment, kind, "in_progress", actor, now(), json.dumps(state)),
+                "INSERT INTO deployments (release_id, version, environment, kind, status, actor, started_at, state, "
+                "gates) VALUES (?,?,?,?,?,?,?,?,?)",
+                (release.id, release.version, environment, kind, "in_progress", actor, now(), json.dumps(state),
+                 json.dumps(gates or [])),
             )
             dep_id = int(cur.lastrowid or 0)
             self._audit(conn, "deployment_started", actor, environment,
@@ -284,16 +287,20 @@ class SqliteLedger:
         return found
 
     def finish_deployment(self, dep_id: int, status: DeploymentStatus, *, packages: dict[str, str],
-                          remote: dict[str, Any] | None = None, excerpt: str = "", actor: str = "") -> Deployment:
+                          remote: dict[str, Any] | None = None, excerpt: str = "", actor: str = "",
+                          log: str = "", reason: str = "") -> Deployment:
+        """Record the outcome; ``log`` is the digest of its masked output in the store, ``reason`` why it failed."""
         with self.transaction() as conn:
             row = conn.execute("SELECT environment, actor FROM deployments WHERE id = ?", (dep_id,)).fetchone()
             conn.execute(
-                "UPDATE deployments SET status = ?, finished_at = ?, packages = ?, remote = ?, excerpt = ? "
-                "WHERE id = ?",
-                (status, now(), json.dumps(packages), json.dumps(remote or {}), excerpt[-4000:], dep_id),
+                "UPDATE deployments SET status = ?, finished_at = ?, packages = ?, remote = ?, excerpt = ?, log = ?, "
+                "reason = ? WHERE id = ?",
+                (status, now(), json.dumps(packages), json.dumps(remote or {}), excerpt[-4000:], log, reason[:2000],
+                 dep_id),
             )
             self._audit(conn, "deployment_finished", actor or row[1], row[0],
-                        {"deployment": dep_id, "status": status, "packages": packages}, bound=("deployments", dep_id))
+                        {"deployment": dep_id, "status": status, "packages": packages, "log": log},
+                        bound=("deployments", dep_id))
         found = self.get_deployment(dep_id)
         assert found is not None
         return found
@@ -304,8 +311,8 @@ class SqliteLedger:
             row = conn.execute("SELECT environment, status FROM deployments WHERE id = ?", (dep_id,)).fetchone()
             if not row or row[1] != "in_progress":
                 return False
-            conn.execute("UPDATE deployments SET status = 'interrupted', finished_at = ? WHERE id = ?",
-                         (now(), dep_id))
+            conn.execute("UPDATE deployments SET status = 'interrupted', finished_at = ?, reason = ? WHERE id = ?",
+                         (now(), reason, dep_id))
             self._audit(conn, "deployment_interrupted", "trainmaster", row[0],
                         {"deployment": dep_id, "reason": reason}, bound=("deployments", dep_id))
         return True

@@ -9,16 +9,19 @@ Markdown for the CI contexts.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from trainmaster.model import parse_time
 
 if TYPE_CHECKING:
     from trainmaster.app import App
     from trainmaster.config.model import Environment
     from trainmaster.model import Release
 
-__all__ = ["EnvironmentStatus", "environment_status"]
+__all__ = ["EnvironmentStatus", "ago", "duration", "environment_status"]
 
 RECENT_RELEASES = 20
 """How many of the newest releases are considered when looking for an environment's next one."""
@@ -32,6 +35,16 @@ class EnvironmentStatus:
     deployed. ``next`` is the version that could go there next and ``pending`` the gates
     it still waits for. ``url`` is optional presentation data (a link for the summary);
     it is not part of ``status --json``.
+
+    What is really there: ``current`` is the release of the last successful deployment
+    (``{"version", "release_id", "deployment", "since"}``, ``since`` the first success of
+    its unbroken run); ``packages`` says, per package, which deployment put its bytes
+    there (``{"name", "version", "deployment"}``; a skipped package keeps an earlier
+    deployment's bytes); ``last_failure`` is the last attempt (not a rollback) when it
+    failed (``{"deployment", "version", "status", "reason", "at", "rolled_back_by"}``);
+    ``active`` the deployments running or queued (``{"deployment", "version", "actor",
+    "since", "state": "running|queued"}``); ``gates`` the next candidate's gates as data
+    (:class:`trainmaster.gates.Gate`).
     """
 
     name: str
@@ -45,6 +58,11 @@ class EnvironmentStatus:
     actor: str | None = None
     finished_at: str | None = None
     url: str | None = None
+    current: dict[str, Any] | None = None
+    packages: list[dict[str, Any]] = field(default_factory=list)
+    last_failure: dict[str, Any] | None = None
+    active: list[dict[str, Any]] = field(default_factory=list)
+    gates: list[dict[str, Any]] = field(default_factory=list)
 
     def waiting(self) -> str:
         """What the next release waits for: ``""``, ``ready: 1.2.0``, or ``1.2.0: gate; gate``."""
@@ -65,6 +83,11 @@ class EnvironmentStatus:
             "deployment": self.deployment,
             "actor": self.actor,
             "finished_at": self.finished_at,
+            "current": self.current,
+            "packages": list(self.packages),
+            "last_failure": self.last_failure,
+            "active": list(self.active),
+            "gates": list(self.gates),
         }
 
     @classmethod
@@ -83,6 +106,11 @@ class EnvironmentStatus:
             actor=data.get("actor"),
             finished_at=data.get("finished_at"),
             url=data.get("url") or data.get("environment_url"),
+            current=data.get("current"),
+            packages=list(data.get("packages") or []),
+            last_failure=data.get("last_failure"),
+            active=list(data.get("active") or []),
+            gates=list(data.get("gates") or []),
         )
 
 
@@ -98,25 +126,91 @@ def _candidate(app: App, env: Environment, releases: list[Release]) -> Release |
     return None
 
 
+def ago(moment: str | None, now: dt.datetime | None = None) -> str:
+    """``2h ago``, ``5m ago``, ``just now`` (``-`` for no time); a future time is ``in 3m``."""
+    if not moment:
+        return "-"
+    now = now or dt.datetime.now(dt.UTC)
+    try:
+        seconds = (now - parse_time(moment)).total_seconds()
+    except (ValueError, TypeError):
+        return moment
+    if abs(seconds) < 5:
+        return "just now"
+    text = duration(abs(seconds))
+    return f"{text} ago" if seconds > 0 else f"in {text}"
+
+
+def duration(seconds: float) -> str:
+    """The largest unit or two: ``45s``, ``25m``, ``2h10m``, ``3d4h``."""
+    seconds = int(seconds)
+    for unit, size, small, small_size in (("d", 86400, "h", 3600), ("h", 3600, "m", 60), ("m", 60, "", 1)):
+        if seconds >= size:
+            rest = (seconds % size) // small_size if small else 0
+            return f"{seconds // size}{unit}" + (f"{rest}{small}" if rest else "")
+    return f"{seconds}s"
+
+
+def _failure(app: App, env: Environment) -> dict[str, Any] | None:
+    from trainmaster.ledger_queries import last_attempt, rolled_back_by
+
+    tried = last_attempt(app.ledger, env.name)
+    if tried is None or tried.status not in ("failed", "cancelled", "interrupted"):
+        return None
+    rollback = rolled_back_by(app.ledger, tried)
+    lines = tried.excerpt.strip().splitlines()
+    reason = tried.reason or (lines[-1] if lines else "")
+    return {"deployment": tried.id, "version": tried.version, "status": tried.status, "reason": reason,
+            "at": tried.finished_at, "rolled_back_by": rollback.id if rollback else None}
+
+
+def _truth(app: App, env: Environment, queue: list[dict[str, Any]]) -> dict[str, Any]:
+    """What is really in ``env``: its release, each package's bytes, the last failure, what runs or waits."""
+    from trainmaster.ledger_queries import bytes_from, since
+
+    good = app.ledger.last_success(env.name)
+    current = packages = None
+    if good is not None:
+        current = {"version": good.version, "release_id": good.release_id, "deployment": good.id,
+                   "since": since(app.ledger, good)}
+        packages = []
+        for name in good.packages:
+            put = bytes_from(app.ledger, env.name, name, good.id)
+            packages.append({"name": name, "version": put.version if put else None,
+                             "deployment": put.id if put else None})
+    active = [{"deployment": d.id, "version": d.version, "actor": d.actor, "since": d.started_at,
+               "state": "running"} for d in app.ledger.in_progress() if d.environment == env.name]
+    active += [{"deployment": None, "version": q.get("version"), "actor": q.get("actor"), "since": q.get("since"),
+                "state": "queued"} for q in queue if q.get("environment") == env.name]
+    return {"current": current, "packages": packages or [], "last_failure": _failure(app, env), "active": active}
+
+
 def environment_status(app: App) -> list[EnvironmentStatus]:
     """Every environment of the config, in train order (read only)."""
+    from trainmaster.gates import describe_gates
     from trainmaster.train import pending_gates
+    from trainmaster.waiting import queued
 
     releases = app.ledger.recent_releases(app.config.project, RECENT_RELEASES)
+    queue = queued(app.state_dir)
+    now = dt.datetime.now(dt.UTC)
     rows = []
     for env in app.config.environments:
         current = app.view.current(env.name)
         candidate = _candidate(app, env, releases)
+        gates = describe_gates(app.config, env, candidate, app.view, app.ledger, now) if candidate else []
         rows.append(EnvironmentStatus(
             name=env.name,
             stage=env.stage,
             version=current.version if current else None,
             release_id=current.release_id if current else None,
             status=current.status if current else "none",
-            pending=pending_gates(app.config, env, candidate, app.view, app.ledger) if candidate else [],
+            pending=pending_gates(app.config, env, candidate, app.view, app.ledger, now) if candidate else [],
             next=candidate.version if candidate else None,
             deployment=current.id if current else None,
             actor=current.actor if current else None,
             finished_at=current.finished_at if current else None,
+            gates=[g.to_json() for g in gates if not g.met],
+            **_truth(app, env, queue),
         ))
     return rows

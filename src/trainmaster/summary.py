@@ -92,8 +92,33 @@ def render(
         marker = " ◀" if row.name == current else ""
         status = f"{ICONS.get(row.status, '')} {_md(row.status)}".strip()
         out.append(f"| {_md(row.stage)} | {name}{marker} | {_md(row.version)} | {status} | {_md(row.waiting())} |")
+    notes = _notes(rows)
+    if notes:
+        out += [""] + notes
     out += ["", _mermaid(rows, release_id, version, current), ""]
     return "\n".join(out)
+
+
+def _notes(rows: Sequence[EnvironmentStatus]) -> list[str]:
+    """One bullet per fact of the status rows worth a look: failures, bytes of earlier deployments, activity."""
+    notes = []
+    for row in rows:
+        failure = row.last_failure
+        if failure:
+            back = f"; rolled back by #{failure['rolled_back_by']}" if failure.get("rolled_back_by") else ""
+            icon = ICONS.get(str(failure.get("status")), "")
+            notes.append(f"- {_md(row.name)}: {icon} {_md(failure.get('version'))} "
+                         f"{_md(failure.get('status'))} (deployment #{failure.get('deployment')}): "
+                         f"{_md(failure.get('reason'))}{back}")
+        held = (row.current or {}).get("deployment")
+        for pkg in row.packages:
+            if pkg.get("deployment") != held:
+                notes.append(f"- {_md(row.name)}: {_md(pkg.get('name'))} holds the bytes of "
+                             f"{_md(pkg.get('version'))} (deployment #{pkg.get('deployment')})")
+        for act in row.active:
+            notes.append(f"- {_md(row.name)}: {_md(act.get('state'))} {_md(act.get('version'))} by "
+                         f"{_md(act.get('actor'))} since {_md(act.get('since'))}")
+    return notes
 
 
 def _mermaid(rows: Sequence[EnvironmentStatus], release_id: str | None, version: str | None,

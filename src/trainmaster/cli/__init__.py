@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from trainmaster import __version__
-from trainmaster.cli import audit, deploy, info, release
+from trainmaster.cli import audit, deploy, deployment, info, release
 from trainmaster.cli.common import current_app
 
 
@@ -49,9 +49,11 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", metavar="PATH", envvar="TRAINMASTER_CONFIG",
               help="Config file (default ./trainmaster.yaml, or $TRAINMASTER_CONFIG).")
+@click.option("--color", "color", type=click.Choice(("auto", "always", "never")), default=None,
+              help="Colour human output: auto (on a terminal, unless NO_COLOR is set), always, never.")
 @click.version_option(version=__version__, message="trainmaster %(version)s", prog_name="trainmaster")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None) -> None:
+def cli(ctx: click.Context, config_path: str | None, color: str | None) -> None:
     """Build once, deploy many: immutable sha256-pinned releases promoted through a train.
 
     \b
@@ -65,10 +67,10 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
     _output.reset()
     check_env_numbers(os.environ)
-    ctx.obj = {"config": config_path}
+    ctx.obj = {"config": config_path, "color": color}
 
 
-for module in (info, release, deploy, audit):
+for module in (info, release, deploy, deployment, audit):
     module.register(cli)
 
 

@@ -1,4 +1,4 @@
-"""``audit verify`` and ``audit key``."""
+"""``audit verify``, ``audit key`` and ``audit log``."""
 
 from __future__ import annotations
 
@@ -71,3 +71,47 @@ def key(ctx: click.Context) -> None:
         echo(f"the audit log is already keyed from event #{app.ledger.keying.keyed_from}")
         return
     echo(f"the audit log is keyed from event #{seq} on")
+
+
+@audit.command("log")
+@click.option("--since", "since", metavar="TIME|SEQ",
+              help="Only events after sequence number SEQ, or at or after TIME (ISO 8601, e.g. 2026-03-01 or "
+                   "2026-03-01T09:30:00Z).")
+@click.option("--kind", "kind", metavar="KIND", help="Only events of this kind (deployment_finished, …).")
+@json_option
+@click.pass_context
+def log(ctx: click.Context, since: str | None, kind: str | None, as_json: bool) -> None:
+    """Print the audit log's events, oldest first, each with its hash."""
+    from trainmaster.ledger_queries import audit_events
+
+    app = get_app(ctx)
+    since_seq, since_time = parse_since(since)
+    events = audit_events(app.ledger, since_seq=since_seq, since_time=since_time, kind=kind)
+    if as_json:
+        emit_json({"events": [e.to_json() for e in events]})
+        return
+    import json
+
+    shown = 0
+    for e in events:
+        shown += 1
+        echo(f"#{e.seq:<5} {e.at}  {e.kind:<20} {e.actor:<12} {e.subject}  {e.hash}")
+        echo(f"       {json.dumps(e.data, sort_keys=True, ensure_ascii=False)}")
+    if not shown:
+        echo("no audit events" + (" match" if since or kind else " yet"))
+
+
+def parse_since(value: str | None) -> tuple[int, str | None]:
+    """``--since``: a sequence number (events after it) or a time (events at or after it)."""
+    if not value:
+        return 0, None
+    if value.isdigit():
+        return int(value), None
+    from trainmaster.errors import InvalidInput
+    from trainmaster.model import timestamp
+
+    try:
+        return 0, timestamp(value)
+    except ValueError:
+        raise InvalidInput(f"--since {value!r} is neither a sequence number nor an ISO 8601 time "
+                           "(for example 2026-03-01T09:30:00Z)") from None

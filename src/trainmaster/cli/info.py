@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from trainmaster._output import echo
 from trainmaster.cli.common import emit_json, get_app, json_option
+from trainmaster.cli.style import Painter, color_option, table, use_color
+
+if TYPE_CHECKING:
+    from trainmaster.status import EnvironmentStatus
 
 
 def register(cli: click.Group) -> None:
@@ -65,9 +69,10 @@ def schema(ctx: click.Context, release_record: bool, as_json: bool) -> None:
 
 @click.command()
 @json_option
+@color_option
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """Every environment: its release, its state and the gates pending for the next one."""
+def status(ctx: click.Context, as_json: bool, color: str | None) -> None:
+    """Every environment: what is there and since when, the last failure, what runs, what waits."""
     from trainmaster.status import environment_status
 
     app = get_app(ctx)
@@ -79,10 +84,46 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from trainmaster.summary import render
 
     app.ci.summary(render(rows, project=app.config.project))
-    width = max([len(r.name) for r in rows] + [11])
-    echo(f"{'ENVIRONMENT':<{width}}  {'STAGE':<10} {'VERSION':<16} {'STATUS':<12} PENDING")
+    for line in status_lines(rows, Painter(use_color(ctx, color))):
+        echo(line)
+
+
+def _next(row: EnvironmentStatus) -> str:
+    """``ready: 1.2.0``, ``1.2.0: soak 25m left; 0/1 approval(s); may approve: alice``, or ``-``."""
+    if not row.next:
+        return "; ".join(row.pending) or "-"
+    if not row.pending:
+        return f"ready: {row.next}"
+    return f"{row.next}: " + "; ".join(g["detail"] for g in row.gates) if row.gates else row.waiting()
+
+
+def status_lines(rows: list[EnvironmentStatus], paint: Painter) -> list[str]:
+    """The ``status`` table, then one indented line per fact worth a look (bytes, failures, queue, gates)."""
+    from trainmaster.status import ago
+
+    table_rows, notes = [], []
     for r in rows:
-        echo(f"{r.name:<{width}}  {r.stage:<10} {r.version or '-':<16} {r.status:<12} {r.waiting()}")
+        cur = r.current or {}
+        table_rows.append([r.name, r.stage, paint(cur.get("version") or "-", "bold" if cur else None),
+                           ago(cur.get("since")), paint.status(r.status),
+                           f"#{r.deployment} {ago(r.finished_at)}" if r.deployment else "-",
+                           paint(_next(r), "yellow" if r.pending else "green" if r.next else None)])
+        for pkg in r.packages:
+            if pkg.get("deployment") != cur.get("deployment"):
+                notes.append(f"  {r.name}: {pkg['name']}: bytes of {pkg.get('version')}, "
+                             f"deployment #{pkg.get('deployment')}")
+        failure = r.last_failure
+        if failure:
+            back = f"; rolled back by #{failure['rolled_back_by']}" if failure.get("rolled_back_by") else ""
+            notes.append(f"  {r.name}: " + paint(f"{failure['version']} {failure['status']}", "red")
+                         + f" (deployment #{failure['deployment']}, {ago(failure.get('at'))}): "
+                         f"{failure.get('reason') or 'no reason recorded'}{back}")
+        for act in r.active:
+            dep = f"#{act['deployment']} " if act.get("deployment") else ""
+            notes.append(f"  {r.name}: {paint.status(act['state'])} {dep}{act.get('version')} by {act.get('actor')} "
+                         f"since {ago(act.get('since'))}")
+    lines = table(["ENVIRONMENT", "STAGE", "RELEASE", "SINCE", "STATUS", "LATEST", "NEXT"], table_rows, paint)
+    return lines + notes
 
 
 @click.command()
