@@ -18,24 +18,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from trainmaster.interfaces import DeployJob
 
-__all__ = ["extra_vars", "manifest"]
-
-
-def manifest(job: DeployJob) -> dict[str, Any]:
-    """The manifest of ``job``: the release, the environment, the deployment and every package."""
-    rel = job.release
-    return {
-        "release_id": rel.id,
-        "project": rel.project,
-        "version": rel.version,
-        "environment": job.environment.name,
-        "deployment_id": job.deployment_id,
-        "kind": job.kind,
-        "packages": [{"name": p.name, "file_name": p.file_name, "size": p.size, "digest": p.digest,
-                      "media_type": p.media_type, "url": None} for p in rel.packages],
-    }
+__all__ = ["extra_vars"]
 
 
 def extra_vars(job: DeployJob) -> dict[str, Any]:
     """The environment's (non-secret: secrets are refused earlier) variables plus ``trainmaster``."""
-    return {**job.variables, "trainmaster": manifest(job)}
+    return {**job.variables, "trainmaster": job.manifest()}

@@ -19,21 +19,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from trainmaster.interfaces import DeployJob
 
-__all__ = ["describe", "manifest", "parse_description"]
+__all__ = ["describe", "parse_description"]
 
 _DESC = re.compile(r"^trainmaster (?P<project>\S+) (?P<version>\S+) release=(?P<release_id>\S+) "
                    r"deployment=(?P<deployment_id>\d+) env=(?P<environment>\S+) kind=(?P<kind>\S+)$")
-
-
-def manifest(job: DeployJob) -> dict[str, Any]:
-    """The manifest of ``job``: the release, the environment, the deployment and every package."""
-    rel = job.release
-    return {
-        "release_id": rel.id, "project": rel.project, "version": rel.version, "environment": job.environment.name,
-        "deployment_id": job.deployment_id, "kind": job.kind,
-        "packages": [{"name": p.name, "file_name": p.file_name, "size": p.size, "digest": p.digest,
-                      "media_type": p.media_type, "url": None} for p in rel.packages],
-    }
 
 
 def describe(job: DeployJob) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.interfaces import DeployOutcome
 from trainmaster_puppet._jobs import KINDS, Kind, recent, wait
-from trainmaster_puppet._manifest import describe, manifest
+from trainmaster_puppet._manifest import describe
 from trainmaster_puppet._settings import Settings, client_for
 from trainmaster_puppet.client import PuppetClient
 
@@ -127,7 +127,7 @@ class PuppetTarget:
                                     what=f"start a Puppet run on {_scope_text(self.settings.scope)} {where}")
             job_id = str((answer.get("job") or {}).get("name"))
         else:
-            params = {**job.variables, "trainmaster": manifest(job)}
+            params = {**job.variables, "trainmaster": job.manifest()}
             answer = client.request("POST", "orchestrator", "command/plan_run", recover=recover,
                                     json={"plan_name": self.settings.plan, "params": params,
                                           "environment": self.settings.code_environment, "description": description},

@@ -31,17 +31,9 @@ if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
     from trainmaster.interfaces import Approval, DeployJob, PackagePlan, Release
 
-__all__ = ["TerraformCloudTarget", "manifest", "terraform_package"]
+__all__ = ["TerraformCloudTarget", "terraform_package"]
 
 _CACHE: dict[str, str] = {}  # configuration version id -> digest of its archive (this process)
-
-
-def manifest(release: Release, environment: str, deployment_id: int) -> dict[str, Any]:
-    """What the engine receives as the ``trainmaster`` run variable (download URLs: none yet)."""
-    return {"release_id": release.id, "version": release.version, "environment": environment,
-            "deployment_id": deployment_id,
-            "packages": [{"name": p.name, "file_name": p.file_name, "size": p.size, "sha256": p.digest[7:],
-                          "url": None} for p in release.packages]}
 
 
 def terraform_package(settings: Settings, plan: list[PackagePlan]) -> PackagePlan:
@@ -112,7 +104,7 @@ class TerraformCloudTarget:
             job.out(f"terraform-cloud: configuration version {cv_id} ({'uploaded' if created else 'reused'}, "
                     f"{pkg.package.digest})\n")
             variables = {k: hcl_string(v) for k, v in job.variables.items()}
-            variables["trainmaster"] = json.dumps(manifest(job.release, self.environment.name, job.deployment_id))
+            variables["trainmaster"] = json.dumps(job.manifest())
             text = message(job.release.version, job.release.id, job.deployment_id)
             run = create_run(client, ws["id"], cv_id, text, variables, self.settings.auto_apply)
         url = self.settings.run_url(name, run["id"])

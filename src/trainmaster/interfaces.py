@@ -146,6 +146,24 @@ class DeployJob:
     def to_deploy(self) -> list[PackagePlan]:
         return [p for p in self.plan if p.action == "deploy"]
 
+    def manifest(self) -> dict[str, Any]:
+        """The release manifest an intermediary engine (AWX, HCP Terraform, Puppet) receives.
+
+        The release, the environment, the deployment and every package with its digest
+        (``digest`` as ``sha256:…``, and ``sha256`` as bare hex, which Ansible's
+        ``get_url checksum`` and Terraform's ``filesha256`` compare with). ``url`` is null
+        until publishers report per-package download addresses: the engine fetches the file
+        from where the team's publisher put it and checks the digest.
+        """
+        rel = self.release
+        return {
+            "release_id": rel.id, "project": rel.project, "version": rel.version,
+            "environment": self.environment.name, "deployment_id": self.deployment_id, "kind": self.kind,
+            "packages": [{"name": p.name, "file_name": p.file_name, "size": p.size, "digest": p.digest,
+                          "sha256": p.digest.removeprefix("sha256:"), "media_type": p.media_type, "url": None}
+                         for p in rel.packages],
+        }
+
 
 class Target(Protocol):
     """A deployment target (``local``, ``github``, ``azure-devops``, ``octopus``)."""

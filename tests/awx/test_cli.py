@@ -33,7 +33,7 @@ def test_a_release_is_promoted_dev_test_prod_by_awx_jobs(project):
     assert [m["environment"] for m in manifests] == ["dev", "test", "prod"]
     digest = "sha256:" + __import__("hashlib").sha256(b"binary-v1").hexdigest()
     assert manifests[0]["packages"] == [{"name": "app", "file_name": "app.bin", "size": 9, "digest": digest,
-                                         "media_type": "application/octet-stream", "url": None}]
+                                         "sha256": digest[7:], "media_type": "application/octet-stream", "url": None}]
     assert fake.jobs_of("job")[0].extra_vars["GREETING"] == "hello-dev"
     assert all(j.status == "successful" for j in fake.jobs_of("job"))
     history = json.loads(_ok(run("history", "--json")).stdout)["deployments"]

@@ -138,7 +138,7 @@ def test_a_plan_gets_the_manifest_as_its_parameter(project):
     digest = "sha256:" + __import__("hashlib").sha256(b"binary-v1").hexdigest()
     assert manifest["version"] == "1.0.0" and manifest["environment"] == "dev"
     assert manifest["packages"] == [{"name": "app", "file_name": "app.bin", "size": 9, "digest": digest,
-                                     "media_type": "application/octet-stream", "url": None}]
+                                     "sha256": digest[7:], "media_type": "application/octet-stream", "url": None}]
     assert plan["params"]["GREETING"] == "hello-dev"
     assert fake.count(DEPLOY) == 0
 
