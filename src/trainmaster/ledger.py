@@ -102,6 +102,16 @@ MIGRATIONS: tuple[str, ...] = (
          FROM json_each(releases.record, '$.packages')))
     WHERE record LIKE '%"deploy"%' OR record LIKE '%"smoke"%';
     """,
+    # 5: approval rounds (re-approvals, rejections, revocations) and deleted releases (trainmaster.rounds)
+    """
+    CREATE TABLE approval_events (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        release_id TEXT NOT NULL REFERENCES releases(id), environment TEXT NOT NULL, actor TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('approved', 'rejected', 'revoked')), at TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT '', after_approval INTEGER NOT NULL);
+    CREATE INDEX approval_events_by_release ON approval_events (release_id, environment, id);
+    CREATE TABLE release_tombstones (release_id TEXT PRIMARY KEY REFERENCES releases(id),
+        at TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL);
+    """,
 )
 
 Publication = tuple[str, str, "str | None", dict[str, Any]]  # system, state, url, remote
