@@ -54,6 +54,9 @@ def find_release(app: App, version: str) -> Release:
     check_version(version)
     release = app.ledger.get_release(app.config.project, version)
     if release is not None:
+        from trainmaster.retention import refuse_deleted
+
+        refuse_deleted(app.ledger, release)  # exit 2: a deleted release is never deployed or approved
         return release
     from trainmaster.publish import fetch_release
 

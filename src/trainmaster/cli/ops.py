@@ -9,7 +9,7 @@ from trainmaster.cli.common import emit_json, get_app, json_option
 
 
 def register(cli: click.Group) -> None:
-    for command in (cancel,):
+    for command in (cancel, gc):
         cli.add_command(command)
 
 
@@ -69,3 +69,24 @@ def cancel(ctx: click.Context, deployment: int, timeout: float, by: str | None, 
     policy = app.environment(dep.environment).on_failure
     then = "; it rolls back to the previous good release" if policy == "rollback" else ""
     echo(f"cancelled deployment #{deployment} of {dep.version} in {dep.environment}{then}")
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Say what would go and how many bytes, change nothing.")
+@click.option("--by", help="Your name (refused inside CI, where the CI says who).")
+@json_option
+@click.pass_context
+def gc(ctx: click.Context, dry_run: bool, by: str | None, as_json: bool) -> None:
+    """Delete releases outside the retention policy and the store files no kept release needs.
+
+    Kept: the newest ``retention: {keep: N}`` releases (default 20), every release deployed
+    anywhere and each environment's rollback target. Ledger rows stay, as tombstones.
+    """
+    from trainmaster.cli.release import report_plan
+    from trainmaster.retention import apply, plan_gc
+
+    app = get_app(ctx)
+    plan = plan_gc(app)
+    if not dry_run:
+        apply(app, plan, app.actor(by), f"gc (retention: keep {app.config.retention_keep})")
+    report_plan(plan, dry_run, as_json)

@@ -100,6 +100,7 @@ class Converter:
             plugin_settings=top_plugins,
             plugin_locations={name: self.block_locations(block, (name,)) for name, block in top_plugins.items()},
             state_dir=Path(os.path.abspath(base.parent / data.get("state_dir", ".trainmaster"))),
+            retention_keep=int((data.get("retention") or {}).get("keep", 20)),
         )
 
     def packages(self) -> tuple[PackageSpec, ...]:

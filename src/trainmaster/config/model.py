@@ -157,6 +157,8 @@ class Config:
     plugin_locations: dict[str, dict[str, Location]] = field(default_factory=dict)
     """Per top-level settings block: where it and each of its keys were written ("" = the block)."""
     state_dir: Path | None = None
+    retention_keep: int = 20
+    """``retention: {keep: N}``: how many of the newest releases ``trainmaster gc`` keeps."""
 
     @property
     def root(self) -> Path:
