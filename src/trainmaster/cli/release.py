@@ -142,6 +142,42 @@ def report_plan(plan: Plan, dry_run: bool, as_json: bool) -> None:
          f"{' (nothing changed)' if dry_run else ''}")
 
 
+@release.command("diff")
+@click.argument("old")
+@click.argument("new")
+@json_option
+@click.pass_context
+def diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
+    """What changed from release OLD to NEW: packages, metadata, and the source commits between them."""
+    from trainmaster.diff import diff_releases
+
+    app, a = _load(ctx, old)
+    _, b = _load(ctx, new)
+    found = diff_releases(a, b, app.config.root)
+    if as_json:
+        emit_json(found)
+        return
+    echo(f"{a.version} → {b.version}")
+    pkgs = found["packages"]
+    for pkg in pkgs["added"]:
+        echo(f"  + package {pkg['name']}: {pkg['file_name']} {pkg['size']} bytes {pkg['digest']}")
+    for pkg in pkgs["removed"]:
+        echo(f"  - package {pkg['name']}: {pkg['file_name']} {pkg['size']} bytes {pkg['digest']}")
+    for pkg in pkgs["changed"]:
+        for key, change in pkg["changes"].items():
+            echo(f"  ~ package {pkg['name']} {key}: {change['from']} → {change['to']}")
+    if not (pkgs["added"] or pkgs["removed"] or pkgs["changed"]):
+        echo("  packages: identical")
+    for key, change in found["metadata"].items():
+        echo(f"  ~ {key}: {change['from']} → {change['to']}")
+    if found["commits"] is not None:
+        echo(f"  commits ({len(found['commits'])}):")
+        for line in found["commits"]:
+            echo(f"    {line}")
+    else:
+        echo(f"  commits: {found['commits_note']}")
+
+
 @release.command("verify")
 @click.argument("version")
 @json_option
