@@ -9,7 +9,7 @@ from trainmaster.cli.common import emit_json, get_app, json_option
 
 
 def register(cli: click.Group) -> None:
-    for command in (cancel, gc):
+    for command in (cancel, gc, init):
         cli.add_command(command)
 
 
@@ -90,3 +90,24 @@ def gc(ctx: click.Context, dry_run: bool, by: str | None, as_json: bool) -> None
     if not dry_run:
         apply(app, plan, app.actor(by), f"gc (retention: keep {app.config.retention_keep})")
     report_plan(plan, dry_run, as_json)
+
+
+@click.command()
+@click.option("--project", metavar="NAME", help="The project name (default: the folder's name).")
+@click.pass_context
+def init(ctx: click.Context, project: str | None) -> None:
+    """Write a commented starter trainmaster.yaml (dev -> test -> prod) and its JSON Schema beside it.
+
+    Refuses (exit 2, nothing written) when either file exists. The config path is
+    ``--config`` (default ./trainmaster.yaml).
+    """
+    from pathlib import Path
+
+    from trainmaster.config import config_schema
+    from trainmaster.starter import write_starter
+
+    app = get_app(ctx)
+    config, schema = write_starter(Path(app.config_arg), project, config_schema(app.registry.config_schemas))
+    echo(f"wrote {config} and {schema}")
+    echo("next: build build/app.bin, then `trainmaster validate`, `trainmaster release create 1.0.0` and "
+         "`trainmaster deploy 1.0.0 --to dev`")
