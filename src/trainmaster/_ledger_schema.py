@@ -25,7 +25,8 @@ def _bind_rows(conn: sqlite3.Connection) -> None:
         "CREATE TABLE audit_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ):
         conn.execute(statement)
-    bind_existing(conn)  # one row_bound event per existing row, so that older ledgers verify
+    # one row_bound event per existing row, so that older ledgers verify
+    bind_existing(conn, ("releases", "deployments", "approvals", "publications"))
 
 
 MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
@@ -115,6 +116,17 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     """,
     # 6: every row bound to the audit chain (see trainmaster.audit)
     _bind_rows,
+    # 7: approval rounds (re-approvals, rejections, revocations) and deleted releases (trainmaster.rounds),
+    # their rows bound to the audit chain like every other
+    """
+    CREATE TABLE approval_events (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        release_id TEXT NOT NULL REFERENCES releases(id), environment TEXT NOT NULL, actor TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('approved', 'rejected', 'revoked')), at TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT '', after_approval INTEGER NOT NULL, row_hash TEXT);
+    CREATE INDEX approval_events_by_release ON approval_events (release_id, environment, id);
+    CREATE TABLE release_tombstones (release_id TEXT PRIMARY KEY REFERENCES releases(id),
+        at TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL, row_hash TEXT);
+    """,
 )
 
 

@@ -48,6 +48,9 @@ BOUND_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                      "finished_at", "packages", "state", "remote", "excerpt", "log", "gates", "reason"), ("id",)),
     "approvals": (("id", "release_id", "environment", "actor", "at", "comment", "counts"), ("id",)),
     "publications": (("release_id", "system", "state", "url", "remote", "at"), ("release_id", "system")),
+    "approval_events": (("id", "release_id", "environment", "actor", "kind", "at", "comment", "after_approval"),
+                        ("id",)),
+    "release_tombstones": (("release_id", "at", "actor", "reason"), ("release_id",)),
 }
 
 
@@ -132,13 +135,14 @@ def bind_row(conn: sqlite3.Connection, table: str, key: Any) -> dict[str, Any]:
 
 
 SUBJECTS = {"releases": lambda r: f"{r['project']}@{r['version']}", "deployments": lambda r: r["environment"],
-            "approvals": lambda r: r["environment"], "publications": lambda r: r["system"]}
+            "approvals": lambda r: r["environment"], "publications": lambda r: r["system"],
+            "approval_events": lambda r: r["environment"], "release_tombstones": lambda r: r["release_id"]}
 
 
-def bind_existing(conn: sqlite3.Connection) -> int:
-    """Hash every row and append one ``row_bound`` event per row (the migration of older ledgers)."""
+def bind_existing(conn: sqlite3.Connection, tables: Iterable[str]) -> int:
+    """Hash every row of ``tables`` and append one ``row_bound`` event per row (the migration of older ledgers)."""
     count = 0
-    for table in BOUND_TABLES:
+    for table in tables:
         for values in conn.execute(select_sql(table, "ORDER BY rowid")).fetchall():
             row, _ = as_row(table, values)
             key = row_key(table, row)

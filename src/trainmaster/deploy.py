@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from trainmaster.config.model import Environment
     from trainmaster.deploylog import DeploymentLog
     from trainmaster.interfaces import Target
-    from trainmaster.locks import EnvironmentLock
+    from trainmaster.locks import CancelSignal, EnvironmentLock
     from trainmaster.masking import Masker
     from trainmaster.model import Release
     from trainmaster.variables import Resolved
@@ -55,6 +55,9 @@ def find_release(app: App, version: str) -> Release:
     check_version(version)
     release = app.ledger.get_release(app.config.project, version)
     if release is not None:
+        from trainmaster.retention import refuse_deleted
+
+        refuse_deleted(app.ledger, release)  # exit 2: a deleted release is never deployed or approved
         return release
     from trainmaster.publish import fetch_release
 
@@ -132,9 +135,10 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
     if kind == "deploy":
         _gate(app, env, release)
 
-    from trainmaster.locks import EnvironmentLock
+    from trainmaster.locks import CancelSignal, EnvironmentLock
 
     lock = EnvironmentLock(app.lock_dir, env.name)
+    cancel = CancelSignal()
     if not _acquire(app, lock, env, release, out):
         busy = [d for d in app.ledger.in_progress() if d.environment == env.name]
         who = (f": deployment #{busy[0].id} of {busy[0].version} by {busy[0].actor} since "
@@ -150,14 +154,17 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
             stop_orphans(lock.previous_groups, stale.id, env.name, app.config.project)
             app.ledger.mark_interrupted(stale.id, "the deploying process is gone (its lock was free)")
         met = _gate(app, env, release) if kind == "deploy" else []
-        result = _run(app, env, release, target, files, resolved, masker, force, kind, out, lock, met)
+        cancel.install()
+        result = _run(app, env, release, target, files, resolved, masker, force, kind, out, lock, met, cancel)
         _outputs(app, result)
-        if result.status == "failed" and kind == "deploy" and env.on_failure == "rollback":
-            _finish_failed(result, _rollback_after_failure(app, env, release, out, lock))
-        if result.status == "failed":
+        failed = result.status in ("failed", "cancelled")
+        if failed and kind == "deploy" and env.on_failure == "rollback":
+            _finish_failed(result, _rollback_after_failure(app, env, release, out, lock, cancel))
+        if failed:
             _finish_failed(result, None)
         return Result(result)
     finally:
+        cancel.restore()
         lock.release()
 
 
@@ -191,8 +198,10 @@ def _gate(app: App, env: Environment, release: Release) -> list[str]:
 
 def _run(app: App, env: Environment, release: Release, target: Target, files: dict[str, Path],
          resolved: Resolved, masker: Masker, force: bool, kind: str, out: Callable[[str], None],
-         lock: EnvironmentLock, met: list[str] | None = None) -> Deployment:
+         lock: EnvironmentLock, met: list[str] | None = None, cancel: CancelSignal | None = None) -> Deployment:
+    """Run one deployment and record it; ``cancel`` makes it stoppable by ``trainmaster cancel`` (SIGUSR1)."""
     from trainmaster.deploylog import DeploymentLog
+    from trainmaster.locks import Cancelled
     from trainmaster.steps import StepRunner
 
     plan = _plan(app, env, release, files, resolved, force, kind)
@@ -203,8 +212,11 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     out = log.tee(out)  # what this deployment prints (masked where produced) is its log
     out(f"{kind} {release.project} {release.version} → {env.name} (deployment #{dep.id}, {release.id[:19]}…)\n")
     app.emit("deployment_started", deployment=dep, release=release, environment=env)
+    lock.note_deployment(dep.id)
     work: list[tuple[Path, dict[str, tuple[int, int, int]]]] = []
     try:
+        if cancel is not None:
+            cancel.arm()
         work.append(_workspace(app, dep.id, plan))  # before the runner: commands see the links
         runner = StepRunner(config=app.config, environment=env, release=release, deployment_id=dep.id, plan=plan,
                             variables=resolved.values, masker=masker, out=out, on_spawn=lock.note_command)
@@ -213,6 +225,9 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
                         run_steps=runner.steps, run_checks=lambda: runner.steps(include_deploy=False),
                         run_command=runner.run, force=force, progress=_progress_line(masker))
         outcome: DeployOutcome = target.deploy(job)
+    except Cancelled:
+        outcome = DeployOutcome("cancelled", packages={p.package.name: "cancelled" for p in plan},
+                                message="cancelled by `trainmaster cancel`")
     except Refused as exc:
         _record(app, dep, DeployOutcome("cancelled", message=str(exc)), log, status="pending")
         raise
@@ -229,6 +244,8 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
         _record(app, dep, DeployOutcome("failed", message="interrupted by an internal error"), log)
         raise
     finally:
+        if cancel is not None:
+            cancel.disarm()
         if work:
             _clean_workspace(work[0], files)
     symbol = {"succeeded": "✓", "failed": "✗"}.get(outcome.status, "•")
@@ -328,7 +345,8 @@ def _record(app: App, dep: Deployment, outcome: DeployOutcome, log: DeploymentLo
 
 
 def _rollback_after_failure(app: App, env: Environment, failed: Release,
-                            out: Callable[[str], None], lock: EnvironmentLock) -> Deployment | None:
+                            out: Callable[[str], None], lock: EnvironmentLock,
+                            cancel: CancelSignal | None = None) -> Deployment | None:
     previous = last_good(app, env.name, exclude_release=failed.id)
     if previous is None:
         out(f"no earlier successful release in {env.name} to roll back to\n")
@@ -341,11 +359,12 @@ def _rollback_after_failure(app: App, env: Environment, failed: Release,
     from trainmaster.variables import resolve_variables
 
     resolved = resolve_variables(env.variables, app.registry.secret_resolvers, app.environ, env.name)
-    return _run(app, env, release, target, files, resolved, Masker(resolved.secrets), True, "rollback", out, lock)
+    return _run(app, env, release, target, files, resolved, Masker(resolved.secrets), True, "rollback", out, lock,
+                cancel=cancel)
 
 
 def _finish_failed(result: Deployment, rollback: Deployment | None) -> NoReturn:
-    message = f"deployment #{result.id} of {result.version} to {result.environment} failed"
+    message = f"deployment #{result.id} of {result.version} to {result.environment} {result.status}"
     if rollback is not None:
         message += f"; rolled back to {rollback.version}: rollback {rollback.status}"
     raise DeploymentFailed(message, deployment=result, rollback=rollback)

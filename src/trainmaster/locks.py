@@ -56,6 +56,22 @@ class EnvironmentLock:
         if self._fd is not None:
             os.write(self._fd, f"pgid {pgid}\n".encode())
 
+    def note_deployment(self, dep_id: int) -> None:
+        """Record the deployment this process runs, so that ``trainmaster cancel`` can find it."""
+        if self._fd is not None:
+            os.write(self._fd, f"deployment {dep_id}\n".encode())
+
+    def holder(self) -> tuple[int, list[int]] | None:
+        """The process holding the lock and the deployments it recorded; None when the lock is free."""
+        if self.is_free():
+            return None
+        try:
+            lines = self.path.read_text().splitlines()
+            pid = int(lines[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid, [int(line.split()[1]) for line in lines if line.startswith("deployment ")]
+
     def recorded_groups(self) -> list[int]:
         try:
             text = self.path.read_text()
@@ -151,3 +167,58 @@ def stop_orphans(groups: list[int], deployment_id: int, environment: str = "", p
         except OSError:
             pass
     return stopped
+
+
+class Cancelled(BaseException):
+    """``trainmaster cancel`` asked this process to stop its deployment (SIGUSR1).
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that no ``except Exception`` of a
+    target swallows it; the running command's process group is stopped on the way out.
+    """
+
+
+class CancelSignal:
+    """SIGUSR1 handling while a deployment runs: only an *armed* deployment is interrupted.
+
+    A request that arrives after the deployment was recorded but before its commands start is
+    raised when they start; one that arrives after the deployment ended is ignored.
+    """
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.requested = False
+        self._previous: object = None
+
+    def install(self) -> None:
+        import signal
+
+        if not hasattr(signal, "SIGUSR1"):  # pragma: no cover - Windows: cancel is not available
+            return
+        try:
+            self._previous = signal.signal(signal.SIGUSR1, self._handle)
+        except ValueError:  # not the main thread (embedded use)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.armed:
+            self.armed = False
+            raise Cancelled
+
+    def arm(self) -> None:
+        if self.requested:
+            self.requested = False
+            raise Cancelled
+        self.armed = True
+
+    def disarm(self) -> None:
+        """The deployment is over: a request that comes now is for nothing that runs (ignored)."""
+        self.armed = False
+        self.requested = False
+
+    def restore(self) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGUSR1, self._previous)  # type: ignore[arg-type]
+            self._previous = None

@@ -241,6 +241,9 @@ def create_release(app: App, version: str, package_args: tuple[str, ...] = (), n
             raise ReleaseConflict(f"{release.project} {version} already exists as {existing.id}; this content is "
                                   f"{release.id}. A version is immutable: use a new version")
         if existing is not None:
+            from trainmaster.retention import refuse_deleted
+
+            refuse_deleted(app.ledger, existing)  # a deleted version is never created again
             release = existing
         files = {p.name: (app.store.path_for(p.digest) if app.store.has(p.digest) else None)
                  for p in release.packages}

@@ -50,27 +50,37 @@ def check_order(config: Config, env: Environment, release: Release, view: Remote
 
 
 def approval_counts(env: Environment, release: Release, actor: str) -> bool:
-    """Whether ``actor``'s approval counts for ``release`` in ``env``: not the creator (unless
-    ``allow_self_approval``), and among ``approvals.from`` when that list is given."""
-    if actor == release.created_by and not env.allow_self_approval:
-        return False
-    return not env.approvals or not env.approvals.from_ or actor in env.approvals.from_
+    """Whether ``actor``'s approval counts for ``release`` in ``env`` (:func:`trainmaster.rounds.approval_counts`)."""
+    from trainmaster.rounds import approval_counts as counts
+
+    return counts(env, release, actor)[0]
 
 
 def counted_approvals(env: Environment, release: Release, ledger: SqliteLedger) -> int:
-    return sum(approval_counts(env, release, a.actor) for a in ledger.approvals(release.id, env.name))
+    """The counted approvals of the current round (rejections and revocations applied: :mod:`trainmaster.rounds`)."""
+    from trainmaster.rounds import counted, current_round
+
+    return counted(env, release, current_round(ledger, release.id, env.name))
 
 
 def check_approvals(env: Environment, release: Release, ledger: SqliteLedger) -> str | None:
-    if not env.approvals or env.approvals.count <= 0:
+    from trainmaster.rounds import counted, current_round, required
+
+    rnd = current_round(ledger, release.id, env.name)
+    need = required(env, rnd)
+    if need <= 0:
         return None
-    allowed = set(env.approvals.from_)
-    have = counted_approvals(env, release, ledger)
-    if have >= env.approvals.count:
+    have = counted(env, release, rnd)
+    if have >= need:
         return None
+    allowed = set(env.approvals.from_) if env.approvals else set()
     who = f" from {', '.join(sorted(allowed))}" if allowed else ""
-    return (f"needs {env.approvals.count} approval(s){who} for {release.version} in {env.name}, has {have}: "
-            f"run `trainmaster approve {release.version} --env {env.name}`")
+    run = f"run `trainmaster approve {release.version} --env {env.name}`"
+    if rnd.rejection is not None:
+        why = f": {rnd.rejection.comment}" if rnd.rejection.comment else ""
+        return (f"{release.version} was rejected in {env.name} by {rnd.rejection.actor} at {rnd.rejection.at}{why}; "
+                f"a new round needs {need} approval(s){who} given after the rejection, has {have}: {run}")
+    return f"needs {need} approval(s){who} for {release.version} in {env.name}, has {have}: {run}"
 
 
 def _zone(tz: str) -> dt.tzinfo:

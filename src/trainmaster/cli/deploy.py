@@ -111,7 +111,9 @@ def approve(ctx: click.Context, version: str, env: str, comment: str, by: str | 
         return
     counts = approval_counts(environment, rel, actor)
     approval = Approval(rel.id, rel.version, environment.name, actor, now(), comment, counts)
-    recorded = app.ledger.record_approval(approval)
+    from trainmaster.rounds import record_approval
+
+    recorded = record_approval(app.ledger, approval, rel)
     if recorded:
         app.emit("approval_recorded", approval=approval, release=rel, environment=environment)
         if counts and remote is not None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from trainmaster._output import echo
 from trainmaster.cli.common import emit_json, get_app, json_option
+
+if TYPE_CHECKING:
+    from trainmaster.retention import Plan
 
 
 def register(cli: click.Group) -> None:
@@ -140,16 +145,88 @@ def show(ctx: click.Context, version: str, as_json: bool) -> None:
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """List the releases in the ledger, oldest first."""
+    from trainmaster.retention import deleted_ids
+
     app = get_app(ctx)
     releases = app.ledger.list_releases(app.config.project)
+    deleted = deleted_ids(app.ledger)
     if as_json:
         emit_json({"releases": [{"version": r.version, "id": r.id, "created_by": r.metadata.get("created_by"),
-                                 "created_at": r.metadata.get("created_at")} for r in releases]})
+                                 "created_at": r.metadata.get("created_at"), "deleted": r.id in deleted}
+                                for r in releases]})
         return
     if not releases:
         echo("no releases yet")
     for r in releases:
-        echo(f"{r.version:<20} {r.id}  {r.metadata.get('created_at', '')}  {r.metadata.get('created_by', '')}")
+        mark = "  (deleted)" if r.id in deleted else ""
+        echo(f"{r.version:<20} {r.id}  {r.metadata.get('created_at', '')}  {r.metadata.get('created_by', '')}{mark}")
+
+
+@release.command("delete")
+@click.argument("version")
+@click.option("--dry-run", is_flag=True, help="Say what would go, change nothing.")
+@click.option("--by", help="Your name (refused inside CI, where the CI says who).")
+@json_option
+@click.pass_context
+def delete(ctx: click.Context, version: str, dry_run: bool, by: str | None, as_json: bool) -> None:
+    """Delete release VERSION, never deployed anywhere: its store files go, its ledger row stays as a tombstone."""
+    from trainmaster.retention import apply, plan_delete
+
+    app, rel = _load(ctx, version)
+    plan = plan_delete(app, rel)
+    if not dry_run:
+        apply(app, plan, app.actor(by), "release delete")
+    report_plan(plan, dry_run, as_json)
+
+
+def report_plan(plan: Plan, dry_run: bool, as_json: bool) -> None:
+    """Print what a ``release delete`` or ``gc`` removed (or would remove, with ``--dry-run``)."""
+    if as_json:
+        emit_json(dict(plan.to_json(), dry_run=dry_run))
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for rel in plan.releases:
+        echo(f"{verb} release {rel.version} ({rel.id})")
+    for version, why in plan.kept.items():
+        echo(f"kept {version}: {why}")
+    echo(f"{verb} {len(plan.releases)} release(s) and {len(plan.blobs)} store file(s), {plan.bytes} bytes"
+         f"{' (nothing changed)' if dry_run else ''}")
+
+
+@release.command("diff")
+@click.argument("old")
+@click.argument("new")
+@json_option
+@click.pass_context
+def diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
+    """What changed from release OLD to NEW: packages, metadata, and the source commits between them."""
+    from trainmaster.diff import diff_releases
+
+    app, a = _load(ctx, old)
+    _, b = _load(ctx, new)
+    found = diff_releases(a, b, app.config.root)
+    if as_json:
+        emit_json(found)
+        return
+    echo(f"{a.version} → {b.version}")
+    pkgs = found["packages"]
+    for pkg in pkgs["added"]:
+        echo(f"  + package {pkg['name']}: {pkg['file_name']} {pkg['size']} bytes {pkg['digest']}")
+    for pkg in pkgs["removed"]:
+        echo(f"  - package {pkg['name']}: {pkg['file_name']} {pkg['size']} bytes {pkg['digest']}")
+    for pkg in pkgs["changed"]:
+        for key, change in pkg["changes"].items():
+            echo(f"  ~ package {pkg['name']} {key}: {change['from']} → {change['to']}")
+    if not (pkgs["added"] or pkgs["removed"] or pkgs["changed"]):
+        echo("  packages: identical")
+    for key, change in found["metadata"].items():
+        echo(f"  ~ {key}: {change['from']} → {change['to']}")
+    if found["commits"] is not None:
+        echo(f"  commits ({len(found['commits'])}):")
+        for line in found["commits"]:
+            echo(f"    {line}")
+    else:
+        echo(f"  commits: {found['commits_note']}")
 
 
 @release.command("verify")

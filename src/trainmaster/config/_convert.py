@@ -101,6 +101,7 @@ class Converter:
             plugin_locations={name: self.block_locations(block, (name,)) for name, block in top_plugins.items()},
             state_dir=Path(os.path.abspath(base.parent / data.get("state_dir", ".trainmaster"))),
             audit_key=self.secret(data["audit"]["key"], ("audit", "key")) if "key" in data.get("audit", {}) else None,
+            retention_keep=int((data.get("retention") or {}).get("keep", 20)),
         )
 
     def packages(self) -> tuple[PackageSpec, ...]:

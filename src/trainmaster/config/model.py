@@ -158,6 +158,8 @@ class Config:
     """Per top-level settings block: where it and each of its keys were written ("" = the block)."""
     state_dir: Path | None = None
     audit_key: SecretRef | None = None  # ``audit: {key: {secret: …}}``: events are HMAC-SHA256 with it
+    retention_keep: int = 20
+    """``retention: {keep: N}``: how many of the newest releases ``trainmaster gc`` keeps."""
 
     @property
     def root(self) -> Path:

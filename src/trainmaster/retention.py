@@ -1,0 +1,157 @@
+"""Retention: ``release delete`` and ``gc``.
+
+A deleted release keeps its ledger row (its deployments and approvals refer to it) and
+gets a *tombstone* (table ``release_tombstones``) written with a ``release_deleted``
+audit event in one transaction; then the store blobs no live release references are
+removed. A deleted release can no longer be deployed, approved or re-created (exit 2).
+
+``gc`` keeps, per the config's ``retention: {keep: N}`` (default 20):
+
+* the newest ``keep`` releases;
+* every release currently deployed anywhere (the latest succeeded deployment of each
+  environment, locally or in the remote ledger) and each environment's rollback target
+  (the succeeded release before it);
+* every release with a deployment in progress.
+
+Everything else is deleted. Store blobs referenced by no kept release are removed,
+except unreferenced blobs younger than :data:`FRESH_SECONDS` (a ``release create`` may
+be about to record them).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from trainmaster.app import App
+    from trainmaster.ledger import SqliteLedger
+    from trainmaster.model import Release
+
+FRESH_SECONDS = 600.0
+
+
+def tombstone(ledger: SqliteLedger, release_id: str) -> dict[str, str] | None:
+    """When, by whom and why ``release_id`` was deleted; None if it was not."""
+    from trainmaster.audit import select_sql
+
+    rows = ledger._checked("release_tombstones", ledger.conn.execute(
+        select_sql("release_tombstones", "WHERE release_id = ?"), (release_id,)).fetchall())
+    return {"at": rows[0]["at"], "actor": rows[0]["actor"], "reason": rows[0]["reason"]} if rows else None
+
+
+def deleted_ids(ledger: SqliteLedger) -> set[str]:
+    return {r[0] for r in ledger.conn.execute("SELECT release_id FROM release_tombstones")}
+
+
+def refuse_deleted(ledger: SqliteLedger, release: Release) -> None:
+    """Exit 2 naming the release when it was deleted."""
+    found = tombstone(ledger, release.id)
+    if found is not None:
+        raise InvalidInput(f"release {release.version} was deleted by {found['actor']} at {found['at']} "
+                           f"({found['reason']}); its packages are gone from the store: use a new version")
+
+
+@dataclass
+class Plan:
+    """What a ``gc`` or ``release delete`` removes."""
+
+    releases: list[Release] = field(default_factory=list)
+    blobs: list[tuple[str, Path, int]] = field(default_factory=list)  # digest, path, bytes
+    kept: dict[str, str] = field(default_factory=dict)  # version -> why
+
+    @property
+    def bytes(self) -> int:
+        return sum(size for _, _, size in self.blobs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"releases": [{"version": r.version, "release_id": r.id} for r in self.releases],
+                "blobs": [{"digest": d, "bytes": size} for d, _, size in self.blobs],
+                "bytes": self.bytes, "kept": self.kept}
+
+
+def _protected(app: App) -> dict[str, str]:
+    """Release ids that must stay, each with the reason: deployed, rollback target, in progress."""
+    from trainmaster.deploy import last_good
+
+    keep: dict[str, str] = {}
+    for env in app.config.environments:
+        current = last_good(app, env.name)
+        if current is not None:
+            keep.setdefault(current.release_id, f"deployed in {env.name}")
+            target = last_good(app, env.name, exclude_release=current.release_id)
+            if target is not None:
+                keep.setdefault(target.release_id, f"rollback target of {env.name}")
+    for dep in app.ledger.in_progress():
+        keep.setdefault(dep.release_id, f"being deployed to {dep.environment}")
+    return keep
+
+
+def _blobs(app: App, doomed: list[Release], deleted: set[str]) -> list[tuple[str, Path, int]]:
+    """Store files referenced by no live release (those of ``doomed`` included)."""
+    live: set[str] = set()
+    gone = deleted | {r.id for r in doomed}
+    for rel in app.ledger.list_releases(app.config.project):
+        if rel.id not in gone:
+            live.update(p.digest for p in rel.packages)
+    doomed_digests = {p.digest for r in doomed for p in r.packages}
+    shard_root = app.store.root / "sha256"
+    found = []
+    now = time.time()
+    for path in sorted(shard_root.glob("*/*")) if shard_root.is_dir() else []:
+        digest = f"sha256:{path.name}"
+        if digest in live or not path.is_file():
+            continue
+        st = path.stat()
+        if digest not in doomed_digests and now - st.st_mtime < FRESH_SECONDS:
+            continue
+        found.append((digest, path, st.st_size))
+    return found
+
+
+def plan_gc(app: App) -> Plan:
+    keep_n = app.config.retention_keep
+    deleted = deleted_ids(app.ledger)
+    releases = [r for r in app.ledger.list_releases(app.config.project) if r.id not in deleted]
+    kept = {rid: why for rid, why in _protected(app).items()}
+    for rel in releases[-keep_n:]:
+        kept.setdefault(rel.id, f"among the newest {keep_n}")
+    plan = Plan(releases=[r for r in releases if r.id not in kept])
+    plan.kept = {r.version: kept[r.id] for r in releases if r.id in kept}
+    plan.blobs = _blobs(app, plan.releases, deleted)
+    return plan
+
+
+def plan_delete(app: App, release: Release) -> Plan:
+    """``release delete``: only a release never deployed anywhere (exit 2 otherwise)."""
+    refuse_deleted(app.ledger, release)
+    row = app.ledger.conn.execute("SELECT environment, status FROM deployments WHERE release_id = ? "
+                                  "ORDER BY id LIMIT 1", (release.id,)).fetchone()
+    if row is not None:
+        raise InvalidInput(f"release {release.version} was deployed to {row[0]} ({row[1]}): only a release never "
+                           "deployed can be deleted; `trainmaster gc` retires deployed ones under the retention "
+                           "policy")
+    return Plan(releases=[release], blobs=_blobs(app, [release], deleted_ids(app.ledger)))
+
+
+def apply(app: App, plan: Plan, actor: str, reason: str) -> None:
+    """Tombstone the releases (audited, one transaction), then remove the blobs."""
+    from trainmaster.ledger import now
+
+    ledger = app.ledger
+    with ledger.transaction() as conn:
+        for rel in plan.releases:
+            cur = conn.execute("INSERT OR IGNORE INTO release_tombstones (release_id, at, actor, reason) "
+                               "VALUES (?,?,?,?)", (rel.id, now(), actor, reason))
+            if cur.rowcount:
+                ledger._audit(conn, "release_deleted", actor, f"{rel.project}@{rel.version}",
+                              {"release_id": rel.id, "reason": reason,
+                               "packages": {p.name: p.digest for p in rel.packages}},
+                              bound=("release_tombstones", rel.id))
+    for _, path, _ in plan.blobs:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,76 @@
+"""``release diff A B``: packages, metadata and the source commits between two releases."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.support.project import Project
+
+CONFIG = """\
+project: demo
+packages:
+  app: app.bin
+  docs: docs.txt
+train:
+  - name: dev
+    deploy: "true"
+"""
+
+
+def _git(p: Project, *args: str) -> str:
+    env = dict(p.env, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a", GIT_COMMITTER_EMAIL="a@x")
+    done = subprocess.run(["git", *args], cwd=p.root, env=env, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def _in_ci(sha: str) -> dict[str, str]:
+    return {"TRAINMASTER_LOAD_PLUGINS": "github", "GITHUB_ACTIONS": "true", "GITHUB_SHA": sha, "GITHUB_ACTOR": "ci",
+            "GITHUB_REPOSITORY": "o/demo", "GITHUB_RUN_ID": "7"}
+
+
+def test_diff_lists_packages_metadata_and_the_commits_between(bare_project: Project) -> None:
+    p = bare_project
+    p.write("trainmaster.yaml", CONFIG)
+    p.write(".gitignore", ".trainmaster/\n")
+    p.write("app.bin", "one")
+    p.write("docs.txt", "docs")
+    _git(p, "init", "-q")
+    _git(p, "add", ".")
+    _git(p, "commit", "-qm", "first")
+    first = _git(p, "rev-parse", "HEAD")
+    p.ok("release", "create", "1.0.0", env=_in_ci(first))
+    p.write("app.bin", "two, longer")
+    _git(p, "commit", "-qam", "faster app")
+    p.write("docs.txt", "docs")
+    _git(p, "commit", "-q", "--allow-empty", "-m", "tidy")
+    second = _git(p, "rev-parse", "HEAD")
+    p.ok("release", "create", "1.1.0", "--notes", "faster", env=_in_ci(second))
+    found = json.loads(p.ok("release", "diff", "1.0.0", "1.1.0", "--json").stdout)
+    assert found["packages"]["added"] == [] and found["packages"]["removed"] == []
+    (app,) = found["packages"]["changed"]
+    assert app["name"] == "app" and app["changes"]["size"] == {"from": 3, "to": 11}
+    assert app["changes"]["digest"]["from"] != app["changes"]["digest"]["to"]
+    assert found["metadata"]["source.commit"] == {"from": first, "to": second}
+    assert found["metadata"]["notes"] == {"from": None, "to": "faster"}
+    assert [line.split(" ", 1)[1] for line in found["commits"]] == ["tidy", "faster app"]
+    text = p.ok("release", "diff", "1.0.0", "1.1.0").stdout
+    assert "~ package app size: 3 → 11" in text and "commits (2):" in text and "faster app" in text
+
+
+def test_diff_without_commits_says_why_and_shows_added_and_removed_packages(bare_project: Project) -> None:
+    p = bare_project
+    p.write("trainmaster.yaml", CONFIG)
+    p.write("app.bin", "one")
+    p.write("docs.txt", "docs")
+    p.ok("release", "create", "1.0.0")
+    p.write("trainmaster.yaml", CONFIG.replace("  docs: docs.txt\n", "  web: web.zip\n"))
+    p.write("web.zip", "zip")
+    p.ok("release", "create", "2.0.0")
+    found = json.loads(p.ok("release", "diff", "1.0.0", "2.0.0", "--json").stdout)
+    assert [x["name"] for x in found["packages"]["added"]] == ["web"]
+    assert [x["name"] for x in found["packages"]["removed"]] == ["docs"]
+    assert found["packages"]["changed"] == []
+    assert found["commits"] is None and "source commit" in found["commits_note"]
+    unknown = p.run("release", "diff", "1.0.0", "9.9.9")
+    assert unknown.returncode == 2 and "no release 9.9.9" in unknown.stderr
