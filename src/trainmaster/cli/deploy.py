@@ -100,7 +100,11 @@ def approve(ctx: click.Context, version: str, env: str, comment: str, by: str | 
     environment = app.environment(env)
     rel = find_release(app, version)
     actor = app.actor(by)
+    from trainmaster.rounds import current_round, record_approval
+
     need = environment.approvals.count if environment.approvals else 0
+    if need == 0 and current_round(app.ledger, rel.id, environment.name).rejection is not None:
+        need = 1  # a rejection holds the release there until a new round of at least one approval
     remote = _remote_approver(app, environment)
     if need == 0 and remote is None:
         if as_json:
@@ -111,8 +115,6 @@ def approve(ctx: click.Context, version: str, env: str, comment: str, by: str | 
         return
     counts = approval_counts(environment, rel, actor)
     approval = Approval(rel.id, rel.version, environment.name, actor, now(), comment, counts)
-    from trainmaster.rounds import record_approval
-
     recorded = record_approval(app.ledger, approval, rel)
     if recorded:
         app.emit("approval_recorded", approval=approval, release=rel, environment=environment)
