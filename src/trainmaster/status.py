@@ -45,6 +45,8 @@ class EnvironmentStatus:
     actor: str | None = None
     finished_at: str | None = None
     url: str | None = None
+    verification: str | None = None
+    """``passed``/``failed``: the performance verification of the current deployment (``verify:``), if any."""
 
     def waiting(self) -> str:
         """What the next release waits for: ``""``, ``ready: 1.2.0``, or ``1.2.0: gate; gate``."""
@@ -65,6 +67,7 @@ class EnvironmentStatus:
             "deployment": self.deployment,
             "actor": self.actor,
             "finished_at": self.finished_at,
+            "verification": self.verification,
         }
 
     @classmethod
@@ -83,6 +86,7 @@ class EnvironmentStatus:
             actor=data.get("actor"),
             finished_at=data.get("finished_at"),
             url=data.get("url") or data.get("environment_url"),
+            verification=data.get("verification"),
         )
 
 
@@ -96,6 +100,13 @@ def _candidate(app: App, env: Environment, releases: list[Release]) -> Release |
         if env.stage_index == 0 or previous_stage_passed_at(app.config, env, rel, app.view)[0]:
             return rel
     return None
+
+
+def _verification(app: App, env: Environment, deployment: int) -> str | None:
+    from trainmaster.duty_records import verification
+
+    found = verification(app.ledger, deployment_id=deployment, environment=env.name)
+    return None if found is None else ("passed" if found["passed"] else "failed")
 
 
 def environment_status(app: App) -> list[EnvironmentStatus]:
@@ -118,5 +129,6 @@ def environment_status(app: App) -> list[EnvironmentStatus]:
             deployment=current.id if current else None,
             actor=current.actor if current else None,
             finished_at=current.finished_at if current else None,
+            verification=_verification(app, env, current.id) if current and env.verify else None,
         ))
     return rows

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from trainmaster import __version__
-from trainmaster.cli import audit, deploy, info, release
+from trainmaster.cli import audit, deploy, duties, info, release
 from trainmaster.cli.common import current_app
 
 
@@ -68,7 +68,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = {"config": config_path}
 
 
-for module in (info, release, deploy, audit):
+for module in (info, release, deploy, duties, audit):
     module.register(cli)
 
 

@@ -82,7 +82,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     width = max([len(r.name) for r in rows] + [11])
     echo(f"{'ENVIRONMENT':<{width}}  {'STAGE':<10} {'VERSION':<16} {'STATUS':<12} PENDING")
     for r in rows:
-        echo(f"{r.name:<{width}}  {r.stage:<10} {r.version or '-':<16} {r.status:<12} {r.waiting()}")
+        state = f"{r.status} (verify {r.verification})" if r.verification else r.status
+        echo(f"{r.name:<{width}}  {r.stage:<10} {r.version or '-':<16} {state:<12} {r.waiting()}")
 
 
 @click.command()
