@@ -272,3 +272,22 @@ def test_verification_compares_with_the_last_good_release_and_rolls_back(bare_pr
     assert row["version"] == "1.2.0" and row["verification"] == "passed"
     assert "succeeded (verify passed)" in p.ok("status").stdout
     p.ok("audit", "verify")
+
+
+def test_the_documented_example_runs(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "duties" / "run.sh"
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    env.update(TRAINMASTER=f"{sys.executable} -m trainmaster", TMPDIR=str(tmp_path), TRAINMASTER_LOAD_PLUGINS="")
+    result = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    assert "the gates of test are not met for 1.0.0: change-window-open (exit 1)" in out
+    assert "needs 1 sign-off(s) from product-owner, qa-lead in test" in out
+    assert "password *** is masked" in out and "s3cret-demo-password" not in out
+    assert "280 regressed more than 10% from 200" in out and "rolled back to 1.0.0" in out
+    work = Path(result.stdout.rsplit("duties example finished in ", 1)[1].strip())
+    assert (work / "servers" / "migrations.log").read_text() == "1.0.0\n"
