@@ -127,6 +127,76 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     CREATE TABLE release_tombstones (release_id TEXT PRIMARY KEY REFERENCES releases(id),
         at TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL, row_hash TEXT);
     """,
+    # 8: the release duties: runbook runs and their approvals, quality-gate samples, sign-offs,
+    # performance verifications (see trainmaster.duty_records); every row bound like the others
+    """
+    CREATE TABLE runbook_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        runbook TEXT NOT NULL,
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        version TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        deployment_id INTEGER,
+        actor TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,
+        excerpt TEXT NOT NULL DEFAULT '',
+        row_hash TEXT
+    );
+    CREATE INDEX runbook_runs_by_environment ON runbook_runs (environment, id);
+    CREATE TABLE runbook_approvals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        runbook TEXT NOT NULL,
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        environment TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT '',
+        counts INTEGER NOT NULL,
+        row_hash TEXT,
+        UNIQUE (runbook, release_id, environment, actor)
+    );
+    CREATE TABLE gate_samples (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        version TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL,
+        passed INTEGER NOT NULL,
+        results TEXT NOT NULL,
+        row_hash TEXT
+    );
+    CREATE INDEX gate_samples_by_release ON gate_samples (release_id, environment, id);
+    CREATE TABLE signoffs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        version TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT '',
+        counts INTEGER NOT NULL,
+        revoked_at TEXT,
+        revoked_by TEXT,
+        row_hash TEXT
+    );
+    CREATE INDEX signoffs_by_release ON signoffs (release_id, environment);
+    CREATE TABLE verifications (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        deployment_id INTEGER NOT NULL,
+        release_id TEXT NOT NULL REFERENCES releases(id),
+        version TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        at TEXT NOT NULL,
+        passed INTEGER NOT NULL,
+        metrics TEXT NOT NULL,
+        results TEXT NOT NULL,
+        row_hash TEXT
+    );
+    CREATE INDEX verifications_by_environment ON verifications (environment, release_id, id);
+    """,
 )
 
 

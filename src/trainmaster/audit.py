@@ -51,6 +51,16 @@ BOUND_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "approval_events": (("id", "release_id", "environment", "actor", "kind", "at", "comment", "after_approval"),
                         ("id",)),
     "release_tombstones": (("release_id", "at", "actor", "reason"), ("release_id",)),
+    # the release duties (migration 6, trainmaster.duty_records)
+    "runbook_runs": (("id", "runbook", "release_id", "version", "environment", "deployment_id", "actor",
+                      "started_at", "finished_at", "status", "excerpt"), ("id",)),
+    "runbook_approvals": (("id", "runbook", "release_id", "environment", "actor", "at", "comment", "counts"),
+                          ("id",)),
+    "gate_samples": (("id", "release_id", "version", "environment", "actor", "at", "passed", "results"), ("id",)),
+    "signoffs": (("id", "release_id", "version", "environment", "actor", "at", "comment", "counts", "revoked_at",
+                  "revoked_by"), ("id",)),
+    "verifications": (("id", "deployment_id", "release_id", "version", "environment", "at", "passed", "metrics",
+                       "results"), ("id",)),
 }
 
 
@@ -134,20 +144,25 @@ def bind_row(conn: sqlite3.Connection, table: str, key: Any) -> dict[str, Any]:
     return {"table": table, "key": key, "hash": digest}
 
 
+def _env_subject(row: dict[str, Any]) -> str:
+    return str(row["environment"])
+
+
 SUBJECTS = {"releases": lambda r: f"{r['project']}@{r['version']}", "deployments": lambda r: r["environment"],
             "approvals": lambda r: r["environment"], "publications": lambda r: r["system"],
             "approval_events": lambda r: r["environment"], "release_tombstones": lambda r: r["release_id"]}
 
 
-def bind_existing(conn: sqlite3.Connection, tables: Iterable[str]) -> int:
-    """Hash every row of ``tables`` and append one ``row_bound`` event per row (the migration of older ledgers)."""
+def bind_existing(conn: sqlite3.Connection, tables: Iterable[str] = ()) -> int:
+    """Hash every row of ``tables`` (default all) and append one ``row_bound`` event per row
+    (the migration of older ledgers)."""
     count = 0
-    for table in tables:
+    for table in tables or BOUND_TABLES:
         for values in conn.execute(select_sql(table, "ORDER BY rowid")).fetchall():
             row, _ = as_row(table, values)
             key = row_key(table, row)
             bound = bind_row(conn, table, key)
-            append_event(conn, "row_bound", "trainmaster", SUBJECTS[table](row), {"row": bound},
+            append_event(conn, "row_bound", "trainmaster", SUBJECTS.get(table, _env_subject)(row), {"row": bound},
                          bound=(table, key))
             count += 1
     return count

@@ -118,8 +118,11 @@ def _plan(app: App, env: Environment, release: Release, files: dict[str, Path], 
 
 
 def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: str = "deploy",
-           out: Callable[[str], None] = _write) -> Result:
-    """Deploy ``version`` to ``env_name`` under the train's rules (see module docstring)."""
+           out: Callable[[str], None] = _write, wait: bool = False) -> Result:
+    """Deploy ``version`` to ``env_name`` under the train's rules (see module docstring).
+
+    ``wait``: sample the environment's quality gates until they pass (:mod:`trainmaster.quality_gates`).
+    """
     env = app.environment(env_name)
     release = find_release(app, version)
     target = app.target(env)
@@ -134,6 +137,9 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
     app.reap_interrupted()
     if kind == "deploy":
         _gate(app, env, release)
+        from trainmaster.quality_gates import run_gates
+
+        run_gates(app, env, release, resolved.values, masker, wait=wait, out=out)
 
     from trainmaster.locks import CancelSignal, EnvironmentLock
 
@@ -203,6 +209,7 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     from trainmaster.deploylog import DeploymentLog
     from trainmaster.locks import Cancelled
     from trainmaster.steps import StepRunner
+    from trainmaster.verify import verifier
 
     plan = _plan(app, env, release, files, resolved, force, kind)
     actor = app.actor()
@@ -219,7 +226,8 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
             cancel.arm()
         work.append(_workspace(app, dep.id, plan))  # before the runner: commands see the links
         runner = StepRunner(config=app.config, environment=env, release=release, deployment_id=dep.id, plan=plan,
-                            variables=resolved.values, masker=masker, out=out, on_spawn=lock.note_command)
+                            variables=resolved.values, masker=masker, out=out, on_spawn=lock.note_command,
+                            verify=verifier(app, env, release, dep, kind))
         job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
                         plan=plan, variables=resolved.values, masker=masker, out=out, ci=app.ci,
                         run_steps=runner.steps, run_checks=lambda: runner.steps(include_deploy=False),
@@ -264,7 +272,7 @@ def _outputs(app: App, dep: Deployment) -> None:
     app.ci.set_output("status", dep.status)
 
 
-def _workspace(app: App, dep_id: int, plan: list[PackagePlan]) -> tuple[Path, dict[str, tuple[int, int, int]]]:
+def _workspace(app: App, dep_id: int | str, plan: list[PackagePlan]) -> tuple[Path, dict[str, tuple[int, int, int]]]:
     """Give the commands their own names for the verified files (hard links, else copies).
 
     A command that edits its artefact (``sed -i``, ``mv``, ``rm``) then changes its own

@@ -63,6 +63,8 @@ class EnvironmentStatus:
     last_failure: dict[str, Any] | None = None
     active: list[dict[str, Any]] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
+    verification: str | None = None
+    """``passed``/``failed``: the performance verification of the current deployment (``verify:``), if any."""
 
     def waiting(self) -> str:
         """What the next release waits for: ``""``, ``ready: 1.2.0``, or ``1.2.0: gate; gate``."""
@@ -88,6 +90,7 @@ class EnvironmentStatus:
             "last_failure": self.last_failure,
             "active": list(self.active),
             "gates": list(self.gates),
+            "verification": self.verification,
         }
 
     @classmethod
@@ -111,6 +114,7 @@ class EnvironmentStatus:
             last_failure=data.get("last_failure"),
             active=list(data.get("active") or []),
             gates=list(data.get("gates") or []),
+            verification=data.get("verification"),
         )
 
 
@@ -185,6 +189,13 @@ def _truth(app: App, env: Environment, queue: list[dict[str, Any]]) -> dict[str,
     return {"current": current, "packages": packages or [], "last_failure": _failure(app, env), "active": active}
 
 
+def _verification(app: App, env: Environment, deployment: int) -> str | None:
+    from trainmaster.duty_records import verification
+
+    found = verification(app.ledger, deployment_id=deployment, environment=env.name)
+    return None if found is None else ("passed" if found["passed"] else "failed")
+
+
 def environment_status(app: App) -> list[EnvironmentStatus]:
     """Every environment of the config, in train order (read only)."""
     from trainmaster.gates import describe_gates
@@ -212,5 +223,6 @@ def environment_status(app: App) -> list[EnvironmentStatus]:
             finished_at=current.finished_at if current else None,
             gates=[g.to_json() for g in gates if not g.met],
             **_truth(app, env, queue),
+            verification=_verification(app, env, current.id) if current and env.verify else None,
         ))
     return rows

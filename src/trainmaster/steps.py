@@ -26,7 +26,8 @@ class StepRunner:
 
     def __init__(self, *, config: Config, environment: Environment, release: Release, deployment_id: int,
                  plan: list[PackagePlan], variables: dict[str, str], masker: Masker,
-                 out: Callable[[str], None], on_spawn: Callable[[int], None] | None = None) -> None:
+                 out: Callable[[str], None], on_spawn: Callable[[int], None] | None = None,
+                 verify: Callable[[StepRunner], str | None] | None = None) -> None:
         self.config = config
         self.env = environment
         self.release = release
@@ -34,6 +35,7 @@ class StepRunner:
         self.masker = masker
         self.out = out
         self.on_spawn = on_spawn
+        self.verify = verify  # performance verification after the checks (trainmaster.verify): None or why it failed
         self.excerpts: list[str] = []
         trainmaster = {
             "TRAINMASTER_PROJECT": config.project,
@@ -139,6 +141,9 @@ class StepRunner:
                                  out=self.out, on_spawn=self.on_spawn)
             if not result.ok:
                 return self._fail(outcome, todo, "post-deploy monitoring failed", checks=True)
+        failure = self.verify(self) if self.verify is not None else None
+        if failure:
+            return self._fail(outcome, todo, failure, checks=True)
         return self._outcome("succeeded", outcome)
 
     def _fail(self, outcome: dict[str, str], todo: list[PackagePlan], message: str, *,

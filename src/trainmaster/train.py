@@ -150,8 +150,11 @@ def pending_gates(config: Config, env: Environment, release: Release, view: Remo
     """Every pre-deployment gate ``release`` does not yet meet for ``env``."""
     now = now or dt.datetime.now(dt.UTC)
     enforced = getattr(view, "approvals_enforced_remotely", None)
+    from trainmaster.signoff import check_signoffs
+
     checks = (
         check_order(config, env, release, view),
+        check_signoffs(config, env, release, view, ledger),
         None if enforced is not None and enforced(env) else check_approvals(env, release, ledger),
         check_soak(config, env, release, view, now),
         check_windows(env, now),

@@ -67,7 +67,8 @@ def test_rows_round_trip_through_status_json() -> None:
     row = EnvironmentStatus("dev", "dev", "1.0.0", RID, "succeeded", ["soak"], "1.1.0", 3, "ann", "2026-01-01")
     data = row.to_json()
     assert list(data) == ["name", "stage", "version", "release_id", "status", "pending", "next", "deployment",
-                          "actor", "finished_at", "current", "packages", "last_failure", "active", "gates"]
+                          "actor", "finished_at", "current", "packages", "last_failure", "active", "gates",
+                          "verification"]
     assert EnvironmentStatus.from_json(data) == row
 
 

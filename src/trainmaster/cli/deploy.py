@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from trainmaster.app import App
     from trainmaster.config.model import Environment
     from trainmaster.deploy import Result
-    from trainmaster.interfaces import Approval
+    from trainmaster.interfaces import Approval, Deployment
     from trainmaster.model import Release
 
 
@@ -33,11 +33,13 @@ def _report(ctx: click.Context, run: Callable[[], Result], as_json: bool) -> Non
     except DeploymentFailed as exc:
         if as_json and exc.deployment is not None:
             emit_json({"deployment": exc.deployment.to_json(),
-                       "rollback": exc.rollback.to_json() if exc.rollback is not None else None})
+                       "rollback": exc.rollback.to_json() if exc.rollback is not None else None,
+                       "verification": _verification(ctx, exc.deployment)})
         publish_summary(get_app(ctx), focus=exc.deployment.version if exc.deployment else None)
         raise
     if as_json:
-        emit_json({"deployment": result.deployment.to_json(), "rollback": None})
+        emit_json({"deployment": result.deployment.to_json(), "rollback": None,
+                   "verification": _verification(ctx, result.deployment)})
     publish_summary(get_app(ctx), focus=result.deployment.version)
 
 
@@ -45,24 +47,26 @@ def _report(ctx: click.Context, run: Callable[[], Result], as_json: bool) -> Non
 @click.argument("version")
 @click.option("--to", "env", required=True, metavar="ENV", help="The environment to deploy to.")
 @click.option("--force", is_flag=True, help="Deploy every package, even those already in their desired state.")
+@click.option("--wait", is_flag=True, help="Sample the environment's quality gates until they pass or time out.")
 @json_option
 @click.pass_context
-def deploy(ctx: click.Context, version: str, env: str, force: bool, as_json: bool) -> None:
+def deploy(ctx: click.Context, version: str, env: str, force: bool, wait: bool, as_json: bool) -> None:
     """Deploy release VERSION to ENV; the train decides whether it may."""
     from trainmaster.deploy import deploy as run_deploy
     from trainmaster.model import check_version
 
     check_version(version)
-    _report(ctx, lambda: run_deploy(get_app(ctx), version, env, force=force, out=_out(as_json)), as_json)
+    _report(ctx, lambda: run_deploy(get_app(ctx), version, env, force=force, out=_out(as_json), wait=wait), as_json)
 
 
 @click.command()
 @click.option("--from", "source", required=True, metavar="ENV", help="Take the release that succeeded here…")
 @click.option("--to", "env", required=True, metavar="ENV", help="…and deploy it here.")
 @click.option("--force", is_flag=True, help="Deploy every package, even those already in their desired state.")
+@click.option("--wait", is_flag=True, help="Sample the environment's quality gates until they pass or time out.")
 @json_option
 @click.pass_context
-def promote(ctx: click.Context, source: str, env: str, force: bool, as_json: bool) -> None:
+def promote(ctx: click.Context, source: str, env: str, force: bool, wait: bool, as_json: bool) -> None:
     """Deploy what last succeeded in one environment to another."""
     from trainmaster.deploy import deploy as run_deploy
     from trainmaster.deploy import last_good
@@ -76,7 +80,7 @@ def promote(ctx: click.Context, source: str, env: str, force: bool, as_json: boo
     if last is None:
         raise Refused(f"nothing has succeeded in {source} yet: there is nothing to promote")
     echo(f"promoting {last.version} from {source} (deployment #{last.id}) to {env}", err=as_json)
-    _report(ctx, lambda: run_deploy(app, last.version, env, force=force, out=_out(as_json)), as_json)
+    _report(ctx, lambda: run_deploy(app, last.version, env, force=force, out=_out(as_json), wait=wait), as_json)
 
 
 @click.command()
@@ -154,6 +158,13 @@ def rollback(ctx: click.Context, env: str, version: str | None, as_json: bool) -
     if version:
         check_version(version)
     _report(ctx, lambda: run_rollback(get_app(ctx), env, version, out=_out(as_json)), as_json)
+
+
+def _verification(ctx: click.Context, dep: Deployment) -> dict[str, Any] | None:
+    """The deployment's performance verification (``verify:``), or None."""
+    from trainmaster.duty_records import verification
+
+    return verification(get_app(ctx).ledger, deployment_id=dep.id, environment=dep.environment)
 
 
 def _out(as_json: bool) -> Callable[[str], None]:

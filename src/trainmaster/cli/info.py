@@ -105,7 +105,8 @@ def status_lines(rows: list[EnvironmentStatus], paint: Painter) -> list[str]:
     for r in rows:
         cur = r.current or {}
         table_rows.append([r.name, r.stage, paint(cur.get("version") or "-", "bold" if cur else None),
-                           ago(cur.get("since")), paint.status(r.status),
+                           ago(cur.get("since")),
+                           paint.status(r.status) + (f" (verify {r.verification})" if r.verification else ""),
                            f"#{r.deployment} {ago(r.finished_at)}" if r.deployment else "-",
                            paint(_next(r), "yellow" if r.pending else "green" if r.next else None)])
         for pkg in r.packages:

@@ -88,11 +88,14 @@ class Converter:
         defaults = self.settings(data.get("defaults", {}), ("defaults",))
         top_plugins = {name: dict(data[name]) for name in self.plugin_names if name in data}
         base = Path(os.path.abspath(self.path))
+        stages = self.stages(defaults, top_vars, top_plugins)
+        from trainmaster.config._duties import runbooks
+
         return Config(
             path=base,
             project=data["project"],
             packages=self.packages(),
-            stages=self.stages(defaults, top_vars, top_plugins),
+            stages=stages,
             variables=top_vars,
             ledger=data.get("ledger", "sqlite"),
             publish=tuple(data.get("publish", ())),
@@ -102,6 +105,7 @@ class Converter:
             state_dir=Path(os.path.abspath(base.parent / data.get("state_dir", ".trainmaster"))),
             audit_key=self.secret(data["audit"]["key"], ("audit", "key")) if "key" in data.get("audit", {}) else None,
             retention_keep=int((data.get("retention") or {}).get("keep", 20)),
+            runbooks=runbooks(self, tuple(env for stage in stages for env in stage.environments)),
         )
 
     def packages(self) -> tuple[PackageSpec, ...]:
@@ -211,6 +215,9 @@ class Converter:
             )
         if "freeze" in block:
             out["freeze"] = tuple(self.freeze(f, (*path, "freeze", i)) for i, f in enumerate(block["freeze"]))
+        from trainmaster.config._duties import duty_settings
+
+        out.update(duty_settings(self, block, path))
         return out
 
     def duration(self, value: Any, path: PathKey, *, positive: bool = False) -> float:

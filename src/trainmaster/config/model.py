@@ -91,6 +91,65 @@ class Approvals:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """One quality gate: a ``command`` that exits 0, or an ``http`` URL answering ``expect`` with ``json`` values."""
+
+    name: str
+    command: str | None = None
+    http: str | None = None
+    expect: int = 200
+    json: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Gates:
+    """``gates:``: the checks, sampled together; ``delay``/``every``/``timeout`` apply with ``deploy --wait``."""
+
+    checks: tuple[Gate, ...]
+    delay: float = 0.0
+    every: float = 30.0
+    timeout: float = 600.0
+
+
+@dataclass(frozen=True)
+class Signoff:
+    """``signoff:``: sign-offs needed before a release may leave the environment."""
+
+    count: int
+    from_: tuple[str, ...] = ()
+    allow_self: bool = False
+
+
+@dataclass(frozen=True)
+class MetricBound:
+    """Bounds of one verified metric; ``regress`` is a fraction (``0.1``) when ``relative``, else absolute."""
+
+    max: float | None = None
+    min: float | None = None
+    regress: float | None = None
+    relative: bool = False
+
+
+@dataclass(frozen=True)
+class Verify:
+    """``verify:``: a command writing metrics to ``$TRAINMASTER_METRICS``, and their bounds."""
+
+    command: str
+    metrics: tuple[tuple[str, MetricBound], ...]
+
+
+@dataclass(frozen=True)
+class Runbook:
+    """One entry of ``runbooks:``: a named operational process."""
+
+    name: str
+    command: str
+    environments: tuple[str, ...]
+    approvals: Approvals | None = None
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
 class Environment:
     """One environment of the train, with ``defaults`` and train-wide variables merged in.
 
@@ -117,6 +176,9 @@ class Environment:
     freeze: tuple[Freeze, ...] = ()
     soak: float | None = None
     concurrency: Concurrency = "refuse"
+    gates: Gates | None = None
+    signoff: Signoff | None = None
+    verify: Verify | None = None
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     location: Location | None = None
     settings_locations: dict[str, dict[str, Location]] = field(default_factory=dict)
@@ -160,6 +222,7 @@ class Config:
     audit_key: SecretRef | None = None  # ``audit: {key: {secret: …}}``: events are HMAC-SHA256 with it
     retention_keep: int = 20
     """``retention: {keep: N}``: how many of the newest releases ``trainmaster gc`` keeps."""
+    runbooks: tuple[Runbook, ...] = ()
 
     @property
     def root(self) -> Path:
@@ -175,6 +238,12 @@ class Config:
         for env in self.environments:
             if env.name == name:
                 return env
+        return None
+
+    def runbook(self, name: str) -> Runbook | None:
+        for book in self.runbooks:
+            if book.name == name:
+                return book
         return None
 
     def package(self, name: str) -> PackageSpec | None:

@@ -1,0 +1,178 @@
+"""Runbooks: named operational processes run against the release deployed in an environment.
+
+``runbooks: {NAME: {command, environments: [...], approvals, timeout}}`` in the config;
+``trainmaster run NAME --env ENV`` runs ``command``:
+
+1. the runbook exists (exit 2) and may run in ``ENV`` (exit 3 otherwise);
+2. the release is the one *currently deployed* in ``ENV`` (its newest succeeded
+   deployment; exit 3 when there is none), and its packages are re-hashed (exit 4);
+3. the environment's variables and secrets resolve (exit 2);
+4. its approvals are met (exit 3): an approval is keyed by **(runbook, release, environment)**
+   and recorded with ``trainmaster run NAME --env ENV --approve``; it stays valid for every
+   later run of that runbook against that release there, like a deployment's approval. The
+   rules are the deployments' rules: the release's creator does not count unless the
+   environment has ``allow_self_approval``, and only ``approvals.from`` names count when given;
+5. the environment's lock is taken (a runbook never runs during a deployment there; exit 3 if busy).
+
+The command runs exactly like a deployment's commands (:class:`trainmaster.steps.StepRunner`):
+clean environment, the verified packages as ``TRAINMASTER_PACKAGE_*`` (own links, never the
+store), ``TRAINMASTER_DEPLOYMENT_ID`` of the deployment that put the release there, plus
+``TRAINMASTER_RUNBOOK`` and ``TRAINMASTER_RUN_ID``; live output with secrets masked; the
+runbook's ``timeout`` (else the environment's). Each run is recorded (``runbook_runs``: actor,
+release, outcome, masked log excerpt) and audited. A failed run exits 1.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from trainmaster.errors import InvalidInput, Refused, TrainmasterError
+
+if TYPE_CHECKING:
+    from trainmaster.app import App
+    from trainmaster.config.model import Environment, Runbook
+    from trainmaster.model import Release
+
+
+class RunbookFailed(TrainmasterError):
+    """The runbook's command failed or timed out (exit 1)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, run: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+def runbook(app: App, name: str) -> Runbook:
+    book = app.config.runbook(name)
+    if book is None:
+        names = [b.name for b in app.config.runbooks]
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" — did you mean '{close[0]}'?" if close else f" (runbooks: {', '.join(names) or 'none'})"
+        raise InvalidInput(f"unknown runbook {name!r}{hint}")
+    return book
+
+
+def target(app: App, name: str, env_name: str) -> tuple[Runbook, Environment, Release, int]:
+    """The runbook, environment, current release and its deployment id (steps 1-2 of the module docstring)."""
+    from trainmaster.deploy import find_release, last_good
+
+    book = runbook(app, name)
+    env = app.environment(env_name)
+    if env.name not in book.environments:
+        raise Refused(f"runbook {name!r} may not run in {env.name} (environments: {', '.join(book.environments)})")
+    app.reap_interrupted()
+    current = last_good(app, env.name)
+    if current is None:
+        raise Refused(f"nothing has succeeded in {env.name} yet: runbook {name!r} runs against the release "
+                      "deployed there")
+    release = app.ledger.get_release_by_id(current.release_id) or find_release(app, current.version)
+    return book, env, release, current.id
+
+
+def approval_counts(book: Runbook, env: Environment, release: Release, actor: str) -> bool:
+    if actor == release.created_by and not env.allow_self_approval:
+        return False
+    return not book.approvals or not book.approvals.from_ or actor in book.approvals.from_
+
+
+def counted(app: App, book: Runbook, env: Environment, release: Release) -> int:
+    from trainmaster.duty_records import run_approvals
+
+    actors = {actor for actor, _ in run_approvals(app.ledger, book.name, release.id, env.name)}
+    return sum(approval_counts(book, env, release, actor) for actor in actors)
+
+
+def missing_approvals(app: App, book: Runbook, env: Environment, release: Release) -> str | None:
+    if not book.approvals or book.approvals.count <= 0:
+        return None
+    have = counted(app, book, env, release)
+    if have >= book.approvals.count:
+        return None
+    who = f" from {', '.join(sorted(set(book.approvals.from_)))}" if book.approvals.from_ else ""
+    return (f"runbook {book.name!r} needs {book.approvals.count} approval(s){who} to run against "
+            f"{release.version} in {env.name}, has {have}: run `trainmaster run {book.name} --env {env.name} "
+            "--approve`")
+
+
+def approve(app: App, name: str, env_name: str, *, by: str | None, comment: str) -> dict[str, Any]:
+    """Record an approval to run ``name`` against the release deployed in ``env_name``."""
+    from trainmaster.duty_records import record_run_approval
+
+    book, env, release, _ = target(app, name, env_name)
+    actor = app.actor(by)
+    need = book.approvals.count if book.approvals else 0
+    counts = approval_counts(book, env, release, actor)
+    recorded = need > 0 and record_run_approval(app.ledger, book.name, release.id, env.name, actor, comment, counts)
+    reason = None
+    if need == 0:
+        reason = f"runbook {name!r} needs no approvals"
+    elif not counts and actor == release.created_by and not env.allow_self_approval:
+        reason = f"{actor} created {release.version} (set allow_self_approval: true on {env.name} to allow this)"
+    elif not counts:
+        reason = f"runbook {name!r} takes approvals from {', '.join(book.approvals.from_)} only" \
+            if book.approvals else None
+    return {"runbook": name, "environment": env.name, "version": release.version, "actor": actor,
+            "recorded": recorded, "counts": counts and need > 0, "approvals": counted(app, book, env, release),
+            "required": need, "reason": reason}
+
+
+def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> dict[str, Any]:
+    """Run runbook ``name`` in ``env_name`` (see the module docstring); returns the recorded run."""
+    import dataclasses
+
+    from trainmaster.deploy import _clean_workspace, _workspace, verify_release
+    from trainmaster.duty_records import finish_run, runs, start_run
+    from trainmaster.interfaces import PackagePlan
+    from trainmaster.locks import EnvironmentLock
+    from trainmaster.masking import Masker
+    from trainmaster.steps import StepRunner
+    from trainmaster.variables import resolve_variables
+
+    book, env, release, deployment_id = target(app, name, env_name)
+    files = verify_release(app, release)
+    resolved = resolve_variables(env.variables, app.registry.secret_resolvers, app.environ, env.name)
+    masker = Masker(resolved.secrets)
+    for secret in resolved.secrets:
+        app.ci.mask(secret)
+    reason = missing_approvals(app, book, env, release)
+    if reason:
+        raise Refused(reason)
+    lock = EnvironmentLock(app.lock_dir, env.name)
+    if not lock.acquire(wait=True, timeout=0.3, poll=0.05):
+        raise Refused(f"{env.name} is busy (a deployment or another runbook is running there); "
+                      f"runbook {name!r} was not started")
+    try:
+        for stale in runs(app.ledger, env.name):
+            if stale["status"] == "in_progress":  # its process died: the lock was free
+                finish_run(app.ledger, stale["id"], "interrupted", stale["excerpt"])
+        actor = app.actor()
+        run_id = start_run(app.ledger, book.name, release.id, release.version, env.name, deployment_id, actor)
+        out(f"runbook {book.name} against {release.project} {release.version} in {env.name} (run #{run_id})\n")
+        plan = [PackagePlan(pkg, files[pkg.name], "deploy", "") for pkg in release.packages]
+        work = _workspace(app, f"runbook-{run_id}", plan)
+        status = "failed"
+        timed = dataclasses.replace(env, timeout=book.timeout or env.timeout)
+        runner = StepRunner(config=app.config, environment=timed, release=release, deployment_id=deployment_id,
+                            plan=plan, variables=resolved.values, masker=masker, out=out)
+        try:
+            result = runner.run(f"runbook {book.name}", book.command,
+                                {"TRAINMASTER_RUNBOOK": book.name, "TRAINMASTER_RUN_ID": str(run_id)})
+            status = "succeeded" if result.ok else "failed"
+        except KeyboardInterrupt:
+            status = "cancelled"
+            raise
+        finally:
+            _clean_workspace(work, files)
+            finish_run(app.ledger, run_id, status, masker.mask("\n".join(runner.excerpts))[-4000:])
+    finally:
+        lock.release()
+    record = runs(app.ledger, env.name, book.name)[-1]
+    symbol = "✓" if status == "succeeded" else "✗"
+    out(f"{symbol} runbook {book.name} run #{run_id} in {env.name} {status}\n")
+    if status != "succeeded":
+        raise RunbookFailed(f"runbook {book.name!r} failed in {env.name} (run #{run_id})", record)
+    return record
