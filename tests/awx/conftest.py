@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -11,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.project import host_env
 from trainmaster_awx._settings import reset_clients
 
 CONFIG = """\
@@ -48,8 +48,7 @@ def project(tmp_path: Path, awx_fake: Any) -> tuple[Run, Path, Any, dict[str, st
     work.mkdir()
     (work / "app.bin").write_bytes(b"binary-v1")
     (work / "trainmaster.yaml").write_text(CONFIG)
-    env = {**os.environ, "CONTROLLER_HOST": awx_fake.url, "CONTROLLER_OAUTH_TOKEN": awx_fake.token}
-    env.pop("TRAINMASTER_LOAD_PLUGINS", None)
+    env = host_env(CONTROLLER_HOST=awx_fake.url, CONTROLLER_OAUTH_TOKEN=awx_fake.token)
 
     def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "trainmaster", *args], cwd=work, env={**env, **extra},

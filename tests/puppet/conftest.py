@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -11,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.project import host_env
 from trainmaster_puppet._settings import reset_clients
 
 CONFIG = """\
@@ -47,7 +47,7 @@ def make_project(tmp_path: Path, fake: Any, config: str = CONFIG) -> tuple[Run, 
     work.mkdir()
     (work / "app.bin").write_bytes(b"binary-v1")
     (work / "trainmaster.yaml").write_text(config.format(server=fake.url, port=fake.port, group=fake.app_group))
-    env = {**os.environ, "PE_TOKEN": fake.token}
+    env = host_env(PE_TOKEN=fake.token)
     env.pop("TRAINMASTER_LOAD_PLUGINS", None)
     env.pop("PE_SERVER", None)
     env.pop("PE_CA_FILE", None)

@@ -108,3 +108,14 @@ def base_env(tmp: Path) -> dict[str, str]:
     env.update({"DEST": str(tmp / "servers"), "PROD_DB_PASSWORD": SECRET, "TRAINMASTER_LOAD_PLUGINS": "",
                 "PYTHONDONTWRITEBYTECODE": "1"})
     return env
+
+
+CI_MARKERS = ("CI", "GITHUB_ACTIONS", "TF_BUILD")
+
+
+def host_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a ``trainmaster`` subprocess, minus the CI markers of the run
+    the tests happen to be in (``CI=true`` in CI would refuse ``--by``) and any ``TRAINMASTER_*``."""
+    env = {k: v for k, v in os.environ.items() if k not in CI_MARKERS and not k.startswith("TRAINMASTER_")}
+    env.update(extra)
+    return env

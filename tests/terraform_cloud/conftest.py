@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.project import host_env
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """\
 project: infra
@@ -50,8 +52,8 @@ def tfc_project(tmp_path: Path, terraform_cloud_fake: Any) -> Any:
     work.mkdir()
     (work / "infra.tar.gz").write_bytes(config_archive('variable "trainmaster" {}\n'))
     (work / "trainmaster.yaml").write_text(CONFIG.format(url=terraform_cloud_fake.url, timeout=30))
-    env = {**os.environ, "TF_API_TOKEN": terraform_cloud_fake.token,
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "plugins")])}
+    env = host_env(TF_API_TOKEN=terraform_cloud_fake.token,
+                   PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT / "plugins")]))
     env.pop("TFE_TOKEN", None)
 
     def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:

@@ -39,6 +39,7 @@ FRIENDLY: dict[str, str] = {
     "approvals": "a count (an integer >= 0) or {count, from: [names]}",
     "weekday": "a weekday: mon, tue, wed, thu, fri, sat or sun",
     "days": "a list of weekdays (mon..sun) or a range such as mon-fri",
+    "dayRange": "a weekday: mon, tue, wed, thu, fri, sat or sun, or a range such as mon-fri",
     "hours": "hours as HH:MM-HH:MM, such as 09:00-17:00 (the end may be 24:00)",
     "window": "a mapping {days, hours, timezone}",
     "freeze": "a mapping {from, to}",
