@@ -166,7 +166,7 @@ def _acquire(app: App, lock: EnvironmentLock, env: Environment, out: Callable[[s
 def _gate(app: App, env: Environment, release: Release) -> None:
     from trainmaster.train import pending_gates
 
-    reasons = pending_gates(app.config, env, release, app.view, app.ledger)
+    reasons = pending_gates(app.config, env, release, app.view, app.ledger, app.clock())
     if reasons:
         raise Refused(f"{release.version} may not be deployed to {env.name}: " + "; ".join(reasons))
 

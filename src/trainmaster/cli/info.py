@@ -77,7 +77,7 @@ def environment_status(app: App) -> list[dict[str, Any]]:
     for env in app.config.environments:
         current = app.view.current(env.name)
         candidate = _candidate(app, env, releases)
-        pending = pending_gates(app.config, env, candidate, app.view, app.ledger) if candidate else []
+        pending = pending_gates(app.config, env, candidate, app.view, app.ledger, app.clock()) if candidate else []
         rows.append({
             "name": env.name,
             "stage": env.stage,
