@@ -25,6 +25,7 @@ from trainmaster.builtin.sqlite import LocalLedgerView
 from trainmaster.deploy import deploy, last_good, rollback
 from trainmaster.errors import DeploymentFailed, DigestMismatch, Refused
 from trainmaster.ledger import SqliteLedger
+from trainmaster.locks import EnvironmentLock
 from trainmaster.model import Package, Release
 from trainmaster.plugins import get_plugin_manager
 from trainmaster.publish import create_release
@@ -159,6 +160,11 @@ def test_rollback_goes_to_the_newest_other_good_release(p: Project) -> None:
     assert p.rollback().version == "1.1.0"
     assert p.rollback(to="1.1.0").version == "1.1.0"
     assert p.ran()[-4:] == ["1.1.0 1.1.0", "1.0.0 1.0.0", "1.1.0 1.1.0", "1.1.0 1.1.0"]
+    (p.root / "fail-1.1.0").touch()
+    with pytest.raises(DeploymentFailed):
+        p.deploy("1.1.0", force=True)
+    (p.root / "fail-1.1.0").unlink()
+    assert p.rollback().version == "1.1.0"  # its last success is still the last good release
 
 
 def test_a_failure_rolls_back_to_the_last_good_release(tmp_path: Path) -> None:
@@ -283,5 +289,14 @@ def test_deploy_checks_windows_at_the_apps_clock(tmp_path: Path) -> None:
     app.ledger.close()
     assert any("outside its deployment windows" in reason for reason in status["prod"]["pending"]), status
     assert p.history("prod") == []
+    app = p.app()
+    with EnvironmentLock(app.lock_dir, "prod") as busy:  # a closed gate is reported before a busy environment
+        assert busy.acquire(wait=False)
+        with pytest.raises(Refused, match="outside its deployment windows"):
+            p.deploy("1.0.0", "prod")
+    app.ledger.close()
     p.clock = lambda: dt.datetime(2025, 6, 2, 14, 59, tzinfo=dt.UTC)  # 16:59 in Berlin: open
     assert p.deploy("1.0.0", "prod").status == "succeeded"
+    p.clock = lambda: dt.datetime(2025, 6, 2, 15, 0, tzinfo=dt.UTC)
+    back = p.rollback("prod", to="1.0.0")  # a rollback restores a known good release whatever the gates
+    assert (back.kind, back.status) == ("rollback", "succeeded")

@@ -255,6 +255,11 @@ def test_window_boundaries_start_inclusive_end_exclusive(tmp_path: Path) -> None
     assert not opened(w, at("2025-06-02T17:00:00+00:00"), tmp_path)
     assert not opened(w, at("2025-06-07T10:00:00+00:00"), tmp_path)  # a Saturday
     assert opened(w, at("2025-06-06T10:00:00+00:00"), tmp_path)  # a Friday
+    odd = "[{hours: '09:30-17:05'}]"
+    assert not opened(odd, at("2025-06-02T09:29:59+00:00"), tmp_path)
+    assert opened(odd, at("2025-06-02T09:30:00+00:00"), tmp_path)
+    assert opened(odd, at("2025-06-02T17:04:59+00:00"), tmp_path)
+    assert not opened(odd, at("2025-06-02T17:05:00+00:00"), tmp_path)
 
 
 def test_window_message_names_every_window(tmp_path: Path) -> None:

@@ -87,6 +87,18 @@ def test_removed_reordered_or_truncated_events_are_found() -> None:
     assert verify_chain([]).head == GENESIS
 
 
+def test_a_rewritten_event_relinked_to_the_next_one_is_found() -> None:
+    """Re-hashing an edited event and re-linking its successor still breaks the successor's own hash."""
+    events = _chain(3)
+    head = events[-1][7]
+    seq, at, actor, kind, subject, data, prev, _ = events[1]
+    forged = event_hash(seq, at, "mallory", kind, subject, data, prev)  # type: ignore[arg-type]
+    events[1] = (seq, at, "mallory", kind, subject, data, prev, forged)
+    events[2] = (*events[2][:6], forged, events[2][7])
+    with pytest.raises(IntegrityError, match="broken at event #3 .* the event was edited"):
+        verify_chain(events, expect_head=head)  # type: ignore[arg-type]
+
+
 def test_the_ledgers_audit_log_verifies_and_detects_an_edited_subject(tmp_path: Path) -> None:
     ledger = SqliteLedger(tmp_path / "ledger.db")
     release = Release("demo", "1.0.0", (Package("app", "app.bin", 1, "sha256:" + "a" * 64),))
