@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,10 @@ if TYPE_CHECKING:
 class App:
     """Lazily built collaborators for one CLI command."""
 
-    def __init__(self, config_path: str | None = None, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, config_path: str | None = None, environ: Mapping[str, str] | None = None,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
         self.environ = dict(os.environ if environ is None else environ)
+        self.clock = clock or _utc_now  # when the gates (windows, freezes, soak) are checked: aware UTC
         self.config_arg = config_path or self.environ.get("TRAINMASTER_CONFIG") or "trainmaster.yaml"
 
     # -- plugins -----------------------------------------------------------------------
@@ -200,3 +203,7 @@ class App:
             except Exception as exc:
                 print(f"warning: plugin {plugin!r} failed while handling {hook}: {type(exc).__name__}: {exc}",
                       file=sys.stderr)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -196,7 +196,7 @@ def _gate(app: App, env: Environment, release: Release) -> list[str]:
     from trainmaster.gates import gates_met
     from trainmaster.train import pending_gates
 
-    reasons = pending_gates(app.config, env, release, app.view, app.ledger)
+    reasons = pending_gates(app.config, env, release, app.view, app.ledger, app.clock())
     if reasons:
         raise Refused(f"{release.version} may not be deployed to {env.name}: " + "; ".join(reasons))
     return gates_met(app.config, env, release, app.view, app.ledger)

@@ -75,7 +75,7 @@ def parse_time(text: str) -> dt.datetime:
 
 def check_version(version: str) -> str:
     """Return ``version`` if it is SemVer 2.0, else raise :class:`InvalidInput`."""
-    if not _SEMVER.match(version or ""):
+    if not _SEMVER.fullmatch(version or ""):
         raise InvalidInput(
             f"version {version!r} is not a SemVer 2.0 version (expected MAJOR.MINOR.PATCH, "
             "optionally with -prerelease and +build, for example 1.4.2 or 2.0.0-rc.1)"
@@ -85,7 +85,7 @@ def check_version(version: str) -> str:
 
 def semver_key(version: str) -> tuple[Any, ...]:
     """A sort key ordering versions by SemVer precedence (build metadata ignored)."""
-    m = _SEMVER.match(version)
+    m = _SEMVER.fullmatch(version)
     if not m:
         return (0, 0, 0, 0, ())
     major, minor, patch, pre = int(m[1]), int(m[2]), int(m[3]), m[4]
@@ -97,13 +97,13 @@ def semver_key(version: str) -> tuple[Any, ...]:
 
 def check_digest(digest: str) -> str:
     """Return ``digest`` if it is ``sha256:`` + 64 lower-case hex digits."""
-    if not _DIGEST.match(digest or ""):
+    if not _DIGEST.fullmatch(digest or ""):
         raise InvalidInput(f"digest {digest!r} is not of the form sha256:<64 lower-case hex digits>")
     return digest
 
 
 def check_name(name: str, what: str = "package name") -> str:
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):
         raise InvalidInput(f"{what} {name!r} must start with a letter or digit and hold only letters, digits, "
                            "'.', '_', '-'")
     return name

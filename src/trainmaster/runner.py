@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from trainmaster.masking import Masker, MaskingStream
 
 if TYPE_CHECKING:
+    import queue
     import subprocess
+    import threading
 
 BASE_ENV_NAMES: tuple[str, ...] = tuple(
     "PATH HOME LANG LC_ALL LC_CTYPE TZ TMPDIR TEMP TMP USER LOGNAME SHELL"
@@ -130,6 +132,68 @@ def _signal_group(proc: subprocess.Popen[bytes], hard: bool) -> None:
         pass
 
 
+def _hold_interrupts() -> dict[int, Any]:
+    """Hold SIGINT and SIGTERM (Ctrl-C, CI cancellation) while a command starts.
+
+    Raised between the fork and the code that stops the command, the interrupt would leave
+    the command running with nobody to stop it. Main thread only (elsewhere nothing is held).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    caught: list[int] = []
+    held: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        if previous is None:  # a handler not installed from Python: leave it alone
+            continue
+        held[signum] = previous
+        signal.signal(signum, lambda number, _frame: caught.append(number))
+    held[0] = caught
+    return held
+
+
+def _release_interrupts(held: dict[int, Any], proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Put the handlers back; an interrupt that came meanwhile first stops ``proc``'s group, then is raised."""
+    import signal
+
+    caught: list[int] = held.pop(0, [])
+    handlers = list(held.items())
+    held.clear()  # released once, whichever path gets here first
+    for signum, handler in handlers:
+        signal.signal(signum, handler)
+    if caught:
+        if proc is not None:
+            _signal_group(proc, hard=True)
+        signal.raise_signal(caught[0])
+
+
+def _start_reader(proc: subprocess.Popen[bytes]) -> tuple[threading.Thread, queue.Queue[bytes]]:
+    """A daemon thread that queues the command's output chunks (``b""`` at the end)."""
+    import queue  # noqa: F811 - at run time, not only for the annotations
+    import threading  # noqa: F811
+
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    chunks: queue.Queue[bytes] = queue.Queue()
+
+    def reader() -> None:
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                data = b""
+            chunks.put(data)
+            if not data:
+                return
+
+    thread = threading.Thread(target=reader, name=f"trainmaster-output-{proc.pid}", daemon=True)
+    thread.start()
+    return thread, chunks
+
+
 def run_command(
     command: str,
     *,
@@ -164,7 +228,6 @@ def run_command(
     """
     import codecs
     import queue
-    import threading
 
     prefixer = _prefixed(out, label)
     tail = [""]
@@ -175,31 +238,24 @@ def run_command(
 
     stream = MaskingStream(sink, masker)
     started = time.monotonic()
+    held = _hold_interrupts()  # until the code that stops the command on an interrupt is in place
     try:
         proc = _spawn(command, env, cwd)
-    except OSError as exc:
+    except BaseException as exc:
+        _release_interrupts(held)
+        if not isinstance(exc, OSError):
+            raise
         message = masker.mask(f"cannot run command: {exc.strerror or exc}")
         sink(message + "\n")
         return CommandResult(None, False, time.monotonic() - started, tail[0], message)
-    if on_spawn is not None:
-        on_spawn(proc.pid)
-
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    chunks: queue.Queue[bytes] = queue.Queue()
-
-    def reader() -> None:
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except OSError:
-                data = b""
-            chunks.put(data)
-            if not data:
-                return
-
-    thread = threading.Thread(target=reader, name=f"trainmaster-output-{proc.pid}", daemon=True)
-    thread.start()
+    try:
+        if on_spawn is not None:
+            on_spawn(proc.pid)
+        thread, chunks = _start_reader(proc)
+    except BaseException:
+        _release_interrupts(held)
+        _signal_group(proc, hard=True)
+        raise
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def pump(wait: float | None) -> bool:
@@ -217,6 +273,7 @@ def run_command(
     kill_at: float | None = None
     timed_out = eof = False
     try:
+        _release_interrupts(held, proc)  # one that came while the command started is raised here
         while not eof or proc.poll() is None:
             now = time.monotonic()
             if exited_at is None and proc.poll() is not None:
@@ -247,7 +304,8 @@ def run_command(
         raise
     if eof:  # else the reader thread may still use the descriptor: leave it open
         thread.join()
-        proc.stdout.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
     returncode = None if timed_out else proc.returncode
     return CommandResult(returncode, timed_out, time.monotonic() - started, tail[0])
 

@@ -204,7 +204,7 @@ def environment_status(app: App) -> list[EnvironmentStatus]:
 
     releases = app.ledger.recent_releases(app.config.project, RECENT_RELEASES)
     queue = queued(app.state_dir)
-    now = dt.datetime.now(dt.UTC)
+    now = app.clock()
     rows = []
     for env in app.config.environments:
         current = app.view.current(env.name)

@@ -86,6 +86,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _wait_dead(pid: int, seconds: float = 20) -> bool:
+    """Whether ``pid`` is gone (or a zombie) within ``seconds``: a killed process dies when it is next scheduled."""
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not _alive(pid)
+
+
 def _wait_for_start(p: Project) -> int:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -106,8 +114,7 @@ def test_a_killed_deployer_is_marked_interrupted_and_its_command_stopped(bare_pr
     assert _alive(command)  # the kernel released the lock, but the deploy command runs on
     status = p.json("status")["environments"][0]
     assert status["status"] == "interrupted", status
-    time.sleep(0.2)
-    assert not _alive(command), "the orphaned deploy command is still running"
+    assert _wait_dead(command), "the orphaned deploy command is still running"
     history = json.loads(p.ok("history", "--json").stdout)["deployments"]
     assert [d["status"] for d in history] == ["interrupted"]
     p.write("trainmaster.yaml", SLOW_CONFIG.format(log=p.root / "runs.log", sleep=0, mode="refuse"))
@@ -123,6 +130,5 @@ def test_sigterm_cancels_the_deployment_and_stops_its_command(bare_project: Proj
     command = _wait_for_start(p)
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(20) == 143
-    time.sleep(0.2)
-    assert not _alive(command)
+    assert _wait_dead(command)
     assert [d["status"] for d in p.json("history")["deployments"]] == ["cancelled"]

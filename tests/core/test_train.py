@@ -95,16 +95,19 @@ def _single_env(p: Project, extra: str) -> None:
 
 
 def test_windows_refuse_outside_and_allow_inside(bare_project: Project) -> None:
-    now = dt.datetime.now(dt.UTC)
-    today = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[now.weekday()]
-    other = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[(now.weekday() + 3) % 7]
+    """Hour-independent: the closed window is three days away whatever the hour; the open one is every day.
+    Boundaries, time zones and DST are decided in-process with an injected clock (tests/core/test_gates.py)."""
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    far = days[(dt.datetime.now(dt.UTC).weekday() + 3) % 7]  # neither yesterday, today nor tomorrow anywhere
     p = bare_project
-    _single_env(p, f"    windows: [{{days: [{other}], hours: '00:00-24:00', timezone: UTC}}]")
+    _single_env(p, f"    windows: [{{days: [{far}], hours: '00:00-24:00', timezone: UTC}}]")
     p.ok("release", "create", "1.0.0")
     p.ok("deploy", "1.0.0", "--to", "dev")
+    before = p.snapshot()
     refused = p.run("deploy", "1.0.0", "--to", "prod")
     assert refused.returncode == 3 and "outside its deployment windows" in refused.stderr
-    _single_env(p, f"    windows: [{{days: [{today}], hours: '00:00-24:00', timezone: UTC}}]")
+    assert p.snapshot() == before
+    _single_env(p, "    windows: [{hours: '00:00-24:00', timezone: UTC}]")
     p.ok("deploy", "1.0.0", "--to", "prod")
 
 

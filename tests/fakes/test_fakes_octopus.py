@@ -31,8 +31,8 @@ def _api(fake: OctopusFake) -> str:
 
 def _zip(text: str = "hello") -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.txt", text)
+    with zipfile.ZipFile(buf, "w") as z:  # a fixed time: the same text gives the same bytes
+        z.writestr(zipfile.ZipInfo("app.txt", date_time=(2024, 1, 1, 0, 0, 0)), text)
     return buf.getvalue()
 
 
