@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from trainmaster.errors import DeploymentFailed, InvalidInput, Refused, TrainmasterError, Unavailable
 from trainmaster.interfaces import DeployJob, Deployment, DeploymentStatus, DeployOutcome, PackagePlan
+from trainmaster.strategies import uses_strategy
 
 if TYPE_CHECKING:
     from trainmaster.app import App
@@ -152,7 +153,8 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
             _gate(app, env, release)
         result = _run(app, env, release, target, files, resolved, masker, force, kind, out, lock)
         _outputs(app, result)
-        if result.status == "failed" and kind == "deploy" and env.on_failure == "rollback":
+        rolls_back = env.on_failure == "rollback" or (env.strategy is not None and env.strategy.kind == "canary")
+        if result.status == "failed" and kind == "deploy" and rolls_back:  # a failed canary always rolls back
             _finish_failed(result, _rollback_after_failure(app, env, release, out, lock))
         if result.status == "failed":
             _finish_failed(result, None)
@@ -198,9 +200,16 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
         work.append(_workspace(app, dep.id, plan))  # before the runner: commands see the links
         runner = StepRunner(config=app.config, environment=env, release=release, deployment_id=dep.id, plan=plan,
                             variables=resolved.values, masker=masker, out=out, on_spawn=lock.note_command)
+        run_steps: Callable[[], DeployOutcome] = runner.steps
+        if uses_strategy(env):  # instance by instance (trainmaster.rollout)
+            from trainmaster.rollout import Rollout
+            from trainmaster.rollout_log import RolloutLog
+
+            run_steps = Rollout(log=RolloutLog(app.ledger), env=env, deployment=dep, runner=runner, plan=plan,
+                                kind=kind, force=force, out=out).run
         job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
                         plan=plan, variables=resolved.values, masker=masker, out=out, ci=app.ci,
-                        run_steps=runner.steps, run_checks=lambda: runner.steps(include_deploy=False),
+                        run_steps=run_steps, run_checks=lambda: runner.steps(include_deploy=False),
                         run_command=runner.run, force=force, progress=_progress_line(masker))
         outcome: DeployOutcome = target.deploy(job)
     except Refused as exc:

@@ -45,6 +45,8 @@ class EnvironmentStatus:
     actor: str | None = None
     finished_at: str | None = None
     url: str | None = None
+    rollout: dict[str, Any] | None = None
+    """Where its instances stand (:func:`trainmaster.strategies.rollout_status`); None without instances."""
 
     def waiting(self) -> str:
         """What the next release waits for: ``""``, ``ready: 1.2.0``, or ``1.2.0: gate; gate``."""
@@ -65,6 +67,7 @@ class EnvironmentStatus:
             "deployment": self.deployment,
             "actor": self.actor,
             "finished_at": self.finished_at,
+            "rollout": self.rollout,
         }
 
     @classmethod
@@ -83,6 +86,7 @@ class EnvironmentStatus:
             actor=data.get("actor"),
             finished_at=data.get("finished_at"),
             url=data.get("url") or data.get("environment_url"),
+            rollout=data.get("rollout") if isinstance(data.get("rollout"), dict) else None,
         )
 
 
@@ -100,6 +104,7 @@ def _candidate(app: App, env: Environment, releases: list[Release]) -> Release |
 
 def environment_status(app: App) -> list[EnvironmentStatus]:
     """Every environment of the config, in train order (read only)."""
+    from trainmaster.strategies import rollout_status
     from trainmaster.train import pending_gates
 
     releases = app.ledger.recent_releases(app.config.project, RECENT_RELEASES)
@@ -118,5 +123,6 @@ def environment_status(app: App) -> list[EnvironmentStatus]:
             deployment=current.id if current else None,
             actor=current.actor if current else None,
             finished_at=current.finished_at if current else None,
+            rollout=rollout_status(app, env, current),
         ))
     return rows

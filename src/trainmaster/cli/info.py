@@ -83,6 +83,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     echo(f"{'ENVIRONMENT':<{width}}  {'STAGE':<10} {'VERSION':<16} {'STATUS':<12} PENDING")
     for r in rows:
         echo(f"{r.name:<{width}}  {r.stage:<10} {r.version or '-':<16} {r.status:<12} {r.waiting()}")
+    for r in rows:
+        if r.rollout:
+            echo(f"{r.name}: {r.rollout['text']}")
 
 
 @click.command()
