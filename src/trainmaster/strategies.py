@@ -140,7 +140,8 @@ def rollout_status(app: App, env: Environment, current: Deployment | None) -> di
     version = current.version if current else None
     text = f"{version or '-'} on {on} of {len(names)} instance{'s' if len(names) != 1 else ''}, {strategy.kind}"
     if strategy.kind == "blue_green" and live:
-        text += f" (live slot {live})"
+        serving = sorted({held[(n, live)].version for n in names if (n, live) in held})
+        text += f" (live slot {live}{': ' + ', '.join(serving) if serving else ''})"
     if strategy.kind == "canary" and route is not None:
         text += f" (traffic {route.weight}%)"
     return {"strategy": strategy.kind, "version": version, "on": on, "of": len(names), "slot": live or None,
