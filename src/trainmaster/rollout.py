@@ -87,7 +87,8 @@ class Rollout:
         groups = batches(self.instances, batch_size(self.strategy, len(self.instances)))
         failed: list[str] = []
         for number, group in enumerate(groups, start=1):
-            if number > 1 and self.strategy.pause and not self._watch(self.strategy.pause, "pause"):
+            done = [i for g in groups[:number - 1] for i in g]
+            if number > 1 and self.strategy.pause and not self._watch(self.strategy.pause, "pause", done):
                 return self._failed(f"a check failed during the pause before batch {number}")
             self.out(f"batch {number}/{len(groups)}: {', '.join(i.name for i in group)}\n")
             for inst in group:
@@ -139,7 +140,7 @@ class Rollout:
             done = count
             if not self._route(weight, [i.name for i in self.instances[:count]], batch=number):
                 return self._abort(f"routing {weight}% of the traffic failed at step {number}")
-            if not self._watch(self.strategy.pause, f"canary {weight}%"):
+            if not self._watch(self.strategy.pause, f"canary {weight}%", list(self.instances[:count])):
                 return self._abort(f"a check failed at {weight}% of the traffic (step {number})")
         return self._outcome("succeeded")
 
@@ -207,28 +208,42 @@ class Rollout:
         runner.plan = self.plan
         return runner
 
-    def _watch(self, seconds: float, label: str) -> bool:
-        """Run the checks (``monitor``, else ``smoke``) for ``seconds``; just wait when there are none."""
+    def _watch(self, seconds: float, label: str, holders: list[Instance]) -> bool:
+        """Check the instances holding the release for ``seconds``.
+
+        With a ``monitor``, its command runs every ``monitor.every`` with ``TRAINMASTER_INSTANCES``;
+        else the ``smoke`` of each of them runs now and again after ``seconds``; with neither, just wait.
+        """
+        names = ",".join(i.name for i in holders)
         monitor = self.env.monitor
-        command = monitor.command if monitor else self.env.smoke
-        if command is None:
-            if seconds:
+        if monitor is not None:
+            return self._checks(monitor.command, monitor.every, seconds, label, {"TRAINMASTER_INSTANCES": names})
+        rounds = 2 if seconds else 1
+        for number in range(rounds):
+            if number or (self.env.smoke is None and seconds):
                 self.out(f"{label}: waiting {seconds:g}s\n")
                 self.sleep(seconds)
-            return True
-        every = monitor.every if monitor else (seconds or 1.0)
-        return self._checks(command, every, seconds, label)
+            for inst in holders if self.env.smoke else ():
+                assert self.env.smoke is not None
+                extra = {**inst.variables, "TRAINMASTER_INSTANCE": inst.name, "TRAINMASTER_INSTANCES": names}
+                if not self.runner.run(f"{label} smoke {inst.name}", self.env.smoke, extra).ok:
+                    return False
+            if self.env.smoke is None:
+                break
+        return True
 
     def _monitor(self) -> bool:
         monitor = self.env.monitor
-        return monitor is None or self._checks(monitor.command, monitor.every, monitor.for_, "monitor")
+        names = ",".join(i.name for i in self.instances)
+        return monitor is None or self._checks(monitor.command, monitor.every, monitor.for_, "monitor",
+                                               {"TRAINMASTER_INSTANCES": names})
 
-    def _checks(self, command: str, every: float, for_: float, label: str) -> bool:
+    def _checks(self, command: str, every: float, for_: float, label: str, extra: dict[str, str]) -> bool:
         from trainmaster.runner import run_monitor
 
         r = self.runner
         self.out(f"==> {label}: `{r.masker.mask(command)}` every {every:g}s for {for_:g}s\n")
-        return run_monitor(command, every=every, for_=for_, env=r.base_env, cwd=r.config.root,
+        return run_monitor(command, every=every, for_=for_, env={**r.base_env, **extra}, cwd=r.config.root,
                            timeout=self.env.timeout, masker=r.masker, out=self.out, label=label,
                            sleep=self.sleep, on_spawn=r.on_spawn).ok
 

@@ -10,11 +10,11 @@ from tests.support.strategies import FOUR, events, release, setup, versions
 
 WEBS = ["web-1", "web-2", "web-3", "web-4"]
 
-ROLLING = f"""\
+ROLLING = """\
   - name: prod
-    on_failure: {{on_failure}}
-    instances: [web-1, web-2, {{{{name: web-3, variables: {{{{PORT: 8083}}}}}}}}, web-4]
-    strategy: {{{{rolling: {{{{batch: "50%", max_failed: {{max_failed}}}}}}}}}}
+    on_failure: {on_failure}
+    instances: [web-1, web-2, {{name: web-3, variables: {{PORT: 8083}}}}, web-4]
+    strategy: {{rolling: {{batch: "50%", max_failed: {max_failed}}}}}
 """
 
 
