@@ -5,7 +5,8 @@
 their own lines to the same log, so a test reads the order of everything that ran. A file
 ``$DEST/fail-<instance>`` makes that instance's smoke fail (for the version written in it, or
 any when empty); ``$DEST/fail-check`` makes the check fail; ``$DEST/hang-<name>`` makes the
-deploy of that instance (or the route to weight <name>) touch ``$DEST/started-<name>`` and wait, so that a test can kill the deployer.
+deploy of that instance (or the route to weight <name>) touch ``$DEST/started-<name>``
+and wait, so that a test can kill the deployer.
 """
 
 from __future__ import annotations
