@@ -8,7 +8,7 @@ events is caught by comparing the head with one recorded elsewhere
 (``audit verify --expect-head``).
 
 Rows are bound to the chain: every row of ``releases``, ``deployments``,
-``approvals`` and ``publications`` carries :func:`row_hash` of its content in
+``approvals``, ``publications`` and ``rollout_steps`` carries :func:`row_hash` of its content in
 its ``row_hash`` column, and each change of a row appends an event whose data
 holds ``{"row": {"table", "key", "hash"}}`` (the event's ``tbl`` and
 ``row_key`` columns repeat table and key for an indexed lookup). A row is

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from trainmaster.locks import EnvironmentLock
     from trainmaster.masking import Masker
     from trainmaster.model import Release
+    from trainmaster.rollout import Rollout
     from trainmaster.variables import Resolved
 
 
@@ -201,17 +202,22 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
         runner = StepRunner(config=app.config, environment=env, release=release, deployment_id=dep.id, plan=plan,
                             variables=resolved.values, masker=masker, out=out, on_spawn=lock.note_command)
         run_steps: Callable[[], DeployOutcome] = runner.steps
+        rollout: Rollout | None = None
         if uses_strategy(env):  # instance by instance (trainmaster.rollout)
             from trainmaster.rollout import Rollout
             from trainmaster.rollout_log import RolloutLog
 
-            run_steps = Rollout(log=RolloutLog(app.ledger), env=env, deployment=dep, runner=runner, plan=plan,
-                                kind=kind, force=force, out=out).run
+            rollout = Rollout(log=RolloutLog(app.ledger), env=env, deployment=dep, runner=runner, plan=plan,
+                              kind=kind, force=force, out=out)
+            run_steps = rollout.run
         job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
                         plan=plan, variables=resolved.values, masker=masker, out=out, ci=app.ci,
                         run_steps=run_steps, run_checks=lambda: runner.steps(include_deploy=False),
                         run_command=runner.run, force=force, progress=_progress_line(masker))
         outcome: DeployOutcome = target.deploy(job)
+        if rollout is not None and not rollout.ran:
+            sys.stderr.write(f"warning: target {env.target!r} deployed {env.name} without running its commands here: "
+                             "its instances and strategy were not applied\n")
     except Refused as exc:
         _record(app, dep, DeployOutcome("cancelled", message=str(exc)), status="pending")
         raise

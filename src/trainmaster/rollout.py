@@ -70,11 +70,13 @@ class Rollout:
         self.strategy = strategy_of(env)
         self.instances = instances_of(env)
         self.held = log.instances(env.name)
+        self.ran = False  # whether the target ran the strategy (a remote target may deploy without it)
 
     # -- the strategies ------------------------------------------------------------------
 
     def run(self) -> DeployOutcome:
         """Run the strategy; the outcome covers the whole environment."""
+        self.ran = True
         kind = self.strategy.kind
         self.out(f"{self.kind} to {len(self.instances)} instance(s) of {self.env.name}, {kind}\n")
         if kind == "blue_green":
