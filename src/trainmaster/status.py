@@ -56,7 +56,7 @@ class EnvironmentStatus:
 
     def to_json(self) -> dict[str, Any]:
         """The ``status --json`` shape (README: "JSON output")."""
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "stage": self.stage,
             "version": self.version,
@@ -67,8 +67,10 @@ class EnvironmentStatus:
             "deployment": self.deployment,
             "actor": self.actor,
             "finished_at": self.finished_at,
-            "rollout": self.rollout,
         }
+        if self.rollout is not None:  # only for an environment with instances
+            data["rollout"] = self.rollout
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EnvironmentStatus:
