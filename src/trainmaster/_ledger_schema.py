@@ -197,6 +197,30 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     );
     CREATE INDEX verifications_by_environment ON verifications (environment, release_id, id);
     """,
+    # 9: deployment strategies: each step of a rollout (an instance deployed, a slot switched,
+    # traffic routed), bound to the audit chain like every row (see trainmaster.rollout_log)
+    """
+    CREATE TABLE rollout_steps (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        deployment_id INTEGER NOT NULL REFERENCES deployments(id),
+        environment TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        action TEXT NOT NULL,
+        instance TEXT NOT NULL DEFAULT '',
+        slot TEXT NOT NULL DEFAULT '',
+        batch INTEGER NOT NULL DEFAULT 0,
+        weight INTEGER,
+        release_id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        row_hash TEXT
+    );
+    CREATE INDEX rollout_steps_by_environment ON rollout_steps (environment, action, instance, slot, id);
+    CREATE INDEX rollout_steps_by_deployment ON rollout_steps (deployment_id, id);
+    """,
 )
 
 

@@ -8,7 +8,7 @@ events is caught by comparing the head with one recorded elsewhere
 (``audit verify --expect-head``).
 
 Rows are bound to the chain: every row of ``releases``, ``deployments``,
-``approvals`` and ``publications`` carries :func:`row_hash` of its content in
+``approvals``, ``publications`` and ``rollout_steps`` carries :func:`row_hash` of its content in
 its ``row_hash`` column, and each change of a row appends an event whose data
 holds ``{"row": {"table", "key", "hash"}}`` (the event's ``tbl`` and
 ``row_key`` columns repeat table and key for an indexed lookup). A row is
@@ -61,6 +61,8 @@ BOUND_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                   "revoked_by"), ("id",)),
     "verifications": (("id", "deployment_id", "release_id", "version", "environment", "at", "passed", "metrics",
                        "results"), ("id",)),
+    "rollout_steps": (("id", "deployment_id", "environment", "strategy", "action", "instance", "slot", "batch",
+                       "weight", "release_id", "version", "state", "status", "started_at", "finished_at"), ("id",)),
 }
 
 
@@ -150,14 +152,16 @@ def _env_subject(row: dict[str, Any]) -> str:
 
 SUBJECTS = {"releases": lambda r: f"{r['project']}@{r['version']}", "deployments": lambda r: r["environment"],
             "approvals": lambda r: r["environment"], "publications": lambda r: r["system"],
-            "approval_events": lambda r: r["environment"], "release_tombstones": lambda r: r["release_id"]}
+            "approval_events": lambda r: r["environment"], "release_tombstones": lambda r: r["release_id"],
+            "rollout_steps": lambda r: r["environment"]}
 
 
 def bind_existing(conn: sqlite3.Connection, tables: Iterable[str] = ()) -> int:
     """Hash every row of ``tables`` (default all) and append one ``row_bound`` event per row
     (the migration of older ledgers)."""
     count = 0
-    for table in tables or BOUND_TABLES:
+    existing = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for table in [t for t in (tables or BOUND_TABLES) if t in existing]:  # later migrations create others
         for values in conn.execute(select_sql(table, "ORDER BY rowid")).fetchall():
             row, _ = as_row(table, values)
             key = row_key(table, row)

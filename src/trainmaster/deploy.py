@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from trainmaster.errors import DeploymentFailed, InvalidInput, Refused, TrainmasterError, Unavailable
 from trainmaster.interfaces import DeployJob, Deployment, DeploymentStatus, DeployOutcome, PackagePlan
+from trainmaster.strategies import uses_strategy
 
 if TYPE_CHECKING:
     from trainmaster.app import App
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from trainmaster.locks import CancelSignal, EnvironmentLock
     from trainmaster.masking import Masker
     from trainmaster.model import Release
+    from trainmaster.rollout import Rollout
     from trainmaster.variables import Resolved
 
 
@@ -164,7 +166,8 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
         result = _run(app, env, release, target, files, resolved, masker, force, kind, out, lock, met, cancel)
         _outputs(app, result)
         failed = result.status in ("failed", "cancelled")
-        if failed and kind == "deploy" and env.on_failure == "rollback":
+        rolls_back = env.on_failure == "rollback" or (env.strategy is not None and env.strategy.kind == "canary")
+        if failed and kind == "deploy" and rolls_back:  # a failed canary always rolls back
             _finish_failed(result, _rollback_after_failure(app, env, release, out, lock, cancel))
         if failed:
             _finish_failed(result, None)
@@ -228,11 +231,23 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
         runner = StepRunner(config=app.config, environment=env, release=release, deployment_id=dep.id, plan=plan,
                             variables=resolved.values, masker=masker, out=out, on_spawn=lock.note_command,
                             verify=verifier(app, env, release, dep, kind))
+        run_steps: Callable[[], DeployOutcome] = runner.steps
+        rollout: Rollout | None = None
+        if uses_strategy(env):  # instance by instance (trainmaster.rollout)
+            from trainmaster.rollout import Rollout
+            from trainmaster.rollout_log import RolloutLog
+
+            rollout = Rollout(log=RolloutLog(app.ledger), env=env, deployment=dep, runner=runner, plan=plan,
+                              kind=kind, force=force, out=out)
+            run_steps = rollout.run
         job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
                         plan=plan, variables=resolved.values, masker=masker, out=out, ci=app.ci,
-                        run_steps=runner.steps, run_checks=lambda: runner.steps(include_deploy=False),
+                        run_steps=run_steps, run_checks=lambda: runner.steps(include_deploy=False),
                         run_command=runner.run, force=force, progress=_progress_line(masker))
         outcome: DeployOutcome = target.deploy(job)
+        if rollout is not None and not rollout.ran:
+            sys.stderr.write(f"warning: target {env.target!r} deployed {env.name} without running its commands here: "
+                             "its instances and strategy were not applied\n")
     except Cancelled:
         outcome = DeployOutcome("cancelled", packages={p.package.name: "cancelled" for p in plan},
                                 message="cancelled by `trainmaster cancel`")

@@ -65,6 +65,8 @@ class EnvironmentStatus:
     gates: list[dict[str, Any]] = field(default_factory=list)
     verification: str | None = None
     """``passed``/``failed``: the performance verification of the current deployment (``verify:``), if any."""
+    rollout: dict[str, Any] | None = None
+    """Where its instances stand (:func:`trainmaster.strategies.rollout_status`); None without instances."""
 
     def waiting(self) -> str:
         """What the next release waits for: ``""``, ``ready: 1.2.0``, or ``1.2.0: gate; gate``."""
@@ -74,7 +76,7 @@ class EnvironmentStatus:
 
     def to_json(self) -> dict[str, Any]:
         """The ``status --json`` shape (README: "JSON output")."""
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "stage": self.stage,
             "version": self.version,
@@ -92,6 +94,9 @@ class EnvironmentStatus:
             "gates": list(self.gates),
             "verification": self.verification,
         }
+        if self.rollout is not None:  # only for an environment with instances
+            data["rollout"] = self.rollout
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EnvironmentStatus:
@@ -115,6 +120,7 @@ class EnvironmentStatus:
             active=list(data.get("active") or []),
             gates=list(data.get("gates") or []),
             verification=data.get("verification"),
+            rollout=data.get("rollout") if isinstance(data.get("rollout"), dict) else None,
         )
 
 
@@ -199,6 +205,7 @@ def _verification(app: App, env: Environment, deployment: int) -> str | None:
 def environment_status(app: App) -> list[EnvironmentStatus]:
     """Every environment of the config, in train order (read only)."""
     from trainmaster.gates import describe_gates
+    from trainmaster.strategies import rollout_status
     from trainmaster.train import pending_gates
     from trainmaster.waiting import queued
 
@@ -224,5 +231,6 @@ def environment_status(app: App) -> list[EnvironmentStatus]:
             gates=[g.to_json() for g in gates if not g.met],
             **_truth(app, env, queue),
             verification=_verification(app, env, current.id) if current and env.verify else None,
+            rollout=rollout_status(app, env, current),
         ))
     return rows

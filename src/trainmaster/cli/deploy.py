@@ -32,15 +32,29 @@ def _report(ctx: click.Context, run: Callable[[], Result], as_json: bool) -> Non
         result = run()
     except DeploymentFailed as exc:
         if as_json and exc.deployment is not None:
-            emit_json({"deployment": exc.deployment.to_json(),
-                       "rollback": exc.rollback.to_json() if exc.rollback is not None else None,
+            emit_json({"deployment": _json(ctx, exc.deployment),
+                       "rollback": _json(ctx, exc.rollback) if exc.rollback is not None else None,
                        "verification": _verification(ctx, exc.deployment)})
         publish_summary(get_app(ctx), focus=exc.deployment.version if exc.deployment else None)
         raise
     if as_json:
-        emit_json({"deployment": result.deployment.to_json(), "rollback": None,
+        emit_json({"deployment": _json(ctx, result.deployment), "rollback": None,
                    "verification": _verification(ctx, result.deployment)})
     publish_summary(get_app(ctx), focus=result.deployment.version)
+
+
+def _json(ctx: click.Context, dep: Deployment) -> dict[str, Any]:
+    """A deployment's JSON; with instances, its ``steps`` (:class:`trainmaster.rollout_log.Step`) too."""
+    from trainmaster.strategies import uses_strategy
+
+    data = dep.to_json()
+    app = get_app(ctx)
+    env = app.config.environment(dep.environment)
+    if env is not None and uses_strategy(env):
+        from trainmaster.rollout_log import RolloutLog
+
+        data["steps"] = [step.to_json() for step in RolloutLog(app.ledger).of_deployment(dep.id)]
+    return data
 
 
 @click.command()

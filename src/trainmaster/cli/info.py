@@ -123,6 +123,8 @@ def status_lines(rows: list[EnvironmentStatus], paint: Painter) -> list[str]:
             dep = f"#{act['deployment']} " if act.get("deployment") else ""
             notes.append(f"  {r.name}: {paint.status(act['state'])} {dep}{act.get('version')} by {act.get('actor')} "
                          f"since {ago(act.get('since'))}")
+        if r.rollout:
+            notes.append(f"  {r.name}: {r.rollout['text']}")
     lines = table(["ENVIRONMENT", "STAGE", "RELEASE", "SINCE", "STATUS", "LATEST", "NEXT"], table_rows, paint)
     return lines + notes
 

@@ -213,6 +213,10 @@ class Converter:
             out["windows"] = tuple(
                 self.window(w, (*path, "windows", i)) for i, w in enumerate(block["windows"])
             )
+        if "instances" in block or "strategy" in block:
+            from trainmaster.config._strategy import convert
+
+            out.update(convert(self, block, path))
         if "freeze" in block:
             out["freeze"] = tuple(self.freeze(f, (*path, "freeze", i)) for i, f in enumerate(block["freeze"]))
         from trainmaster.config._duties import duty_settings

@@ -150,6 +150,38 @@ class Runbook:
 
 
 @dataclass(frozen=True)
+class Instance:
+    """One entry of an environment's ``instances``: a name and its own plain variables."""
+
+    name: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+StrategyKind = Literal["rolling", "blue_green", "canary"]
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """``strategy:`` of an environment with instances (see :mod:`trainmaster.strategies`).
+
+    ``rolling``: ``batch`` instances (or ``batch_percent`` of them) at a time, at most
+    ``max_failed`` failed instances, ``pause`` seconds between batches. ``blue_green``:
+    two ``slots`` and the ``switch`` command. ``canary``: traffic ``steps`` (percent, the
+    last one 100), the ``route`` command and ``pause`` seconds of checks per step.
+    """
+
+    kind: StrategyKind
+    batch: int = 0
+    batch_percent: float | None = None
+    max_failed: int = 0
+    pause: float = 0.0
+    slots: tuple[str, ...] = ()
+    switch: str | None = None
+    steps: tuple[int, ...] = ()
+    route: str | None = None
+
+
+@dataclass(frozen=True)
 class Environment:
     """One environment of the train, with ``defaults`` and train-wide variables merged in.
 
@@ -179,6 +211,8 @@ class Environment:
     gates: Gates | None = None
     signoff: Signoff | None = None
     verify: Verify | None = None
+    instances: tuple[Instance, ...] = ()
+    strategy: Strategy | None = None
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     location: Location | None = None
     settings_locations: dict[str, dict[str, Location]] = field(default_factory=dict)
