@@ -46,19 +46,23 @@ train:
 """
 
 BUDGETS = [
-    Budget("release create", 4,
-           "create the draft release (1), upload the asset (1), publish it (1), and one list-releases page to "
-           "find a draft left by an interrupted create (drafts are invisible to get-release-by-tag; releases are "
-           "listed newest first, so the first page holds it)"),
+    Budget("release create", 5,
+           "create the draft release (1), upload the package and release.json (2), publish it (1), and "
+           "list-releases to find a draft left by an interrupted create (drafts are invisible to "
+           "get-release-by-tag): 1 page per 100 releases. Also spent: get-release-by-tag (1), which finds a "
+           "published one without the listing (the `exists` path of a re-run or `sync`); make_latest is "
+           "computed from the listing", flat=False, per_hundred=1),
     Budget("deploy (same runner)", 3,
            "create the deployment (1), its in_progress status (1) and its success status (1); the release and "
-           "its digests are in the local store and ledger"),
+           "its digests are in the local store and ledger. Also spent: a deployment of this release left "
+           "waiting for review by an earlier run (list-deployments of environment + tag, 1) and the new "
+           "deployment's state (a protection rule may hold it, 1)"),
     Budget("promote (fresh runner)", 8,
            "the newest successful deployment of the source: list-deployments of the environment (1) + the "
-           "statuses of the newest one (1); the release by tag (1) and its asset downloaded to verify the "
-           "digest (get-release-asset 302 + the download = 2 on the API host's log, 1 here); then create the "
-           "deployment (1) and its in_progress and success statuses (2); the target's current deployment "
-           "for the no-op check is the environment's list (1)"),
+           "statuses of the newest one (1; the gate's 'succeeded in dev' is answered from them); the release "
+           "by tag (1, its assets embedded), release.json and the package downloaded to verify the digests "
+           "(2); then create the deployment (1) and its in_progress and success statuses (2). Also spent: "
+           "the waiting-deployment lookup and the new deployment's state, as for deploy (2)"),
     Budget("status (same runner)", 5,
            "per environment the newest deployment and its statuses: one list-deployments per environment (3) "
            "plus the statuses of the environments that have one (2); no filter lists several environments at once"),

@@ -176,6 +176,9 @@ class GitHubLedger:
         gh_env = self._gh_env(environment) if environment else None
         self._fresh()
         key = (gh_env, ref)
+        whole = self._lists.get((gh_env, None))
+        if key not in self._lists and ref and whole is not None and len(whole) < self.scan:
+            self._lists[key] = [d for d in whole if d.get("ref") == ref]  # the complete list holds them all
         if key not in self._lists:  # one page at most (scan <= 100 a page): read whole, once
             self._lists[key] = list(deployments(self.client, gh_env, ref, limit=self.scan))
         for dep in self._lists[key]:

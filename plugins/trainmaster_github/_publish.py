@@ -89,7 +89,13 @@ class GitHubPublisher:
         """Every release with ``tag`` from the release list."""
         return [r for r in self._all(client) if r.get("tag_name") == tag]
 
-    def _assets(self, client: GitHubClient, rel: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def _assets(self, client: GitHubClient, rel: dict[str, Any], *, embedded: bool = False
+                ) -> dict[str, dict[str, Any]]:
+        """The release's assets by name. With ``embedded``, those ``rel`` carries (a release read by
+        tag or id lists them) unless it may hold more than one page; a draft's are always listed."""
+        inline = rel.get("assets")
+        if embedded and isinstance(inline, list) and len(inline) < 100 and not rel.get("draft"):
+            return {a["name"]: a for a in inline}
         items = client.paginate(
             f"{client.repo_path}/releases/{rel['id']}/assets",
             what="list release assets",
@@ -137,7 +143,7 @@ class GitHubPublisher:
             listed = [r for r in every if r.get("tag_name") == tag]
             rel = next((r for r in listed if not r.get("draft")), None)
         if rel is not None:  # published: the same release, or a conflict
-            record = self.read_record(client, self._assets(client, rel))
+            record = self.read_record(client, self._assets(client, rel, embedded=True))
             if record is None:
                 return PublishResult(
                     "conflict",
@@ -343,7 +349,7 @@ class GitHubPublisher:
         rel = self.find(client, tag)
         if rel is None or rel.get("draft"):
             return PublishResult("conflict", detail=f"missing: no published GitHub release {tag}")
-        assets = self._assets(client, rel)
+        assets = self._assets(client, rel, embedded=True)
         record = self.read_record(client, assets)
         if record is None or record.get("id") != release.id:
             found = record.get("id") if record else f"no {RECORD}"
@@ -369,7 +375,7 @@ class GitHubPublisher:
         rel = self.find(client, tag)
         if rel is None or rel.get("draft"):
             return None
-        assets = self._assets(client, rel)
+        assets = self._assets(client, rel, embedded=True)
         record = self.read_record(client, assets)
         if record is None:
             raise IntegrityError(f"the GitHub release {tag} has no {RECORD}: it was not made by trainmaster")
