@@ -79,6 +79,10 @@ def last_good(app: App, environment: str, *, exclude_release: str | None = None)
     local = app.ledger.last_success(environment, exclude_release=exclude_release)
     if local is not None or app.config.ledger == "sqlite":
         return local
+    finder = getattr(app.view, "last_success", None)  # optional: stops at the newest success
+    if finder is not None:
+        found: Deployment | None = finder(environment, exclude_release=exclude_release)
+        return found
     for dep in reversed(app.view.history(environment, None)):
         if dep.status == "succeeded" and dep.release_id != (exclude_release or ""):
             return dep
@@ -88,6 +92,23 @@ def last_good(app: App, environment: str, *, exclude_release: str | None = None)
 def verify_release(app: App, release: Release) -> dict[str, Path]:
     """Re-hash every package of ``release`` (skipped ones included); exit 4 on a mismatch."""
     return {pkg.name: app.store.verify(pkg.digest, name=pkg.name) for pkg in release.packages}
+
+
+def files_to_publish(app: App, release: Release, publisher: object) -> dict[str, Path]:
+    """The packages' store files for ``publisher.ensure``: re-hashed first (:func:`verify_release`),
+    unless the publisher hashes each file in the same pass as its upload (``verifies_uploads``) and
+    removes what it uploaded on a mismatch (exit 4); a missing file is exit 4 either way."""
+    if not getattr(publisher, "verifies_uploads", False):
+        return verify_release(app, release)
+    from trainmaster.errors import DigestMismatch
+
+    files = {}
+    for pkg in release.packages:
+        path = app.store.path_for(pkg.digest)
+        if not path.is_file():
+            raise DigestMismatch(f"package {pkg.name!r} {pkg.digest} is missing from the store at {app.store.root}")
+        files[pkg.name] = path
+    return files
 
 
 def _commands(app: App, env: Environment, name: str) -> dict[str, str | None]:
