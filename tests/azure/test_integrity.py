@@ -112,6 +112,7 @@ def test_find_queries_the_pinned_build_then_pages_past_the_newest_hundred(azure_
     assert pub.ensure(old, {}, config).state == "created"
     seed_releases(azure_fake, 120)  # same build: the filtered query needs two pages too
     azure_fake.reset_log()
+    _remote.reset()  # a later command
     assert pub.ensure(old, {}, config).state == "exists"
     lists = azure_fake.calls_to("Releases_List")
     assert lists[0].query.get("artifactVersionId") == "101" and lists[0].query.get("artifactTypeId") == "Build"
