@@ -112,17 +112,14 @@ class Remote:
             except NotFound:
                 found = None
         else:
-            found = next(
-                (
-                    d
-                    for d in rm.get_release_definitions(self.s.project, search_text=wanted, is_exact_name_match=True)
-                    or []
-                    if d.name == wanted
-                ),
-                None,
+            listed = rm.get_release_definitions(
+                self.s.project, search_text=wanted, is_exact_name_match=True, expand="environments"
             )
-            if found is not None:
+            found = next((d for d in listed or [] if d.name == wanted), None)
+            if found is not None and not found.environments:
                 found = rm.get_release_definition(self.s.project, found.id)
+            elif found is not None:  # the stages came with the list; the artifacts are read when needed
+                self.shared["partial"] = True
         if found is None:
             raise InvalidInput(
                 f"release definition {wanted!r} not found in project {self.s.project}: "
@@ -132,6 +129,10 @@ class Remote:
         return found
 
     def artifact(self) -> Any:
+        if self.shared.pop("partial", False):  # listed with its stages only: read it whole (once)
+            self.shared["definition"] = self.client.release.get_release_definition(
+                self.s.project, self.definition().id
+            )
         arts = [a for a in (self.definition().artifacts or []) if (a.type or "").lower() == "build"]
         if self.s.artifact:
             arts = [a for a in arts if a.alias == self.s.artifact]
@@ -189,7 +190,9 @@ class Remote:
         }
         if build_id is not None:  # filtered server-side: usually one short page
             query.update(artifactTypeId="Build", artifactVersionId=str(build_id))
-            source = getattr(self.artifact(), "source_id", None)
+            # build ids are unique in the organisation: the artifact's source only narrows it further,
+            # when the whole definition was read anyway
+            source = None if self.shared.get("partial") else getattr(self.artifact(), "source_id", None)
             if source:
                 query["sourceId"] = str(source)
         out: list[Any] = []

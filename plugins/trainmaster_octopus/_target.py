@@ -69,6 +69,14 @@ class OctopusTarget:
             check_train(octo, self.config, project, self.settings.get("channel"))
 
     def deploy(self, job: DeployJob) -> DeployOutcome:
+        from trainmaster_octopus._ledger import forget_progression
+
+        try:
+            return self._deploy(job)
+        finally:
+            forget_progression()  # what was read before deploying is out of date now
+
+    def _deploy(self, job: DeployJob) -> DeployOutcome:
         octo = self.octo
         env_name = self.settings.environment_name(job.environment.name)
         release = job.release
