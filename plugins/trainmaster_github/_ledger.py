@@ -2,9 +2,12 @@
 
 "Did release R succeed in E" is the latest status of a deployment whose payload
 carries R's id. Reading a deployment's state costs one request (its statuses), so
-the ledger caches states for the life of the process and ``history`` reads at most
+the ledger reads each list and each state once per command (a ledger lives for one
+command), ``last_success`` stops at the newest success, and ``history`` reads at most
 :data:`HISTORY_DEFAULT` deployments unless asked for more (never more than
 :data:`HISTORY_MAX`): the job token has 1,000 requests an hour per repository.
+What this process writes to the deployments (:func:`note_write`, called by the
+target) makes those cached reads stale: they are read again afterwards.
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ HISTORY_DEFAULT = 30
 HISTORY_MAX = 100
 FINAL = {"success": "succeeded", "failure": "failed", "error": "failed"}
 WAITING = ("waiting", "queued", "pending")
+_writes = [0]
+
+
+def note_write() -> None:
+    """This process created a deployment or posted a status: every ledger's cached reads are stale."""
+    _writes[0] += 1
 
 
 def state_of(client: GitHubClient, deployment_id: int) -> tuple[str, dict[str, Any] | None]:
@@ -129,6 +138,15 @@ class GitHubLedger:
         self.settings = Settings.resolve(config, None, environ)
         self._client: GitHubClient | None = None
         self._states: dict[int, tuple[str, dict[str, Any] | None]] = {}
+        self._lists: dict[tuple[str | None, str | None], list[dict[str, Any]]] = {}
+        self._seen = _writes[0]
+
+    def _fresh(self) -> None:
+        """Forget cached reads when this process has written to the deployments since."""
+        if self._seen != _writes[0]:
+            self._states.clear()
+            self._lists.clear()
+            self._seen = _writes[0]
 
     @property
     def client(self) -> GitHubClient:
@@ -146,6 +164,7 @@ class GitHubLedger:
         return env is not None and env.target == "github"
 
     def _state(self, deployment_id: int) -> tuple[str, dict[str, Any] | None]:
+        self._fresh()
         if deployment_id not in self._states:
             self._states[deployment_id] = state_of(self.client, deployment_id)
         return self._states[deployment_id]
@@ -155,7 +174,14 @@ class GitHubLedger:
 
     def _ours(self, environment: str | None, ref: str | None = None) -> Iterator[dict[str, Any]]:
         gh_env = self._gh_env(environment) if environment else None
-        for dep in deployments(self.client, gh_env, ref, limit=self.scan):
+        self._fresh()
+        key = (gh_env, ref)
+        whole = self._lists.get((gh_env, None))
+        if key not in self._lists and ref and whole is not None and len(whole) < self.scan:
+            self._lists[key] = [d for d in whole if d.get("ref") == ref]  # the complete list holds them all
+        if key not in self._lists:  # one page at most (scan <= 100 a page): read whole, once
+            self._lists[key] = list(deployments(self.client, gh_env, ref, limit=self.scan))
+        for dep in self._lists[key]:
             meta = (dep.get("payload") or {}).get(PAYLOAD_KEY) if isinstance(dep.get("payload"), dict) else None
             if meta and meta.get("project") in (None, self.config.project):
                 yield dep
@@ -203,6 +229,19 @@ class GitHubLedger:
             if len(found) >= cap:
                 break
         return list(reversed(found))
+
+    def last_success(self, environment: str, *, exclude_release: str | None = None) -> Deployment | None:
+        """The newest succeeded deployment in ``environment`` (of another release than ``exclude_release``).
+
+        Reads the statuses of deployments newest first and stops at the first success (usually 1–2
+        reads, however long the history).
+        """
+        for dep in self._ours(environment):
+            if dep["payload"][PAYLOAD_KEY].get("release_id") == (exclude_release or ""):
+                continue
+            if self._state(dep["id"])[0] == "success":
+                return self._to_deployment(dep)
+        return None
 
     def current(self, environment: str) -> Deployment | None:
         """The newest deployment attempt in ``environment``."""

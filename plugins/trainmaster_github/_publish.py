@@ -23,7 +23,7 @@ from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput
 from trainmaster.interfaces import PublishResult
 from trainmaster.model import Release
 from trainmaster.record import check_record, inside, read_json
-from trainmaster_github._latest import is_prerelease, make_latest
+from trainmaster_github._latest import is_prerelease, make_latest, make_latest_from
 from trainmaster_github._settings import Settings, warn_if_local_ledger, warn_once
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 RECORD = "release.json"
 MARKER = "trainmaster-release-id:"
 MAX_RECORD = 10 * 1024 * 1024
+LISTED = 1000  # releases listed at most when looking for drafts (10 pages)
 
 
 def asset_name(release: Release, package_name: str) -> str:
@@ -77,17 +78,24 @@ class GitHubPublisher:
         except GitHubNotFound:
             return None
 
-    def _listed(self, client: GitHubClient, tag: str) -> list[dict[str, Any]]:
-        """Every release with ``tag`` from the release list (the only place drafts show up)."""
-        return [
-            r
-            for r in client.paginate(
-                f"{client.repo_path}/releases", what="list releases", permission="contents: read", limit=1000
-            )
-            if r.get("tag_name") == tag
-        ]
+    def _all(self, client: GitHubClient) -> list[dict[str, Any]]:
+        """The release list, newest first, at most :data:`LISTED` (the only place drafts show up)."""
+        return list(
+            client.paginate(f"{client.repo_path}/releases", what="list releases", permission="contents: read",
+                            limit=LISTED)
+        )
 
-    def _assets(self, client: GitHubClient, rel: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def _listed(self, client: GitHubClient, tag: str) -> list[dict[str, Any]]:
+        """Every release with ``tag`` from the release list."""
+        return [r for r in self._all(client) if r.get("tag_name") == tag]
+
+    def _assets(self, client: GitHubClient, rel: dict[str, Any], *, embedded: bool = False
+                ) -> dict[str, dict[str, Any]]:
+        """The release's assets by name. With ``embedded``, those ``rel`` carries (a release read by
+        tag or id lists them) unless it may hold more than one page; a draft's are always listed."""
+        inline = rel.get("assets")
+        if embedded and isinstance(inline, list) and len(inline) < 100 and not rel.get("draft"):
+            return {a["name"]: a for a in inline}
         items = client.paginate(
             f"{client.repo_path}/releases/{rel['id']}/assets",
             what="list release assets",
@@ -128,12 +136,14 @@ class GitHubPublisher:
         settings, client = self._client(config)
         tag = settings.tag(release.version)
         listed: list[dict[str, Any]] | None = None
+        every: list[dict[str, Any]] = []
         rel = self.find(client, tag)
         if rel is None:
-            listed = self._listed(client, tag)
+            every = self._all(client)
+            listed = [r for r in every if r.get("tag_name") == tag]
             rel = next((r for r in listed if not r.get("draft")), None)
         if rel is not None:  # published: the same release, or a conflict
-            record = self.read_record(client, self._assets(client, rel))
+            record = self.read_record(client, self._assets(client, rel, embedded=True))
             if record is None:
                 return PublishResult(
                     "conflict",
@@ -165,10 +175,14 @@ class GitHubPublisher:
             ]
             for name, path, media_type, digest in uploads:
                 self._upload(client, rel, assets, name, path, media_type, digest)
+        # the list read above is complete unless it hit LISTED: then GitHub's latest release is asked
+        complete = len(every) < LISTED
+        latest = (make_latest_from(every, settings.tag_format, release.version) if complete
+                  else make_latest(client, settings.tag_format, release.version))
         published = client.call(
             "PATCH",
             f"{client.repo_path}/releases/{rel['id']}",
-            json={"draft": False, "make_latest": make_latest(client, settings.tag_format, release.version)},
+            json={"draft": False, "make_latest": latest},
             what=f"publish the release {tag}",
             permission="contents: write",
         )
@@ -335,7 +349,7 @@ class GitHubPublisher:
         rel = self.find(client, tag)
         if rel is None or rel.get("draft"):
             return PublishResult("conflict", detail=f"missing: no published GitHub release {tag}")
-        assets = self._assets(client, rel)
+        assets = self._assets(client, rel, embedded=True)
         record = self.read_record(client, assets)
         if record is None or record.get("id") != release.id:
             found = record.get("id") if record else f"no {RECORD}"
@@ -361,7 +375,7 @@ class GitHubPublisher:
         rel = self.find(client, tag)
         if rel is None or rel.get("draft"):
             return None
-        assets = self._assets(client, rel)
+        assets = self._assets(client, rel, embedded=True)
         record = self.read_record(client, assets)
         if record is None:
             raise IntegrityError(f"the GitHub release {tag} has no {RECORD}: it was not made by trainmaster")

@@ -25,6 +25,7 @@ from trainmaster_github._ledger import (
     WAITING,
     check_reviewers,
     deployments,
+    note_write,
     state_of,
 )
 from trainmaster_github._settings import Settings, warn_if_local_ledger
@@ -175,6 +176,8 @@ class GitHubTarget:
                     "first (`publish: [github]` in trainmaster.yaml)"
                 ) from None
             raise
+        finally:
+            note_write()
         return created
 
     def _status(
@@ -197,15 +200,18 @@ class GitHubTarget:
             same = latest and latest.get("state") == state and latest.get("description") == body["description"]
             return latest if same else None
 
-        client.call(
-            "POST",
-            f"{client.repo_path}/deployments/{deployment_id}/statuses",
-            json=body,
-            ok=(201,),
-            what=f"set deployment {deployment_id} to {state}",
-            permission="deployments: write",
-            recover=recover,
-        )
+        try:
+            client.call(
+                "POST",
+                f"{client.repo_path}/deployments/{deployment_id}/statuses",
+                json=body,
+                ok=(201,),
+                what=f"set deployment {deployment_id} to {state}",
+                permission="deployments: write",
+                recover=recover,
+            )
+        finally:
+            note_write()
 
 
 def _run_url(environ: Mapping[str, str] | None, job: DeployJob) -> str | None:

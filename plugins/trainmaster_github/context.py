@@ -90,6 +90,11 @@ class GitHubActionsContext:
         }
         return {k: v for k, v in data.items() if v}
 
+    @property
+    def writes_summary(self) -> bool:
+        """True when the job has a summary file (``$GITHUB_STEP_SUMMARY``) to write to."""
+        return bool(self.environ.get("GITHUB_STEP_SUMMARY"))
+
     # -- runner protocol -------------------------------------------------------------------------
     def set_output(self, name: str, value: str) -> None:
         """Append ``name`` to ``$GITHUB_OUTPUT`` with a random delimiter (multi-line safe)."""

@@ -73,6 +73,10 @@ def last_good(app: App, environment: str, *, exclude_release: str | None = None)
     local = app.ledger.last_success(environment, exclude_release=exclude_release)
     if local is not None or app.config.ledger == "sqlite":
         return local
+    finder = getattr(app.view, "last_success", None)  # optional: stops at the newest success
+    if finder is not None:
+        found: Deployment | None = finder(environment, exclude_release=exclude_release)
+        return found
     for dep in reversed(app.view.history(environment, None)):
         if dep.status == "succeeded" and dep.release_id != (exclude_release or ""):
             return dep

@@ -172,6 +172,10 @@ class RemoteLedger(Protocol):
     def current(self, environment: str) -> Deployment | None:
         """The latest deployment attempt in ``environment``."""
 
+    # Optional: ``last_success(environment, *, exclude_release=None) -> Deployment | None``, the
+    # newest succeeded deployment there (of another release than ``exclude_release``); without it
+    # the core scans ``history``. A remote ledger that pays per deployment read stops early.
+    #
     # Optional: ``approvals_enforced_remotely(environment) -> bool``. When it returns True
     # the remote system enforces the environment's approvals (GitHub's required reviewers
     # hold the job), and the core's approvals gate does not count local approvals.
@@ -237,6 +241,9 @@ class CIContext(Protocol):
     def mask(self, value: str) -> None: ...
 
     def summary(self, markdown: str) -> None: ...
+
+    # Optional: ``writes_summary: bool`` (default True). False when ``summary`` writes nothing
+    # (no summary file in this job): the core then skips reading the train's status for it.
 
     def error(self, message: str, *, file: str | None = None, line: int | None = None,
               column: int | None = None) -> None: ...

@@ -134,8 +134,12 @@ def _mermaid(rows: Sequence[EnvironmentStatus], release_id: str | None, version:
 def publish_summary(app: App, focus: str | None = None, *, current: str | None = None) -> None:
     """Hand the summary to the CI context (a no-op outside CI); ``focus`` is a version to highlight.
 
-    Reads only: the command reaps interrupted deployments before, if it wants them shown.
+    Reads only: the command reaps interrupted deployments before, if it wants them shown. Nothing
+    is read when the context writes no summary (``writes_summary`` false): with a remote ledger
+    every row costs API calls.
     """
+    if not getattr(app.ci, "writes_summary", True):
+        return
     from trainmaster.status import environment_status
 
     rows = environment_status(app)

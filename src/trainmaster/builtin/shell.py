@@ -15,6 +15,7 @@ class ShellContext:
     """No CI system recognised; ``CI=true`` still counts as "inside CI" for ``--by``."""
 
     name = "shell"
+    writes_summary = False  # summary() is a no-op: nothing reads the train's status for it
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
