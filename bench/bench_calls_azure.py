@@ -8,13 +8,12 @@ reads while waiting, beyond the one that sees the final state) are counted apart
 A command fails its budget when it makes more than floor + 2 calls, or more calls at h = 200 than
 at h = 5 (every lookup here has an indexed or filtered form in the API).
 
-Run: ``python bench/bench_calls_azure.py [--history 5,200] [-v]`` (~15 s).
+Run: ``python bench/bench_calls_azure.py [--history 5,200]`` (~15 s).
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import shutil
 import subprocess
 import sys
@@ -24,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "plugins")]
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT), str(ROOT / "src"), str(ROOT / "plugins")]
 
+from _calls import Budget, Count, report, tally  # noqa: E402
 from tests.fakes.azure import AzureDevOpsFake  # noqa: E402
 from tests.support import azure as support  # noqa: E402
 
@@ -48,32 +48,23 @@ FLOORS: dict[str, tuple[int, str]] = {
     "status": (3, "definition + one Deployments_List per... in one call + the releases' marks in one batch"),
     "history --limit 50": (3, "definition + Deployments_List (top 50) + the releases' marks in one batch"),
 }
-SLACK = 2
 
 
-def _counts(fake: AzureDevOpsFake, start: int) -> tuple[int, int, dict[str, Any]]:
-    """``(calls, polls, details)`` of the requests logged since ``start``.
-
-    Polls are the stage reads after the start beyond the last one; discovery (the SDK's location
-    lookups, cached on disk per organisation URL, so only a machine's first command pays them) is
-    counted apart too. ``details`` has the order, the count per operation and the duplicates: the
-    same request sent twice within the command (neither a poll nor a retry).
+def _counts(fake: Any, start: int) -> Count:
+    """The requests logged since ``start``, counted by bench/_calls.py: polls are the stage reads
+    after the stage is started beyond the last one; discovery (the SDK's location lookups, cached on
+    disk per organisation URL, so only a machine's first command pays them) is left out.
     """
-    calls = [c for c in fake.calls[start:] if c.operation_id != DISCOVERY]
-    ops = [c.operation_id or c.path for c in calls]
+    calls = [{"method": c.method, "path": c.path, "operation_id": c.operation_id, "query": dict(c.query),
+              "status": c.status, "fault": c.fault} for c in fake.calls[start:] if c.operation_id != DISCOVERY]
+    ops = [c["operation_id"] or c["path"] for c in calls]
     started = next((i for i, op in enumerate(ops) if op == "Releases_Update Release Environment"), None)
-    polls: list[int] = []
+    polls: set[int] = set()
     if started is not None:
-        polls = [i for i, op in enumerate(ops) if op == POLL and i > started][:-1]
-    keys = collections.Counter(
-        f"{c.method} {c.path}?{sorted(c.query.items())}" for i, c in enumerate(calls)
-        if i not in polls and not (c.status is None or c.status == 429 or c.status >= 500)
-    )
-    return len(calls) - len(polls), len(polls), {
-        "order": ops, "per operation": dict(collections.Counter(ops)),
-        "duplicates": {k: n for k, n in keys.items() if n > 1},
-        "discovery": len(fake.calls[start:]) - len(calls),
-    }
+        polls = set([i for i, op in enumerate(ops) if op == POLL and i > started][:-1])
+    for i in polls:
+        calls[i]["poll"] = True
+    return tally(calls, lambda c: bool(c.get("poll")))
 
 
 def _seed(fake: AzureDevOpsFake, root: Path, env: dict[str, str], h: int) -> None:
@@ -107,7 +98,7 @@ def run(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProc
     return done
 
 
-def scenario(h: int, tmp: Path) -> dict[str, tuple[int, int, dict[str, Any]]]:
+def scenario(h: int, tmp: Path) -> dict[str, Count]:
     fake = AzureDevOpsFake()
     fake.start()
     try:
@@ -128,7 +119,7 @@ def scenario(h: int, tmp: Path) -> dict[str, tuple[int, int, dict[str, Any]]]:
                 BUILD_REQUESTEDFOREMAIL="dev@example.com", AGENT_TEMPDIRECTORY=str(tmp / "agent-temp"),
                 BUILD_ARTIFACTSTAGINGDIRECTORY=str(root / "staging"), **extra)
 
-        out: dict[str, tuple[int, int, dict[str, Any]]] = {}
+        out: dict[str, Count] = {}
         later = agent(build + 1, root)
         steps: list[tuple[str, Path, dict[str, str], tuple[str, ...]]] = [
             ("release create (in build)", root, agent(build, root), ("release", "create", "9.0.0")),
@@ -164,36 +155,17 @@ def scenario(h: int, tmp: Path) -> dict[str, tuple[int, int, dict[str, Any]]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--history", default="5,200")
-    parser.add_argument("-v", "--verbose", action="store_true", help="print the calls per operation")
     args = parser.parse_args()
     sizes = [int(x) for x in args.history.split(",")]
-    results: dict[int, dict[str, tuple[int, int, dict[str, Any]]]] = {}
+    results: dict[int, dict[str, Count]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for h in sizes:
             results[h] = scenario(h, Path(tmp))
-    print(f"azure-devops: HTTP calls per command (polls apart), h = {' / '.join(map(str, sizes))} previous releases")
-    ok = True
-    for name, (floor, why) in FLOORS.items():
-        calls = [results[h][name][0] for h in sizes]
-        polls = [results[h][name][1] for h in sizes]
-        flat = all(c <= calls[0] for c in calls)
-        fits = max(calls) <= floor + SLACK
-        twice = {k: n for h in sizes for k, n in results[h][name][2]["duplicates"].items()}
-        ok &= flat and fits and not twice
-        verdict = "PASS" if flat and fits and not twice else "FAIL" + (" (over budget)" if not fits else "") + (
-            " (grows with history)" if not flat else "") + (f" (sent twice: {twice})" if twice else "")
-        print(f"  {name:44} {' / '.join(f'{c:3}' for c in calls)}  floor {floor} (budget {floor + SLACK})"
-              f"  polls {' / '.join(map(str, polls))}  {verdict}")
-        print(f"      floor: {why}")
-        if args.verbose:
-            for h in sizes:
-                d = results[h][name][2]
-                print(f"      h={h}: {' '.join(d['order'])}  (discovery {d['discovery']})")
-    print("PASS" if ok else "FAIL")
-    sys.exit(0 if ok else 1)
-
+    budgets = [Budget(name, floor, why) for name, (floor, why) in FLOORS.items()]
+    sys.exit(report(f"azure-devops: HTTP calls per command, h = {' / '.join(map(str, sizes))} previous releases",
+                    budgets, results, details=True))
 
 if __name__ == "__main__":
     main()

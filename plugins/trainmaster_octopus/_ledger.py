@@ -44,6 +44,9 @@ def progression(octo: Octopus, project_id: str, take: int) -> dict[str, Any]:
     if key not in _PROGRESSION:
         path = octo.client.space_path(f"progression/{project_id}")
         _PROGRESSION[key] = octo.client.get(path, {"releaseHistoryCount": take}) or {}
+        for env in _PROGRESSION[key].get("Environments") or []:  # ids by name: no lookup needed later
+            if env.get("Id") and env.get("Name"):
+                octo.cache.setdefault(f"environments:{env['Name']}", dict(env))
     return _PROGRESSION[key]
 
 

@@ -324,13 +324,21 @@ class Octopus:
         return mapping
 
     # -- deployments ---------------------------------------------------------------------
-    def deployments(self, release_id: str, environment_id: str) -> list[dict[str, Any]]:
-        """This release's deployments to one environment, newest first."""
+    def deployments(self, release_id: str, environment: str) -> tuple[str | None, list[dict[str, Any]]]:
+        """``(environment id, this release's deployments there, newest first)``.
+
+        The environment's id is looked up only when the release has deployments at all: a release
+        never deployed needs no lookup to know it has none there (``None`` then).
+        """
         page = self.client.get(
             self.client.space_path(f"releases/{release_id}/deployments"), {"skip": 0, "take": 100}
         )
-        items = [d for d in (page or {}).get("Items") or [] if d.get("EnvironmentId") == environment_id]
-        return sorted(items, key=lambda d: str(d.get("Created") or ""), reverse=True)
+        items = (page or {}).get("Items") or []
+        if not items:
+            return None, []
+        environment_id = str(self.environment(environment)["Id"])
+        items = [d for d in items if d.get("EnvironmentId") == environment_id]
+        return environment_id, sorted(items, key=lambda d: str(d.get("Created") or ""), reverse=True)
 
     def create_deployment(
         self,
@@ -358,8 +366,7 @@ class Octopus:
         known = set(before or ())
 
         def lookup() -> dict[str, Any] | None:
-            env_id = self.environment(environment)["Id"]
-            fresh = [d for d in self.deployments(release_id, env_id) if d.get("Id") not in known]
+            fresh = [d for d in self.deployments(release_id, environment)[1] if d.get("Id") not in known]
             if not fresh:  # Octopus may still be creating it: never sent again, asked again later
                 return UNKNOWN
             return {
