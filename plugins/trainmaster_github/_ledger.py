@@ -187,8 +187,21 @@ class GitHubLedger:
                 yield dep
 
     def succeeded(self, release: Release, environment: str) -> str | None:
-        """The finish time of the newest finished deployment of ``release`` there, if it succeeded."""
-        for dep in self._ours(environment, self.settings.tag(release.version)):
+        """The finish time of the newest finished deployment of ``release`` there, if it succeeded.
+
+        The environment's newest deployments, when this command already read them, answer first:
+        a finished deployment of ``release`` among them is the newest one (the list is newest first).
+        """
+        tag = self.settings.tag(release.version)
+        self._fresh()
+        if (self._gh_env(environment), None) in self._lists:
+            for dep in self._ours(environment):
+                if dep.get("ref") != tag or dep["payload"][PAYLOAD_KEY].get("release_id") != release.id:
+                    continue
+                state, status = self._state(dep["id"])
+                if state in FINAL:
+                    return str(status.get("created_at")) if state == "success" and status else None
+        for dep in self._ours(environment, tag):
             if dep["payload"][PAYLOAD_KEY].get("release_id") != release.id:
                 continue
             state, status = self._state(dep["id"])

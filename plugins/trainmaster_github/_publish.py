@@ -54,6 +54,8 @@ def _clean(name: str) -> str:
 class GitHubPublisher:
     """Mirrors releases into GitHub Releases (see the module docstring)."""
 
+    verifies_uploads = True  # each package is hashed while it is uploaded (client.upload_asset ``verify``)
+
     def __init__(self, environ: Mapping[str, str] | None = None, **client_kw: Any) -> None:
         self.environ = environ
         self.client_kw = client_kw
@@ -314,7 +316,8 @@ class GitHubPublisher:
             self._delete_asset(client, found)
             return None
 
-        asset = client.upload_asset(rel["upload_url"], name, path, content_type=media_type, recover=recover)
+        asset = client.upload_asset(rel["upload_url"], name, path, content_type=media_type, recover=recover,
+                                    verify=digest)
         if asset.get("name") != name:
             self._delete_asset(client, asset)
             raise InvalidInput(

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from trainmaster.errors import ApiError, InvalidInput, Unavailable
+from trainmaster.errors import ApiError, DigestMismatch, InvalidInput, Unavailable
 from trainmaster.http import Call, HttpClient, Retry, RetryPolicy, Rules, new_session, retry_after
 
 __all__ = [
@@ -261,6 +261,7 @@ class GitHubClient:
         content_type: str,
         recover: Callable[[], Any],
         label: str | None = None,
+        verify: str | None = None,
     ) -> Any:
         """Stream ``path`` as the release asset ``name`` (constant memory); return the asset JSON.
 
@@ -268,6 +269,10 @@ class GitHubClient:
         called when the outcome is unknown (connection reset, lost 201, a 422 "already exists"):
         it returns the complete asset, or removes a partial one and returns None so the upload is
         repeated.
+
+        ``verify`` (``sha256:…``): the file is hashed in the same pass as it is sent, and when
+        what went out hashes otherwise the uploaded asset is deleted and :class:`DigestMismatch`
+        raised (exit 4): a store file altered since it was pinned is never left on GitHub.
         """
         size = path.stat().st_size
         if size >= MAX_ASSET_SIZE:
@@ -276,6 +281,12 @@ class GitHubClient:
         params = {"name": name, **({"label": label} if label else {})}
         what = f"upload the asset {name}"
         attempts = self.http.policy.attempts
+        bodies: list[_FileBody] = []
+
+        def body() -> _FileBody:
+            bodies.append(_FileBody(path, size))
+            return bodies[-1]
+
         for _ in range(attempts):
             try:
                 resp = self.send(
@@ -283,7 +294,7 @@ class GitHubClient:
                     base,
                     what=what,
                     params=params,
-                    data=lambda: _FileBody(path, size),
+                    data=body,
                     headers={"Content-Type": content_type},
                     ok=(201,),
                     permission="contents: write",
@@ -297,8 +308,26 @@ class GitHubClient:
                 if found is None:
                     continue
                 return found
-            return resp.json() if isinstance(resp, requests.Response) else resp
+            asset = resp.json() if isinstance(resp, requests.Response) else resp
+            sent = bodies[-1].digest if bodies else None
+            if verify and sent is not None and sent != verify:
+                self._delete_asset(asset, name)
+                raise DigestMismatch(
+                    f"{path} hashed to {sent} while it was uploaded as {name}, not the pinned {verify}: "
+                    "the store was altered; the uploaded asset was deleted (restore the store from a "
+                    "trusted copy: `trainmaster release fetch`)"
+                )
+            return asset
         raise Unavailable(f"could not {what} after {attempts} attempts; re-run to resume (a re-run is safe)")
+
+    def _delete_asset(self, asset: Mapping[str, Any], name: str) -> None:
+        if not isinstance(asset, Mapping) or "id" not in asset:
+            return
+        try:
+            self.call("DELETE", f"{self.repo_path}/releases/assets/{asset['id']}", ok=(204,),
+                      what=f"delete the asset {name}", permission="contents: write")
+        except GitHubNotFound:
+            pass
 
     def download_asset(self, asset_id: int, dest: Path, *, what: str) -> str:
         """Download an asset to ``dest`` in chunks; return its ``sha256:`` digest.
@@ -382,6 +411,7 @@ class _FileBody:
         self._file: IO[bytes] = path.open("rb")
         self._left = size
         self.len = size
+        self._hash = hashlib.sha256()
 
     def __len__(self) -> int:
         return self.len
@@ -390,12 +420,18 @@ class _FileBody:
     def complete(self) -> bool:
         return self._left <= 0
 
+    @property
+    def digest(self) -> str | None:
+        """``sha256:…`` of what was read, once the whole file went out (else None)."""
+        return "sha256:" + self._hash.hexdigest() if self.complete else None
+
     def read(self, n: int = -1) -> bytes:
         if self._left <= 0:
             return b""
         n = CHUNK if n is None or n < 0 else min(n, CHUNK)
         data = self._file.read(min(n, self._left))
         self._left -= len(data)
+        self._hash.update(data)
         return data
 
     def close(self) -> None:

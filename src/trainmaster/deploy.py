@@ -88,6 +88,23 @@ def verify_release(app: App, release: Release) -> dict[str, Path]:
     return {pkg.name: app.store.verify(pkg.digest, name=pkg.name) for pkg in release.packages}
 
 
+def files_to_publish(app: App, release: Release, publisher: object) -> dict[str, Path]:
+    """The packages' store files for ``publisher.ensure``: re-hashed first (:func:`verify_release`),
+    unless the publisher hashes each file in the same pass as its upload (``verifies_uploads``) and
+    removes what it uploaded on a mismatch (exit 4); a missing file is exit 4 either way."""
+    if not getattr(publisher, "verifies_uploads", False):
+        return verify_release(app, release)
+    from trainmaster.errors import DigestMismatch
+
+    files = {}
+    for pkg in release.packages:
+        path = app.store.path_for(pkg.digest)
+        if not path.is_file():
+            raise DigestMismatch(f"package {pkg.name!r} {pkg.digest} is missing from the store at {app.store.root}")
+        files[pkg.name] = path
+    return files
+
+
 def _commands(app: App, env: Environment, name: str) -> dict[str, str | None]:
     """The commands that would run for package ``name`` in ``env`` (part of its desired state)."""
     spec = app.config.package(name)

@@ -205,7 +205,12 @@ class PublishResult:
 
 
 class Publisher(Protocol):
-    """A system a release can be mirrored into."""
+    """A system a release can be mirrored into.
+
+    Optional: ``verifies_uploads = True`` when ``ensure`` hashes each package while uploading it
+    and, on a digest mismatch, deletes what it uploaded and raises ``DigestMismatch``: ``sync``
+    then hands it the store's files without re-hashing them first (one pass over the data).
+    """
 
     def ensure(self, release: Release, files: Mapping[str, Path], config: Config) -> PublishResult:
         """Make sure ``release`` exists remotely; ``files`` maps package name to its verified file."""

@@ -82,3 +82,31 @@ def test_a_lost_create_deployment_answer_is_recovered_without_repeating_reads(
     (dep,) = github_fake.repos[("acme", "app")].deployments.values()  # found again, not created twice
     assert github_fake.count("repos/create-deployment") == 1
     assert dep["environment"] == "dev"
+
+
+def test_sync_uploads_in_one_pass_and_an_altered_store_file_is_deleted_from_github(
+    tmp_path: Path, github_fake: Any
+) -> None:
+    local = CONFIG.replace("  docs: build/docs.tar.gz\n", "").replace("publish: [github]\nledger: github\n", "")
+    root = tmp_path / "runner"
+    make_project(root, local)
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+    env.update({"GITHUB_TOKEN": github_fake.token, "GITHUB_API_URL": github_fake.url, "GITHUB_REPOSITORY": "acme/app",
+                "PYTHONDONTWRITEBYTECODE": "1", "TRAINMASTER_LOAD_PLUGINS": "github"})
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "trainmaster", *argv], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    created = cli("release", "create", "1.0.0")  # local ledger only: nothing on GitHub yet
+    assert created.returncode == 0, created.stderr
+    (stored,) = (p for p in (root / ".trainmaster" / "store" / "sha256").rglob("*") if p.is_file())
+    stored.chmod(0o644)
+    stored.write_bytes(stored.read_bytes()[:-1] + b"X")  # same size, other bytes: only a hash can tell
+    bad = cli("sync", "--to", "github", "1.0.0")
+    assert bad.returncode == 4, bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stderr and "the uploaded asset was deleted" in bad.stderr
+    repo = github_fake.repos[("acme", "app")]
+    assert [a["name"] for a in repo.assets.values()] == ["release.json"]  # the altered package is gone
+    assert all(r["draft"] for r in repo.releases.values())  # never published
+    assert github_fake.count("repos/upload-release-asset") == 2  # each file read once, as it was sent

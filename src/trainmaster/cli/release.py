@@ -176,9 +176,9 @@ def sync(ctx: click.Context, system: str, versions: tuple[str, ...], check: bool
         if check:
             result = publisher.check(rel, app.config)
         else:
-            from trainmaster.deploy import verify_release
+            from trainmaster.deploy import files_to_publish
 
-            result = publisher.ensure(rel, verify_release(app, rel), app.config)
+            result = publisher.ensure(rel, files_to_publish(app, rel, publisher), app.config)
         state = "missing" if check and result.state == "created" else result.state
         report.append({"version": rel.version, "release_id": rel.id, "state": state,
                        "detail": result.detail, "url": result.url})
