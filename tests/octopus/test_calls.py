@@ -73,3 +73,43 @@ def test_no_command_reads_the_same_thing_twice(octopus_fake: Any, tmp_path: Path
     assert len(octopus_fake.deployments) == 3
     if ci:
         assert "1.1.0" in (work / "summary.md").read_text()
+
+
+def test_sync_pushes_in_one_pass_and_deletes_a_package_that_is_not_the_pinned_one(octopus_fake: Any,
+                                                                                 tmp_path: Path) -> None:
+    """``sync`` no longer re-hashes the store first: the push hashes while it sends, and an altered
+    artefact is deleted from the feed again (exit 4), leaving Octopus as it was."""
+    import hashlib
+
+    ep = tmp_path / "ep" / "trainmaster_octopus_ep-0.dist-info"
+    ep.mkdir(parents=True)
+    (ep / "METADATA").write_text("Metadata-Version: 2.1\nName: trainmaster-octopus-ep\nVersion: 0\n")
+    (ep / "entry_points.txt").write_text("[trainmaster]\noctopus = trainmaster_octopus.adapter\n")
+    work = tmp_path / "proj"
+    work.mkdir()
+    (work / "trainmaster.yaml").write_text(CONFIG.replace("publish: [octopus]\n", "").replace("app.bin", "app.zip"))
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+    env.update(PYTHONPATH=os.pathsep.join([str(tmp_path / "ep"), str(ROOT / "src"), str(ROOT / "plugins")]),
+               OCTOPUS_URL=octopus_fake.url, OCTOPUS_API_KEY=octopus_fake.api_key, OCTOPUS_SPACE="Default")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "trainmaster", *args], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    data = b"PK\x05\x06" + b"\0" * 18 + b"the app" * 1000
+    (work / "app.zip").write_bytes(data)
+    assert run("release", "create", "1.0.0").returncode == 0
+    blob = work / ".trainmaster" / "store" / "sha256" / hashlib.sha256(data).hexdigest()[:2]
+    blob = blob / hashlib.sha256(data).hexdigest()
+    blob.chmod(0o644)
+    blob.write_bytes(data.replace(b"the app", b"evil!!!"))  # same size, other bytes
+    bad = run("sync", "--to", "octopus", "1.0.0")
+    assert bad.returncode == 4, bad.stdout + bad.stderr
+    assert "pinned" in bad.stderr and "deleted" in bad.stderr and "Traceback" not in bad.stderr
+    assert octopus_fake.count("createPackageRepositoryUpload_Spaces") == 1  # sent once, hashed on the way
+    assert octopus_fake.count("deletePackageRepository_Spaces") == 1
+    assert not octopus_fake.packages and not octopus_fake.releases
+    blob.write_bytes(data)
+    good = run("sync", "--to", "octopus", "1.0.0")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert len(octopus_fake.packages) == 1 and len(octopus_fake.releases) == 1
