@@ -217,7 +217,9 @@ class Remote:
                 remote = self.client.release.get_release(self.s.project, remote.id)
                 rid, version = marks(remote)
             cache[remote.id] = (rid, version)
-            if getattr(remote, "environments", None):
+            stages = getattr(remote, "environments", None)
+            if stages and all(getattr(e, "deploy_steps", None) is not None for e in stages):
+                # complete enough to start a stage (its attempts tell a lost start's answer): no Releases_Get
                 self.shared.setdefault("releases", {})[remote.id] = remote
             if rid == release.id and match is None:
                 match = remote
