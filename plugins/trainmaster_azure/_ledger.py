@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from trainmaster.config.model import Config
     from trainmaster.model import Release
 
+STATUS_PAGE = 50
+"""Deployments read at once when one stage's latest is asked for: the other stages' are usually among them."""
+
 STATUS = {
     "succeeded": "succeeded",
     "failed": "failed",
@@ -74,7 +77,6 @@ class AzureLedger:
         self.http = http
         self.local = local
         self._remote: Remote | None = None
-        self._marks: dict[int, tuple[str | None, str | None]] = {}
 
     @property
     def remote(self) -> Remote:
@@ -102,39 +104,50 @@ class AzureLedger:
         match, _ = self.remote.find(release, pinned_build(release, environ))
         if match is None:
             return None
-        full = self.remote.client.release.get_release(self.remote.s.project, match.id)
+        full = self.remote.release_of(match.id)
         stage = self._stage(environment)
         for env in full.environments or []:
             if env.name == stage and env.status == "succeeded":
                 return _iso(env.modified_on) or ""
         return None
 
-    def _release_marks(self, release_id: int) -> tuple[str | None, str | None]:
-        if release_id not in self._marks:
-            full = self.remote.client.release.get_release(self.remote.s.project, release_id)
-            self._marks[release_id] = _remote.marks(full)
-        return self._marks[release_id]
+    def _deployments(self, env_id: int | None, top: int) -> list[Any]:
+        """``Deployments_List`` of the definition (one stage's when ``env_id``), newest first; read once per
+        command until a stage is started. A stage's latest deployment is taken from the definition-wide
+        list already read when it is there, so ``status`` needs one list for all stages."""
+        remote = self.remote
+        cache: dict[tuple[int | None, int], list[Any]] = remote.shared.setdefault("deployments", {})
+        if (env_id, top) in cache:
+            return cache[(env_id, top)]
+        if env_id is not None and top == 1:
+            wide = self._deployments(None, STATUS_PAGE)
+            mine = [d for d in wide if d.definition_environment_id == env_id]
+            if mine or len(wide) < STATUS_PAGE:
+                return mine[:1]
+        kwargs: dict[str, Any] = {"definition_id": remote.definition().id, "query_order": "descending", "top": top}
+        if env_id is not None:
+            kwargs["definition_environment_id"] = env_id
+        page = remote.client.release.get_deployments(remote.s.project, **kwargs)
+        items = list(page.value if hasattr(page, "value") else page or [])
+        cache[(env_id, top)] = items
+        return items
 
     def history(self, environment: str | None, limit: int | None) -> list[Deployment]:
         """Deployments of the definition's stages, oldest first."""
         remote = self.remote
         definition = remote.definition()
-        kwargs: dict[str, Any] = {
-            "definition_id": definition.id,
-            "query_order": "descending",
-            "top": min(limit or 100, 100),
-        }
+        env_id: int | None = None
         if environment is not None:
             stage = self._stage(environment)
             env_ids = [e.id for e in definition.environments or [] if e.name == stage]
             if not env_ids:
                 return []
-            kwargs["definition_environment_id"] = env_ids[0]
-        page = remote.client.release.get_deployments(remote.s.project, **kwargs)
-        items = page.value if hasattr(page, "value") else page or []
+            env_id = env_ids[0]
+        items = self._deployments(env_id, min(limit or 100, 100))
+        found = remote.marks_of([dep.release.id for dep in items])
         out: list[Deployment] = []
         for dep in items:
-            rid, version = self._release_marks(dep.release.id)
+            rid, version = found[dep.release.id]
             if rid is None:
                 continue  # not a trainmaster release
             status = STATUS.get(dep.deployment_status or "undefined", "pending")

@@ -164,7 +164,9 @@ class AzurePublisher:
                 None,
                 {"system": "azure-devops", "deferred": True, "build_id": build[0]},
             )
-        return self._result("created", create(remote, release, build))
+        created = create(remote, release, build)
+        remote.remember(release, created)
+        return self._result("created", created)
 
     def check(self, release: Release, config: Config) -> PublishResult:
         """``exists`` when the classic release is there, ``conflict`` on drift, else ``created`` (missing)."""

@@ -28,6 +28,16 @@ RELEASES_LOCATION = "a166fde7-27ad-408e-ba75-703c2cc9d500"  # Releases_List in t
 RELEASES_VERSION = "7.1-preview.8"
 CONTINUATION_HEADER = "x-ms-continuationtoken"
 
+_SHARED: dict[tuple[str, str, str], dict[str, Any]] = {}
+"""Reads that cannot change during one command, shared by the target, ledger and publisher of the
+process (one CLI command): the release definition, the marks of classic releases, and which classic
+release holds a trainmaster release id. Keyed by organisation, project and definition."""
+
+
+def reset() -> None:
+    """Forget every per-command read (tests that run several commands in one process call this)."""
+    _SHARED.clear()
+
 
 def connect(
     s: Settings, environ: Mapping[str, str] | None = None, http: Mapping[str, Any] | None = None
@@ -87,11 +97,11 @@ class Remote:
     def __init__(self, s: Settings, client: AzureDevOps) -> None:
         self.s = s
         self.client = client
-        self._definition: Any = None
+        self.shared = _SHARED.setdefault((s.organization, s.project, str(s.definition)), {})
 
     def definition(self) -> Any:
-        if self._definition is not None:
-            return self._definition
+        if self.shared.get("definition") is not None:
+            return self.shared["definition"]
         from trainmaster_azure.client import NotFound
 
         wanted = self.s.require_definition()
@@ -102,26 +112,27 @@ class Remote:
             except NotFound:
                 found = None
         else:
-            found = next(
-                (
-                    d
-                    for d in rm.get_release_definitions(self.s.project, search_text=wanted, is_exact_name_match=True)
-                    or []
-                    if d.name == wanted
-                ),
-                None,
+            listed = rm.get_release_definitions(
+                self.s.project, search_text=wanted, is_exact_name_match=True, expand="environments"
             )
-            if found is not None:
+            found = next((d for d in listed or [] if d.name == wanted), None)
+            if found is not None and not found.environments:
                 found = rm.get_release_definition(self.s.project, found.id)
+            elif found is not None:  # the stages came with the list; the artifacts are read when needed
+                self.shared["partial"] = True
         if found is None:
             raise InvalidInput(
                 f"release definition {wanted!r} not found in project {self.s.project}: "
                 "fix azure-devops.definition (a classic release definition's name or id)"
             )
-        self._definition = found
+        self.shared["definition"] = found
         return found
 
     def artifact(self) -> Any:
+        if self.shared.pop("partial", False):  # listed with its stages only: read it whole (once)
+            self.shared["definition"] = self.client.release.get_release_definition(
+                self.s.project, self.definition().id
+            )
         arts = [a for a in (self.definition().artifacts or []) if (a.type or "").lower() == "build"]
         if self.s.artifact:
             arts = [a for a in arts if a.alias == self.s.artifact]
@@ -175,10 +186,13 @@ class Remote:
             "$top": str(PAGE_SIZE),
             "queryOrder": "descending",
             "propertyFilters": f"{MARK_ID},{MARK_VERSION}",
+            "$expand": "environments",  # the stages come with the match: no Releases_Get to deploy it
         }
         if build_id is not None:  # filtered server-side: usually one short page
             query.update(artifactTypeId="Build", artifactVersionId=str(build_id))
-            source = getattr(self.artifact(), "source_id", None)
+            # build ids are unique in the organisation: the artifact's source only narrows it further,
+            # when the whole definition was read anyway
+            source = None if self.shared.get("partial") else getattr(self.artifact(), "source_id", None)
             if source:
                 query["sourceId"] = str(source)
         out: list[Any] = []
@@ -196,11 +210,17 @@ class Remote:
 
     def _scan(self, releases: list[Any], release: Release) -> tuple[Any | None, Any | None]:
         match = conflict = None
+        cache = self.shared.setdefault("marks", {})
         for remote in releases:
             rid, version = marks(remote)
             if rid is None and version is None and getattr(remote, "description", None) is None:
                 remote = self.client.release.get_release(self.s.project, remote.id)
                 rid, version = marks(remote)
+            cache[remote.id] = (rid, version)
+            stages = getattr(remote, "environments", None)
+            if stages and all(getattr(e, "deploy_steps", None) is not None for e in stages):
+                # complete enough to start a stage (its attempts tell a lost start's answer): no Releases_Get
+                self.shared.setdefault("releases", {})[remote.id] = remote
             if rid == release.id and match is None:
                 match = remote
             elif version == release.version and rid and rid != release.id and conflict is None:
@@ -212,9 +232,64 @@ class Remote:
 
         With ``build_id`` (the build the release pins) the releases of that build are searched first,
         filtered by the service; only when they do not hold it is every release of the definition paged.
+        A match is remembered for the rest of the command (which classic release holds an id cannot change).
         """
+        found = self.shared.setdefault("found", {})
+        if release.id in found:
+            return found[release.id], None
+        known = next((i for i, (rid, _) in self.shared.get("marks", {}).items() if rid == release.id), None)
+        if known is not None:  # its marks were read in this command (history, status): the id is enough
+            return self.release_of(known), None
+        match = conflict = None
         if build_id is not None:
             match, conflict = self._scan(self.releases(build_id), release)
-            if match is not None:
-                return match, conflict
-        return self._scan(self.releases(), release)
+        if match is None:
+            match, conflict = self._scan(self.releases(), release)
+        if match is not None:
+            found[release.id] = match
+        return match, conflict
+
+    def remember(self, release: Release, classic: Any) -> None:
+        """``classic`` (just created) holds ``release``: later lookups of this command need no request."""
+        self.shared.setdefault("found", {})[release.id] = classic
+        self.shared.setdefault("marks", {})[classic.id] = (release.id, release.version)
+
+    def release_of(self, classic_id: int) -> Any:
+        """The classic release with its stages; read once per command until a stage is started."""
+        cache = self.shared.setdefault("releases", {})
+        if classic_id not in cache:
+            cache[classic_id] = self.client.release.get_release(self.s.project, classic_id)
+        return cache[classic_id]
+
+    def stage_read(self, classic: Any, env: Any) -> None:
+        """``env`` is the final read of one of ``classic``'s stages: keep ``classic`` with it for the command."""
+        if not getattr(classic, "environments", None):
+            return
+        classic.environments = [env if e.id == env.id else e for e in classic.environments]
+        self.shared.setdefault("releases", {})[classic.id] = classic
+
+    def changed(self) -> None:
+        """A stage was started: forget the reads of stage and deployment states."""
+        self.shared.pop("releases", None)
+        self.shared.pop("deployments", None)
+
+    def marks_of(self, release_ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
+        """The marks of classic releases, read in batches (``releaseIdFilter``) and kept for the command."""
+        cache: dict[int, tuple[str | None, str | None]] = self.shared.setdefault("marks", {})
+        missing = [i for i in dict.fromkeys(release_ids) if i not in cache]
+        for at in range(0, len(missing), PAGE_SIZE):
+            chunk = missing[at : at + PAGE_SIZE]
+            query = {
+                "definitionId": str(self.definition().id),
+                "releaseIdFilter": ",".join(str(i) for i in chunk),
+                "$top": str(PAGE_SIZE),
+                "propertyFilters": f"{MARK_ID},{MARK_VERSION}",
+            }
+            items, _ = self._release_page(query)
+            for remote in items:
+                if getattr(remote, "description", None) is None and not marks(remote)[0]:
+                    remote = self.client.release.get_release(self.s.project, remote.id)
+                cache[remote.id] = marks(remote)
+            for i in chunk:
+                cache.setdefault(i, (None, None))
+        return {i: cache[i] for i in release_ids}

@@ -103,6 +103,7 @@ class AzureTarget:
                   attempts_before=len(getattr(env, "deploy_steps", None) or []))
             job.out(f"azure-devops: started {stage} of {classic.name}\n")
             status, env = self._wait(remote, classic, env, job)
+        remote.stage_read(classic, env)
         outcome = self._outcome(status, remote.s, classic, env)
         if outcome.status == "succeeded":
             checks = job.run_checks()
@@ -205,7 +206,8 @@ def classic_release(remote: Remote, release: Release, environ: Mapping[str, str]
                 "triggered by this build's completion (docs/azure.md)"
             )
         match = create(remote, release, build)
-    return remote.client.release.get_release(remote.s.project, match.id)
+        remote.remember(release, match)
+    return remote.release_of(match.id)
 
 
 def current_in_stage(remote: Remote, env: Any, classic: Any, job: DeployJob) -> bool:
@@ -247,7 +249,9 @@ def start(remote: Remote, release_id: int, environment_id: int, comment: str, *,
         now = rm.get_release_environment(project, release_id, environment_id)
         return now if now.status in RUNNING or len(getattr(now, "deploy_steps", None) or []) > attempts_before else None
 
+    remote.changed()
     remote.client.call(lambda: rm.update_release_environment(body, project, release_id, environment_id), started)
+    remote.changed()
 
 
 def pending_approvals(remote: Remote, release_id: int, environment_id: int) -> list[Any]:

@@ -33,6 +33,28 @@ _STATUS = {
 }
 
 
+_PROGRESSION: dict[tuple[int, str, int], dict[str, Any]] = {}
+"""Progressions read in this process (one command), until a deployment changes them: ``status`` and the
+train's checks ask the same question several times (up to 150 KB each)."""
+
+
+def progression(octo: Octopus, project_id: str, take: int) -> dict[str, Any]:
+    """``GET /progression/{projectId}`` once per command (until :func:`forget_progression`)."""
+    key = (id(octo.client), project_id, take)
+    if key not in _PROGRESSION:
+        path = octo.client.space_path(f"progression/{project_id}")
+        _PROGRESSION[key] = octo.client.get(path, {"releaseHistoryCount": take}) or {}
+        for env in _PROGRESSION[key].get("Environments") or []:  # ids by name: no lookup needed later
+            if env.get("Id") and env.get("Name"):
+                octo.cache.setdefault(f"environments:{env['Name']}", dict(env))
+    return _PROGRESSION[key]
+
+
+def forget_progression() -> None:
+    """A deployment was made (or the process starts a new command, in tests): read progressions again."""
+    _PROGRESSION.clear()
+
+
 class OctopusLedger:
     """Answers the train's questions from Octopus's progression and deployments."""
 
@@ -58,12 +80,7 @@ class OctopusLedger:
         rows: list[Deployment] = []
         for project in self.settings.projects:
             proj = octo.project(project)
-            prog = (
-                octo.client.get(
-                    octo.client.space_path(f"progression/{proj['Id']}"), {"releaseHistoryCount": take}
-                )
-                or {}
-            )
+            prog = progression(octo, str(proj["Id"]), take)
             env_by_id = {str(e.get("Id")): str(e.get("Name")) for e in prog.get("Environments") or []}
             for entry in prog.get("Releases") or []:
                 rel = entry.get("Release") or {}

@@ -50,6 +50,18 @@ def release_notes(release: Release, states: list[PackageState]) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
+def verify_file(path: Path, digest: str, name: str) -> None:
+    """Exit 4 unless ``path`` hashes to ``digest`` (an artefact about to be wrapped)."""
+    from trainmaster.errors import DigestMismatch
+    from trainmaster.store import hash_file
+
+    actual = hash_file(path)[0]
+    if actual != digest:
+        raise DigestMismatch(
+            f"package {name!r}: {path} hashes to {actual}, not the pinned {digest}; nothing was pushed"
+        )
+
+
 def feed_files_unwrapped(release: Release, settings: Settings, names: list[str]) -> list[FeedFile]:
     """The feed files of ``names`` without touching any bytes (for checks)."""
     out = []
@@ -73,7 +85,14 @@ def feed_files_unwrapped(release: Release, settings: Settings, names: list[str])
 
 
 class OctopusPublisher:
-    """Mirrors releases into Octopus (registered as publisher ``octopus``)."""
+    """Mirrors releases into Octopus (registered as publisher ``octopus``).
+
+    ``verifies_uploads``: an artefact pushed as it is is hashed while it is sent (and deleted from
+    the feed again on a mismatch, exit 4); one that must be wrapped is hashed before it is wrapped.
+    So ``sync`` hands over the store's files without re-hashing them first.
+    """
+
+    verifies_uploads = True
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self.environ = environ
@@ -96,6 +115,8 @@ class OctopusPublisher:
                     if pkg is None or name not in files:
                         conflicts.append(f"package {name!r} has no verified file to push")
                         continue
+                    if feed_extension(pkg.file_name) is None:  # wrapped: the wrapper's hash proves nothing
+                        verify_file(Path(files[name]), pkg.digest, name)
                     feeds.append(
                         plan_feed_file(release, pkg, Path(files[name]), settings.package_id(name), Path(tmp))
                     )

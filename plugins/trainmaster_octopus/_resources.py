@@ -92,11 +92,20 @@ class Octopus:
 
     # -- packages ------------------------------------------------------------------------
     def ensure_package(self, feed: FeedFile) -> PackageState:
-        """Push ``feed`` unless an identical package is there; a different one is a conflict."""
+        """Push ``feed`` unless an identical package is there; a different one is a conflict.
+
+        One pass over the file: it is hashed (SHA-1 for Octopus, SHA-256 for the pin) while it is
+        sent. The core hands the store's file without re-hashing it first (the publisher's
+        ``verifies_uploads``), so an artefact pushed as it is that does not hash to its pin is
+        deleted from the feed again and :class:`DigestMismatch` (exit 4) is raised; one already in
+        the feed is hashed before it is compared (nothing is sent then).
+        """
         existing = self.package(feed.feed_id)
         if existing:
-            return self._compare_package(feed, existing, *file_hashes(feed.path))
-        body = MultipartFile(feed.path, feed.file_name, sha256=feed.wrapped)
+            sha1, digest = file_hashes(feed.path)
+            self._check_pin(feed, digest)
+            return self._compare_package(feed, existing, sha1, digest)
+        body = MultipartFile(feed.path, feed.file_name, sha256=True)
         try:
             created = self.client.request(
                 "POST",
@@ -114,19 +123,30 @@ class Octopus:
             found = self.package(feed.feed_id)
             if not found:
                 raise
-            return self._compare_package(feed, found, *file_hashes(feed.path))
-        if body.sha1 is None:  # settled by a lookup: the body was not (fully) streamed by us
             sha1, digest = file_hashes(feed.path)
-        else:  # an unwrapped file is the pinned artefact, whose digest the core verified
-            sha1, digest = body.sha1, body.sha256 or feed.pinned
+            self._check_pin(feed, digest)  # someone else's push: never deleted here
+            return self._compare_package(feed, found, sha1, digest)
+        if body.sha1 is None or body.sha256 is None:  # settled by a lookup: not (fully) streamed by us
+            sha1, digest = file_hashes(feed.path)
+        else:
+            sha1, digest = body.sha1, body.sha256
         if not feed.wrapped and digest != feed.pinned:
-            raise DigestMismatch(f"{feed.path} hashes to {digest}, not the pinned {feed.pinned}: "
-                                 "the artefact changed after the release was made")
+            self.client.request("DELETE", self.client.space_path(f"packages/{feed.feed_id}"), missing_ok=True)
+            self._check_pin(feed, digest, "; the package pushed from it was deleted from the feed again")
         state = self._compare_package(feed, created or {}, sha1, digest)
         if state.state == "exists":
             state.state = "created"
         self.cache[f"sha1:{feed.feed_id}"] = sha1
         return state
+
+    @staticmethod
+    def _check_pin(feed: FeedFile, digest: str, done: str = "; nothing was pushed") -> None:
+        """Exit 4 when an artefact pushed as it is does not hash to its pin (a wrapper is checked before)."""
+        if not feed.wrapped and digest != feed.pinned:
+            raise DigestMismatch(
+                f"package {feed.name!r}: {feed.path} hashes to {digest}, not the pinned {feed.pinned}: the "
+                f"stored artefact was altered; restore it from a trusted copy (`trainmaster release fetch`){done}"
+            )
 
     def _compare_package(
         self, feed: FeedFile, remote: dict[str, Any], sha1: str, digest: str
@@ -324,13 +344,21 @@ class Octopus:
         return mapping
 
     # -- deployments ---------------------------------------------------------------------
-    def deployments(self, release_id: str, environment_id: str) -> list[dict[str, Any]]:
-        """This release's deployments to one environment, newest first."""
+    def deployments(self, release_id: str, environment: str) -> tuple[str | None, list[dict[str, Any]]]:
+        """``(environment id, this release's deployments there, newest first)``.
+
+        The environment's id is looked up only when the release has deployments at all: a release
+        never deployed needs no lookup to know it has none there (``None`` then).
+        """
         page = self.client.get(
             self.client.space_path(f"releases/{release_id}/deployments"), {"skip": 0, "take": 100}
         )
-        items = [d for d in (page or {}).get("Items") or [] if d.get("EnvironmentId") == environment_id]
-        return sorted(items, key=lambda d: str(d.get("Created") or ""), reverse=True)
+        items = (page or {}).get("Items") or []
+        if not items:
+            return None, []
+        environment_id = str(self.environment(environment)["Id"])
+        items = [d for d in items if d.get("EnvironmentId") == environment_id]
+        return environment_id, sorted(items, key=lambda d: str(d.get("Created") or ""), reverse=True)
 
     def create_deployment(
         self,
@@ -358,8 +386,7 @@ class Octopus:
         known = set(before or ())
 
         def lookup() -> dict[str, Any] | None:
-            env_id = self.environment(environment)["Id"]
-            fresh = [d for d in self.deployments(release_id, env_id) if d.get("Id") not in known]
+            fresh = [d for d in self.deployments(release_id, environment)[1] if d.get("Id") not in known]
             if not fresh:  # Octopus may still be creating it: never sent again, asked again later
                 return UNKNOWN
             return {

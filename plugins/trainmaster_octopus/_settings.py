@@ -147,5 +147,8 @@ def client_for(settings: Settings, environ: Mapping[str, str] | None = None) -> 
 
 
 def reset_clients() -> None:
-    """Forget shared clients (tests)."""
+    """Forget shared clients and what they read (tests; a new command)."""
+    from trainmaster_octopus._ledger import forget_progression
+
     _CLIENTS.clear()
+    forget_progression()

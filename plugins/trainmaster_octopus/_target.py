@@ -69,6 +69,14 @@ class OctopusTarget:
             check_train(octo, self.config, project, self.settings.get("channel"))
 
     def deploy(self, job: DeployJob) -> DeployOutcome:
+        from trainmaster_octopus._ledger import forget_progression
+
+        try:
+            return self._deploy(job)
+        finally:
+            forget_progression()  # what was read before deploying is out of date now
+
+    def _deploy(self, job: DeployJob) -> DeployOutcome:
         octo = self.octo
         env_name = self.settings.environment_name(job.environment.name)
         release = job.release
@@ -102,9 +110,9 @@ class OctopusTarget:
                 job.out(f"octopus: {project} skipped (unchanged since the last successful deployment)\n")
                 continue
             existing: list[dict[str, Any]] = []
+            env_id: str | None = None
             if not remote.get("new"):
-                env_id = octo.environment(env_name)["Id"]
-                existing = octo.deployments(str(remote["Id"]), env_id)
+                env_id, existing = octo.deployments(str(remote["Id"]), env_name)
             latest = existing[0] if existing and existing[0].get("TaskId") else None
             if latest is not None and not force:
                 ref = {"deployment_id": str(latest["Id"]), "task_id": str(latest["TaskId"])}
@@ -116,7 +124,7 @@ class OctopusTarget:
                     if sequential:
                         outcomes.update(self._wait(octo, [ref["task_id"]]))
                     continue
-                if state == "succeeded" and self._is_current(octo, project, env_id, str(remote["Id"])):
+                if state == "succeeded" and env_id and self._is_current(octo, project, env_id, str(remote["Id"])):
                     # The core planned a deployment, and this release's own deployment there (e.g. the one
                     # an earlier run left waiting on a manual intervention, exit 3) has since succeeded
                     # and is still current: it is this deployment's outcome; the checks still run.

@@ -104,6 +104,9 @@ class AzureReleaseOperations(AzureState):
         if "definitionid" in q:
             rels = [r for r in rels if r["_definition"]["id"] == int(q["definitionid"])]
         rels = [r for r in rels if self._artifact_matches(r, q)]
+        if q.get("releaseidfilter"):
+            wanted = {int(x) for x in q["releaseidfilter"].split(",") if x.strip()}
+            rels = [r for r in rels if r["id"] in wanted]
         if "continuationtoken" in q:  # the id of the first release of the next page, as the service does
             token = int(q["continuationtoken"])
             rels = [r for r in rels if (r["id"] >= token if ascending else r["id"] <= token)]

@@ -99,6 +99,16 @@ class OctopusPackages(OctopusState):
                 return Response(200, p)
         raise ApiError(404, f"The resource you requested was not found: package {req.params['id']}")
 
+    @operation("deletePackageRepository_Spaces")
+    def delete_package(self, req: Request) -> Response:
+        with self.lock:
+            for key, p in list(self.packages.items()):
+                if p["Id"].lower() == req.params["id"].lower() and p["SpaceId"] == self.sid(req):
+                    del self.packages[key]
+                    self.package_bytes.pop(p["Id"], None)
+                    return Response(204)
+        raise ApiError(404, f"The resource you requested was not found: package {req.params['id']}")
+
     @operation("createBuildInformation_Spaces")
     def create_build_information(self, req: Request) -> Response:
         body = req.json
