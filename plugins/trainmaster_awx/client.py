@@ -42,15 +42,10 @@ class AwxRules(Rules):
     """AWX's quirks for :class:`~trainmaster.http.HttpClient`: typed errors with AWX's own words."""
 
     def __init__(self, server: str, token_source: str, token: str) -> None:
-        super().__init__(f"the AWX controller at {server}", secrets=[token])
-        self.server = server
-        self.token_source = token_source
+        super().__init__(f"the AWX controller at {server}", secrets=[token], server=server, credential=token_source)
 
     def error(self, response: requests.Response, call: Call) -> Exception:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = self.body(response)
         says = ""
         if isinstance(body, dict):
             says = str(body.get("detail") or body.get("error") or "") or "; ".join(
@@ -60,10 +55,10 @@ class AwxRules(Rules):
         path = urlsplit(call.url).path or call.url
         status = response.status_code
         if status == 401:
-            return AwxApiError(f"the AWX controller at {self.server} rejected the token: check {self.token_source} "
+            return AwxApiError(f"the AWX controller at {self.server} rejected the token: check {self.credential} "
                                "(it is wrong, expired or revoked)", **details)
         if status == 403:
-            return AwxApiError(f"the token in {self.token_source} may not {call.what}: grant its user the role "
+            return AwxApiError(f"the token in {self.credential} may not {call.what}: grant its user the role "
                                f"(execute on the template, approve on the workflow){': ' + says if says else ''}",
                                **details)
         if status == 404:

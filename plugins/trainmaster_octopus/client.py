@@ -69,9 +69,7 @@ class OctopusRules(Rules):
     """Octopus's quirks for :class:`~trainmaster.http.HttpClient`: typed errors, 503 not applied."""
 
     def __init__(self, server: str, auth_name: str, secret: str) -> None:
-        super().__init__(f"Octopus at {server}", secrets=[secret])
-        self.server = server
-        self.auth_name = auth_name
+        super().__init__(f"Octopus at {server}", secrets=[secret], server=server, credential=auth_name)
 
     def classify(self, response: requests.Response, attempt: int) -> Retry | None:
         verdict = super().classify(response, attempt)
@@ -80,10 +78,7 @@ class OctopusRules(Rules):
         return verdict
 
     def error(self, response: requests.Response, call: Call) -> Exception:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = self.body(response)
         error_message, errors = "", []
         if isinstance(body, dict):
             error_message = str(body.get("ErrorMessage") or body.get("errorMessage") or "")
@@ -96,13 +91,13 @@ class OctopusRules(Rules):
         status, path = response.status_code, _path(call.url)
         if status == 401:
             return OctopusAuthError(
-                f"Octopus at {self.server} rejected the credentials: check {self.auth_name} "
+                f"Octopus at {self.server} rejected the credentials: check {self.credential} "
                 "(it is wrong, expired or revoked)",
                 **kwargs,
             )
         if status == 403:
             return OctopusAuthError(
-                f"the Octopus credential in {self.auth_name} lacks a permission for "
+                f"the Octopus credential in {self.credential} lacks a permission for "
                 f"{call.method} {path}: grant it to the key's user or team",
                 **kwargs,
             )

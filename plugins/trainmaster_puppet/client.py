@@ -49,25 +49,20 @@ class PuppetRules(Rules):
     """Puppet Enterprise's quirks: typed errors carrying PE's ``kind`` and ``msg``."""
 
     def __init__(self, server: str, token_source: str, token: str) -> None:
-        super().__init__(f"Puppet Enterprise at {server}", secrets=[token])
-        self.server = server
-        self.token_source = token_source
+        super().__init__(f"Puppet Enterprise at {server}", secrets=[token], server=server, credential=token_source)
 
     def error(self, response: requests.Response, call: Call) -> Exception:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = self.body(response)
         kind = str(body.get("kind") or "") if isinstance(body, dict) else ""
         says = self.scrub(str(body.get("msg") or "") if isinstance(body, dict) else self.excerpt(response))[:300]
         details = self.details(response, call)
         status = response.status_code
         if status == 401:
             err: PuppetApiError = PuppetApiError(
-                f"Puppet Enterprise at {self.server} rejected the RBAC token: check {self.token_source} "
+                f"Puppet Enterprise at {self.server} rejected the RBAC token: check {self.credential} "
                 "(it is wrong, expired or revoked; `puppet access login` makes a new one)", **details)
         elif status == 403:
-            err = PuppetApiError(f"the RBAC token in {self.token_source} may not {call.what}: grant its user the "
+            err = PuppetApiError(f"the RBAC token in {self.credential} may not {call.what}: grant its user the "
                                  f"permission (Puppet agent: run; Code Manager: deploy; node groups: view)"
                                  f"{': ' + says if says else ''}", **details)
         elif status == 404:

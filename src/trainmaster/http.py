@@ -185,12 +185,16 @@ class Rules:
     :param secrets: strings (tokens) scrubbed from every body excerpt and message.
     :param request_id_headers: where the service puts its request id.
     :param redact: makes a URL safe to show; :func:`safe_url` by default.
+    :param server: the server's base URL, for the adapter's messages.
+    :param credential: where the credential came from (a variable's name), for the adapter's messages.
     """
 
     def __init__(self, service: str = "the server", *, secrets: Collection[str] = (),
                  request_id_headers: Collection[str] = REQUEST_ID_HEADERS,
-                 redact: Callable[[str], str] = safe_url) -> None:
+                 redact: Callable[[str], str] = safe_url, server: str = "", credential: str = "") -> None:
         self.service = service
+        self.server = server
+        self.credential = credential
         self.secrets = [s for s in secrets if s]
         self.request_id_headers = tuple(request_id_headers)
         self.redact = redact
@@ -205,6 +209,14 @@ class Rules:
         if status not in RETRY_STATUSES:
             return None
         return Retry(wait=retry_after(response.headers), applied=False if status in (408, 429) else None)
+
+    @staticmethod
+    def body(response: requests.Response) -> Any:
+        """The answer's JSON, or None when it is not JSON (an HTML error page, an empty body)."""
+        try:
+            return response.json()
+        except ValueError:
+            return None
 
     def pace(self, response: requests.Response) -> float | None:
         """Seconds to wait before the *next* request of this client (rate-limit headers), or None."""
