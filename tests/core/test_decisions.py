@@ -283,9 +283,9 @@ def test_deploy_checks_windows_at_the_apps_clock(tmp_path: Path) -> None:
     with pytest.raises(Refused, match="prod is outside its deployment windows"):
         p.deploy("1.0.0", "prod")
     app = p.app()
-    from trainmaster.cli.info import environment_status
+    from trainmaster.status import environment_status
 
-    status = {row["name"]: row for row in environment_status(app)}
+    status = {row.name: row.to_json() for row in environment_status(app)}
     app.ledger.close()
     assert any("outside its deployment windows" in reason for reason in status["prod"]["pending"]), status
     assert p.history("prod") == []

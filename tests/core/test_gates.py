@@ -52,8 +52,10 @@ def succeed(ledger: SqliteLedger, release: Release, environment: str, at: dt.dat
     dep = ledger.start_deployment(release, environment, "deploy", "ci", {})
     ledger.finish_deployment(dep.id, status, packages={"app": "deployed"})
     stamp = at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    with ledger.transaction() as conn:
+    with ledger.transaction() as conn:  # as if it had finished then: the row and its audit event agree
         conn.execute("UPDATE deployments SET finished_at = ? WHERE id = ?", (stamp, dep.id))
+        ledger._audit(conn, "deployment_finished", "ci", environment, {"deployment": dep.id},
+                      bound=("deployments", dep.id))
 
 
 @pytest.fixture

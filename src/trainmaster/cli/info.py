@@ -104,7 +104,8 @@ def status_lines(rows: list[EnvironmentStatus], paint: Painter) -> list[str]:
     table_rows, notes = [], []
     for r in rows:
         cur = r.current or {}
-        table_rows.append([r.name, r.stage, paint(cur.get("version") or "-", "bold" if cur else None),
+        version = cur.get("version") or r.version  # the remote ledger's answer when this runner has no record
+        table_rows.append([r.name, r.stage, paint(version or "-", "bold" if version else None),
                            ago(cur.get("since")),
                            paint.status(r.status) + (f" (verify {r.verification})" if r.verification else ""),
                            f"#{r.deployment} {ago(r.finished_at)}" if r.deployment else "-",
