@@ -37,7 +37,7 @@ th,td{border:1px solid var(--line);padding:6px 8px;text-align:left;vertical-alig
 th{background:var(--bg);font-weight:600}
 code,.hash{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-wrap:anywhere}
 .cell{font-weight:600;white-space:nowrap}
-#matrix{width:auto;min-width:60%}#matrix td{min-width:7em}
+#matrix{width:auto;min-width:60%}#matrix td{min-width:7em}#matrix th{max-width:12em;overflow-wrap:anywhere}
 .s-live,.s-succeeded{background:var(--okbg);color:var(--ok)}
 .s-deployed{color:var(--ok)}
 .s-failed,.s-interrupted,.s-cancelled{background:var(--badbg);color:var(--bad)}
@@ -123,9 +123,9 @@ def _box(row: EnvironmentStatus, x: int, y: int) -> str:
             f'</title><rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8" fill="{fill}" '
             f'stroke="{stroke}" stroke-width="2"{dash}/>'
             f'<text x="{x + 10}" y="{y + 22}" font-size="15" font-weight="700" fill="#1f2328">'
-            f'{_e(_short(row.name, 22))}</text>'
-            f'<text x="{x + 10}" y="{y + 43}" font-size="13" fill="#1f2328">{_e(_short(state, 26))}</text>'
-            f'<text x="{x + 10}" y="{y + 62}" font-size="12" fill="#9a6700">{_e(_short(nxt, 28))}</text></g>')
+            f'{_e(_short(row.name, 18))}</text>'
+            f'<text x="{x + 10}" y="{y + 43}" font-size="13" fill="#1f2328">{_e(_short(state, 23))}</text>'
+            f'<text x="{x + 10}" y="{y + 62}" font-size="12" fill="#9a6700">{_e(_short(nxt, 25))}</text></g>')
 
 
 BOX_W, BOX_H, GAP, SLOT_GAP, TOP = 190, 74, 56, 14, 30

@@ -147,3 +147,83 @@ def test_board_of_an_empty_ledger_and_a_bad_folder(project: Project, browser: An
     failed = project.run("board", "--out", str(blocker))
     assert failed.returncode == 2 and "Traceback" not in failed.stderr and "is a file" in failed.stderr
     assert project.snapshot() == before
+
+
+def test_quick_start_writes_a_board_then_ends_with_status(browser: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.support.project import base_env
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "quickstart" / "run.sh"
+    env = dict(base_env(tmp_path), TMPDIR=str(tmp_path), TRAINMASTER=f"{sys.executable} -m trainmaster")
+    run = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = run.stdout
+    assert out.index("board written to") < out.rindex("ENVIRONMENT")  # the last command is `status`
+    board = Path(out.rsplit("(board: ", 1)[1].split(")")[0])
+    page, errors, _ = open_page(browser, board, 1280)
+    assert errors == []
+    cells = page.evaluate(MATRIX)
+    assert cells["1.1.0 dev"].startswith("failed") and "rolled back to 1.0.0" in cells["1.1.0 dev"]
+    assert [cells[f"1.0.0 {env}"].split(":")[0] for env in ("dev", "test", "prod")] == ["live"] * 3
+    page.screenshot(path=str(tmp_path / "quickstart-board.png"), full_page=True)
+
+
+REMOTE_CONFIG = """\
+project: demo
+packages:
+  app: build/app.bin
+ledger: github
+github:
+  repository: acme/app
+defaults:
+  deploy: sh deploy.sh
+train:
+  - name: dev
+  - name: test
+  - name: prod
+    approvals: 1
+"""
+
+
+def test_board_from_a_remote_ledger_escapes_what_it_reads(bare_project: Project, github_fake: Any,
+                                                          browser: Any, tmp_path: Path) -> None:
+    """With ``ledger: github`` what is where comes from GitHub Deployments, recorded by other runners
+    (this runner's local ledger is empty); a hostile version or actor there is shown as text."""
+    import requests
+
+    api = f"{github_fake.url}/repos/acme/app"
+    auth = {"Authorization": f"Bearer {github_fake.token}", "Accept": "application/vnd.github+json"}
+    hostile_version = "<script>window.pwned=3</script>"
+
+    def deployed(version: str, rid: str, env: str, state: str, actor: str) -> None:
+        meta = {"project": "demo", "release_id": rid, "version": version, "environment": env, "kind": "deploy",
+                "actor": actor, "deployment_id": 1}
+        made = requests.post(f"{api}/deployments", headers=auth, timeout=10, json={
+            "ref": f"v{version}", "environment": env, "auto_merge": False, "required_contexts": [],
+            "payload": {"trainmaster": meta}})
+        assert made.status_code == 201, made.text
+        requests.post(f"{api}/deployments/{made.json()['id']}/statuses", headers=auth, timeout=10,
+                      json={"state": state}).raise_for_status()
+
+    deployed("1.0.0", "sha256:" + "a" * 64, "dev", "success", "alice")
+    deployed("1.0.0", "sha256:" + "a" * 64, "test", "success", "alice")
+    deployed(hostile_version, "sha256:" + "b" * 64, "dev", "failure", APPROVER)
+    bare_project.write("trainmaster.yaml", REMOTE_CONFIG)
+    env = {"GITHUB_TOKEN": github_fake.token, "GITHUB_API_URL": github_fake.url, "GITHUB_REPOSITORY": "acme/app",
+           "TRAINMASTER_LOAD_PLUGINS": "github"}
+    out = tmp_path / "site"
+    bare_project.ok("board", "--out", str(out), env=env)
+    page, errors, requests_made = open_page(browser, out / "index.html", 390)
+    assert errors == [] and len(requests_made) == 1
+    assert page.evaluate("() => [window.pwned, document.scripts.length]") == [None, 0]
+    cells = {k: v.split(":")[0] for k, v in page.evaluate(MATRIX).items()}
+    assert cells == {
+        f"{hostile_version} dev": "failed", f"{hostile_version} test": "none", f"{hostile_version} prod": "none",
+        "1.0.0 dev": "deployed", "1.0.0 test": "live", "1.0.0 prod": "none",
+    }
+    assert APPROVER in page.inner_text("#deployments") and hostile_version in page.inner_text("#deployments")
+    narrow = page.evaluate(OVERFLOW)
+    assert narrow[0] <= narrow[1] and narrow[2] <= narrow[3]
+    page.screenshot(path=str(tmp_path / "board-remote-390.png"), full_page=True)
