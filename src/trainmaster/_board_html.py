@@ -84,12 +84,12 @@ def _when(at: str | None) -> str:
 
 def _duration(start: str, end: str | None) -> str:
     from trainmaster.model import parse_time
-    from trainmaster.train import _human
+    from trainmaster.status import duration
 
     if not end:
         return "running" if start else ""
     try:
-        return _human(max(0.0, (parse_time(end) - parse_time(start)).total_seconds()))
+        return duration(max(0.0, (parse_time(end) - parse_time(start)).total_seconds()))
     except ValueError:
         return ""
 
@@ -119,6 +119,10 @@ def _box(row: EnvironmentStatus, x: int, y: int) -> str:
     dash = ' stroke-dasharray="5 4"' if row.status == "none" else ""
     state = f"{row.version} · {LABELS.get(row.status, row.status)}" if row.version else "never deployed"
     nxt = f"next {row.next}: {'waiting' if row.pending else 'ready'}" if row.next else ""
+    failure = row.last_failure or {}
+    if not nxt and failure:
+        back = ", rolled back" if failure.get("rolled_back_by") else ""
+        nxt = f"{failure.get('version')} {failure.get('status')}{back}"
     return (f'<g class="env"><title>{_e(row.name)}: {_e(state)}{_e("; " + row.waiting() if row.next else "")}'
             f'</title><rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8" fill="{fill}" '
             f'stroke="{stroke}" stroke-width="2"{dash}/>'

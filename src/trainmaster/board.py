@@ -83,9 +83,8 @@ class Board:
 def failure_reason(dep: Deployment) -> str:
     """Why ``dep`` failed: its recorded reason when the ledger has one, else the last line of its
     (masked) output excerpt, or ``""``."""
-    recorded = getattr(dep, "reason", None)
-    if recorded:
-        return str(recorded)[:300]
+    if dep.reason:
+        return dep.reason[:300]
     lines = [line.strip() for line in (dep.excerpt or "").splitlines() if line.strip()]
     return lines[-1][:300] if lines else ""
 

@@ -78,6 +78,7 @@ OVERFLOW = """() => [document.documentElement.scrollWidth, document.documentElem
     document.body.scrollWidth, document.body.clientWidth]"""
 ENV_BOXES = """() => [...document.querySelectorAll('svg.train g.env')].filter(g => g.getBoundingClientRect().width > 0)
     .map(g => [g.querySelector('text').textContent, g.getBoundingClientRect().x, g.getBoundingClientRect().y])"""
+TRAIN_LINES = """() => [...document.querySelectorAll('svg.wide g.env text')].map(t => [t.textContent])"""
 VISIBLE_TRAIN_TEXT = """() => [...document.querySelectorAll('svg.train')]
     .filter(s => s.getBoundingClientRect().width > 0)
     .flatMap(s => [...s.querySelectorAll('text')]).filter(t => t.textContent)
@@ -161,12 +162,14 @@ def test_quick_start_writes_a_board_then_ends_with_status(browser: Any, tmp_path
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert out.index("board written to") < out.rindex("ENVIRONMENT")  # the last command is `status`
+    assert "dev: 1.1.0 failed" in out[out.rindex("ENVIRONMENT"):]  # status: the rolled-back failure
     board = Path(out.rsplit("(board: ", 1)[1].split(")")[0])
     page, errors, _ = open_page(browser, board, 1280)
     assert errors == []
     cells = page.evaluate(MATRIX)
     assert cells["1.1.0 dev"].startswith("failed") and "rolled back to 1.0.0" in cells["1.1.0 dev"]
     assert [cells[f"1.0.0 {env}"].split(":")[0] for env in ("dev", "test", "prod")] == ["live"] * 3
+    assert "1.1.0 failed, rolled back" in [b[0] for b in page.evaluate(TRAIN_LINES)]
     page.screenshot(path=str(tmp_path / "quickstart-board.png"), full_page=True)
 
 
