@@ -198,6 +198,7 @@ def _approvals(board: Board) -> str:
     for p in board.approvals:
         given = "; ".join(f"{a} ({_when(at)}{': ' + c if c else ''})" for a, at, c in p.approved_by)
         count = "on the remote system" if p.remote else f"{len(p.approved_by)} of {p.needed}"
+        count += f" ({p.rejected})" if p.rejected else ""
         rows.append([_e(p.version), _e(p.environment), _e(count), _e(given or "—"), _e(p.may_approve)])
     return _table("cards", ["release", "environment", "approvals", "given by", "who may approve"], rows,
                   "no approvals pending")

@@ -61,6 +61,7 @@ class PendingApproval:
     approved_by: list[tuple[str, str, str]]  # (actor, at, comment) of the approvals that count
     may_approve: str
     remote: bool = False  # enforced by the remote system (GitHub's required reviewers)
+    rejected: str = ""  # the rejection that started the current round
 
 
 @dataclass
@@ -125,28 +126,36 @@ def _matrix(app: App, rows: list[EnvironmentStatus], histories: dict[str, list[D
 
 
 def _pending_approval(app: App, env: Environment, row: EnvironmentStatus) -> PendingApproval | None:
-    from trainmaster.train import approval_counts
+    """The approvals ``row``'s next candidate still waits for in ``env`` (:mod:`trainmaster.rounds`' rule)."""
+    from trainmaster.rounds import approval_counts, counted, current_round, may_still_approve, required
 
-    if not row.next or not env.approvals or env.approvals.count <= 0:
+    if not row.next:
         return None
     enforced = getattr(app.view, "approvals_enforced_remotely", None)
     if enforced is not None and enforced(env):
+        if not env.approvals or env.approvals.count <= 0:
+            return None
         return PendingApproval(row.next, env.name, env.approvals.count, [],
                                f"the required reviewers of {app.config.ledger}", remote=True)
     rel = app.ledger.get_release(app.config.project, row.next)
     if rel is None:
         return None
-    given = [a for a in app.ledger.approvals(rel.id, env.name, rel.version) if approval_counts(env, rel, a.actor)]
-    if len(given) >= env.approvals.count:
+    rnd = current_round(app.ledger, rel.id, env.name)
+    need = required(env, rnd)
+    if need <= 0 or counted(env, rel, rnd) >= need:
         return None
-    done = {a.actor for a in given}
-    if env.approvals.from_:
-        who = ", ".join(sorted(set(env.approvals.from_) - done)) or "nobody left"
+    given = [a for a in rnd.current if approval_counts(env, rel, a.actor)[0]]
+    who = may_still_approve(env, rel, rnd)
+    if who is not None:
+        may = ", ".join(who) or "nobody left"
     else:
-        others = sorted(done | ({rel.created_by} if rel.created_by and not env.allow_self_approval else set()))
-        who = "anyone" + (f" except {', '.join(others)}" if others else "")
-    return PendingApproval(rel.version, env.name, env.approvals.count,
-                           [(a.actor, a.at, a.comment) for a in given], who)
+        others = sorted({a.actor for a in given} | ({rel.created_by} if rel.created_by and not env.allow_self_approval
+                                                     else set()))
+        may = "anyone" + (f" except {', '.join(others)}" if others else "")
+    rejected = (f"rejected by {rnd.rejection.actor} {rnd.rejection.at}"
+                f"{': ' + rnd.rejection.comment if rnd.rejection.comment else ''}") if rnd.rejection else ""
+    return PendingApproval(rel.version, env.name, need, [(a.actor, a.at, a.comment) for a in given], may,
+                           rejected=rejected)
 
 
 def collect(app: App, *, releases: int = RELEASES) -> Board:

@@ -70,6 +70,7 @@ def seed(project: Project) -> None:
     project.ok("release", "create", "1.2.0", env=hostile)
     project.ok("deploy", "1.2.0", "--to", "dev", env=hostile)
     project.ok("promote", "--from", "dev", "--to", "test", env=hostile)
+    project.ok("reject", "1.2.0", "--env", "prod", "--by", "release-manager", "--comment", "not on a Friday")
 
 
 MATRIX = """() => Object.fromEntries([...document.querySelectorAll('#matrix td[data-env]')].map(
@@ -108,7 +109,9 @@ def test_board_shows_the_train_in_a_real_browser(project: Project, browser: Any,
     assert "rolled back to 1.0.0" in cells["1.1.0 dev"]
     assert "needs 1 approval" in cells["1.2.0 prod"]
     approvals = page.inner_text("#approvals")
-    assert "1.2.0" in approvals and "0 of 1" in approvals and f"anyone except {CREATOR}" in approvals
+    assert "1.2.0" in approvals and "0 of 1 (rejected by release-manager" in approvals
+    assert "not on a Friday" in approvals
+    assert f"anyone except {CREATOR}" in approvals
     deployments = page.inner_text("#deployments")
     assert "rollback" in deployments and "failed" in deployments and CREATOR in deployments
     reasons = page.evaluate("() => [...document.querySelectorAll('#deployments .why')].map(e => e.innerText)")
