@@ -37,6 +37,9 @@ $TM promote --from dev --to test
 step "where everything stands"
 $TM history --limit 10
 $TM audit verify
+step "the release board: one HTML page, open it in a browser or publish it (CI artefact, Pages)"
+$TM board --out "$work/board"
+step "status: what runs where, and the failure that was rolled back, with its reason"
 $TM status
 echo
-echo "quick start finished in $work"
+echo "quick start finished in $work (board: $work/board/index.html)"

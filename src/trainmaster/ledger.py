@@ -179,6 +179,13 @@ class SqliteLedger:
         yield from self.conn.execute(
             "SELECT seq, at, actor, kind, subject, data, prev, hash, tbl, row_key FROM audit ORDER BY seq")
 
+    def audit_head(self, limit: int) -> list[tuple[int, str, str, str, str, str]]:
+        """The newest ``limit`` events, newest first: (seq, at, actor, kind, subject, hash); for display
+        (``audit verify`` checks them)."""
+        rows = self.conn.execute("SELECT seq, at, actor, kind, subject, hash FROM audit ORDER BY seq DESC LIMIT ?",
+                                 (limit,)).fetchall()
+        return [tuple(r) for r in rows]
+
     def _checked(self, table: str, rows: list[Any]) -> list[dict[str, Any]]:
         """The rows as dicts, each checked against its hash and its latest audit event (exit 4)."""
         return [check_row(self.conn, self.keying, table, r) for r in rows]

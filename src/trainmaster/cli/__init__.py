@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from trainmaster import __version__
-from trainmaster.cli import approvals, audit, deploy, deployment, duties, info, ops, release
+from trainmaster.cli import approvals, audit, board, deploy, deployment, duties, info, ops, release
 from trainmaster.cli.common import current_app
 
 
@@ -70,7 +70,7 @@ def cli(ctx: click.Context, config_path: str | None, color: str | None) -> None:
     ctx.obj = {"config": config_path, "color": color}
 
 
-for module in (info, release, deploy, deployment, approvals, ops, duties, audit):
+for module in (info, release, deploy, deployment, approvals, ops, duties, audit, board):
     module.register(cli)
 
 
