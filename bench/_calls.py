@@ -274,3 +274,17 @@ def report(title: str, budgets: Sequence[Budget], results: Mapping[int, Mapping[
                         print(f"      read again: {key} +{n}")
     print("PASS" if not failed else "FAIL")
     return 1 if failed else 0
+
+
+def main_for(system: str, scenario: Callable[[int, Path], Mapping[str, Count]], budgets: Sequence[Budget],
+             doc: str | None) -> None:
+    """The command line of a per-adapter call benchmark: ``--history 5,200``, a scenario per size, the report."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    parser.add_argument("--history", default="5,200")
+    sizes = [int(x) for x in parser.parse_args().history.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {h: scenario(h, Path(tmp)) for h in sizes}
+    sys.exit(report(f"{system}: HTTP calls per command, h = {' / '.join(map(str, sizes))} previous releases",
+                    budgets, results, details=True))

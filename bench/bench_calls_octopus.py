@@ -14,11 +14,9 @@ Run: ``python bench/bench_calls_octopus.py [--history 5,200]``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT), str(ROOT / "src"), str(ROOT / "plugins")]
 
-from _calls import Budget, Count, report, tally  # noqa: E402
+from _calls import Budget, Count, main_for, tally  # noqa: E402
 from tests.fakes.octopus import OctopusFake  # noqa: E402
 
 POLLS = ("getTask", "getTask_Spaces", "getListTasks", "getListTasks_Spaces", "getTaskDetails_Spaces")
@@ -171,17 +169,8 @@ def scenario(h: int, tmp: Path) -> dict[str, Count]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--history", default="5,200")
-    args = parser.parse_args()
-    sizes = [int(x) for x in args.history.split(",")]
-    results: dict[int, dict[str, Count]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for h in sizes:
-            results[h] = scenario(h, Path(tmp))
-    budgets = [Budget(name, floor, why) for name, (floor, why) in FLOORS.items()]
-    sys.exit(report(f"octopus: HTTP calls per command, h = {' / '.join(map(str, sizes))} previous releases",
-                    budgets, results, details=True))
+    main_for("octopus", scenario, [Budget(name, floor, why) for name, (floor, why) in FLOORS.items()], __doc__)
+
 
 if __name__ == "__main__":
     main()
