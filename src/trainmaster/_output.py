@@ -61,10 +61,18 @@ def write_json(text: str) -> None:
     ci = _ci()
     if ci is not None and ci.in_ci:
         text = text.replace("#", "\\u0023")  # '#' only occurs inside JSON strings: lossless
+    global _json_written
+    _json_written = True
     write(text)
 
 
 _json_mode = False
+_json_written = False
+
+
+def json_pending(argv: list[str]) -> bool:
+    """With ``--json``, a failure still owes stdout its one JSON object (none was written yet)."""
+    return (_json_mode or "--json" in argv) and not _json_written
 
 
 def set_json_mode() -> None:
@@ -85,8 +93,9 @@ def ci_command(text: str) -> None:
 
 def reset() -> None:
     """Forget the JSON mode and a broken pipe (each CLI invocation starts afresh)."""
-    global _json_mode, _dead
+    global _json_mode, _dead, _json_written
     _json_mode = False
+    _json_written = False
     _dead = False
 
 

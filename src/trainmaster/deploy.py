@@ -222,7 +222,9 @@ def _gate(app: App, env: Environment, release: Release) -> list[str]:
 
     reasons = pending_gates(app.config, env, release, app.view, app.ledger, app.clock())
     if reasons:
-        raise Refused(f"{release.version} may not be deployed to {env.name}: " + "; ".join(reasons))
+        refused = Refused(f"{release.version} may not be deployed to {env.name}: " + "; ".join(reasons))
+        refused.pending = reasons  # type: ignore[attr-defined]  # data for --json
+        raise refused
     return gates_met(app.config, env, release, app.view, app.ledger)
 
 

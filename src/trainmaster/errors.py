@@ -17,6 +17,7 @@ Exit codes (DESIGN.md):
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 EXIT_OK = 0
@@ -240,3 +241,23 @@ def from_os_error(exc: OSError, where: object = None) -> TrainmasterError:
         return InvalidInput(f"cannot use {place}: {cause}" if place else cause)
     cause, hint = _OS_CAUSES[name]
     return Unavailable(f"cannot write or read {place}: {cause}; {hint}" if place else f"{cause}; {hint}")
+
+
+def error_json(exc: BaseException, exit_code: int) -> dict[str, Any]:
+    """The ``{"error": {...}}`` object a command prints on stdout with ``--json`` when it fails.
+
+    ``kind`` is the error's class in snake case (``config_error``, ``refused``, ``release_conflict``…);
+    the location fields are null unless the error has them (a config error); ``pending`` lists the
+    gates a refused deployment still waits for.
+    """
+    kind = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+    formatted = getattr(exc, "format_message", None)  # click's usage errors name the option there
+    message = formatted() if callable(formatted) else getattr(exc, "message", None) or str(exc)
+    body: dict[str, Any] = {"exit_code": exit_code, "kind": kind, "message": message}
+    for name in ("file", "line", "column", "key", "suggestion"):
+        body[name] = getattr(exc, name, None)
+    pending = getattr(exc, "pending", None)
+    if pending:
+        body["pending"] = list(pending)
+    return {"error": body}
+

@@ -84,8 +84,9 @@ def main(argv: list[str] | None = None) -> Any:
     from trainmaster.errors import ConfigError, TrainmasterError
 
     _sigterm_is_an_interrupt()
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=argv, prog_name="trainmaster", standalone_mode=False)
+        cli.main(args=args, prog_name="trainmaster", standalone_mode=False)
     except TrainmasterError as exc:
         app = current_app()
         if app is not None:
@@ -100,13 +101,16 @@ def main(argv: list[str] | None = None) -> Any:
             except Exception:
                 pass
         echo(f"error: {exc}", err=True)
+        _json_error(args, exc, exc.exit_code)
         _complete(exc.exit_code, str(exc))
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         _show(exc)
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        code = 2 if isinstance(exc, click.UsageError) else exc.exit_code
+        _json_error(args, exc, code)
+        sys.exit(code)
     except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C into Abort
         if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):
             echo("terminated (SIGTERM)", err=True)
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> Any:
     except OSError as exc:  # the state directory or a file cannot be read or written
         from trainmaster.errors import from_os_error
 
-        _fail(from_os_error(exc))
+        _fail(from_os_error(exc), args)
     except Exception as exc:
         import sqlite3
 
@@ -126,16 +130,28 @@ def main(argv: list[str] | None = None) -> Any:
             raise
         from trainmaster.ledger import explain_error
 
-        _fail(explain_error(exc, _state_dir()))
+        _fail(explain_error(exc, _state_dir()), args)
     _complete(0, "")
     sys.exit(0)
 
 
-def _fail(exc: Exception) -> None:
+def _json_error(args: list[str], exc: BaseException, code: int) -> None:
+    """With ``--json``, the failure as one ``{"error": …}`` object on stdout (unless one was printed)."""
+    from trainmaster import _output
+    from trainmaster.errors import error_json
+
+    if _output.json_pending(args):
+        import json
+
+        _output.write_json(json.dumps(error_json(exc, code), indent=2, ensure_ascii=False) + "\n")
+
+
+def _fail(exc: Exception, args: list[str]) -> None:
     from trainmaster._output import echo
 
     code = getattr(exc, "exit_code", 2)
     echo(f"error: {exc}", err=True)
+    _json_error(args, exc, code)
     _complete(code, str(exc))
     sys.exit(code)
 
