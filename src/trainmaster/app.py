@@ -60,12 +60,23 @@ class App:
         from trainmaster.config import load_config
 
         path = Path(self.config_arg)
-        return load_config(
+        config = load_config(
             path.resolve(),
             plugin_schemas=self.registry.config_schemas,
             secret_schemes=tuple(self.registry.secret_resolvers),
             display_path=self.config_arg,
         )
+        for env in config.environments:  # every command refuses what `validate` refuses, before anything runs
+            if env.target not in self.registry.targets:
+                raise self._unknown_target(env)
+        return config
+
+    def _unknown_target(self, env: Environment) -> ConfigError:
+        known = ", ".join(sorted(self.registry.targets))
+        return ConfigError(f"environment {env.name!r} uses target {env.target!r}, which no installed plugin "
+                           f"provides (installed: {known}); see `trainmaster plugins`",
+                           file=self.config_arg, line=env.location.line if env.location else None,
+                           column=env.location.column if env.location else None, key="target")
 
     def environment(self, name: str) -> Environment:
         env = self.config.environment(name)
@@ -79,11 +90,7 @@ class App:
     def target(self, env: Environment) -> Any:
         factory = self.registry.targets.get(env.target)
         if factory is None:
-            known = ", ".join(sorted(self.registry.targets))
-            raise ConfigError(f"environment {env.name!r} uses target {env.target!r}, which no installed plugin "
-                              f"provides (installed: {known}); see `trainmaster plugins`",
-                              file=self.config_arg, line=env.location.line if env.location else None,
-                              column=env.location.column if env.location else None, key="target")
+            raise self._unknown_target(env)
         return factory(self.config, env)
 
     # -- state -------------------------------------------------------------------------

@@ -60,3 +60,15 @@ def test_a_failed_deployment_prints_its_deployment_object_once(project: Project)
     assert result.returncode == 1
     data = json.loads(result.stdout)  # one document: the deployment, not an error object as well
     assert data["deployment"]["status"] == "failed" and "error" not in data
+
+
+def test_every_command_refuses_a_target_no_plugin_provides(project: Project) -> None:
+    """``release create`` refuses what ``validate`` refuses (it used to accept it; only deploy refused)."""
+    project.write("trainmaster.yaml", "project: demo\npackages: {app: build/app.bin}\ntrain:\n"
+                                      "  - name: dev\n    target: nowhere\n")
+    before = project.snapshot()
+    for args in (("validate",), ("release", "create", "1.0.0"), ("status",)):
+        error = _error(project.run(*args, "--json"), 2)
+        assert (error["key"], error["line"]) == ("target", 4), error
+        assert "'nowhere'" in error["message"]
+    assert project.snapshot() == before
