@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from trainmaster.config.settings import WaitSettings
 from trainmaster.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ SCHEMA: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(WaitSettings):
     """The merged ``awx:`` block for the whole config or one environment."""
 
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -97,24 +98,12 @@ class Settings:
                               "can inject them as extra vars or environment variables) and remove them here",
                               key=f"variables.{secrets[0]}", **loc)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.raw.get(key)
-        return default if value is None else value
-
     @property
     def template(self) -> tuple[str, str]:
         """``(kind, name or id)``: kind is ``job_template`` or ``workflow_job_template``."""
         if self.raw.get("workflow_job_template") is not None:
             return "workflow_job_template", str(self.raw["workflow_job_template"])
         return "job_template", str(self.get("job_template", ""))
-
-    @property
-    def poll_interval(self) -> float:
-        return float(self.get("poll_interval", 5))
-
-    @property
-    def timeout(self) -> float:
-        return float(self.get("timeout", 3600))
 
 
 _CLIENTS: dict[tuple[str, str], AwxClient] = {}

@@ -15,14 +15,13 @@ The token never appears in a message, an exception or a ``repr``.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from trainmaster.errors import ApiError, InvalidInput
-from trainmaster.http import UNKNOWN, Call, HttpClient, RetryPolicy, Rules, new_session
+from trainmaster.http import UNKNOWN, Call, HttpBacked, HttpClient, RetryPolicy, Rules, new_session
 
 if TYPE_CHECKING:
     import requests
@@ -66,7 +65,7 @@ class AwxRules(Rules):
         return AwxApiError(f"the AWX controller refused to {call.what}{': ' + says if says else ''}", **details)
 
 
-class AwxClient:
+class AwxClient(HttpBacked):
     """A session against one controller.
 
     :param url: the controller URL (``CONTROLLER_HOST``), e.g. ``https://aap.example.com``.
@@ -94,14 +93,6 @@ class AwxClient:
 
     def __repr__(self) -> str:
         return f"AwxClient({self.server!r}, token from {self._token_source})"
-
-    @property
-    def sleep(self) -> Callable[[float], None]:
-        return self.http.policy.sleep
-
-    @sleep.setter
-    def sleep(self, value: Callable[[float], None]) -> None:
-        self.http.policy = dataclasses.replace(self.http.policy, sleep=value)
 
     def api(self, path: str) -> str:
         """The full URL of an API path (``job_templates/3/``, or ``/api/v2/jobs/4/`` as AWX links it)."""

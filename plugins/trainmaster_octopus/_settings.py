@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from trainmaster.config.settings import WaitSettings
 from trainmaster.errors import ConfigError, InvalidInput
 
 if TYPE_CHECKING:
@@ -70,8 +71,10 @@ SCHEMA: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(WaitSettings):
     """The merged ``octopus:`` block for the whole config or one environment."""
+
+    POLL_DEFAULT = 10.0
 
     project_default: str
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -94,10 +97,6 @@ class Settings:
                 raise block.error(str(exc), "packages") from None
         return cls(config.project, dict(block))
 
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.raw.get(key)
-        return default if value is None else value
-
     @property
     def project(self) -> str:
         return str(self.get("project", self.project_default))
@@ -117,14 +116,6 @@ class Settings:
         if self.raw.get("environment"):
             return str(self.raw["environment"])
         return str((self.get("environments", {}) or {}).get(env_name) or env_name)
-
-    @property
-    def poll_interval(self) -> float:
-        return float(self.get("poll_interval", 10))
-
-    @property
-    def timeout(self) -> float:
-        return float(self.get("timeout", 3600))
 
 
 _CLIENTS: dict[tuple[str, str, str], OctopusClient] = {}

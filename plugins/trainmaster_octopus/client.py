@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import ApiError, InvalidInput
-from trainmaster.http import UNKNOWN, Call, HttpClient, Retry, RetryPolicy, Rules
+from trainmaster.http import UNKNOWN, Call, HttpBacked, HttpClient, Retry, RetryPolicy, Rules
 
 if TYPE_CHECKING:
     import requests
@@ -112,7 +112,7 @@ def _path(url: str) -> str:
     return urlsplit(url).path or url
 
 
-class OctopusClient:
+class OctopusClient(HttpBacked):
     """A session against one Octopus server and one space.
 
     :param url: the server URL (``OCTOPUS_URL``), with or without ``/api``.
@@ -178,14 +178,6 @@ class OctopusClient:
         return f"OctopusClient({self.server!r}, space={self._space!r}, auth={self._auth_name})"
 
     # -- what tests and the task wait tune ------------------------------------------------
-    @property
-    def sleep(self) -> Callable[[float], None]:
-        return self.http.policy.sleep
-
-    @sleep.setter
-    def sleep(self, value: Callable[[float], None]) -> None:
-        self.http.policy = dataclasses.replace(self.http.policy, sleep=value)
-
     @property
     def timeout(self) -> tuple[float, float]:
         return self.http.timeout

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.config.settings import SettingsBlock, settings_block
+from trainmaster.config.settings import SettingsBlock, WaitSettings, settings_block
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -64,7 +64,7 @@ SCHEMA: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(WaitSettings):
     """The merged ``puppet-enterprise:`` block for the whole config or one environment."""
 
     block: SettingsBlock
@@ -109,10 +109,6 @@ class Settings:
                 "would hand them to the orchestrator, which stores plan parameters in clear in its job records. Keep "
                 "secrets in Hiera with eyaml, or in a secret store Puppet reads at catalog time, and remove them here")
 
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.raw.get(key)
-        return default if value is None else value
-
     @property
     def plan(self) -> str | None:
         return self.raw.get("plan") or None
@@ -130,14 +126,6 @@ class Settings:
     def scope(self) -> dict[str, Any]:
         """The orchestrator's ``scope`` object: exactly one of node_group, nodes, query."""
         return {k: self.raw[k] for k in SCOPES if self.raw.get(k) is not None}
-
-    @property
-    def poll_interval(self) -> float:
-        return float(self.get("poll_interval", 5))
-
-    @property
-    def timeout(self) -> float:
-        return float(self.get("timeout", 3600))
 
 
 _CLIENTS: dict[tuple[str, str, str], PuppetClient] = {}

@@ -17,14 +17,13 @@ in a message, an exception or a ``repr``.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from trainmaster.errors import ApiError, InvalidInput
-from trainmaster.http import UNKNOWN, Call, HttpClient, RetryPolicy, Rules, new_session
+from trainmaster.http import UNKNOWN, Call, HttpBacked, HttpClient, RetryPolicy, Rules, new_session
 
 if TYPE_CHECKING:
     import requests
@@ -75,7 +74,7 @@ class PuppetRules(Rules):
         return err
 
 
-class PuppetClient:
+class PuppetClient(HttpBacked):
     """A session against one primary server.
 
     :param server: the primary server's URL, e.g. ``https://pe.example.com`` (its port is ignored:
@@ -113,14 +112,6 @@ class PuppetClient:
 
     def __repr__(self) -> str:
         return f"PuppetClient({self.server!r}, token from {self._token_source})"
-
-    @property
-    def sleep(self) -> Callable[[float], None]:
-        return self.http.policy.sleep
-
-    @sleep.setter
-    def sleep(self, value: Callable[[float], None]) -> None:
-        self.http.policy = dataclasses.replace(self.http.policy, sleep=value)
 
     def url(self, service: str, path: str) -> str:
         """The full URL of ``path`` on ``service`` (``orchestrator``, ``code_manager``, ``classifier``)."""

@@ -459,3 +459,20 @@ class HttpClient:
             spent.sleep(delay)
         raise OutcomeUnknown(self._unknown_text(call, reason, "it has not appeared yet"),
                              method=call.method, url=call.url)
+
+
+class HttpBacked:
+    """An adapter client on :class:`HttpClient` (``self.http``): ``sleep`` reads and sets its policy's sleep."""
+
+    http: HttpClient
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        return self.http.policy.sleep
+
+    @sleep.setter
+    def sleep(self, value: Callable[[float], None]) -> None:
+        import dataclasses
+
+        self.http.policy = dataclasses.replace(self.http.policy, sleep=value)
+

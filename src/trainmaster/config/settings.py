@@ -63,3 +63,29 @@ def settings_block(config: Config, name: str, environment: Environment | None = 
         fallback = environment.location
     file = fallback.file if fallback else str(config.path)
     return SettingsBlock(name, dict(values), file, dict(locations), fallback)
+
+
+class WaitSettings:
+    """What every remote target's settings share: ``get`` (None is unset), ``poll_interval``, ``timeout``.
+
+    Mix into a settings class whose ``raw`` holds its block; set ``POLL_DEFAULT`` to change the default.
+    """
+
+    raw: Mapping[str, Any]
+    POLL_DEFAULT = 5.0
+    TIMEOUT_DEFAULT = 3600.0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.raw.get(key)
+        return default if value is None else value
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between two polls of the remote task, job or run."""
+        return float(self.get("poll_interval", self.POLL_DEFAULT))
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for it before giving up (and cancelling it where the system can)."""
+        return float(self.get("timeout", self.TIMEOUT_DEFAULT))
+
