@@ -160,3 +160,18 @@ def test_notifier_delivers_to_a_url_with_user_info_and_warns_without_it(
     err = capsys.readouterr().err
     assert "webhook not delivered" in err and "HTTP 403" in err
     assert TOKEN not in err and "hookuser" not in err
+
+
+def test_a_retry_carries_the_same_delivery_id_and_signature(server: Server) -> None:
+    from trainmaster.webhook import signature
+
+    server.replies = [(503, {}), (200, {})]
+    event = build_event("gates_finished", gates={"passed": True})
+    result = post_event(server.url(), event, secret="s3cret-value", sleep=lambda _: None)
+    assert result.ok and result.attempts == 2
+    first, second = (r["headers"] for r in server.requests)
+    assert first["X-Trainmaster-Delivery"] == second["X-Trainmaster-Delivery"]
+    assert first["X-Trainmaster-Event"] == "gates_finished"
+    body = server.requests[1]["body"]
+    assert second["X-Trainmaster-Signature-256"] == signature("s3cret-value", body)
+    assert second["X-Trainmaster-Signature-256"].startswith("sha256=") and len(body) > 0

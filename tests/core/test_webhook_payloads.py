@@ -25,12 +25,12 @@ ALL_EVENTS = {"release_created", "deployment_started", "deployment_finished", "a
               "verification_finished"}
 
 
-def documented_recipe() -> Any:
-    """``is_from_trainmaster`` exactly as docs/webhooks.md shows it to receivers."""
-    text = (ROOT / "docs" / "webhooks.md").read_text()
+def documented_recipe(page: str = "docs/webhooks.md") -> Any:
+    """``is_from_trainmaster`` exactly as ``page`` shows it to receivers."""
+    text = (ROOT / page).read_text()
     code = next(block for block in re.findall(r"```python\n(.*?)```", text, re.DOTALL) if "compare_digest" in block)
     scope: dict[str, Any] = {}
-    exec(compile(code, "docs/webhooks.md", "exec"), scope)  # noqa: S102 - the documented receiver's check
+    exec(compile(code, page, "exec"), scope)  # noqa: S102 - the documented receiver's check
     return scope["is_from_trainmaster"]
 
 
@@ -106,10 +106,11 @@ def test_json_events_are_versioned_valid_and_signed(delivered: tuple[dict[str, l
     assert SIGNING_SECRET not in printed
 
 
-def test_the_documented_check_refuses_a_tampered_body_or_another_secret() -> None:
+@pytest.mark.parametrize("page", ["docs/webhooks.md", "README.md"])
+def test_the_documented_check_refuses_a_tampered_body_or_another_secret(page: str) -> None:
     from trainmaster.webhook import signature
 
-    check = documented_recipe()
+    check = documented_recipe(page)
     body = b'{"event":"deployment_finished","status":"succeeded"}'
     header = signature(SIGNING_SECRET, body)
     assert check(SIGNING_SECRET, body, header)
