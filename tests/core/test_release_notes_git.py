@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
+from tests.support.gitrepo import git, in_ci
 from tests.support.project import Project
 from trainmaster.notes_git import neutral, render
 
@@ -18,25 +18,14 @@ train:
 """
 
 
-def _git(p: Project, *args: str) -> str:
-    env = dict(p.env, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a", GIT_COMMITTER_EMAIL="a@x")
-    done = subprocess.run(["git", *args], cwd=p.root, env=env, check=True, capture_output=True, text=True)
-    return done.stdout.strip()
-
-
-def _in_ci(sha: str) -> dict[str, str]:
-    return {"TRAINMASTER_LOAD_PLUGINS": "github", "GITHUB_ACTIONS": "true", "GITHUB_SHA": sha, "GITHUB_ACTOR": "ci",
-            "GITHUB_REPOSITORY": "o/demo", "GITHUB_RUN_ID": "7"}
-
-
 def _repo(p: Project) -> str:
     p.write("trainmaster.yaml", CONFIG)
     p.write(".gitignore", ".trainmaster/\n")
     p.write("app.bin", "one")
-    _git(p, "init", "-q")
-    _git(p, "add", ".")
-    _git(p, "commit", "-qm", "first")
-    return _git(p, "rev-parse", "HEAD")
+    git(p, "init", "-q")
+    git(p, "add", ".")
+    git(p, "commit", "-qm", "first")
+    return git(p, "rev-parse", "HEAD")
 
 
 def _notes(p: Project, version: str) -> str | None:
@@ -46,13 +35,13 @@ def _notes(p: Project, version: str) -> str | None:
 def test_notes_list_the_commit_subjects_since_the_previous_release(bare_project: Project) -> None:
     p = bare_project
     first = _repo(p)
-    p.ok("release", "create", "1.0.0", env=_in_ci(first))
+    p.ok("release", "create", "1.0.0", env=in_ci(first))
     p.write("app.bin", "two")
-    _git(p, "commit", "-qam", "Faster checkout <!channel> [x](https://evil.example)")
-    _git(p, "commit", "-q", "--allow-empty", "-m", "Tidy \x1b[31mred\u202eevil")
-    second = _git(p, "rev-parse", "HEAD")
+    git(p, "commit", "-qam", "Faster checkout <!channel> [x](https://evil.example)")
+    git(p, "commit", "-q", "--allow-empty", "-m", "Tidy \x1b[31mred\u202eevil")
+    second = git(p, "rev-parse", "HEAD")
     short = second[:7]
-    p.ok("release", "create", "1.1.0", "--notes-from-git", env=_in_ci(second))
+    p.ok("release", "create", "1.1.0", "--notes-from-git", env=in_ci(second))
 
     notes = _notes(p, "1.1.0")
     assert notes is not None
@@ -64,9 +53,9 @@ def test_notes_list_the_commit_subjects_since_the_previous_release(bare_project:
 
     # outside CI the repository's HEAD is this release's commit; the previous one is 1.1.0's
     p.write("app.bin", "three")
-    _git(p, "commit", "-qam", "Third")
+    git(p, "commit", "-qam", "Third")
     p.ok("release", "create", "1.2.0", "--notes-from-git")
-    assert _notes(p, "1.2.0") == f"Changes since 1.1.0:\n\n- Third ({_git(p, 'rev-parse', '--short=7', 'HEAD')})\n"
+    assert _notes(p, "1.2.0") == f"Changes since 1.1.0:\n\n- Third ({git(p, 'rev-parse', '--short=7', 'HEAD')})\n"
 
 
 def test_notes_from_git_refused_without_what_it_needs_and_nothing_is_written(bare_project: Project) -> None:
@@ -84,7 +73,7 @@ def test_notes_from_git_refused_without_what_it_needs_and_nothing_is_written(bar
     assert both.returncode == 2 and "one of --notes, --notes-file and --notes-from-git" in both.stderr
     assert json.loads(p.ok("release", "list", "--json").stdout)["releases"] == []
 
-    p.ok("release", "create", "1.0.0", env=_in_ci("0" * 40))  # a commit this repository does not have
+    p.ok("release", "create", "1.0.0", env=in_ci("0" * 40))  # a commit this repository does not have
     p.write("app.bin", "two")
     unknown = p.run("release", "create", "1.1.0", "--notes-from-git")
     assert unknown.returncode == 2 and "cannot list 000000000000.." in unknown.stderr

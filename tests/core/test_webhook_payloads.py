@@ -158,33 +158,27 @@ def test_teams_messages_are_adaptive_cards_with_escaped_markdown(
     assert {f["title"]: f["value"] for f in verified["body"][1]["facts"]} == {"p95\\_ms": "ok 120"}
 
 
-def test_a_signing_secret_must_be_a_secret_reference(tmp_path: Path) -> None:
-    config = make_project(tmp_path, config="""\
+def _validate(tmp_path: Path, dev: str, secret: str) -> tuple[int, str]:
+    config = make_project(tmp_path, config=f"""\
 project: demo
-packages: {app: app.bin}
+packages: {{app: app.bin}}
 train:
   - name: dev
     deploy: "true"
-notify:
+{dev}notify:
   - webhook: https://hooks.example.com/x
-    secret: whsec-literal-value
+    secret: {secret}
 """)
     bad = run_cli(config, "validate")
-    assert bad.code == 2 and "trainmaster.yaml:8:13" in bad.err
-    assert "whsec-literal-value" not in bad.err
+    return bad.code, bad.err
+
+
+def test_a_signing_secret_must_be_a_secret_reference(tmp_path: Path) -> None:
+    code, err = _validate(tmp_path, "", "whsec-literal-value")
+    assert code == 2 and "trainmaster.yaml:8:13" in err
+    assert "whsec-literal-value" not in err
 
 
 def test_the_signing_secret_cannot_be_passed_to_commands(tmp_path: Path) -> None:
-    config = make_project(tmp_path, config="""\
-project: demo
-packages: {app: app.bin}
-train:
-  - name: dev
-    deploy: "true"
-    pass_env: [HOOK_SECRET]
-notify:
-  - webhook: https://hooks.example.com/x
-    secret: {secret: env:HOOK_SECRET}
-""")
-    bad = run_cli(config, "validate")
-    assert bad.code == 2 and "HOOK_SECRET" in bad.err and "the source of a secret" in bad.err
+    code, err = _validate(tmp_path, "    pass_env: [HOOK_SECRET]\n", "{secret: env:HOOK_SECRET}")
+    assert code == 2 and "HOOK_SECRET" in err and "the source of a secret" in err

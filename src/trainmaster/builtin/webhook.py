@@ -80,45 +80,44 @@ def approval_recorded(approval: Approval, release: Release, environment: Environ
                            "counts": approval.counts}})
 
 
+def _duty(kind: str, release: Release, environment: Environment, config: Config,
+          resolvers: Mapping[str, SecretResolver], **record: Any) -> None:
+    _deliver(config, resolvers, kind, {"release": _release(release), "environment": environment.name, **record})
+
+
 @hookimpl
-def rollout_step_finished(step: dict[str, Any], deployment: Deployment, release: Release, environment: Environment,
-                          config: Config, secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _deliver(config, secret_resolvers, "rollout_step_finished",
-             {"release": _release(release), "environment": environment.name, "step": step})
+def rollout_step_finished(step: dict[str, Any], release: Release, environment: Environment, config: Config,
+                          secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    _duty("rollout_step_finished", release, environment, config, secret_resolvers, step=step)
 
 
 @hookimpl
 def runbook_run_finished(run: dict[str, Any], release: Release, environment: Environment, config: Config,
                          secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _deliver(config, secret_resolvers, "runbook_run_finished",
-             {"release": _release(release), "environment": environment.name, "run": run})
+    _duty("runbook_run_finished", release, environment, config, secret_resolvers, run=run)
 
 
 @hookimpl
 def gate_sampled(sample: dict[str, Any], release: Release, environment: Environment, config: Config,
                  secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _deliver(config, secret_resolvers, "gate_sampled",
-             {"release": _release(release), "environment": environment.name, "sample": sample})
+    _duty("gate_sampled", release, environment, config, secret_resolvers, sample=sample)
 
 
 @hookimpl
 def gates_finished(gates: dict[str, Any], release: Release, environment: Environment, config: Config,
                    secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _deliver(config, secret_resolvers, "gates_finished",
-             {"release": _release(release), "environment": environment.name, "gates": gates})
+    _duty("gates_finished", release, environment, config, secret_resolvers, gates=gates)
 
 
 @hookimpl
 def signoff_recorded(signoff: dict[str, Any], release: Release, environment: Environment, config: Config,
                      secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _deliver(config, secret_resolvers, "signoff_recorded",
-             {"release": _release(release), "environment": environment.name, "signoff": signoff})
+    _duty("signoff_recorded", release, environment, config, secret_resolvers, signoff=signoff)
 
 
 @hookimpl
 def verification_finished(verification: dict[str, Any], deployment: Deployment, release: Release,
                           environment: Environment, config: Config,
                           secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _deliver(config, secret_resolvers, "verification_finished",
-             {"release": _release(release), "environment": environment.name,
-              "deployment": {"id": deployment.id, "kind": deployment.kind}, "verification": verification})
+    _duty("verification_finished", release, environment, config, secret_resolvers,
+          deployment={"id": deployment.id, "kind": deployment.kind}, verification=verification)
