@@ -261,7 +261,7 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
             from trainmaster.rollout_log import RolloutLog
 
             rollout = Rollout(log=RolloutLog(app.ledger), env=env, deployment=dep, runner=runner, plan=plan,
-                              kind=kind, force=force, out=out)
+                              kind=kind, force=force, out=out, emit=app.emit)
             run_steps = rollout.run
         job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
                         plan=plan, variables=resolved.values, masker=masker, out=out, ci=app.ci,

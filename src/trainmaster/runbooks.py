@@ -19,7 +19,8 @@ clean environment, the verified packages as ``TRAINMASTER_PACKAGE_*`` (own links
 store), ``TRAINMASTER_DEPLOYMENT_ID`` of the deployment that put the release there, plus
 ``TRAINMASTER_RUNBOOK`` and ``TRAINMASTER_RUN_ID``; live output with secrets masked; the
 runbook's ``timeout`` (else the environment's). Each run is recorded (``runbook_runs``: actor,
-release, outcome, masked log excerpt) and audited. A failed run exits 1.
+release, outcome, masked log excerpt), audited and announced (``runbook_run_finished``). A failed
+run exits 1.
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
     finally:
         lock.release()
     record = runs(app.ledger, env.name, book.name)[-1]
+    app.emit("runbook_run_finished", run=record, release=release, environment=env)
     symbol = "✓" if status == "succeeded" else "✗"
     out(f"{symbol} runbook {book.name} run #{run_id} in {env.name} {status}\n")
     if status != "succeeded":
