@@ -180,7 +180,7 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
         if lock.waited:  # the store may have changed while this process queued
             files = verify_release(app, release)
         for stale in [d for d in app.ledger.in_progress() if d.environment == env.name]:
-            stop_orphans(lock.previous_groups, stale.id, env.name, app.config.project)
+            stop_orphans(lock.previous_groups, stale.id, env.name, app.config.project, lock.previous_token)
             app.ledger.mark_interrupted(stale.id, "the deploying process is gone (its lock was free)")
         met = _gate(app, env, release) if kind == "deploy" else []
         cancel.install()
@@ -253,7 +253,7 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
         work.append(_workspace(app, dep.id, plan))  # before the runner: commands see the links
         runner = StepRunner(config=app.config, environment=env, release=release, deployment_id=dep.id, plan=plan,
                             variables=resolved.values, masker=masker, out=out, on_spawn=lock.note_command,
-                            verify=verifier(app, env, release, dep, kind))
+                            run_token=lock.token, verify=verifier(app, env, release, dep, kind))
         run_steps: Callable[[], DeployOutcome] = runner.steps
         rollout: Rollout | None = None
         if uses_strategy(env):  # instance by instance (trainmaster.rollout)

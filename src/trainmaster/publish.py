@@ -9,7 +9,6 @@ files are discarded on any error.
 
 from __future__ import annotations
 
-import datetime as dt
 import glob
 import sys
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import ConfigError, IntegrityError, InvalidInput, ReleaseConflict
-from trainmaster.model import Package, Release, check_digest, check_name, check_version, guess_media_type
+from trainmaster.model import Package, Release, check_digest, check_name, check_version, guess_media_type, timestamp
 
 if TYPE_CHECKING:
     from trainmaster.app import App
@@ -220,7 +219,7 @@ def build_release(app: App, version: str, package_args: tuple[str, ...], notes: 
         raise
     metadata: dict[str, Any] = {
         "created_by": actor,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "created_at": timestamp(),
         "source": app.ci.source(),
     }
     if notes:
