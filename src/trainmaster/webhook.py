@@ -202,8 +202,7 @@ def post_event(
 
 
 def build_event(kind: str, **fields: Any) -> dict[str, Any]:
-    """Return ``{"schema_version": 1, "event": kind, "time": <now, ISO 8601 UTC>, **fields}``."""
-    from datetime import UTC, datetime
+    """Return ``{"schema_version": 1, "event": kind, "time": <now, trainmaster's one format>, **fields}``."""
+    from trainmaster.model import timestamp
 
-    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return {"schema_version": SCHEMA_VERSION, "event": kind, "time": now, **fields}
+    return {"schema_version": SCHEMA_VERSION, "event": kind, "time": timestamp(), **fields}
