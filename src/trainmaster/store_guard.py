@@ -24,8 +24,9 @@ in this order of preference:
 
 The check re-hashes rather than comparing size, mtime, ctime and inode: those can
 miss a same-size rewrite on a file system with coarse timestamps or after the clock
-was set back, and the cost is one more pass of the hash the deployment already made
-before its commands (about 0.4-0.9 s for 512 MiB on a 2-core CI machine).
+was set back (or by a process the commands left running), and the cost is one more
+pass of the hash the deployment already made before its commands: 0.7-1.1 s for
+512 MiB on a shared 2-core machine, 1.0-1.3 times that first check; a stat takes 5 µs.
 """
 
 from __future__ import annotations

@@ -109,3 +109,86 @@ def test_a_bad_reflink_setting_is_refused_before_anything_is_written(project: Pr
     result = project.run("deploy", "1.0.0", "--to", "dev", env={"TRAINMASTER_REFLINK": "yes"})
     assert result.returncode == 2 and "TRAINMASTER_REFLINK must be 0 or 1" in result.stderr
     assert project.snapshot() == before
+
+
+FOLDER_PUBLISHER = '''
+import json
+import os
+import shutil
+from pathlib import Path
+
+from trainmaster import hookimpl
+from trainmaster.interfaces import PublishResult
+from trainmaster.model import Release
+
+
+class Folder:
+    """A remote that is a folder: release.json and the package files under FOLDER_REMOTE/VERSION."""
+
+    def __init__(self, config):
+        self.root = Path(os.environ["FOLDER_REMOTE"])
+
+    def ensure(self, release, files, config):
+        folder = self.root / release.version
+        if (folder / "release.json").exists():
+            return PublishResult("exists")
+        folder.mkdir(parents=True)
+        for name, path in files.items():
+            shutil.copyfile(path, folder / name)
+        (folder / "release.json").write_bytes(release.to_json())
+        return PublishResult("created")
+
+    def check(self, release, config):
+        return PublishResult("exists" if (self.root / release.version).is_dir() else "missing")
+
+    def fetch(self, version, dest, config):
+        folder = self.root / version
+        if not folder.is_dir():
+            return None
+        release = Release.from_record(json.loads((folder / "release.json").read_text()), "the folder")
+        files = {}
+        for pkg in release.packages:
+            files[pkg.name] = dest / pkg.name
+            shutil.copyfile(folder / pkg.name, files[pkg.name])
+        return release, files
+
+
+@hookimpl
+def register_publishers(register):
+    register("folder", Folder)
+'''
+
+
+def test_release_fetch_restores_a_quarantined_blob_from_the_remote(project: Project, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    info = site / "folder_publisher-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: folder-publisher\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[trainmaster]\nfolder = folder_publisher\n")
+    (site / "folder_publisher.py").write_text(FOLDER_PUBLISHER)
+    project.env.update(PYTHONPATH=str(site), TRAINMASTER_LOAD_PLUGINS="folder", FOLDER_REMOTE=str(tmp_path / "remote"))
+    project.write("trainmaster.yaml", (project.root / "trainmaster.yaml").read_text() + "publish: [folder]\n")
+    _linked(project, "1.0.0")
+    digest = project.json("release", "create", "1.0.0")["release"]["packages"][0]["digest"]
+    assert project.run("deploy", "1.0.0", "--to", "dev").returncode == 4
+    assert not _stored(project, digest).exists()
+    (project.root / "build" / "app.bin").unlink()  # the build is gone: only the remote has the bytes
+    fetched = project.ok("release", "fetch", "1.0.0")
+    assert f"restored package 'app' ({digest}) to the store from folder" in fetched.stderr
+    project.ok("release", "verify", "1.0.0")
+
+
+def test_a_runbook_that_changes_a_blob_fails_with_exit_4_and_quarantines_it(project: Project) -> None:
+    project.env["TRAINMASTER_REFLINK"] = "0"
+    project.write("trainmaster.yaml", (project.root / "trainmaster.yaml").read_text() + """\
+runbooks:
+  poke:
+    command: 'chmod u+w "$TRAINMASTER_PACKAGE_APP" && echo x >> "$TRAINMASTER_PACKAGE_APP"'
+    environments: [dev]
+""")
+    digest = project.json("release", "create", "1.0.0")["release"]["packages"][0]["digest"]
+    project.ok("deploy", "1.0.0", "--to", "dev")
+    result = project.run("run", "poke", "--env", "dev")
+    assert result.returncode == 4 and "changed the stored blob of package 'app'" in result.stderr
+    assert not _stored(project, digest).exists()
+    assert [r["status"] for r in project.json("runs")["runs"]] == ["failed"]
