@@ -24,9 +24,9 @@ in this order of preference:
 
 The check re-hashes rather than comparing size, mtime, ctime and inode: those can
 miss a same-size rewrite on a file system with coarse timestamps or after the clock
-was set back (or by a process the commands left running), and the cost is one more
-pass of the hash the deployment already made before its commands: 0.7-1.1 s for
-512 MiB on a shared 2-core machine, 1.0-1.3 times that first check; a stat takes 5 µs.
+was set back, and the cost is one more pass of the hash the deployment already made
+before its commands: 0.7-1.1 s for 512 MiB on a shared 2-core machine, 1.0-1.3 times
+that first check (a stat takes 5 µs).
 """
 
 from __future__ import annotations
@@ -125,7 +125,12 @@ class StoreGuard:
         for item in plan:
             link = inside(self.folder, item.package.name, item.package.file_name)
             link.parent.mkdir(parents=True, exist_ok=True)
-            if self.give(item.path, link) == "link":
+            try:
+                how = self.give(item.path, link)
+            except FileNotFoundError:  # quarantined by a concurrent deployment since it was verified
+                raise DigestMismatch(f"package {item.package.name!r} {item.package.digest} left the store after "
+                                     "it was verified (another deployment's commands changed it?)") from None
+            if how == "link":
                 self.linked.setdefault(item.package.digest, item.package.name)
             item.path = link
         return self.folder

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from trainmaster.errors import InvalidInput
+from trainmaster.errors import DigestMismatch, InvalidInput
 from trainmaster.interfaces import PackagePlan
 from trainmaster.model import Package
 from trainmaster.store import Store
-from trainmaster.store_guard import StoreGuard, clone_file
+from trainmaster.store_guard import StoreGuard, clone_file, quarantine
 
 
 def _stored(tmp_path: Path, content: bytes = b"the artefact\n") -> tuple[Store, PackagePlan]:
@@ -87,3 +87,16 @@ def test_trainmaster_reflink_0_skips_the_clone(tmp_path: Path) -> None:
 def test_a_reflink_setting_other_than_0_or_1_is_invalid(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="TRAINMASTER_REFLINK must be 0 or 1"):
         StoreGuard(Store(tmp_path), {"TRAINMASTER_REFLINK": "sometimes"})
+
+
+def test_a_blob_another_deployment_quarantined_fails_this_one_too(tmp_path: Path) -> None:
+    store, item = _stored(tmp_path)
+    digest = item.package.digest
+    guard = StoreGuard(store, {"TRAINMASTER_REFLINK": "0"})
+    guard.workspace(tmp_path / "state", 10, [item])
+    kept = quarantine(store, digest, "deployment-11")  # its commands changed the blob both were given
+    changed = guard.finish()
+    assert list(changed) == ["app"] and f"in quarantine at {kept}" in changed["app"]
+    late = PackagePlan(item.package, store.path_for(digest), "deploy", "")
+    with pytest.raises(DigestMismatch, match="left the store after it was verified"):
+        StoreGuard(store, {}).workspace(tmp_path / "state", 12, [late])
