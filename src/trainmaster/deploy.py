@@ -367,8 +367,8 @@ def _rollback_after_failure(app: App, env: Environment, failed: Release, out: Ca
     except IntegrityError as exc:
         if not guard.changed:
             raise
-        raise guard.failure(f"deployment #{result.id} of {result.version} to {env.name} failed and was not "
-                            f"rolled back to {release.version} ({exc})", deployment=result) from None
+        raise guard.failure(f"deployment #{result.id} of {result.version} to {env.name} failed",
+                            f"not rolled back to {release.version}: {exc}", deployment=result) from None
     from trainmaster.masking import Masker
     from trainmaster.variables import resolve_variables
 
@@ -379,11 +379,10 @@ def _rollback_after_failure(app: App, env: Environment, failed: Release, out: Ca
 
 def _finish_failed(result: Deployment, rollback: Deployment | None, guard: StoreGuard) -> NoReturn:
     message = f"deployment #{result.id} of {result.version} to {result.environment} {result.status}"
-    if rollback is not None:
-        message += f"; rolled back to {rollback.version}: rollback {rollback.status}"
+    then = f"rolled back to {rollback.version}: rollback {rollback.status}" if rollback is not None else ""
     if guard.changed:  # exit 4: the store was changed, whatever the rollback did
-        raise guard.failure(message, deployment=result, rollback=rollback)
-    raise DeploymentFailed(message, deployment=result, rollback=rollback)
+        raise guard.failure(message, then, deployment=result, rollback=rollback)
+    raise DeploymentFailed(f"{message}; {then}" if then else message, deployment=result, rollback=rollback)
 
 
 def rollback(app: App, env_name: str, to_version: str | None = None,

@@ -169,9 +169,10 @@ class StoreGuard:
         self.changed.extend(found.values())
         return found
 
-    def failure(self, message: str, deployment: object = None, rollback: object = None) -> StoreChanged:
-        """The exit-4 error for a deployment whose commands changed the store."""
-        return StoreChanged(f"{message}: " + "; ".join(self.changed), deployment=deployment, rollback=rollback)
+    def failure(self, message: str, then: str = "", deployment: object = None, rollback: object = None) -> StoreChanged:
+        """The exit-4 error for a run whose commands changed the store: ``message: what changed; then``."""
+        text = f"{message}: " + "; ".join(self.changed) + (f"; {then}" if then else "")
+        return StoreChanged(text, deployment=deployment, rollback=rollback)
 
 
 def quarantine(store: Store, digest: str, label: str) -> Path:
