@@ -192,3 +192,36 @@ runbooks:
     assert result.returncode == 4 and "changed the stored blob of package 'app'" in result.stderr
     assert not _stored(project, digest).exists()
     assert [r["status"] for r in project.json("runs")["runs"]] == ["failed"]
+
+
+GITHUB_CONFIG = """\
+project: demo
+packages:
+  app: build/app.bin
+publish: [github]
+ledger: github
+github:
+  repository: acme/app
+defaults:
+  deploy: sh deploy.sh
+  pass_env: [DEST]
+train:
+  - name: dev
+"""
+
+
+def test_with_a_github_ledger_release_fetch_restores_the_blob_from_the_release_assets(
+        project: Project, github_fake: object) -> None:
+    project.env.update(GITHUB_TOKEN=github_fake.token, GITHUB_API_URL=github_fake.url,  # type: ignore[attr-defined]
+                       GITHUB_REPOSITORY="acme/app", TRAINMASTER_LOAD_PLUGINS="github")
+    project.write("trainmaster.yaml", GITHUB_CONFIG)
+    _linked(project, "1.0.0")
+    digest = project.json("release", "create", "1.0.0")["release"]["packages"][0]["digest"]
+    result = project.run("deploy", "1.0.0", "--to", "dev")
+    assert result.returncode == 4 and "package 'app'" in result.stderr, result.stderr
+    assert project.json("deployment", "show", "1")["deployment"]["status"] == "failed"
+    assert not _stored(project, digest).exists()
+    (project.root / "build" / "app.bin").unlink()  # only the GitHub release holds the bytes now
+    fetched = project.ok("release", "fetch", "1.0.0")
+    assert f"restored package 'app' ({digest}) to the store from github" in fetched.stderr
+    project.ok("release", "verify", "1.0.0")
