@@ -251,8 +251,11 @@ def create_release(app: App, version: str, package_args: tuple[str, ...] = (), n
                 if pkg.digest == item.digest and files.get(pkg.name) is None:
                     files[pkg.name] = item.tmp_path
         pubs = _ensure_remote(targets, release, {k: v for k, v in files.items() if v is not None}, app, out)
+        from trainmaster import store_guard
+
         for item in staged:
-            app.store.commit(item)
+            pkg = next(p for p in release.packages if p.digest == item.digest)
+            store_guard.commit(app.store, item, pkg.name, f"the build's {pkg.file_name}", out)
         staged = []
         created = app.ledger.insert_release(release, actor, pubs)
     finally:
@@ -311,7 +314,9 @@ def fetch_release(app: App, version: str, names: tuple[str, ...] | None = None) 
                     app.store.discard(item)
                     raise DigestMismatch(f"{_name}: package {pkg.name!r} downloaded as {item.digest}, "
                                          f"pinned {pkg.digest}")
-                app.store.commit(item)
+                from trainmaster import store_guard
+
+                store_guard.commit(app.store, item, pkg.name, _name, sys.stderr.write)
             if existing is None:
                 app.ledger.insert_release(release, release.created_by or "unknown")
             return release

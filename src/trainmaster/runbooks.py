@@ -125,14 +125,16 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
     """Run runbook ``name`` in ``env_name`` (see the module docstring); returns the recorded run."""
     import dataclasses
 
-    from trainmaster.deploy import _clean_workspace, _workspace, verify_release
+    from trainmaster.deploy import verify_release
     from trainmaster.duty_records import finish_run, runs, start_run
     from trainmaster.interfaces import PackagePlan
     from trainmaster.locks import EnvironmentLock
     from trainmaster.masking import Masker
     from trainmaster.steps import StepRunner
+    from trainmaster.store_guard import StoreGuard
     from trainmaster.variables import resolve_variables
 
+    guard = StoreGuard(app.store, app.environ)
     book, env, release, deployment_id = target(app, name, env_name)
     files = verify_release(app, release)
     resolved = resolve_variables(env.variables, app.registry.secret_resolvers, app.environ, env.name)
@@ -154,7 +156,7 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
         run_id = start_run(app.ledger, book.name, release.id, release.version, env.name, deployment_id, actor)
         out(f"runbook {book.name} against {release.project} {release.version} in {env.name} (run #{run_id})\n")
         plan = [PackagePlan(pkg, files[pkg.name], "deploy", "") for pkg in release.packages]
-        work = _workspace(app, f"runbook-{run_id}", plan)
+        guard.workspace(app.state_dir, f"runbook-{run_id}", plan)
         status = "failed"
         timed = dataclasses.replace(env, timeout=book.timeout or env.timeout)
         runner = StepRunner(config=app.config, environment=timed, release=release, deployment_id=deployment_id,
@@ -167,7 +169,8 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
             status = "cancelled"
             raise
         finally:
-            _clean_workspace(work, files)
+            if guard.finish():
+                status = "failed"
             finish_run(app.ledger, run_id, status, masker.mask("\n".join(runner.excerpts))[-4000:])
     finally:
         lock.release()
@@ -175,6 +178,8 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
     app.emit("runbook_run_finished", run=record, release=release, environment=env)
     symbol = "✓" if status == "succeeded" else "✗"
     out(f"{symbol} runbook {book.name} run #{run_id} in {env.name} {status}\n")
+    if guard.changed:
+        raise guard.failure(f"runbook {book.name!r} run #{run_id} in {env.name} failed")
     if status != "succeeded":
         raise RunbookFailed(f"runbook {book.name!r} failed in {env.name} (run #{run_id})", record)
     return record
