@@ -103,7 +103,7 @@ class Rollout:
         if not self._monitor():
             return self._failed("post-deploy monitoring failed")
         note = f"{len(failed)} instance(s) failed within max_failed: {', '.join(failed)}" if failed else ""
-        return self._outcome("succeeded", note)
+        return self._verified(note)
 
     def _blue_green(self) -> DeployOutcome:
         slots = self.strategy.slots
@@ -124,7 +124,7 @@ class Rollout:
             return self._failed(f"switch to slot {idle} failed; the live slot {live or '(none)'} is unchanged")
         if not self._monitor():
             return self._failed(f"post-deploy monitoring failed on slot {idle}")
-        return self._outcome("succeeded")
+        return self._verified()
 
     def _canary(self) -> DeployOutcome:
         if self.kind == "rollback":
@@ -145,7 +145,16 @@ class Rollout:
                 return self._abort(f"routing {weight}% of the traffic failed at step {number}")
             if not self._watch(self.strategy.pause, f"canary {weight}%", list(self.instances[:count])):
                 return self._abort(f"a check failed at {weight}% of the traffic (step {number})")
-        return self._outcome("succeeded")
+        return self._verified(abort=True)
+
+    def _verified(self, note: str = "", *, abort: bool = False) -> DeployOutcome:
+        """Every instance holds the release: the performance verification runs once, for the whole
+        environment (a failed one fails the deployment; a canary routes back to 0 first)."""
+        verify = self.runner.verify
+        failure = verify(self.runner) if verify is not None else None
+        if failure:
+            return self._abort(failure) if abort else self._failed(failure)
+        return self._outcome("succeeded", note)
 
     def _abort(self, message: str) -> DeployOutcome:
         """A failed canary: route every request back to the previous release, then fail (and roll back)."""
@@ -212,10 +221,12 @@ class Rollout:
         return self._command("route", self.strategy.route, extra, weight=weight, batch=batch)
 
     def _runner(self, extra: dict[str, str]) -> StepRunner:
-        """The deployment's runner for one instance: its variables added, every package, no monitor."""
+        """The deployment's runner for one instance: its variables added, every package, no monitor
+        and no verification (both run once for the environment)."""
         runner = copy.copy(self.runner)
         runner.base_env = {**self.runner.base_env, **extra}
         runner.env = dataclasses.replace(self.env, monitor=None)
+        runner.verify = None  # once, after every instance (Rollout._verified)
         runner.plan = self.plan
         return runner
 
