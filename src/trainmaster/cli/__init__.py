@@ -88,19 +88,24 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         cli.main(args=args, prog_name="trainmaster", standalone_mode=False)
     except TrainmasterError as exc:
+        found = list(getattr(exc, "errors", None) or [exc])  # ConfigErrors: every problem, one line each
         app = current_app()
         if app is not None:
             try:
-                if isinstance(exc, ConfigError):
-                    message = exc.message
-                    if exc.suggestion and "did you mean" not in message:
-                        message += f" — did you mean '{exc.suggestion}'?"
-                    app.ci.error(message, file=exc.file, line=exc.line, column=exc.column)
-                else:
-                    app.ci.error(str(exc))
+                for error in found:
+                    if isinstance(error, ConfigError):
+                        message = error.message
+                        if error.suggestion and "did you mean" not in message:
+                            message += f" — did you mean '{error.suggestion}'?"
+                        app.ci.error(message, file=error.file, line=error.line, column=error.column)
+                    else:
+                        app.ci.error(str(error))
             except Exception:
                 pass
-        echo(f"error: {exc}", err=True)
+        for error in found:
+            echo(f"error: {error}", err=True)
+        if getattr(exc, "more", 0):
+            echo(f"error: … and {exc.more} more", err=True)  # type: ignore[attr-defined]
         _json_error(args, exc, exc.exit_code)
         _complete(exc.exit_code, str(exc))
         sys.exit(exc.exit_code)
