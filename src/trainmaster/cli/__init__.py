@@ -81,14 +81,14 @@ def main(argv: list[str] | None = None) -> Any:
     :func:`trainmaster._output.echo`, made inert for the CI log like all other output.
     """
     from trainmaster._output import echo
-    from trainmaster.errors import ConfigError, TrainmasterError
+    from trainmaster.errors import ConfigError, ConfigErrors, TrainmasterError
 
     _sigterm_is_an_interrupt()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         cli.main(args=args, prog_name="trainmaster", standalone_mode=False)
     except TrainmasterError as exc:
-        found = list(getattr(exc, "errors", None) or [exc])  # ConfigErrors: every problem, one line each
+        found = list(exc.errors) if isinstance(exc, ConfigErrors) else [exc]  # every problem, one line each
         app = current_app()
         if app is not None:
             try:
@@ -102,10 +102,8 @@ def main(argv: list[str] | None = None) -> Any:
                         app.ci.error(str(error))
             except Exception:
                 pass
-        for error in found:
-            echo(f"error: {error}", err=True)
-        if getattr(exc, "more", 0):
-            echo(f"error: … and {exc.more} more", err=True)  # type: ignore[attr-defined]
+        for line in exc.lines() if isinstance(exc, ConfigErrors) else [str(exc)]:
+            echo(f"error: {line}", err=True)
         _json_error(args, exc, exc.exit_code)
         _complete(exc.exit_code, str(exc))
         sys.exit(exc.exit_code)
