@@ -171,7 +171,9 @@ class Converter:
             path: PathKey = ("notify", index, "webhook")
             webhook = entry["webhook"]
             target: VariableValue = self.attempt(self.secret, webhook, path) if isinstance(webhook, dict) else webhook
-            signing = self.attempt(self.secret, entry["secret"], ("notify", index, "secret")) if "secret" in entry else None
+            signing = None
+            if "secret" in entry:
+                signing = self.attempt(self.secret, entry["secret"], ("notify", index, "secret"))
             result.append(Notifier(webhook=target, events=tuple(entry.get("events", ())),
                                    format=entry.get("format", "json"), secret=signing))
         return tuple(result)
