@@ -65,6 +65,7 @@ class App:
             plugin_schemas=self.registry.config_schemas,
             secret_schemes=tuple(self.registry.secret_resolvers),
             display_path=self.config_arg,
+            targets=self.registry.targets,
         )
         for env in config.environments:  # every command refuses what `validate` refuses, before anything runs
             if env.target not in self.registry.targets:
