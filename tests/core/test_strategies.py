@@ -225,8 +225,8 @@ def test_verification_runs_once_for_the_whole_rollout_and_a_failed_one_routes_ba
 ) -> None:
     """Not once per instance: one deployment, one verification (recorded and compared once)."""
     p = bare_project
-    dest = setup(p, CANARY.replace("    strategy:", "    verify: {command: sh verify.sh, metrics: {p95_ms: {max: 300}}}\n"
-                                                   "    strategy:"))
+    verify = "    verify: {command: sh verify.sh, metrics: {p95_ms: {max: 300}}}\n"
+    dest = setup(p, CANARY.replace("    strategy:", verify + "    strategy:"))
     p.write("verify.sh", f'echo "verify $TRAINMASTER_VERSION" >> {dest}/events.log\n'
                          'printf \'{"p95_ms": %s}\' "$(cat "$DEST/p95")" > "$TRAINMASTER_METRICS"\n')
     (dest / "p95").write_text("120")
