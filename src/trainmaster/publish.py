@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from trainmaster.app import App
     from trainmaster.config.model import Config
     from trainmaster.interfaces import Publisher, PublishResult
-    from trainmaster.ledger import Publication
+    from trainmaster.ledger import Publication, SqliteLedger
     from trainmaster.store import Staged
 
 
@@ -285,6 +285,47 @@ def _ensure_remote(targets: list[tuple[str, Publisher]], release: Release, files
         out(f"{name}: {result.state}{' ' + result.url if result.url else ''}{detail}\n")
         pubs.append((name, result.state, result.url, result.remote))
     return pubs
+
+
+DOWNLOAD_URL_MAX = 2048
+
+
+def download_urls(ledger: SqliteLedger, release: Release, order: Sequence[str] = ()) -> dict[str, str]:
+    """Package name -> the download URL a publisher reported for ``release`` (the manifest's ``url``).
+
+    Read from the publications recorded with the release (``remote.package_urls`` of a ``created`` or
+    ``exists`` publication), in ``order`` (``publish:``) and then by system name; the first URL per
+    package wins. Recorded values are data: only an absolute ``https``/``http`` URL without spaces or
+    control characters (and at most :data:`DOWNLOAD_URL_MAX` characters) of a package of this release
+    is taken, anything else is ignored.
+    """
+    pubs = ledger.publications(release.id)
+    names = {p.name for p in release.packages}
+    found: dict[str, str] = {}
+    for system in dict.fromkeys([*order, *sorted(pubs)]):
+        pub = pubs.get(system) or {}
+        remote = pub.get("remote")
+        urls = remote.get("package_urls") if isinstance(remote, dict) else None
+        if pub.get("state") not in ("created", "exists") or not isinstance(urls, dict):
+            continue
+        for name, url in urls.items():
+            if name in names and name not in found and is_download_url(url):
+                found[name] = url
+    return found
+
+
+def is_download_url(value: object) -> bool:
+    """``value`` is an absolute http(s) URL with a host, printable and without whitespace."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or not 0 < len(value) <= DOWNLOAD_URL_MAX or not value.isprintable() \
+            or any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("https", "http") and bool(parts.hostname)
+    except ValueError:
+        return False
 
 
 def fetch_release(app: App, version: str, names: tuple[str, ...] | None = None) -> Release | None:
