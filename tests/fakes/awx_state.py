@@ -1,11 +1,13 @@
 """State of the AWX fake: templates, jobs, workflow jobs and approvals, and how they advance.
 
 Every unified job (job, workflow job, workflow approval) lives in one table keyed by id, as in AWX.
-A job advances one step per read of its status (``GET /jobs/{id}/``, ``GET /unified_jobs/?id__in=…``,
-``GET /workflow_jobs/{id}/``): ``pending`` → ``running`` → ``successful`` (or ``failed``), appending
-playbook output lines as it goes. A held job stays ``running`` until released or cancelled. A
-workflow runs its nodes in order: a job node starts a job of its template; an approval node creates
-a ``workflow_approval`` that stays ``pending`` until approved or denied.
+A job advances one step per read of its status (``GET /jobs/{id}/``, ``GET /workflow_jobs/{id}/``,
+``GET /unified_jobs/?id__in=…`` or ``?or__id=…``): ``pending`` → ``running`` → ``successful`` (or
+``failed``), appending playbook output lines as it goes (``GET /jobs/{id}/`` also answers
+``playbook_counts`` from them). A held job stays ``running`` in one long task (its header printed
+once) until released or cancelled. A workflow runs its nodes in order: a job node starts a job of its
+template; an approval node creates a ``workflow_approval`` that stays ``pending`` until approved or
+denied.
 """
 
 from __future__ import annotations
@@ -81,6 +83,15 @@ class Job:
     @property
     def finished(self) -> bool:
         return self.status in FINAL
+
+    def detail(self) -> dict[str, Any]:
+        """``GET /jobs/{id}/``: the list row plus what AWX's job detail adds from the processed events
+        (``playbook_counts``: plays and tasks started so far; ``host_status_counts`` once it ended)."""
+        plays = sum(1 for line in self.lines if line.startswith("PLAY ["))
+        tasks = sum(1 for line in self.lines if line.startswith("TASK ["))
+        hosts = {"failures" if self.status == "failed" else "ok": 1} if self.finished else {}
+        return {**self.to_json(), "playbook_counts": {"play_count": plays, "task_count": tasks},
+                "host_status_counts": hosts}
 
     def to_json(self) -> dict[str, Any]:
         t = self.template
@@ -190,8 +201,9 @@ class AwxState:
             for pkg in trainmaster.get("packages") or []:
                 job.lines += [f"TASK [verify {pkg.get('name')} {pkg.get('digest')}] ****", "ok: [web1]"]
             return
-        if job.held:
-            job.lines.append("TASK [wait] ****")
+        if job.held:  # one long task: it prints its header once, then nothing until it ends
+            if job.lines[-1:] != ["TASK [wait] ****"]:
+                job.lines.append("TASK [wait] ****")
             return
         if job.fail_message:
             job.lines += ["TASK [deploy] ****", f"fatal: [web1]: FAILED! => {{\"msg\": \"{job.fail_message}\"}}",
