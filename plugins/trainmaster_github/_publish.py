@@ -59,6 +59,7 @@ class GitHubPublisher:
     def __init__(self, environ: Mapping[str, str] | None = None, **client_kw: Any) -> None:
         self.environ = environ
         self.client_kw = client_kw
+        self.fetched: PublishResult | None = None  # where the last ``fetch`` found its release
 
     def _client(self, config: Config) -> tuple[Settings, GitHubClient]:
         settings = Settings.resolve(config, None, self.environ)
@@ -404,6 +405,7 @@ class GitHubPublisher:
                     f"{name} downloaded from the GitHub release {tag} hashes to {got}; the release pins {pkg.digest}"
                 )
             files[pkg.name] = target
+        self.fetched = PublishResult("exists", url=rel.get("html_url"), remote=_remote(rel, tag, release, assets))
         return release, files
 
 

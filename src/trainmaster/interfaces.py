@@ -240,6 +240,10 @@ class Publisher(Protocol):
     Optional: ``verifies_uploads = True`` when ``ensure`` hashes each package while uploading it
     and, on a digest mismatch, deletes what it uploaded and raises ``DigestMismatch``: ``sync``
     then hands it the store's files without re-hashing them first (one pass over the data).
+
+    Optional: after a ``fetch`` that returned a release, a ``fetched`` attribute holding the
+    :class:`PublishResult` (``exists``) of where it was found: the core records it with the
+    release, so a runner that fetched the release knows its download URLs (``package_urls``).
     """
 
     def ensure(self, release: Release, files: Mapping[str, Path], config: Config) -> PublishResult:

@@ -333,6 +333,7 @@ def fetch_release(app: App, version: str, names: tuple[str, ...] | None = None) 
     import tempfile
 
     from trainmaster.errors import DigestMismatch
+    from trainmaster.interfaces import PublishResult
 
     for _name, publisher in publishers(app, names or app.config.publish):
         with tempfile.TemporaryDirectory(dir=app.state_dir if app.state_dir.exists() else None) as tmp:
@@ -354,7 +355,12 @@ def fetch_release(app: App, version: str, names: tuple[str, ...] | None = None) 
                     raise DigestMismatch(f"{_name}: package {pkg.name!r} downloaded as {item.digest}, "
                                          f"pinned {pkg.digest}")
                 app.store.commit(item)
+            seen = getattr(publisher, "fetched", None)  # optional: where the release was found
+            pubs: list[Publication] = ([(_name, str(seen.state), seen.url, seen.remote)]
+                                       if isinstance(seen, PublishResult) else [])
             if existing is None:
-                app.ledger.insert_release(release, release.created_by or "unknown")
+                app.ledger.insert_release(release, release.created_by or "unknown", pubs)
+            elif pubs:
+                app.ledger.record_publications(release.id, release.created_by or "unknown", pubs)
             return release
     return None

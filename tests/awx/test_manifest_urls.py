@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -58,3 +60,39 @@ def test_only_http_urls_of_the_release_packages_are_taken_from_recorded_publicat
     assert download_urls(ledger, rel) == {"app": "https://github.example/app.bin", "web": "https://feed.example/web.zip"}
     # ``publish:`` order comes first
     assert download_urls(ledger, rel, ["github", "bbb"])["app"] == "https://github.example/app.bin"
+
+
+def test_octopus_reports_the_feed_url_of_a_package_pushed_as_it_is_and_none_for_a_wrapped_one(octopus_fake,
+                                                                                              tmp_path: Path):
+    from tests.support.octopus_flow import setup
+    from trainmaster_octopus._publish import OctopusPublisher
+    from trainmaster_octopus._settings import reset_clients
+
+    env = {"OCTOPUS_URL": octopus_fake.url, "OCTOPUS_API_KEY": octopus_fake.api_key, "OCTOPUS_SPACE": "Default"}
+    reset_clients()
+    try:
+        config, release, paths = setup(tmp_path, env, files={"web.tar.gz": b"\x1f\x8b web", "tool.bin": b"tool"})
+        result = OctopusPublisher(env).ensure(release, paths, config)
+    finally:
+        reset_clients()
+    assert result.state == "created", result.detail
+    pushed = result.remote["packages"]["web"]
+    resource = next(p for p in octopus_fake.packages.values() if p["PackageId"] == pushed["package_id"])
+    # the package resource's own download link; the wrapped package's bytes are not the pinned ones
+    assert result.remote["package_urls"] == {"web": octopus_fake.url.rstrip("/") + resource["Links"]["Raw"]}
+    assert octopus_fake.package_bytes[resource["Id"]] == paths["web"].read_bytes()
+
+
+def test_a_runner_that_fetches_the_release_from_github_hands_awx_the_asset_url(project, github_fake, tmp_path):
+    run, work, fake, env = project
+    gh = github_environ(github_fake)
+    text = (work / "trainmaster.yaml").read_text()
+    (work / "trainmaster.yaml").write_text(text.replace("defaults:", "publish: [github]\ndefaults:"))
+    _ok(run("release", "create", "1.0.0", **gh))
+    other = tmp_path / "other-runner"  # a fresh checkout: no ledger, no store; deploy fetches from GitHub
+    other.mkdir()
+    (other / "trainmaster.yaml").write_text((work / "trainmaster.yaml").read_text())
+    _ok(subprocess.run([sys.executable, "-m", "trainmaster", "deploy", "1.0.0", "--to", "dev"], cwd=other,
+                       env={**env, **gh}, capture_output=True, text=True, timeout=60))
+    pkg = fake.jobs_of("job")[-1].extra_vars["trainmaster"]["packages"][0]
+    assert pkg["url"].startswith(github_fake.origin + "/") and pkg["url"].endswith("/app.bin")
