@@ -5,7 +5,8 @@ Each interval costs one request:
 * a playbook job: ``GET /jobs/{id}/``, whose ``status`` says whether it ended and whose
   ``playbook_counts`` (plays and tasks started, from the processed job events) say whether its
   output grew; only then (and once when it ends) one ``GET /jobs/{id}/stdout/?format=json&start_line=N``
-  returns just the new lines;
+  returns just the new lines (after the job ended, once ``event_processing_finished``, waiting at most
+  a few intervals, so the play recap is not cut off);
 * a workflow job: ``GET /unified_jobs/?or__id={id}&or__unified_job_node__workflow_job={id}``, the
   workflow's own row and the jobs and approvals its nodes started, in one answer (an approval
   ``pending`` is exit 3 with its link; a re-run resumes the wait).
@@ -26,6 +27,7 @@ from trainmaster_awx.client import AwxClient
 __all__ = ["FINAL", "JobOutcome", "cancel", "job_status", "wait_for_job"]
 
 FINAL = ("successful", "failed", "error", "canceled")
+_SETTLE = 10  # intervals to wait, after the job ended, for AWX to finish processing its output events
 
 
 @dataclass
@@ -66,11 +68,11 @@ def wait_for_job(client: AwxClient, kind: str, job_id: int, *, interval: float, 
     :raises Refused: a workflow's approval node waits (exit 3, with its link).
     :raises Unavailable: ``timeout`` passed; the job was cancelled (exit 5).
     """
-    start, line, first, seen = clock(), 0, True, None
+    start, line, first, seen, settle = clock(), 0, True, None, _SETTLE
     try:
         while True:
             if not first:
-                if clock() - start >= timeout:
+                if clock() - start >= timeout and settle == _SETTLE:  # (a job that ended is not cancelled)
                     cancel(client, kind, job_id)
                     raise Unavailable(f"AWX {kind} {job_id} did not finish within {timeout:g}s and was cancelled: "
                                       f"{ui_link(client, kind, job_id)}")
@@ -87,6 +89,9 @@ def wait_for_job(client: AwxClient, kind: str, job_id: int, *, interval: float, 
             state = str(row.get("status") or "unknown")
             status = job_status(state)
             if stream and kind == "job":
+                if status is not None and row.get("event_processing_finished") is False and settle > 0:
+                    settle -= 1  # AWX is still processing its last events: their lines are not there yet
+                    continue
                 grown = _progress_mark(row)
                 if status is not None or grown != seen:
                     line, seen = _stream(client, job_id, line, out), grown

@@ -149,3 +149,14 @@ def test_a_403_names_the_role_to_grant():
     assert _check_contract(responses.calls[0].request) == "Job Templates_job_templates_launch_create"
     assert "execute on the template" in str(err.value) and "permission" in str(err.value)
     assert "tok-sentinel" not in str(err.value)
+
+
+def test_the_play_recap_is_not_cut_off_while_awx_still_processes_the_last_events(awx_fake):
+    client = _client(awx_fake)
+    awx_fake.lag_events_next_job(reads=2)
+    job_id = int(client.request("POST", "job_templates/1/launch/", json={"extra_vars": {}}, what="launch")["job"])
+    client.sleep = lambda seconds: None
+    lines: list[str] = []
+    outcome = wait_for_job(client, "job", job_id, interval=5, timeout=600, out=lines.append)
+    assert outcome.status == "succeeded"
+    assert "PLAY RECAP" in "".join(lines) and "".join(lines).count("TASK [deploy]") == 1

@@ -54,7 +54,8 @@ class AwxFake(FakeService):
     """Stateful AWX fake. ``url`` = the controller URL, ``token`` the accepted OAuth2 token."""
 
     name = "awx"
-    DRIVERS = ("seed_job_template", "seed_workflow", "fail_next_job", "hold_next_job", "release_job", "approve")
+    DRIVERS = ("seed_job_template", "seed_workflow", "fail_next_job", "hold_next_job", "release_job", "approve",
+               "lag_events_next_job")
 
     def __init__(self, *, token: str = "awx-test-token") -> None:
         FakeService.__init__(self)
@@ -82,6 +83,10 @@ class AwxFake(FakeService):
     def hold_next_job(self) -> None:
         with self.lock:
             self.state.hold_next_job()
+
+    def lag_events_next_job(self, reads: int = 2) -> None:
+        with self.lock:
+            self.state.lag_events_next_job(reads)
 
     def release_job(self, job_id: int) -> None:
         with self.lock:

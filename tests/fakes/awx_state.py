@@ -75,6 +75,8 @@ class Job:
     node_jobs: list[int] = field(default_factory=list)  # workflow: the unified jobs its nodes created
     next_node: int = 0
     explanation: str = ""
+    event_lag: int = 0  # reads after it ended before its last events are processed (``lag_events_next_job``)
+    unprocessed: list[str] = field(default_factory=list)  # its last output lines, not processed yet
 
     @property
     def url(self) -> str:
@@ -119,7 +121,7 @@ class Job:
             "extra_vars": json.dumps(self.extra_vars), "limit": self.limit, "inventory": self.inventory,
             "unified_job_template": t.id if t else None, "job_template": t.id if t and self.kind == "job" else None,
             "workflow_job_template": t.id if t and self.kind == "workflow_job" else None,
-            "event_processing_finished": self.finished,
+            "event_processing_finished": self.finished and not self.unprocessed,
         }
 
 
@@ -133,6 +135,7 @@ class AwxState:
         self._ids = 0
         self._fail_next: list[str] = []
         self._hold_next = 0
+        self._lag_next = 0
 
     def next_id(self) -> int:
         self._ids += 1
@@ -158,6 +161,11 @@ class AwxState:
         """The next job launched stays ``running`` until cancelled or :meth:`release_job`."""
         self._hold_next += 1
 
+    def lag_events_next_job(self, reads: int = 2) -> None:
+        """The next job's last output lines appear ``reads`` status reads after it ended, as AWX's
+        callback receiver may still be processing events (``event_processing_finished`` false)."""
+        self._lag_next = reads
+
     def release_job(self, job_id: int) -> None:
         self.jobs[job_id].held = False
 
@@ -180,12 +188,17 @@ class AwxState:
             if self._hold_next:
                 self._hold_next -= 1
                 job.held = True
+            job.event_lag, self._lag_next = self._lag_next, 0
         self.jobs[job.id] = job
         return job
 
     def advance(self, job: Job) -> None:
         """One step of ``job`` (a read of its status)."""
         if job.finished:
+            if job.unprocessed and job.event_lag <= 0:
+                job.lines += job.unprocessed
+                job.unprocessed = []
+            job.event_lag -= 1
             return
         if job.kind == "job":
             self._advance_job(job)
@@ -210,8 +223,12 @@ class AwxState:
                           "", "PLAY RECAP ****", "web1 : ok=1 changed=0 unreachable=0 failed=1"]
             job.status = "failed"
             return
-        job.lines += ["TASK [deploy] ****", "changed: [web1]", "", "PLAY RECAP ****",
-                      "web1 : ok=2 changed=1 unreachable=0 failed=0"]
+        job.lines += ["TASK [deploy] ****", "changed: [web1]"]
+        last = ["", "PLAY RECAP ****", "web1 : ok=2 changed=1 unreachable=0 failed=0"]
+        if job.event_lag > 0:
+            job.unprocessed = last
+        else:
+            job.lines += last
         job.status = "successful"
 
     def _advance_workflow(self, wf: Job) -> None:
