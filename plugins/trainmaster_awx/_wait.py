@@ -68,7 +68,8 @@ def wait_for_job(client: AwxClient, kind: str, job_id: int, *, interval: float, 
     :raises Refused: a workflow's approval node waits (exit 3, with its link).
     :raises Unavailable: ``timeout`` passed; the job was cancelled (exit 5).
     """
-    start, line, first, seen, settle = clock(), 0, True, None, _SETTLE
+    start, line, first, settle = clock(), 0, True, _SETTLE
+    seen: Any = (0, 0)  # no play or task started: no output to read yet
     try:
         while True:
             if not first:
@@ -81,7 +82,7 @@ def wait_for_job(client: AwxClient, kind: str, job_id: int, *, interval: float, 
             if kind == "workflow_job":
                 rows = client.first_page("unified_jobs/", {"or__id": str(job_id),
                                                            "or__unified_job_node__workflow_job": str(job_id),
-                                                           "page_size": 200},
+                                                           "order_by": "id", "page_size": 200},
                                          what=f"read the status of AWX workflow job {job_id}")
                 row = next((r for r in rows if int(r.get("id") or 0) == job_id), {})
             else:
