@@ -153,7 +153,8 @@ class App:
         for dep in self.ledger.in_progress():
             lock = EnvironmentLock(self.lock_dir, dep.environment)
             if lock.is_free():
-                stopped = stop_orphans(lock.recorded_groups(), dep.id, dep.environment, self.config.project)
+                stopped = stop_orphans(lock.recorded_groups(), dep.id, dep.environment, self.config.project,
+                                       lock.recorded_token())
                 reason = "the deploying process is gone (its lock was free)"
                 if stopped:
                     reason += f"; stopped {stopped} command group(s) it left running"

@@ -53,7 +53,7 @@ class Deployment:
     version: str
     environment: str
     kind: str
-    status: str  # a DeploymentStatus; typed so once every remote ledger maps to it
+    status: DeploymentStatus
     actor: str
     started_at: str
     finished_at: str | None = None

@@ -9,7 +9,6 @@ files are discarded on any error.
 
 from __future__ import annotations
 
-import datetime as dt
 import glob
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import ConfigError, IntegrityError, InvalidInput, ReleaseConflict
-from trainmaster.model import Package, Release, check_digest, check_name, check_version, guess_media_type
+from trainmaster.model import Package, Release, check_digest, check_name, check_version, guess_media_type, timestamp
 
 if TYPE_CHECKING:
     from trainmaster.app import App
@@ -220,7 +219,7 @@ def build_release(app: App, version: str, package_args: tuple[str, ...], notes: 
         raise
     metadata: dict[str, Any] = {
         "created_by": actor,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "created_at": timestamp(),
         "source": app.ci.source(),
     }
     if notes:
@@ -252,8 +251,11 @@ def create_release(app: App, version: str, package_args: tuple[str, ...] = (), n
                 if pkg.digest == item.digest and files.get(pkg.name) is None:
                     files[pkg.name] = item.tmp_path
         pubs = _ensure_remote(targets, release, {k: v for k, v in files.items() if v is not None}, app, out)
+        from trainmaster import store_guard
+
         for item in staged:
-            app.store.commit(item)
+            pkg = next(p for p in release.packages if p.digest == item.digest)
+            store_guard.commit(app.store, item, pkg.name, f"the build's {pkg.file_name}", out)
         staged = []
         created = app.ledger.insert_release(release, actor, pubs)
     finally:
@@ -354,7 +356,9 @@ def fetch_release(app: App, version: str, names: tuple[str, ...] | None = None) 
                     app.store.discard(item)
                     raise DigestMismatch(f"{_name}: package {pkg.name!r} downloaded as {item.digest}, "
                                          f"pinned {pkg.digest}")
-                app.store.commit(item)
+                from trainmaster import store_guard
+
+                store_guard.commit(app.store, item, pkg.name, _name, sys.stderr.write)
             seen = getattr(publisher, "fetched", None)  # optional: where the release was found
             pubs: list[Publication] = ([(_name, str(seen.state), seen.url, seen.remote)]
                                        if isinstance(seen, PublishResult) else [])

@@ -15,9 +15,9 @@ environment, timeout, masking, orphan tracking), with these extra variables:
 
 Each step is recorded in the ledger before its command runs (:mod:`trainmaster.rollout_log`),
 so a killed deployer leaves rows that the next command reports and that a ``rollback``
-or a re-run of ``deploy`` picks up. The environment's ``monitor`` does not run per
-instance: it runs during a rolling ``pause`` and after the last batch, during each canary
-step, and after a blue-green switch.
+or a re-run of ``deploy`` picks up; each finished step is announced (``rollout_step_finished``).
+The environment's ``monitor`` does not run per instance: it runs during a rolling ``pause``
+and after the last batch, during each canary step, and after a blue-green switch.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from trainmaster.config.model import Environment, Instance
     from trainmaster.interfaces import Deployment, PackagePlan
-    from trainmaster.rollout_log import RolloutLog
+    from trainmaster.rollout_log import RolloutLog, Step
     from trainmaster.steps import StepRunner
 
 __all__ = ["Rollout"]
@@ -57,7 +57,7 @@ class Rollout:
 
     def __init__(self, *, log: RolloutLog, env: Environment, deployment: Deployment, runner: StepRunner,
                  plan: list[PackagePlan], kind: str, force: bool, out: Callable[[str], None],
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, emit: Callable[..., None] | None = None) -> None:
         self.log = log
         self.env = env
         self.dep = deployment
@@ -67,6 +67,7 @@ class Rollout:
         self.redeploy = force and kind == "deploy"
         self.out = out
         self.sleep = sleep
+        self.emit = emit  # App.emit: each finished step is announced (``rollout_step_finished``)
         self.strategy = strategy_of(env)
         self.instances = instances_of(env)
         self.held = log.instances(env.name)
@@ -178,7 +179,7 @@ class Rollout:
             self.log.finish(step, "failed", self.dep.actor)
             raise
         ok = outcome.status == "succeeded"
-        self.held[(inst.name, slot)] = self.log.finish(step, "succeeded" if ok else "failed", self.dep.actor)
+        self.held[(inst.name, slot)] = self._finished(step, ok)
         self.out(f"<-- {where}: {'holds ' + self.dep.version if ok else 'FAILED'}\n")
         return ok
 
@@ -189,8 +190,16 @@ class Rollout:
         except BaseException:
             self.log.finish(step, "failed", self.dep.actor)
             raise
-        self.log.finish(step, "succeeded" if ok else "failed", self.dep.actor)
+        self._finished(step, ok)
         return ok
+
+    def _finished(self, step: Step, ok: bool) -> Step:
+        """Record ``step``'s outcome, then announce it."""
+        done = self.log.finish(step, "succeeded" if ok else "failed", self.dep.actor)
+        if self.emit is not None:
+            self.emit("rollout_step_finished", step={"strategy": done.strategy, **done.to_json()},
+                      deployment=self.dep, release=self.runner.release, environment=self.env)
+        return done
 
     def _switch(self, slot: str, previous: str) -> bool:
         assert self.strategy.switch

@@ -19,7 +19,8 @@ clean environment, the verified packages as ``TRAINMASTER_PACKAGE_*`` (own links
 store), ``TRAINMASTER_DEPLOYMENT_ID`` of the deployment that put the release there, plus
 ``TRAINMASTER_RUNBOOK`` and ``TRAINMASTER_RUN_ID``; live output with secrets masked; the
 runbook's ``timeout`` (else the environment's). Each run is recorded (``runbook_runs``: actor,
-release, outcome, masked log excerpt) and audited. A failed run exits 1.
+release, outcome, masked log excerpt), audited and announced (``runbook_run_finished``). A failed
+run exits 1.
 """
 
 from __future__ import annotations
@@ -124,14 +125,16 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
     """Run runbook ``name`` in ``env_name`` (see the module docstring); returns the recorded run."""
     import dataclasses
 
-    from trainmaster.deploy import _clean_workspace, _workspace, verify_release
+    from trainmaster.deploy import verify_release
     from trainmaster.duty_records import finish_run, runs, start_run
     from trainmaster.interfaces import PackagePlan
     from trainmaster.locks import EnvironmentLock
     from trainmaster.masking import Masker
     from trainmaster.steps import StepRunner
+    from trainmaster.store_guard import StoreGuard
     from trainmaster.variables import resolve_variables
 
+    guard = StoreGuard(app.store, app.environ)
     book, env, release, deployment_id = target(app, name, env_name)
     files = verify_release(app, release)
     resolved = resolve_variables(env.variables, app.registry.secret_resolvers, app.environ, env.name)
@@ -153,7 +156,7 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
         run_id = start_run(app.ledger, book.name, release.id, release.version, env.name, deployment_id, actor)
         out(f"runbook {book.name} against {release.project} {release.version} in {env.name} (run #{run_id})\n")
         plan = [PackagePlan(pkg, files[pkg.name], "deploy", "") for pkg in release.packages]
-        work = _workspace(app, f"runbook-{run_id}", plan)
+        guard.workspace(app.state_dir, f"runbook-{run_id}", plan)
         status = "failed"
         timed = dataclasses.replace(env, timeout=book.timeout or env.timeout)
         runner = StepRunner(config=app.config, environment=timed, release=release, deployment_id=deployment_id,
@@ -166,13 +169,17 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
             status = "cancelled"
             raise
         finally:
-            _clean_workspace(work, files)
+            if guard.finish():
+                status = "failed"
             finish_run(app.ledger, run_id, status, masker.mask("\n".join(runner.excerpts))[-4000:])
     finally:
         lock.release()
     record = runs(app.ledger, env.name, book.name)[-1]
+    app.emit("runbook_run_finished", run=record, release=release, environment=env)
     symbol = "✓" if status == "succeeded" else "✗"
     out(f"{symbol} runbook {book.name} run #{run_id} in {env.name} {status}\n")
+    if guard.changed:
+        raise guard.failure(f"runbook {book.name!r} run #{run_id} in {env.name} failed")
     if status != "succeeded":
         raise RunbookFailed(f"runbook {book.name!r} failed in {env.name} (run #{run_id})", record)
     return record

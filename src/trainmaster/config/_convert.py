@@ -145,7 +145,9 @@ class Converter:
             path: PathKey = ("notify", index, "webhook")
             webhook = entry["webhook"]
             target: VariableValue = self.secret(webhook, path) if isinstance(webhook, dict) else webhook
-            result.append(Notifier(webhook=target, events=tuple(entry.get("events", ()))))
+            signing = self.secret(entry["secret"], ("notify", index, "secret")) if "secret" in entry else None
+            result.append(Notifier(webhook=target, events=tuple(entry.get("events", ())),
+                                   format=entry.get("format", "json"), secret=signing))
         return tuple(result)
 
     # -- variables and secrets -------------------------------------------------------------

@@ -47,7 +47,7 @@ FRIENDLY: dict[str, str] = {
     "defaults": "a mapping of environment settings",
     "stage": "a stage mapping {stage, environments, require}",
     "trainItem": "an environment {name, ...} or a stage {stage, environments, require}",
-    "notifier": "a mapping {webhook, events}",
+    "notifier": "a mapping {webhook, events, format, secret}",
     "webhook": "an http(s) URL or {secret: SCHEME:NAME}",
 }
 
