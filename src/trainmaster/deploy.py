@@ -246,6 +246,7 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     """
     from trainmaster.deploylog import DeploymentLog
     from trainmaster.locks import Cancelled
+    from trainmaster.publish import download_urls
     from trainmaster.steps import StepRunner
     from trainmaster.verify import verifier
 
@@ -277,7 +278,8 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
         job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
                         plan=plan, variables=resolved.values, masker=masker, out=out, ci=app.ci,
                         run_steps=run_steps, run_checks=lambda: runner.steps(include_deploy=False),
-                        run_command=runner.run, force=force, progress=_progress_line(masker))
+                        run_command=runner.run, force=force, progress=_progress_line(masker),
+                        package_urls=download_urls(app.ledger, release, app.config.publish))
         outcome: DeployOutcome = target.deploy(job)
         if rollout is not None and not rollout.ran:
             sys.stderr.write(f"warning: target {env.target!r} deployed {env.name} without running its commands here: "
