@@ -54,7 +54,7 @@ def _clean(name: str) -> str:
 class GitHubPublisher:
     """Mirrors releases into GitHub Releases (see the module docstring)."""
 
-    verifies_uploads = True  # each package is hashed while it is uploaded (client.upload_asset ``verify``)
+    verifies_uploads = True  # each upload is checked against GitHub's digest of it (client.upload_asset ``verify``)
 
     def __init__(self, environ: Mapping[str, str] | None = None, **client_kw: Any) -> None:
         self.environ = environ

@@ -237,8 +237,9 @@ class PublishResult:
 class Publisher(Protocol):
     """A system a release can be mirrored into.
 
-    Optional: ``verifies_uploads = True`` when ``ensure`` hashes each package while uploading it
-    and, on a digest mismatch, deletes what it uploaded and raises ``DigestMismatch``: ``sync``
+    Optional: ``verifies_uploads = True`` when ``ensure`` checks the digest of what it uploaded
+    (hashing each package in the same pass as it sends it, or from the server's own digest of what
+    it received) and, on a mismatch, deletes what it uploaded and raises ``DigestMismatch``: ``sync``
     then hands it the store's files without re-hashing them first (one pass over the data).
 
     Optional: after a ``fetch`` that returned a release, a ``fetched`` attribute holding the
