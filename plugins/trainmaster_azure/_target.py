@@ -76,6 +76,18 @@ class AzureTarget:
         remote = self._remote()
         stage_name(remote, self.environment.name)
 
+    def preflight(self, release: Release) -> None:
+        """The token works: read the release definition and its stage (exit 2 when rejected or missing).
+
+        The definition is kept for the command (``_remote``'s shared reads), so :meth:`deploy` reads
+        it from there. Inside a classic release stage nothing remote is called, so nothing is checked.
+        """
+        from trainmaster_azure.context import detect
+
+        ctx = detect(self.environ)
+        if ctx is None or not ctx.in_release_stage:
+            stage_name(self._remote(), self.environment.name)
+
     # -- deploy ------------------------------------------------------------------------------
     def deploy(self, job: DeployJob) -> DeployOutcome:
         from trainmaster_azure.context import detect

@@ -32,6 +32,7 @@ from trainmaster_github._settings import Settings, warn_if_local_ledger
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
+    from trainmaster.model import Release
     from trainmaster_github.client import GitHubClient
 
 __all__ = ["GitHubTarget"]
@@ -52,6 +53,22 @@ class GitHubTarget:
         self.environ = environ
         self.client_kw = client_kw
         self.settings = Settings.resolve(config, environment, environ)
+        self._client: GitHubClient | None = None
+        self._listed: tuple[str, list[dict[str, Any]]] | None = None  # (tag, deployments) read by preflight
+
+    def _gh(self) -> GitHubClient:
+        if self._client is None:
+            self._client = self.settings.client(self.environ, **self.client_kw)
+        return self._client
+
+    def preflight(self, release: Release) -> None:
+        """The token works: list this release's deployments to the environment (exit 2 on a rejected token).
+
+        The list is the one :meth:`deploy` reads first (a deployment left waiting by an earlier run),
+        so it is kept for it: the check costs no request.
+        """
+        tag = self.settings.tag(release.version)
+        self._listed = (tag, list(deployments(self._gh(), self.settings.environment, tag, limit=30)))
 
     def _approvals_on_github(self) -> bool:
         """With ``ledger: github`` the environment's approvals are GitHub's required reviewers."""
@@ -69,7 +86,7 @@ class GitHubTarget:
     def deploy(self, job: DeployJob) -> DeployOutcome:
         """Create (or resume) the Deployment, post ``in_progress``, run the steps, post the final status."""
         warn_if_local_ledger(self.config, self.environ)
-        client = self.settings.client(self.environ, **self.client_kw)
+        client = self._gh()
         if self._approvals_on_github():  # the core's gate left the approvals to GitHub: make sure it has them
             check_reviewers(client, self.settings, self.environment)
         run_url = _run_url(self.environ, job)
@@ -113,7 +130,10 @@ class GitHubTarget:
     def _find_waiting(self, client: GitHubClient, job: DeployJob) -> dict[str, Any] | None:
         """A deployment of this release left waiting for review (or approved) by an earlier run."""
         run_id = (self.environ if self.environ is not None else os.environ).get("GITHUB_RUN_ID")
-        for dep in deployments(client, self.settings.environment, self.settings.tag(job.release.version), limit=30):
+        tag = self.settings.tag(job.release.version)
+        listed, self._listed = self._listed, None
+        found = listed[1] if listed and listed[0] == tag else None
+        for dep in found if found is not None else deployments(client, self.settings.environment, tag, limit=30):
             meta = dep.get("payload", {}).get(PAYLOAD_KEY) or {}
             if meta.get("release_id") != job.release.id or meta.get("kind") != job.kind:
                 continue

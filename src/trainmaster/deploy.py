@@ -183,6 +183,9 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
             stop_orphans(lock.previous_groups, stale.id, env.name, app.config.project)
             app.ledger.mark_interrupted(stale.id, "the deploying process is gone (its lock was free)")
         met = _gate(app, env, release) if kind == "deploy" else []
+        preflight = getattr(target, "preflight", None)
+        if preflight is not None:  # its credentials, before the first ledger row: a bad token writes nothing
+            preflight(release)
         cancel.install()
         result = _run(app, env, release, target, files, resolved, masker, force, kind, out, lock, met, cancel)
         _outputs(app, result)

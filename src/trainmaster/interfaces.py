@@ -174,6 +174,10 @@ class Target(Protocol):
     def deploy(self, job: DeployJob) -> DeployOutcome:
         """Deploy ``job.release`` to ``job.environment`` and report the outcome."""
 
+    # Optional: ``preflight(release) -> None``, called by ``deploy``, ``promote`` and ``rollback``
+    # after the gates and before the deployment's first ledger row: one cheap authenticated read
+    # that checks the credentials (raise a TrainmasterError, e.g. exit 2 for a rejected token,
+    # and nothing is written). Keep what it read for ``deploy`` so the command makes no extra call.
     # Optional: ``validate_remote() -> None``, the checks that need the network, run by
     # ``trainmaster validate --remote`` after ``validate()`` (raise a TrainmasterError).
     # Optional: ``approve(approval, release) -> str``, called by ``trainmaster approve`` after
