@@ -266,6 +266,21 @@ class GitHubLedger:
                 return self._to_deployment(dep)
         return None
 
+    def anchors(self, environments: list[str]) -> Iterator[tuple[str, object]]:
+        """The audit anchors in the payloads of this project's deployments to ``environments``.
+
+        One paged pass over the repository's deployments (100 a page, no status reads); the core
+        validates each text (:func:`trainmaster.anchors.parse`).
+        """
+        wanted = {self._gh_env(name) for name in environments}
+        for dep in deployments(self.client, None, None):
+            payload = dep.get("payload")
+            meta = payload.get(PAYLOAD_KEY) if isinstance(payload, dict) else None
+            if dep.get("environment") not in wanted or not isinstance(meta, dict):
+                continue
+            if meta.get("project") in (None, self.config.project) and "audit" in meta:
+                yield f"GitHub deployment {dep.get('id')} ({dep.get('environment')})", meta["audit"]
+
     def current(self, environment: str) -> Deployment | None:
         """The newest deployment attempt in ``environment``."""
         for dep in self._ours(environment):

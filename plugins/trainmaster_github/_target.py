@@ -1,7 +1,8 @@
 """The ``github`` target: a GitHub Deployment per deploy (the ``github`` ledger is in ``_ledger``).
 
 A deployment's ref is the release tag; its payload holds trainmaster's release
-id, version, package digests, deployment id and a random attempt key (so a lost
+id, version, package digests, deployment id, the audit chain's head after the
+deployment's first ledger event (``audit``, see :mod:`trainmaster.anchors`) and a random attempt key (so a lost
 201 is recovered by lookup, never re-posted blindly). A create whose answer does not
 come (a read timeout, a 5xx) is looked up by its attempt key with backoff, up to
 :data:`LATE_LOOKUPS` times, and the deployment found is adopted; only then is it sent
@@ -177,6 +178,7 @@ class GitHubTarget:
                 "attempt": attempt,
                 "run_id": (self.environ if self.environ is not None else os.environ).get("GITHUB_RUN_ID"),
                 "digests": {p.name: p.digest for p in job.release.packages},
+                **({"audit": job.audit_anchor} if job.audit_anchor else {}),
             }
         }
         body: dict[str, Any] = {

@@ -266,10 +266,13 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
             rollout = Rollout(log=RolloutLog(app.ledger), env=env, deployment=dep, runner=runner, plan=plan,
                               kind=kind, force=force, out=out)
             run_steps = rollout.run
+        from trainmaster.anchors import head
+
         job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
                         plan=plan, variables=resolved.values, masker=masker, out=out, ci=app.ci,
                         run_steps=run_steps, run_checks=lambda: runner.steps(include_deploy=False),
-                        run_command=runner.run, force=force, progress=_progress_line(masker))
+                        run_command=runner.run, force=force, progress=_progress_line(masker),
+                        audit_anchor=head(app.ledger.conn))
         outcome: DeployOutcome = target.deploy(job)
         if rollout is not None and not rollout.ran:
             sys.stderr.write(f"warning: target {env.target!r} deployed {env.name} without running its commands here: "

@@ -141,6 +141,10 @@ class DeployJob:
     run_command: Callable[[str, str], CommandResult]
     force: bool = False
     progress: Callable[[str], None] | None = None
+    audit_anchor: str = ""
+    """The audit chain's head after this deployment's first ledger event, as one line
+    (:mod:`trainmaster.anchors`); a remote target keeps it with the deployment it records there, so
+    ``audit verify --against`` can compare the local chain with it ("" when there is none)."""
 
     @property
     def to_deploy(self) -> list[PackagePlan]:
@@ -205,6 +209,12 @@ class RemoteLedger(Protocol):
     # Optional: ``last_success(environment, *, exclude_release=None) -> Deployment | None``, the
     # newest succeeded deployment there (of another release than ``exclude_release``); without it
     # the core scans ``history``. A remote ledger that pays per deployment read stops early.
+    #
+    # Optional: ``anchors(environments) -> Iterable[tuple[str, object]]``: the audit anchors the
+    # targets recorded with their deployments to those trainmaster environments (their
+    # ``DeployJob.audit_anchor``), as ``(where, text)`` pairs read in one paged pass; ``where``
+    # names the remote record for messages. The core validates every text (remote data).
+    # ``audit verify --against NAME`` uses the ledger registered as NAME.
     #
     # Optional: ``approvals_enforced_remotely(environment) -> bool``. When it returns True
     # the remote system enforces the environment's approvals (GitHub's required reviewers
