@@ -22,6 +22,9 @@ MARK_ID = "trainmaster.releaseId"
 MARK_VERSION = "trainmaster.version"
 MARK_PROJECT = "trainmaster.project"
 MARK_DIGESTS = "trainmaster.digests"
+MARK_AUDIT = "trainmaster.audit"
+"""``trainmaster.audit.<stage>``: the audit anchor of the latest trainmaster deployment of that stage
+(:mod:`trainmaster.anchors`), kept in the classic release's properties."""
 MAX_PAGES = 20
 PAGE_SIZE = 100
 RELEASES_LOCATION = "a166fde7-27ad-408e-ba75-703c2cc9d500"  # Releases_List in the 7.1 ReleaseClient
