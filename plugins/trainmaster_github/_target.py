@@ -2,14 +2,15 @@
 
 A deployment's ref is the release tag; its payload holds trainmaster's release
 id, version, package digests, deployment id, the audit chain's head after the
-deployment's first ledger event (``audit``, see :mod:`trainmaster.anchors`) and a random attempt key (so a lost
-201 is recovered by lookup, never re-posted blindly). A create whose answer does not
-come (a read timeout, a 5xx) is looked up by its attempt key with backoff, up to
-:data:`LATE_LOOKUPS` times, and the deployment found is adopted; only then is it sent
-again. If the first create still lands later, two GitHub deployments carry the same
-attempt: the one this run did not use is retired with an ``inactive`` status
-described ``duplicate of deployment N: …`` (after the run's final status, or by the
-next deploy of that release that lists it), and the ``github`` ledger skips it. ``auto_merge`` is false,
+deployment's first ledger event (``audit``, see :mod:`trainmaster.anchors`) and a
+random attempt key (so a lost 201 is recovered by lookup, never re-posted blindly).
+A create whose answer does not come (a read timeout, a 5xx) is looked up by its
+attempt key with backoff, up to :data:`LATE_LOOKUPS` times, and the deployment found
+is adopted; only then is it sent again. If the first create still lands later, two
+GitHub deployments carry the same attempt: the one this run did not use is retired
+with an ``inactive`` status described ``duplicate of deployment N: …`` (after the
+run's final status, or by the next deploy of that release that lists it), and the
+``github`` ledger skips it. ``auto_merge`` is false,
 ``required_contexts`` is empty and statuses are posted with ``auto_inactive:
 false``, so every successful deployment stays in the history for rollback. The
 commands themselves run in the job (``job.run_steps()``), as with ``local``.
