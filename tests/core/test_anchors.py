@@ -90,3 +90,13 @@ def test_text_around_an_anchor_and_no_anchor_at_all_are_fine() -> None:
     assert parse("release notes", f"deployed by ci\n{GOOD}\nthanks") == [
         Anchor("0123456789abcdef", 12, "sha256:" + "e" * 64, "release notes")]
     assert parse("release notes", "no anchor here") == [] and parse("x", None) == [] and parse("x", "") == []
+
+
+def test_a_keyed_chain_anchors_its_hmac_and_checks_it(tmp_path: Path) -> None:
+    keyed = SqliteLedger(tmp_path / "keyed.db", key=b"audit-key-0123456789")
+    with keyed.transaction() as conn:
+        keyed._audit(conn, "note", "tester", "dev", {"n": 1})  # a new ledger is keyed from its first event
+        keyed._audit(conn, "note", "tester", "dev", {"n": 2})
+    text = head(keyed.conn)
+    assert " hash=hmac-sha256:" in text
+    assert check(keyed.conn, "github", [("deployment 1", text)], record=True).checked == 1
