@@ -67,14 +67,15 @@ BUDGETS = [
             "definition by name (Definitions_List) + its artifacts (Definitions_Get: the list's $expand takes "
             "one value) + the lookup by name mark + Releases_Create + the rename that sets the mark "
             "(Releases_Update ReleaseUpdateMetadata.name); " + LOOKUP),
-    Stepped("deploy (same runner)", 5,
-            "definition + lookup (its stages come with it, $expand=environments) + PATCH the stage + the stage "
-            "read that sees the end + the summary's Deployments_List (the +2: the summary's marks in one "
-            "releaseIdFilter batch)" + STEP, flat=False, beyond=WIDE // 2),
-    Stepped("promote --from dev --to test (fresh runner)", 6,
-            "definition + Deployments_List (dev's newest success) + the releases' marks in one batch + PATCH + "
-            "the stage read that sees the end + the summary's Deployments_List" + STEP, flat=False,
-            beyond=WIDE // 2),
+    Stepped("deploy (same runner)", 6,
+            "definition + lookup (its stages come with it, $expand=environments) + PUT the release's audit anchor "
+            "property (trainmaster.audit.<stage>) + PATCH the stage + the stage read that sees the end + the "
+            "summary's Deployments_List (the +1: the summary's marks in one releaseIdFilter batch)" + STEP,
+            flat=False, beyond=WIDE // 2),
+    Stepped("promote --from dev --to test (fresh runner)", 7,
+            "definition + Deployments_List (dev's newest success) + the releases' marks in one batch + PUT the "
+            "audit anchor property + PATCH + the stage read that sees the end + the summary's Deployments_List"
+            + STEP, flat=False, beyond=WIDE // 2),
     Stepped("status", 3, "definition + one Deployments_List for every stage + the releases' marks in one batch"
             + STEP, flat=False, beyond=WIDE // 2),
     Stepped("history --limit 50", 3, "definition + Deployments_List (top 50) + the releases' marks in one batch"),

@@ -37,6 +37,7 @@ class AwxTarget:
         self.environment = environment
         self.settings = Settings.resolve(config, environment)  # exit 2 offline: template, secret variables
         self.environ = environ
+        self._template: Template | None = None  # read by preflight, kept for deploy
 
     @property
     def client(self) -> AwxClient:
@@ -56,9 +57,13 @@ class AwxTarget:
         client = self.client
         check_launch(client, self.settings, find_template(client, self.settings), sorted(self.environment.variables))
 
+    def preflight(self, release: Release) -> None:
+        """The token works: read the template (exit 2 when rejected or missing); kept for :meth:`deploy`."""
+        self._template = find_template(self.client, self.settings)
+
     def deploy(self, job: DeployJob) -> DeployOutcome:
         client = self.client
-        template = find_template(client, self.settings)
+        template = self._template or find_template(client, self.settings)
         check_launch(client, self.settings, template, sorted(job.variables))
         kind = "job" if template.kind == "job_template" else "workflow_job"
         run = self._adoptable(client, template, job)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.interfaces import Deployment, DeploymentStatus
@@ -77,6 +77,36 @@ class AzureLedger:
             s = Settings.resolve(self.config, None, self.environ)
             self._remote = Remote(s, _remote.connect(s, self.environ, self.http))
         return self._remote
+
+    def anchors(self, environments: list[str]) -> Iterator[tuple[str, object]]:
+        """The audit anchors kept in the classic releases' properties for the stages of ``environments``.
+
+        One paged pass over the definition's releases (100 a page, ``propertyFilters`` naming just
+        those properties and the project mark); the core validates each text.
+        """
+        from trainmaster_azure.client import properties_of
+
+        remote = self.remote
+        stages = sorted({self._stage(name) for name in environments})
+        keys = [f"{_remote.MARK_AUDIT}.{stage}" for stage in stages]
+        query = {"definitionId": str(remote.definition().id), "$top": str(_remote.PAGE_SIZE),
+                 "queryOrder": "descending", "propertyFilters": ",".join([_remote.MARK_PROJECT, *keys])}
+        for _ in range(_remote.MAX_PAGES):
+            items, token = remote._release_page(query)
+            for classic in items:
+                props = properties_of(classic)
+                if props.get(_remote.MARK_PROJECT) not in (None, self.config.project):
+                    continue
+                for stage, key in zip(stages, keys, strict=True):
+                    if key in props:
+                        yield f"classic release {getattr(classic, 'name', classic.id)} (stage {stage})", props[key]
+            if not token:
+                return
+            query["continuationToken"] = token
+        from trainmaster.errors import Unavailable
+
+        raise Unavailable(f"release definition {remote.definition().name!r} has more than "
+                          f"{_remote.MAX_PAGES * _remote.PAGE_SIZE} classic releases: not every audit anchor was read")
 
     def _stage(self, environment: str) -> str:
         env = self.config.environment(environment)

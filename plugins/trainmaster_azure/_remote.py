@@ -30,6 +30,9 @@ MARK_ID = "trainmaster.releaseId"
 MARK_VERSION = "trainmaster.version"
 MARK_PROJECT = "trainmaster.project"
 MARK_DIGESTS = "trainmaster.digests"
+MARK_AUDIT = "trainmaster.audit"
+"""``trainmaster.audit.<stage>``: the audit anchor of the latest trainmaster deployment of that stage
+(:mod:`trainmaster.anchors`), kept in the classic release's properties."""
 MAX_PAGES = 20
 MAX_NAME = 256
 """The longest release name trainmaster writes (the service's limit for a release's name)."""

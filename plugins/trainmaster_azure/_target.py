@@ -1,7 +1,9 @@
 """The ``azure-devops`` target: deploy a classic release stage, or run inside one.
 
 Outside a release stage it starts the stage (PATCH status ``inProgress``) and polls it,
-one GET per interval, attaching to a stage that is already queued or running. Inside a
+one GET per interval, attaching to a stage that is already queued or running. Before that it keeps
+the audit chain's head (``DeployJob.audit_anchor``) in the classic release's properties as
+``trainmaster.audit.<stage>`` (one PUT), for ``audit verify --against azure-devops``. Inside a
 classic release stage (``RELEASE_*`` variables) it never starts a stage, so it can never
 trigger itself: it checks ``release.json`` and every package digest among the artefacts
 the agent downloaded, then runs the environment's commands like the local target.
@@ -76,6 +78,18 @@ class AzureTarget:
         remote = self._remote()
         stage_name(remote, self.environment.name)
 
+    def preflight(self, release: Release) -> None:
+        """The token works: read the release definition and its stage (exit 2 when rejected or missing).
+
+        The definition is kept for the command (``_remote``'s shared reads), so :meth:`deploy` reads
+        it from there. Inside a classic release stage nothing remote is called, so nothing is checked.
+        """
+        from trainmaster_azure.context import detect
+
+        ctx = detect(self.environ)
+        if ctx is None or not ctx.in_release_stage:
+            stage_name(self._remote(), self.environment.name)
+
     # -- deploy ------------------------------------------------------------------------------
     def deploy(self, job: DeployJob) -> DeployOutcome:
         from trainmaster_azure.context import detect
@@ -87,6 +101,8 @@ class AzureTarget:
         stage = stage_name(remote, self.environment.name)
         classic = classic_release(remote, job.release, self.environ)
         env = next(e for e in classic.environments if e.name == stage)
+        if job.audit_anchor:
+            keep_anchor(remote, classic, stage, job.audit_anchor)
         if env.status in RUNNING:
             job.out(f"azure-devops: attaching to {stage} of {classic.name} ({env.status})\n")
             status, env = self._wait(remote, classic, env, job)
@@ -208,6 +224,20 @@ def classic_release(remote: Remote, release: Release, environ: Mapping[str, str]
         match = create(remote, release, build)
         remote.remember(release, match)
     return remote.release_of(match.id)
+
+
+def keep_anchor(remote: Remote, classic: Any, stage: str, anchor: str) -> None:
+    """Keep ``anchor`` in the classic release's properties as ``trainmaster.audit.<stage>`` (one PUT).
+
+    Releases_Update Release with the release's id, name and that one property (the property bag
+    is merged: the marks stay); a PUT is idempotent, so a lost answer is simply sent again.
+    """
+    from azure.devops.v7_1.release.models import Release as ClassicRelease
+
+    key = f"{_remote.MARK_AUDIT}.{stage}"
+    body = ClassicRelease(id=classic.id, name=classic.name, properties={key: anchor})
+    remote.client.release.update_release(body, remote.s.project, classic.id)
+    classic.properties = {**(getattr(classic, "properties", None) or {}), key: anchor}
 
 
 def current_in_stage(remote: Remote, env: Any, classic: Any, job: DeployJob) -> bool:

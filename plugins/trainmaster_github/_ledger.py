@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 PAYLOAD_KEY = "trainmaster"
 CANCELLED = "cancelled"
+DUPLICATE = "duplicate"
+"""Description prefix of the ``inactive`` status that retires a second GitHub deployment of one trainmaster
+deployment (a create whose answer came after the read timeout, sent again): the ledger skips it."""
 """Description prefix of the ``error`` status posted when the job is cancelled (mapped back to ``cancelled``)."""
 HISTORY_DEFAULT = 30
 HISTORY_MAX = 100
@@ -54,6 +57,11 @@ def state_of(client: GitHubClient, deployment_id: int) -> tuple[str, dict[str, A
         if status.get("state") != "inactive":
             return str(status.get("state")), status
     return ("inactive" if statuses else "pending"), (statuses[0] if statuses else None)
+
+
+def is_duplicate(state: str, status: Mapping[str, Any] | None) -> bool:
+    """A deployment retired as the duplicate of another (see :data:`DUPLICATE`)."""
+    return state == "inactive" and str((status or {}).get("description") or "").startswith(DUPLICATE)
 
 
 def mapped_status(state: str, status: Mapping[str, Any] | None) -> DeploymentStatus:
@@ -240,6 +248,8 @@ class GitHubLedger:
         cap = min(limit or HISTORY_DEFAULT, HISTORY_MAX)
         found = []
         for dep in self._ours(environment):
+            if is_duplicate(*self._state(dep["id"])):
+                continue
             found.append(self._to_deployment(dep))
             if len(found) >= cap:
                 break
@@ -258,8 +268,24 @@ class GitHubLedger:
                 return self._to_deployment(dep)
         return None
 
+    def anchors(self, environments: list[str]) -> Iterator[tuple[str, object]]:
+        """The audit anchors in the payloads of this project's deployments to ``environments``.
+
+        One paged pass over the repository's deployments (100 a page, no status reads); the core
+        validates each text (:func:`trainmaster.anchors.parse`).
+        """
+        wanted = {self._gh_env(name) for name in environments}
+        for dep in deployments(self.client, None, None):
+            payload = dep.get("payload")
+            meta = payload.get(PAYLOAD_KEY) if isinstance(payload, dict) else None
+            if dep.get("environment") not in wanted or not isinstance(meta, dict):
+                continue
+            if meta.get("project") in (None, self.config.project) and "audit" in meta:
+                yield f"GitHub deployment {dep.get('id')} ({dep.get('environment')})", meta["audit"]
+
     def current(self, environment: str) -> Deployment | None:
         """The newest deployment attempt in ``environment``."""
         for dep in self._ours(environment):
-            return self._to_deployment(dep)
+            if not is_duplicate(*self._state(dep["id"])):
+                return self._to_deployment(dep)
         return None

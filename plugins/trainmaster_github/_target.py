@@ -1,8 +1,16 @@
 """The ``github`` target: a GitHub Deployment per deploy (the ``github`` ledger is in ``_ledger``).
 
 A deployment's ref is the release tag; its payload holds trainmaster's release
-id, version, package digests, deployment id and a random attempt key (so a lost
-201 is recovered by lookup, never re-posted). ``auto_merge`` is false,
+id, version, package digests, deployment id, the audit chain's head after the
+deployment's first ledger event (``audit``, see :mod:`trainmaster.anchors`) and a
+random attempt key (so a lost 201 is recovered by lookup, never re-posted blindly).
+A create whose answer does not come (a read timeout, a 5xx) is looked up by its
+attempt key with backoff, up to :data:`LATE_LOOKUPS` times, and the deployment found
+is adopted; only then is it sent again. If the first create still lands later, two
+GitHub deployments carry the same attempt: the one this run did not use is retired
+with an ``inactive`` status described ``duplicate of deployment N: …`` (after the
+run's final status, or by the next deploy of that release that lists it), and the
+``github`` ledger skips it. ``auto_merge`` is false,
 ``required_contexts`` is empty and statuses are posted with ``auto_inactive:
 false``, so every successful deployment stays in the history for rollback. The
 commands themselves run in the job (``job.run_steps()``), as with ``local``.
@@ -21,6 +29,7 @@ from trainmaster.errors import InvalidInput, Refused
 from trainmaster.interfaces import DeployJob, DeployOutcome
 from trainmaster_github._ledger import (
     CANCELLED,
+    DUPLICATE,
     PAYLOAD_KEY,
     WAITING,
     check_reviewers,
@@ -32,9 +41,13 @@ from trainmaster_github._settings import Settings, warn_if_local_ledger
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
+    from trainmaster.model import Release
     from trainmaster_github.client import GitHubClient
 
 __all__ = ["GitHubTarget"]
+
+LATE_LOOKUPS = 5
+"""Lookups (with the client's backoff) for a create whose answer did not come, before it is sent again."""
 
 
 class GitHubTarget:
@@ -52,6 +65,23 @@ class GitHubTarget:
         self.environ = environ
         self.client_kw = client_kw
         self.settings = Settings.resolve(config, environment, environ)
+        self._client: GitHubClient | None = None
+        self._listed: tuple[str, list[dict[str, Any]]] | None = None  # (tag, deployments) read by preflight
+        self._resent = False  # the create was sent again after its answer did not come
+
+    def _gh(self) -> GitHubClient:
+        if self._client is None:
+            self._client = self.settings.client(self.environ, **self.client_kw)
+        return self._client
+
+    def preflight(self, release: Release) -> None:
+        """The token works: list this release's deployments to the environment (exit 2 on a rejected token).
+
+        The list is the one :meth:`deploy` reads first (a deployment left waiting by an earlier run),
+        so it is kept for it: the check costs no request.
+        """
+        tag = self.settings.tag(release.version)
+        self._listed = (tag, list(deployments(self._gh(), self.settings.environment, tag, limit=30)))
 
     def _approvals_on_github(self) -> bool:
         """With ``ledger: github`` the environment's approvals are GitHub's required reviewers."""
@@ -69,7 +99,7 @@ class GitHubTarget:
     def deploy(self, job: DeployJob) -> DeployOutcome:
         """Create (or resume) the Deployment, post ``in_progress``, run the steps, post the final status."""
         warn_if_local_ledger(self.config, self.environ)
-        client = self.settings.client(self.environ, **self.client_kw)
+        client = self._gh()
         if self._approvals_on_github():  # the core's gate left the approvals to GitHub: make sure it has them
             check_reviewers(client, self.settings, self.environment)
         run_url = _run_url(self.environ, job)
@@ -91,6 +121,8 @@ class GitHubTarget:
             raise
         final = {"succeeded": "success", "failed": "failure"}.get(outcome.status, "error")
         self._status(client, dep["id"], final, outcome.message or f"{job.release.version}: {outcome.status}", run_url)
+        if self._resent:
+            self._retire_duplicates(client, job, dep)
         if self.settings.environment_url:
             job.ci.set_output("environment-url", self.settings.environment_url)
         remote = {
@@ -113,11 +145,21 @@ class GitHubTarget:
     def _find_waiting(self, client: GitHubClient, job: DeployJob) -> dict[str, Any] | None:
         """A deployment of this release left waiting for review (or approved) by an earlier run."""
         run_id = (self.environ if self.environ is not None else os.environ).get("GITHUB_RUN_ID")
-        for dep in deployments(client, self.settings.environment, self.settings.tag(job.release.version), limit=30):
-            meta = dep.get("payload", {}).get(PAYLOAD_KEY) or {}
+        tag = self.settings.tag(job.release.version)
+        listed, self._listed = self._listed, None
+        found = listed[1] if listed and listed[0] == tag else None
+        found = found if found is not None else list(deployments(client, self.settings.environment, tag, limit=30))
+        attempts = [_meta(dep).get("attempt") for dep in found]
+        for dep in found:
+            meta = _meta(dep)
             if meta.get("release_id") != job.release.id or meta.get("kind") != job.kind:
                 continue
             state = state_of(client, dep["id"])[0]
+            if state == "pending" and meta.get("attempt") and attempts.count(meta.get("attempt")) > 1:
+                twin = next(d for d in found if d is not dep and _meta(d).get("attempt") == meta.get("attempt"))
+                self._retire(client, dep, twin)  # a create that landed late, after it was sent again
+                attempts.remove(meta.get("attempt"))
+                continue
             if state in WAITING or (state == "in_progress" and run_id and meta.get("run_id") == run_id):
                 return dep
         return None
@@ -137,6 +179,7 @@ class GitHubTarget:
                 "attempt": attempt,
                 "run_id": (self.environ if self.environ is not None else os.environ).get("GITHUB_RUN_ID"),
                 "digests": {p.name: p.digest for p in job.release.packages},
+                **({"audit": job.audit_anchor} if job.audit_anchor else {}),
             }
         }
         body: dict[str, Any] = {
@@ -150,12 +193,21 @@ class GitHubTarget:
             "description": f"trainmaster {job.kind} {job.release.version}"[:140],
         }
 
-        def recover() -> dict[str, Any] | None:
+        lookups = [0]
+        window = max(1, min(LATE_LOOKUPS, client.http.policy.attempts))
+
+        def recover() -> Any:
+            """The deployment this create made, UNKNOWN while it may still land, None to send it again."""
+            lookups[0] += 1
             for dep in deployments(client, self.settings.environment, tag, limit=30):
-                if (dep.get("payload", {}).get(PAYLOAD_KEY) or {}).get("attempt") == attempt:
+                if _meta(dep).get("attempt") == attempt:
                     return dep
+            if lookups[0] < window:
+                return UNKNOWN
+            self._resent = True
             return None
 
+        from trainmaster.http import UNKNOWN
         from trainmaster_github.client import GitHubError
 
         try:
@@ -179,6 +231,25 @@ class GitHubTarget:
         finally:
             note_write()
         return created
+
+    def _retire_duplicates(self, client: GitHubClient, job: DeployJob, used: dict[str, Any]) -> None:
+        """After a create sent twice: retire every other deployment of the same attempt that has landed."""
+        attempt = _meta(used).get("attempt")
+        for dep in deployments(client, self.settings.environment, self.settings.tag(job.release.version), limit=30):
+            if dep["id"] != used["id"] and _meta(dep).get("attempt") == attempt:
+                self._retire(client, dep, used)
+
+    def _retire(self, client: GitHubClient, duplicate: dict[str, Any], used: dict[str, Any]) -> None:
+        """Mark ``duplicate`` inactive, saying which deployment it duplicates and why."""
+        why = (f"{DUPLICATE} of deployment {used['id']}: its create was answered after the read timeout "
+               "and sent again")
+        try:
+            client.call("POST", f"{client.repo_path}/deployments/{duplicate['id']}/statuses",
+                        json={"state": "inactive", "description": why[:140], "auto_inactive": False}, ok=(201,),
+                        what=f"mark the duplicate deployment {duplicate['id']} inactive",
+                        permission="deployments: write", idempotent=True)
+        finally:
+            note_write()
 
     def _status(
         self, client: GitHubClient, deployment_id: int, state: str, description: str, run_url: str | None
@@ -212,6 +283,13 @@ class GitHubTarget:
             )
         finally:
             note_write()
+
+
+def _meta(dep: Mapping[str, Any]) -> dict[str, Any]:
+    """The trainmaster part of a deployment's payload (``{}`` when it has none: data, not trusted)."""
+    payload = dep.get("payload")
+    meta = payload.get(PAYLOAD_KEY) if isinstance(payload, dict) else None
+    return meta if isinstance(meta, dict) else {}
 
 
 def _run_url(environ: Mapping[str, str] | None, job: DeployJob) -> str | None:

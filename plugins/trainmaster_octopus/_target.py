@@ -28,6 +28,7 @@ from trainmaster_octopus._wrap import wrapper_sha1
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
     from trainmaster.interfaces import DeployJob
+    from trainmaster.model import Release
 
 __all__ = ["OctopusTarget"]
 
@@ -67,6 +68,13 @@ class OctopusTarget:
         octo = self.octo
         for project in self.settings.projects:
             check_train(octo, self.config, project, self.settings.get("channel"))
+
+    def preflight(self, release: Release) -> None:
+        """The API key works: look up the (first) Octopus project (exit 2 when rejected or missing).
+
+        Lookups are kept on the process's shared client, so :meth:`deploy` does not read it again.
+        """
+        self.octo.project(self.settings.projects[0])
 
     def deploy(self, job: DeployJob) -> DeployOutcome:
         from trainmaster_octopus._ledger import forget_progression

@@ -22,6 +22,7 @@ from trainmaster_puppet.client import PuppetClient
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
     from trainmaster.interfaces import DeployJob
+    from trainmaster.model import Release
 
 __all__ = ["PuppetTarget"]
 
@@ -37,6 +38,7 @@ class PuppetTarget:
         self.settings = Settings.resolve(config, environment)  # exit 2 offline: scope, CA file, secrets
         self.environ = environ
         self.kind: Kind = KINDS["plan" if self.settings.plan else "job"]
+        self._recent: list[dict[str, Any]] | None = None  # read by preflight, kept for deploy
 
     @property
     def client(self) -> PuppetClient:
@@ -54,6 +56,10 @@ class PuppetTarget:
                        what=f"read the node group {group} (puppet-enterprise.node_group of {self.environment.name})")
         else:
             client.get("orchestrator", "jobs", {"limit": 1}, what="list orchestrator jobs (to check the token)")
+
+    def preflight(self, release: Release) -> None:
+        """The token works: list the recent orchestrator jobs (exit 2 when rejected); kept for :meth:`deploy`."""
+        self._recent = list(recent(self.client, self.kind))
 
     def deploy(self, job: DeployJob) -> DeployOutcome:
         client = self.client
@@ -140,7 +146,8 @@ class PuppetTarget:
     def _adoptable(self, client: PuppetClient, job: DeployJob) -> dict[str, Any] | None:
         """This release's job in this environment, still running, or its newest and successful one."""
         env, project = job.environment.name, job.release.project
-        runs = [r for r in recent(client, self.kind)
+        listed, self._recent = self._recent, None
+        runs = [r for r in (listed if listed is not None else recent(client, self.kind))
                 if r["trainmaster"]["environment"] == env and r["trainmaster"]["project"] == project]
         mine = [r for r in runs if r["trainmaster"]["release_id"] == job.release.id
                 and r["trainmaster"]["kind"] == job.kind]

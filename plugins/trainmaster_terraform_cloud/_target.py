@@ -57,6 +57,7 @@ class TerraformCloudTarget:
         self.environment = environment
         self.settings = Settings.resolve(config, environment)
         self.environ = environ
+        self._ws: dict[str, Any] | None = None  # read by preflight, kept for deploy
 
     def client(self) -> TfcClient:
         return self.settings.client(self.environ)
@@ -87,11 +88,15 @@ class TerraformCloudTarget:
                               f"{name!r} (or the token cannot see it)", key="terraform-cloud.workspace")
         return ws
 
+    def preflight(self, release: Release) -> None:
+        """The token works: read the environment's workspace (exit 2 when rejected or missing); kept for deploy."""
+        self._ws = self._workspace(self.client(), str(self.settings.workspace))
+
     def deploy(self, job: DeployJob) -> DeployOutcome:
         refuse_secrets(self.config, self.environment)
         client = self.client()
         name = str(self.settings.workspace)
-        ws = self._workspace(client, name)
+        ws, self._ws = self._ws or self._workspace(client, name), None
         pkg = terraform_package(self.settings, job.plan)
         others = {p.package.name: "skipped" for p in job.plan if p is not pkg}
         run = self._adoptable(client, ws, job)

@@ -190,6 +190,9 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
             stop_orphans(lock.previous_groups, stale.id, env.name, app.config.project, lock.previous_token)
             app.ledger.mark_interrupted(stale.id, "the deploying process is gone (its lock was free)")
         met = _gate(app, env, release) if kind == "deploy" else []
+        preflight = getattr(target, "preflight", None)
+        if preflight is not None:  # its credentials, before the first ledger row: a bad token writes nothing
+            preflight(release)
         cancel.install()
         result = _run(app, env, release, target, files, resolved, masker, force, kind, out, lock, guard, met, cancel)
         _outputs(app, result)
@@ -275,11 +278,14 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
             rollout = Rollout(log=RolloutLog(app.ledger), env=env, deployment=dep, runner=runner, plan=plan,
                               kind=kind, force=force, out=out, emit=app.emit)
             run_steps = rollout.run
+        from trainmaster.anchors import head
+
         job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
                         plan=plan, variables=resolved.values, masker=masker, out=out, ci=app.ci,
                         run_steps=run_steps, run_checks=lambda: runner.steps(include_deploy=False),
                         run_command=runner.run, force=force, progress=_progress_line(masker),
-                        package_urls=download_urls(app.ledger, release, app.config.publish))
+                        package_urls=download_urls(app.ledger, release, app.config.publish),
+                        audit_anchor=head(app.ledger.conn))
         outcome: DeployOutcome = target.deploy(job)
         if rollout is not None and not rollout.ran:
             sys.stderr.write(f"warning: target {env.target!r} deployed {env.name} without running its commands here: "

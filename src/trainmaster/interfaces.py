@@ -143,6 +143,10 @@ class DeployJob:
     progress: Callable[[str], None] | None = None
     package_urls: dict[str, str] = field(default_factory=dict)
     """Package name -> a download URL a publisher recorded for this release (``publish.download_urls``)."""
+    audit_anchor: str = ""
+    """The audit chain's head after this deployment's first ledger event, as one line
+    (:mod:`trainmaster.anchors`); a remote target keeps it with the deployment it records there, so
+    ``audit verify --against`` can compare the local chain with it ("" when there is none)."""
 
     @property
     def to_deploy(self) -> list[PackagePlan]:
@@ -178,6 +182,10 @@ class Target(Protocol):
     def deploy(self, job: DeployJob) -> DeployOutcome:
         """Deploy ``job.release`` to ``job.environment`` and report the outcome."""
 
+    # Optional: ``preflight(release) -> None``, called by ``deploy``, ``promote`` and ``rollback``
+    # after the gates and before the deployment's first ledger row: one cheap authenticated read
+    # that checks the credentials (raise a TrainmasterError, e.g. exit 2 for a rejected token,
+    # and nothing is written). Keep what it read for ``deploy`` so the command makes no extra call.
     # Optional: ``validate_remote() -> None``, the checks that need the network, run by
     # ``trainmaster validate --remote`` after ``validate()`` (raise a TrainmasterError).
     # Optional: ``approve(approval, release) -> str``, called by ``trainmaster approve`` after
@@ -205,6 +213,12 @@ class RemoteLedger(Protocol):
     # Optional: ``last_success(environment, *, exclude_release=None) -> Deployment | None``, the
     # newest succeeded deployment there (of another release than ``exclude_release``); without it
     # the core scans ``history``. A remote ledger that pays per deployment read stops early.
+    #
+    # Optional: ``anchors(environments) -> Iterable[tuple[str, object]]``: the audit anchors the
+    # targets recorded with their deployments to those trainmaster environments (their
+    # ``DeployJob.audit_anchor``), as ``(where, text)`` pairs read in one paged pass; ``where``
+    # names the remote record for messages. The core validates every text (remote data).
+    # ``audit verify --against NAME`` uses the ledger registered as NAME.
     #
     # Optional: ``approvals_enforced_remotely(environment) -> bool``. When it returns True
     # the remote system enforces the environment's approvals (GitHub's required reviewers

@@ -75,6 +75,7 @@ class AzureReleaseOperations(AzureState):
             "projectReference": {"id": self.project_id, "name": self.project},
             "_definition": d,
             "_envs": [],
+            "_properties": {str(k): _plain(v) for k, v in (body.get("properties") or {}).items()},
         }
         for env in d["environments"]:
             rel["_envs"].append(
@@ -119,7 +120,9 @@ class AzureReleaseOperations(AzureState):
         top = max(1, min(int(q.get("$top", 50)), 100))
         page, rest = rels[:top], rels[top:]
         headers = {"x-ms-continuationtoken": str(rest[0]["id"])} if rest else {}
-        return Response(200, {"count": len(page), "value": [self._release_view(r) for r in page]}, headers)
+        wanted = [k for k in (q.get("propertyfilters") or "").split(",") if k]  # only those, as the service does
+        views = [self._release_view(r) | _bag(r["_properties"], wanted) for r in page]
+        return Response(200, {"count": len(page), "value": views}, headers)
 
     @staticmethod
     def _artifact_matches(rel: dict[str, Any], q: dict[str, str]) -> bool:
@@ -149,6 +152,8 @@ class AzureReleaseOperations(AzureState):
         for key in ("name", "status", "keepForever", "comment", "description"):
             if key in body and body[key] is not None:
                 rel[key] = body[key]
+        if req.method == "PUT" and isinstance(body.get("properties"), dict):  # the whole release: its property bag
+            rel["_properties"].update({str(k): _plain(v) for k, v in body["properties"].items()})
         rel["modifiedOn"] = _now()
         return Response(200, self._release_view(rel))
 
@@ -216,3 +221,14 @@ class AzureReleaseOperations(AzureState):
         deps = deps[: int(q.get("$top", 50))]
         view = [{k: v for k, v in d.items() if not k.startswith("_")} for d in deps]
         return Response(200, {"count": len(view), "value": view})
+
+
+def _plain(value: Any) -> str:
+    """A property value as the service keeps it: a string (``{"$type", "$value"}`` unwrapped)."""
+    return str(value.get("$value")) if isinstance(value, dict) else str(value)
+
+
+def _bag(properties: dict[str, str], wanted: list[str]) -> dict[str, Any]:
+    """The ``properties`` of a listed release: the ``propertyFilters`` ones it has, typed as the service sends them."""
+    found = {k: {"$type": "System.String", "$value": properties[k]} for k in wanted if k in properties}
+    return {"properties": found} if found else {}

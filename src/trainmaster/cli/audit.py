@@ -10,6 +10,7 @@ from trainmaster._output import echo
 from trainmaster.cli.common import emit_json, get_app, json_option
 
 if TYPE_CHECKING:
+    from trainmaster.anchors import AnchorReport
     from trainmaster.app import App
     from trainmaster.audit import ChainReport
 
@@ -25,18 +26,43 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.option("--expect-head", metavar="HASH", help="The head hash recorded earlier; catches removed newest events.")
+@click.option("--against", "against", metavar="SYSTEM",
+              help="Also compare the chain with the audit anchors the deployments left on SYSTEM "
+                   "(github, azure-devops): exit 4 if the local chain was rewritten after one or lost events.")
 @json_option
 @click.pass_context
-def verify(ctx: click.Context, expect_head: str | None, as_json: bool) -> None:
+def verify(ctx: click.Context, expect_head: str | None, against: str | None, as_json: bool) -> None:
     """Check the hash chain of the audit log and every ledger row against it (exit 4 if any event or row
     was edited, inserted or removed)."""
     app = get_app(ctx)
     report, rows = _verify(app, expect_head, app.audit_key)
+    anchored = _against(app, against) if against else None
     keyed = f"keyed (HMAC-SHA256) from event #{report.keyed_from}" if report.keyed_from else "not keyed"
     if as_json:
-        emit_json({"events": report.count, "head": report.head, "rows": rows, "keyed_from": report.keyed_from})
+        emit_json({"events": report.count, "head": report.head, "rows": rows, "keyed_from": report.keyed_from,
+                   **({"anchors": anchored.to_json()} if anchored else {})})
         return
     echo(f"audit log intact: {report.count} events, {rows} ledger rows bound, head {report.head}; {keyed}")
+    if anchored:
+        echo(anchored.line())
+
+
+def _against(app: App, system: str) -> AnchorReport:
+    """The anchors on ``system`` (its registered ledger's optional ``anchors``) against the local chain."""
+    from trainmaster.anchors import check
+    from trainmaster.errors import InvalidInput
+
+    factory = app.registry.ledgers.get(system)
+    remote = factory(app.config, app.ledger) if factory is not None else None
+    read = getattr(remote, "anchors", None)
+    if read is None:
+        known = sorted(app.registry.ledgers)
+        raise InvalidInput(f"--against {system}: no loaded plugin keeps audit anchors under that name "
+                           f"(try one of: {', '.join(known) or 'none loaded'})")
+    environments = [e.name for e in app.config.environments if e.target == system]
+    if not environments:
+        raise InvalidInput(f"--against {system}: no environment of the train deploys with target {system}")
+    return check(app.ledger.conn, system, read(environments), record=app.config.ledger == "sqlite")
 
 
 def _verify(app: App, expect_head: str | None, key: bytes | None) -> tuple[ChainReport, int]:
