@@ -196,3 +196,18 @@ def test_with_anchor_replaces_only_its_environments_line() -> None:
     both = with_anchor(notes, "test", a1)
     assert with_anchor(both, "dev", a2) == both.replace(f"{a1} environment=dev", f"{a2} environment=dev")
     assert with_anchor("", "dev", a1) == f"{a1} environment=dev\n"
+
+
+def test_a_key_that_may_not_edit_releases_deploys_with_a_warning_and_no_anchor(
+    tmp_path: Path, octopus_fake: Any
+) -> None:
+    runner = Runner(tmp_path, octopus_fake)
+    runner.ok("release", "create", "1.0.0", "--notes", NOTES)
+    before = runner.notes()
+    octopus_fake.fail(403, operation_id="updateRelease_Spaces")
+
+    done = runner.ok("deploy", "1.0.0", "--to", "dev")
+
+    assert "warning: octopus: the audit anchor was not kept in the notes of release" in done.stdout + done.stderr
+    assert runner.notes() == before and len(octopus_fake.deployments) == 1
+    assert "Traceback" not in done.stderr
