@@ -211,3 +211,31 @@ def test_a_key_that_may_not_edit_releases_deploys_with_a_warning_and_no_anchor(
     assert "warning: octopus: the audit anchor was not kept in the notes of release" in done.stdout + done.stderr
     assert runner.notes() == before and len(octopus_fake.deployments) == 1
     assert "Traceback" not in done.stderr
+
+
+def test_verify_reads_every_page_of_the_projects_releases(deployed: Runner) -> None:
+    fake = deployed.fake
+    (ours,) = fake.releases.values()
+    for i in range(150):  # newer releases without anchors: the anchored one is listed on the second page
+        rid = f"Releases-{9000 + i}"
+        fake.releases[rid] = {**ours, "Id": rid, "Version": f"2.0.{i}", "ReleaseNotes": "no anchors here"}
+    mark = len(fake.calls)
+
+    data = json.loads(deployed.ok("audit", "verify", "--against", "octopus", "--json").stdout)
+
+    assert data["anchors"]["checked"] == 2
+    assert [c.query.get("skip") for c in fake.calls[mark:] if c.operation_id == "indexProjectReleases_Spaces"] == [
+        "0", "100"]
+
+
+def test_notes_that_would_outgrow_what_verify_reads_get_no_anchor_and_a_warning(
+    tmp_path: Path, octopus_fake: Any
+) -> None:
+    runner = Runner(tmp_path, octopus_fake)
+    runner.ok("release", "create", "1.0.0", "--notes", "x" * 65400)  # within the 64 KiB of notes
+    before = runner.notes()
+
+    done = runner.ok("deploy", "1.0.0", "--to", "dev")
+
+    assert "would exceed 65536 characters: the audit anchor was not kept there" in done.stdout + done.stderr
+    assert runner.notes() == before and octopus_fake.count("updateRelease_Spaces") == 0
