@@ -6,6 +6,12 @@ skip the project when the core skipped all its packages or Octopus already has
 this release current there (the CDAF parent-project pattern), attach to a
 deployment of this release that is still running (a re-run after exit 3 or a
 lost response), or create one. Then one batched wait for every task.
+
+Deployment strategies (``instances``, ``strategy``) are refused when the target is built, so
+``validate`` and every command that would deploy exit 2 before anything changes: Octopus deploys
+a release to all the machines of its environment in one task, and trainmaster would neither run
+batches, slots nor canary steps there nor record instances that Octopus did not report. Use
+Octopus's own rolling deployments (a step's "rolling window") in the project's process instead.
 """
 
 from __future__ import annotations
@@ -47,6 +53,24 @@ def _progress_line() -> Callable[[str], None]:
     return show
 
 
+def _refuse_strategy(env: Environment) -> None:
+    """Exit 2 for an environment with ``instances`` or a ``strategy`` (see the module docstring)."""
+    from trainmaster.errors import ConfigError
+    from trainmaster.strategies import uses_strategy
+
+    if not uses_strategy(env):
+        return
+    what = f"strategy {env.strategy.kind!r}" if env.strategy else "instances"
+    where = env.location
+    raise ConfigError(
+        f"environment {env.name!r} uses target 'octopus', which cannot apply its {what}: Octopus deploys to "
+        "every machine of its environment in one task. Remove `instances` and `strategy` there (use a rolling "
+        "window in the Octopus project's process instead), or deploy that environment with a target that runs "
+        "its commands (local, github)",
+        file=where.file if where else None, line=where.line if where else None,
+        column=where.column if where else None, key="strategy" if env.strategy else "instances")
+
+
 class OctopusTarget:
     """Deploys to one trainmaster environment through Octopus."""
 
@@ -55,6 +79,7 @@ class OctopusTarget:
     ) -> None:
         self.config = config
         self.environment = environment
+        _refuse_strategy(environment)
         self.settings = Settings.resolve(config, environment)
         self.environ = environ
 
