@@ -35,6 +35,7 @@ __all__ = [
     "PublisherFactory",
     "Release",
     "RemoteLedger",
+    "RunbookJob",
     "SecretResolver",
     "Target",
     "TargetFactory",
@@ -165,6 +166,36 @@ class DeployJob:
         }
 
 
+@dataclass
+class RunbookJob:
+    """A remote runbook to run in one environment (``runbooks: {NAME: {remote: …}}``).
+
+    The core has checked everything a local runbook needs (the runbook may run there, the
+    release deployed there re-hashed, variables resolved, approvals met, the environment's
+    lock taken) and recorded the run as ``run_id`` before the target is called. ``remote`` is
+    the runbook's name in the remote system; ``timeout`` the runbook's own (None: the
+    target's). ``out`` prints a line of the run's log (the core masks secrets in it).
+    ``marker`` identifies runs trainmaster started for this runbook, release and environment
+    (a target writes it where the remote run keeps a comment, to adopt such a run on a re-run
+    instead of starting a second one).
+    """
+
+    config: Config
+    environment: Environment
+    release: Release
+    deployment_id: int
+    run_id: int
+    name: str
+    remote: str
+    timeout: float | None
+    variables: dict[str, str]
+    out: Callable[[str], None]
+
+    @property
+    def marker(self) -> str:
+        return f"trainmaster runbook {self.name} against {self.release.id} in {self.environment.name}"
+
+
 class Target(Protocol):
     """A deployment target (``local``, ``github``, ``azure-devops``, ``octopus``)."""
 
@@ -181,6 +212,13 @@ class Target(Protocol):
     # approval of a stage, a workflow's approval node, a run waiting for confirmation).
     # Returns a line for the user ("" when nothing was waiting there); a TrainmasterError
     # is reported as a warning and the local approval stands.
+    # Optional: ``run_runbook(job: RunbookJob) -> DeployOutcome``, called by ``trainmaster run``
+    # for a runbook with ``remote: NAME``: run that runbook in the remote system, wait for it
+    # (cancel it on Ctrl-C/SIGTERM and on ``job.timeout``, reporting ``cancelled``/``failed``),
+    # print its log through ``job.out`` and report the outcome (``excerpt``: the log's tail,
+    # ``remote``: its references). A run whose create answer was lost, or whose runner died,
+    # is adopted on a re-run (``job.marker``), never started twice. A target without it
+    # refuses remote runbooks (exit 2 at ``validate`` and ``run``).
 
 
 TargetFactory = Callable[["Config", "Environment"], Target]

@@ -38,6 +38,9 @@ def validate(ctx: click.Context, remote: bool, as_json: bool) -> None:
         target.validate()
         if remote and hasattr(target, "validate_remote"):  # optional Target method: checks over the network
             target.validate_remote()
+    from trainmaster.runbooks import check_remote
+
+    check_remote(app)  # a `remote` runbook needs targets with `run_runbook`
     if as_json:
         emit_json({"valid": True, "project": config.project,
                    "stages": [{"name": s.name, "environments": [e.name for e in s.environments],
