@@ -33,7 +33,7 @@ from trainmaster_octopus._wrap import wrapper_sha1
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
-    from trainmaster.interfaces import DeployJob
+    from trainmaster.interfaces import DeployJob, RunbookJob
 
 __all__ = ["OctopusTarget"]
 
@@ -92,6 +92,12 @@ class OctopusTarget:
         octo = self.octo
         for project in self.settings.projects:
             check_train(octo, self.config, project, self.settings.get("channel"))
+
+    def run_runbook(self, job: RunbookJob) -> DeployOutcome:
+        """Run the Octopus runbook ``job.remote`` here and wait for it (:mod:`trainmaster_octopus._runbooks`)."""
+        from trainmaster_octopus._runbooks import run_runbook
+
+        return run_runbook(self.octo, self.settings, job)
 
     def deploy(self, job: DeployJob) -> DeployOutcome:
         from trainmaster_octopus._ledger import forget_progression

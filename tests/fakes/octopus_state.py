@@ -206,9 +206,10 @@ class OctopusState:
             return self.interruptions[iid]
 
     def release_task(self, task_id: str, abort: bool = False) -> None:
-        """Clear a task's pending interruptions (``abort`` makes it end ``Failed``)."""
+        """Clear a task's pending interruptions and let a stalled task finish (``abort``: it ends ``Failed``)."""
         with self.lock:
             self._held.discard(task_id)
+            self._stalled.discard(task_id)
             self.tasks[task_id]["HasPendingInterruptions"] = False
             for i in self.interruptions.values():
                 if i["TaskId"] == task_id:

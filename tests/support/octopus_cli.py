@@ -31,6 +31,15 @@ train:
 """
 
 
+def cli_env(tmp_path: Path, octopus_fake: Any) -> dict[str, str]:
+    """The environment of :func:`cli_project`'s commands (for a test that starts one itself)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "ep"), str(ROOT / "src"),
+                                                        str(ROOT / "plugins")]),
+           "OCTOPUS_URL": octopus_fake.url, "OCTOPUS_API_KEY": octopus_fake.api_key, "OCTOPUS_SPACE": "Default"}
+    env.pop("TRAINMASTER_LOAD_PLUGINS", None)
+    return env
+
+
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -44,10 +53,7 @@ def cli_project(tmp_path: Path, octopus_fake: Any) -> tuple[Run, Path, Any]:
     work.mkdir()
     (work / "app.bin").write_bytes(b"binary-v1")
     (work / "trainmaster.yaml").write_text(CONFIG)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "ep"), str(ROOT / "src"),
-                                                        str(ROOT / "plugins")]),
-           "OCTOPUS_URL": octopus_fake.url, "OCTOPUS_API_KEY": octopus_fake.api_key, "OCTOPUS_SPACE": "Default"}
-    env.pop("TRAINMASTER_LOAD_PLUGINS", None)
+    env = cli_env(tmp_path, octopus_fake)
 
     def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "trainmaster", *args], cwd=work, env={**env, **extra},
