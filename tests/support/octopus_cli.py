@@ -31,6 +31,16 @@ train:
 """
 
 
+def entry_point(tmp_path: Path) -> Path:
+    """A throwaway ``*.dist-info`` under ``tmp_path/ep`` declaring the ``octopus`` plugin; returns ``tmp_path/ep``
+    (put it on PYTHONPATH)."""
+    ep = tmp_path / "ep" / "trainmaster_octopus_ep-0.dist-info"
+    ep.mkdir(parents=True, exist_ok=True)
+    (ep / "METADATA").write_text("Metadata-Version: 2.1\nName: trainmaster-octopus-ep\nVersion: 0\n")
+    (ep / "entry_points.txt").write_text("[trainmaster]\noctopus = trainmaster_octopus.adapter\n")
+    return ep.parent
+
+
 def cli_env(tmp_path: Path, octopus_fake: Any) -> dict[str, str]:
     """The environment of :func:`cli_project`'s commands (for a test that starts one itself)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "ep"), str(ROOT / "src"),
@@ -45,10 +55,7 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 
 def cli_project(tmp_path: Path, octopus_fake: Any) -> tuple[Run, Path, Any]:
     """``(run, work, fake)``: ``run(*args, **env)`` runs trainmaster in ``work`` (config: CONFIG)."""
-    ep = tmp_path / "ep" / "trainmaster_octopus_ep-0.dist-info"
-    ep.mkdir(parents=True)
-    (ep / "METADATA").write_text("Metadata-Version: 2.1\nName: trainmaster-octopus-ep\nVersion: 0\n")
-    (ep / "entry_points.txt").write_text("[trainmaster]\noctopus = trainmaster_octopus.adapter\n")
+    entry_point(tmp_path)
     work = tmp_path / "proj"
     work.mkdir()
     (work / "app.bin").write_bytes(b"binary-v1")
