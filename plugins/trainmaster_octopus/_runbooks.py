@@ -5,7 +5,8 @@ The core has checked the runbook, the release, the approvals and taken the envir
 
 1. the runbook named ``RUNBOOK`` in the project (``octopus.project``; ``GET
    projects/{id}/runbooks?partialName=…``, exact name) and its published snapshot (exit 2 when
-   there is none: publish it in Octopus);
+   there is none: publish it in Octopus), and the environment; only then is the run recorded
+   (``job.begin()``), so a wrong name changes nothing;
 2. **adopt** a run this runbook, release and environment already has whose task is still running
    (the process that started it died after the POST, or it waited on a manual intervention, exit 3):
    runs are marked with :attr:`trainmaster.interfaces.RunbookJob.marker` in their ``Comments``
@@ -38,8 +39,14 @@ EXCERPT = 4000
 
 
 def find_runbook(octo: Octopus, project: dict[str, Any], name: str) -> dict[str, Any]:
-    """The project's runbook named exactly ``name`` with a published snapshot (exit 2 otherwise)."""
+    """The project's runbook named exactly ``name`` with a published snapshot (exit 2 otherwise).
+
+    Found once per process (``validate`` asks for each environment of the runbook).
+    """
     client = octo.client
+    key = f"runbook:{project['Id']}:{name}"
+    if key in octo.cache:
+        return dict(octo.cache[key])
     page = client.get(client.space_path(f"projects/{project['Id']}/runbooks"),
                       {"partialName": name, "skip": 0, "take": 100})
     found = [r for r in (page or {}).get("Items") or [] if r.get("Name") == name]
@@ -50,6 +57,7 @@ def find_runbook(octo: Octopus, project: dict[str, Any], name: str) -> dict[str,
     if not book.get("PublishedRunbookSnapshotId"):
         raise InvalidInput(f"Octopus runbook {name!r} of {project.get('Name')!r} has no published snapshot: "
                            "publish it in Octopus, then run it again")
+    octo.cache[key] = book
     return dict(book)
 
 
@@ -122,6 +130,7 @@ def run_runbook(octo: Octopus, settings: Settings, job: RunbookJob) -> DeployOut
     book = find_runbook(octo, project, job.remote)
     env_id = str(octo.environment(env_name)["Id"])
     running = _running(octo, _runs(octo, str(book["PublishedRunbookSnapshotId"]), env_id, job.marker))
+    job.begin()  # everything checked: from here on the run is recorded
     if running is not None:
         run = running
         job.out(f"octopus: adopting run {run['Id']} of runbook {job.remote!r} in {env_name}, still running "

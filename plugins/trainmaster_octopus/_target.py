@@ -88,10 +88,16 @@ class OctopusTarget:
         return Octopus(client_for(self.settings, self.environ))
 
     def validate(self) -> None:
-        """The project(s), environment, channel and lifecycle must accept the train's order (exit 2)."""
+        """The project(s), environment, channel and lifecycle must accept the train's order, and the
+        remote runbooks that may run here must exist with a published snapshot (exit 2)."""
+        from trainmaster_octopus._runbooks import find_runbook
+
         octo = self.octo
         for project in self.settings.projects:
             check_train(octo, self.config, project, self.settings.get("channel"))
+        for book in self.config.runbooks:
+            if book.remote and self.environment.name in book.environments:
+                find_runbook(octo, octo.project(self.settings.project), book.remote)
 
     def run_runbook(self, job: RunbookJob) -> DeployOutcome:
         """Run the Octopus runbook ``job.remote`` here and wait for it (:mod:`trainmaster_octopus._runbooks`)."""

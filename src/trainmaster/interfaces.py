@@ -172,7 +172,10 @@ class RunbookJob:
 
     The core has checked everything a local runbook needs (the runbook may run there, the
     release deployed there re-hashed, variables resolved, approvals met, the environment's
-    lock taken) and recorded the run as ``run_id`` before the target is called. ``remote`` is
+    lock taken) before the target is called. The target calls ``begin()`` once it has checked
+    its own side (the remote runbook exists) and right before it creates or adopts the remote
+    run: that records the run (``runbook_runs``) and returns its id; a target that raises
+    before ``begin()`` leaves no record (a bad input changes nothing). ``remote`` is
     the runbook's name in the remote system; ``timeout`` the runbook's own (None: the
     target's). ``out`` prints a line of the run's log (the core masks secrets in it).
     ``marker`` identifies runs trainmaster started for this runbook, release and environment
@@ -184,7 +187,7 @@ class RunbookJob:
     environment: Environment
     release: Release
     deployment_id: int
-    run_id: int
+    begin: Callable[[], int]
     name: str
     remote: str
     timeout: float | None

@@ -180,15 +180,24 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
             if stale["status"] == "in_progress":  # its process died: the lock was free
                 finish_run(app.ledger, stale["id"], "interrupted", stale["excerpt"])
         actor = app.actor()
-        run_id = start_run(app.ledger, book.name, release.id, release.version, env.name, deployment_id, actor)
-        out(f"runbook {book.name} against {release.project} {release.version} in {env.name} (run #{run_id})\n")
+        ids: list[int] = []
+
+        def begin() -> int:
+            """Record the run (once): before the command, or when the target is about to run it remotely."""
+            if not ids:
+                ids.append(start_run(app.ledger, book.name, release.id, release.version, env.name, deployment_id,
+                                     actor))
+                out(f"runbook {book.name} against {release.project} {release.version} in {env.name} "
+                    f"(run #{ids[0]})\n")
+            return ids[0]
+
         status, excerpt = "failed", ""
         try:
             if run_remote is not None:
-                status, excerpt = _remote(run_remote, app, book, env, release, deployment_id, run_id,
+                status, excerpt = _remote(run_remote, app, book, env, release, deployment_id, begin,
                                           resolved.values, masker, out)
             else:
-                status, excerpt = _local(app, book, env, release, deployment_id, run_id, files, resolved.values,
+                status, excerpt = _local(app, book, env, release, deployment_id, begin(), files, resolved.values,
                                          masker, out)
         except KeyboardInterrupt:
             status = "cancelled"
@@ -200,9 +209,11 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
             excerpt = str(exc)
             raise
         finally:
-            finish_run(app.ledger, run_id, status, masker.mask(excerpt)[-4000:])
+            if ids:  # a target that refused before running anything (exit 2) leaves no record
+                finish_run(app.ledger, ids[0], status, masker.mask(excerpt)[-4000:])
     finally:
         lock.release()
+    run_id = ids[0]
     record = runs(app.ledger, env.name, book.name)[-1]
     symbol = "✓" if status == "succeeded" else "✗"
     out(f"{symbol} runbook {book.name} run #{run_id} in {env.name} {status}\n")
@@ -238,14 +249,14 @@ def _local(app: App, book: Runbook, env: Environment, release: Release, deployme
 
 
 def _remote(run_remote: RunRemote, app: App, book: Runbook, env: Environment, release: Release,
-            deployment_id: int, run_id: int, variables: dict[str, str], masker: Masker,
+            deployment_id: int, begin: Callable[[], int], variables: dict[str, str], masker: Masker,
             out: Callable[[str], None]) -> tuple[str, str]:
     """Hand the run to the target's ``run_runbook``; ``(status, masked log excerpt)``."""
     from trainmaster.interfaces import RunbookJob
 
     assert book.remote is not None
     job = RunbookJob(config=app.config, environment=env, release=release, deployment_id=deployment_id,
-                     run_id=run_id, name=book.name, remote=book.remote, timeout=book.timeout,
+                     begin=begin, name=book.name, remote=book.remote, timeout=book.timeout,
                      variables=variables, out=lambda text: out(masker.mask(text)))
     outcome = run_remote(job)
     excerpt = "\n".join(part for part in (outcome.excerpt, outcome.message) if part)

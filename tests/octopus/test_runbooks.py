@@ -178,9 +178,14 @@ def test_an_unknown_or_unpublished_octopus_runbook_is_exit_2_and_nothing_runs(pr
     text = (work / "trainmaster.yaml").read_text()
     (work / "trainmaster.yaml").write_text(text.replace("remote: Migrate DB\n    environments: [dev, prod]",
                                                         "remote: Migrate Db\n    environments: [dev, prod]"))
-    out = run("run", "migrate-db", "--env", "dev")
-    assert out.returncode == 2 and "has no runbook named 'Migrate Db'" in out.stderr, out.stderr
+    for args in (("validate",), ("run", "migrate-db", "--env", "dev")):
+        out = run(*args)
+        assert out.returncode == 2 and "has no runbook named 'Migrate Db'" in out.stderr, out.stderr
     fake.seed_runbook("Migrate Db", published=False)
-    out = run("run", "migrate-db", "--env", "dev")
-    assert out.returncode == 2 and "has no published snapshot" in out.stderr, out.stderr
-    assert not fake.runbook_runs
+    for args in (("validate",), ("run", "migrate-db", "--env", "dev")):
+        out = run(*args)
+        assert out.returncode == 2 and "has no published snapshot" in out.stderr, out.stderr
+    assert not fake.runbook_runs and _runs(run) == []
+    fake.reset_log()
+    assert run("validate").returncode == 2
+    assert fake.count("indexProjectRunbooks_Spaces") == 1  # asked once, however many environments run it
