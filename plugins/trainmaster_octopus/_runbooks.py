@@ -7,14 +7,16 @@ The core has checked the runbook, the release, the approvals and taken the envir
    projects/{id}/runbooks?partialName=…``, exact name) and its published snapshot (exit 2 when
    there is none: publish it in Octopus), and the environment; only then is the run recorded
    (``job.begin()``), so a wrong name changes nothing;
-2. **adopt** a run this runbook, release and environment already has whose task is still running
-   (the process that started it died after the POST, or it waited on a manual intervention, exit 3):
-   runs are marked with :attr:`trainmaster.interfaces.RunbookJob.marker` in their ``Comments``
-   (``GET runbookSnapshots/{id}/runbookRuns``); a finished run is never adopted (a re-run runs again);
+2. **adopt** the remote run of the local run this one resumes (:attr:`~trainmaster.interfaces.RunbookJob.
+   resumes`: its runner was killed after the POST, it waited on a manual intervention, exit 3, or Octopus
+   became unreachable, exit 5), running or finished, or else a run of this runbook, release and
+   environment whose task is still running. Runs carry :meth:`~trainmaster.interfaces.RunbookJob.marker`
+   in their ``Comments`` (``GET runbookSnapshots/{id}/runbookRuns``). Any other finished run is never
+   adopted: running the runbook again runs it again;
 3. else ``POST runbookRuns`` with ``RunbookId``, ``RunbookSnapshotId``, ``EnvironmentId`` (the
    environment as ``octopus.environment(s)`` maps it), ``ProjectId`` and the marker. A lost answer
-   is settled by the same lookup through :mod:`trainmaster.http`'s lost-response protocol (a run
-   with the marker that was not there before), never by a second POST;
+   is settled by the same lookup through :mod:`trainmaster.http`'s lost-response protocol (the run
+   with this run's marker), never by a second POST;
 4. wait on its server task as deployments do (:func:`trainmaster_octopus._wait.wait_for_tasks`),
    printing the new lines of the task log (``GET tasks/{id}/details``) after each poll. The
    runbook's ``timeout`` (else ``octopus.timeout``) cancels the task and the run fails (exit 1);
@@ -61,29 +63,36 @@ def find_runbook(octo: Octopus, project: dict[str, Any], name: str) -> dict[str,
     return dict(book)
 
 
-def _runs(octo: Octopus, snapshot_id: str, env_id: str, marker: str) -> list[dict[str, Any]]:
-    """This snapshot's runs in ``env_id`` that trainmaster started for ``marker``, newest first."""
+def _runs(octo: Octopus, snapshot_id: str, env_id: str, marked: Callable[[str], bool]) -> list[dict[str, Any]]:
+    """This snapshot's runs in ``env_id`` whose ``Comments`` are ``marked``, newest first."""
     client = octo.client
     page = client.get(client.space_path(f"runbookSnapshots/{snapshot_id}/runbookRuns"), {"skip": 0, "take": 100})
     return [r for r in (page or {}).get("Items") or []
-            if r.get("EnvironmentId") == env_id and str(r.get("Comments") or "") == marker]
+            if r.get("EnvironmentId") == env_id and marked(str(r.get("Comments") or ""))]
 
 
-def _running(octo: Octopus, runs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    for item in runs:
-        task = octo.client.get(octo.client.space_path(f"tasks/{item['TaskId']}")) or {}
+def _adopt(octo: Octopus, job: RunbookJob, snapshot: str, env_id: str) -> dict[str, Any] | None:
+    """The remote run of the local run this one resumes (running or finished), else the newest run of this
+    runbook, release and environment if it is still running, else None (see the module docstring)."""
+    suffix = f" against {job.release.id} in {job.environment.name}"
+    ours = _runs(octo, snapshot, env_id, lambda c: c.startswith(job.marker_prefix) and c.endswith(suffix))
+    if job.resumes is not None:
+        resumed = [r for r in ours if r.get("Comments") == job.marker(job.resumes)]
+        if resumed:
+            return resumed[0]
+    if ours:
+        task = octo.client.get(octo.client.space_path(f"tasks/{ours[0]['TaskId']}")) or {}
         if task_status(task) is None:
-            return item
+            return ours[0]
     return None
 
 
 def _start(octo: Octopus, book: dict[str, Any], env_id: str, marker: str) -> dict[str, Any]:
     """``POST runbookRuns``; a lost answer is settled by finding the run it created (never sent twice)."""
     snapshot = str(book["PublishedRunbookSnapshotId"])
-    before = {str(r.get("Id")) for r in _runs(octo, snapshot, env_id, marker)}
 
-    def lookup() -> Any:
-        fresh = [r for r in _runs(octo, snapshot, env_id, marker) if str(r.get("Id")) not in before]
+    def lookup() -> Any:  # the marker names this run: any run carrying it is the one created
+        fresh = _runs(octo, snapshot, env_id, marker.__eq__)
         return fresh[0] if fresh else UNKNOWN  # Octopus may still be creating it: asked again later
 
     body = {"RunbookId": book["Id"], "RunbookSnapshotId": snapshot, "EnvironmentId": env_id,
@@ -129,14 +138,14 @@ def run_runbook(octo: Octopus, settings: Settings, job: RunbookJob) -> DeployOut
     project = octo.project(settings.project)
     book = find_runbook(octo, project, job.remote)
     env_id = str(octo.environment(env_name)["Id"])
-    running = _running(octo, _runs(octo, str(book["PublishedRunbookSnapshotId"]), env_id, job.marker))
-    job.begin()  # everything checked: from here on the run is recorded
-    if running is not None:
-        run = running
-        job.out(f"octopus: adopting run {run['Id']} of runbook {job.remote!r} in {env_name}, still running "
+    run_id = job.begin()  # everything checked: from here on the run is recorded
+    adopted = _adopt(octo, job, str(book["PublishedRunbookSnapshotId"]), env_id)
+    if adopted is not None:
+        run = adopted
+        job.out(f"octopus: adopting run {run['Id']} of runbook {job.remote!r} in {env_name} "
                 f"(task {run['TaskId']})\n")
     else:
-        run = _start(octo, book, env_id, job.marker)
+        run = _start(octo, book, env_id, job.marker(run_id))
         job.out(f"octopus: running runbook {job.remote!r} in {env_name}: {client.web_link('tasks/' + run['TaskId'])}\n")
     task_id = str(run["TaskId"])
     link = client.web_link("tasks/" + task_id)

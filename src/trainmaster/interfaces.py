@@ -178,9 +178,13 @@ class RunbookJob:
     before ``begin()`` leaves no record (a bad input changes nothing). ``remote`` is
     the runbook's name in the remote system; ``timeout`` the runbook's own (None: the
     target's). ``out`` prints a line of the run's log (the core masks secrets in it).
-    ``marker`` identifies runs trainmaster started for this runbook, release and environment
-    (a target writes it where the remote run keeps a comment, to adopt such a run on a re-run
-    instead of starting a second one).
+    ``marker(run_id)`` is what a target writes where the remote run keeps a comment: it names the
+    runbook, the local run, the release and the environment. ``resumes`` is the id of the previous
+    run of this runbook against this release there that did not finish here (its runner was
+    killed, it waited on someone in the remote system, or the remote system became unreachable):
+    its remote run, found by ``marker(resumes)``, is adopted (running or finished) instead of
+    starting another. Without it, a remote run of this runbook, release and environment that is
+    still running (``marker_prefix``) is adopted too; a finished one never is.
     """
 
     config: Config
@@ -193,10 +197,14 @@ class RunbookJob:
     timeout: float | None
     variables: dict[str, str]
     out: Callable[[str], None]
+    resumes: int | None = None
 
     @property
-    def marker(self) -> str:
-        return f"trainmaster runbook {self.name} against {self.release.id} in {self.environment.name}"
+    def marker_prefix(self) -> str:
+        return f"trainmaster runbook {self.name} run #"
+
+    def marker(self, run_id: int) -> str:
+        return f"{self.marker_prefix}{run_id} against {self.release.id} in {self.environment.name}"
 
 
 class Target(Protocol):

@@ -24,8 +24,12 @@ release, outcome, masked log excerpt) and audited. A failed run exits 1.
 A runbook with ``remote: NAME`` instead of ``command`` runs the runbook ``NAME`` of the
 environment's target system (Octopus) through the target's optional ``run_runbook``
 (:class:`trainmaster.interfaces.RunbookJob`): steps 1-5 are the same, the target waits for the
-remote run and streams its log (masked here), and the outcome is recorded the same way. A target
-without ``run_runbook`` is exit 2 (``validate`` says so too, :func:`check_remote`).
+remote run and streams its log (masked here), and the outcome is recorded the same way (the run is
+recorded once the target has found its runbook, ``RunbookJob.begin``). A run that did not finish here
+(``pending``: it waits on someone there, exit 3; ``interrupted``: its runner died or the remote system
+became unreachable, exit 5) is resumed by the next run of that runbook against that release there:
+its remote run is adopted, never started again. A target without ``run_runbook`` is exit 2
+(``validate`` says so too, :func:`check_remote`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import difflib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.errors import InvalidInput, Refused, TrainmasterError
+from trainmaster.errors import InvalidInput, Refused, TrainmasterError, Unavailable
 
 if TYPE_CHECKING:
     from trainmaster.app import App
@@ -195,7 +199,7 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
         try:
             if run_remote is not None:
                 status, excerpt = _remote(run_remote, app, book, env, release, deployment_id, begin,
-                                          resolved.values, masker, out)
+                                          resolved.values, masker, out, resumes=_unfinished(app, book, env, release))
             else:
                 status, excerpt = _local(app, book, env, release, deployment_id, begin(), files, resolved.values,
                                          masker, out)
@@ -204,6 +208,9 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
             raise
         except Refused as exc:  # the remote run waits on someone there: a re-run adopts it
             status, excerpt = "pending", str(exc)
+            raise
+        except Unavailable as exc:  # the remote run's outcome is unknown here: a re-run adopts it
+            status, excerpt = "interrupted", str(exc)
             raise
         except TrainmasterError as exc:
             excerpt = str(exc)
@@ -220,6 +227,15 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
     if status != "succeeded":
         raise RunbookFailed(f"runbook {book.name!r} {status} in {env.name} (run #{run_id})", record)
     return record
+
+
+def _unfinished(app: App, book: Runbook, env: Environment, release: Release) -> int | None:
+    """The previous run of ``book`` against ``release`` in ``env`` if it did not finish here (its remote run
+    is this run's: :attr:`trainmaster.interfaces.RunbookJob.resumes`)."""
+    from trainmaster.duty_records import runs
+
+    mine = [r for r in runs(app.ledger, env.name, book.name) if r["release_id"] == release.id]
+    return int(mine[-1]["id"]) if mine and mine[-1]["status"] in ("pending", "interrupted") else None
 
 
 def _local(app: App, book: Runbook, env: Environment, release: Release, deployment_id: int, run_id: int,
@@ -250,14 +266,14 @@ def _local(app: App, book: Runbook, env: Environment, release: Release, deployme
 
 def _remote(run_remote: RunRemote, app: App, book: Runbook, env: Environment, release: Release,
             deployment_id: int, begin: Callable[[], int], variables: dict[str, str], masker: Masker,
-            out: Callable[[str], None]) -> tuple[str, str]:
+            out: Callable[[str], None], *, resumes: int | None) -> tuple[str, str]:
     """Hand the run to the target's ``run_runbook``; ``(status, masked log excerpt)``."""
     from trainmaster.interfaces import RunbookJob
 
     assert book.remote is not None
     job = RunbookJob(config=app.config, environment=env, release=release, deployment_id=deployment_id,
                      begin=begin, name=book.name, remote=book.remote, timeout=book.timeout,
-                     variables=variables, out=lambda text: out(masker.mask(text)))
+                     variables=variables, out=lambda text: out(masker.mask(text)), resumes=resumes)
     outcome = run_remote(job)
     excerpt = "\n".join(part for part in (outcome.excerpt, outcome.message) if part)
     return outcome.status, masker.mask(excerpt)

@@ -150,6 +150,25 @@ def test_a_run_whose_runner_was_killed_after_the_post_is_adopted_not_started_twi
     assert again.returncode == 0 and len(fake.runbook_runs) == 2
 
 
+def test_a_run_held_by_a_manual_intervention_is_exit_3_and_a_rerun_adopts_its_outcome(tmp_path, project):
+    """Someone must respond in Octopus: exit 3 with the task's link. Once the task has finished there,
+    the next ``run`` takes its outcome instead of running the runbook a second time."""
+    run, _, fake = project
+    proc, task_id = _started(tmp_path, project, "run", "migrate-db", "--env", "dev")
+    fake.hold_task(task_id, "Take a backup first?")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3 and "waits on a manual intervention" in err and task_id in err, err
+    assert _runs(run) == [("migrate-db", "1.0.0", "pending")]
+    fake.release_task(task_id)
+    fake.advance(fake.tasks[task_id])  # it finishes in Octopus while nobody waits on it
+    assert fake.tasks[task_id]["State"] == "Success"
+    out = run("run", "migrate-db", "--env", "dev")
+    assert out.returncode == 0, out.stderr
+    assert f"(task {task_id})" in out.stdout and "adopting run" in out.stdout
+    assert len(fake.runbook_runs) == 1 and fake.count("createRunbookRunCreate_Spaces") == 1
+    assert _runs(run) == [("migrate-db", "1.0.0", "pending"), ("migrate-db", "1.0.0", "succeeded")]
+
+
 def test_sigterm_cancels_the_octopus_run_and_records_it_cancelled(tmp_path, project):
     run, _, fake = project
     proc, task_id = _started(tmp_path, project, "run", "migrate-db", "--env", "dev")
