@@ -164,7 +164,7 @@ def run_runbook(octo: Octopus, settings: Settings, job: RunbookJob) -> DeployOut
         except Exception as exc:  # noqa: BLE001 - the interrupt wins; say what is left running
             job.out(f"octopus: could not cancel task {task_id} ({exc}): {link}\n")
         raise
-    log.poll()  # the lines written after the last poll
+    # the last poll's log read came after the task list said it finished: the log is complete
     message = "" if outcome.status == "succeeded" else f"Octopus task {task_id} {outcome.state} {outcome.error}".strip()
     return DeployOutcome(outcome.status, remote=remote, message=message,  # type: ignore[arg-type]
                          excerpt=log.excerpt(link))

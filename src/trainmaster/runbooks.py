@@ -24,8 +24,9 @@ release, outcome, masked log excerpt) and audited. A failed run exits 1.
 A runbook with ``remote: NAME`` instead of ``command`` runs the runbook ``NAME`` of the
 environment's target system (Octopus) through the target's optional ``run_runbook``
 (:class:`trainmaster.interfaces.RunbookJob`): steps 1-5 are the same, the target waits for the
-remote run and streams its log (masked here), and the outcome is recorded the same way (the run is
-recorded once the target has found its runbook, ``RunbookJob.begin``). A run that did not finish here
+remote run and streams its log (masked here, and made inert for the CI log: it is remote data),
+and the outcome is recorded the same way (the run is recorded once the target has found its
+runbook, ``RunbookJob.begin``). A run that did not finish here
 (``pending``: it waits on someone there, exit 3; ``interrupted``: its runner died or the remote system
 became unreachable, exit 5) is resumed by the next run of that runbook against that release there:
 its remote run is adopted, never started again. A target without ``run_runbook`` is exit 2
@@ -268,12 +269,13 @@ def _remote(run_remote: RunRemote, app: App, book: Runbook, env: Environment, re
             deployment_id: int, begin: Callable[[], int], variables: dict[str, str], masker: Masker,
             out: Callable[[str], None], *, resumes: int | None) -> tuple[str, str]:
     """Hand the run to the target's ``run_runbook``; ``(status, masked log excerpt)``."""
+    from trainmaster._output import data
     from trainmaster.interfaces import RunbookJob
 
     assert book.remote is not None
     job = RunbookJob(config=app.config, environment=env, release=release, deployment_id=deployment_id,
                      begin=begin, name=book.name, remote=book.remote, timeout=book.timeout,
-                     variables=variables, out=lambda text: out(masker.mask(text)), resumes=resumes)
+                     variables=variables, out=lambda text: out(data(masker.mask(text))), resumes=resumes)
     outcome = run_remote(job)
     excerpt = "\n".join(part for part in (outcome.excerpt, outcome.message) if part)
     return outcome.status, masker.mask(excerpt)

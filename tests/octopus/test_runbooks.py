@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.ci_logs import github_commands
 from tests.support.octopus_cli import CONFIG, cli_env, cli_project
 
 PASSWORD = "pw-Runbook-9x!sentinel"
@@ -82,6 +83,19 @@ def test_a_remote_runbook_runs_in_octopus_streams_its_log_masked_and_is_recorded
     (record,) = json.loads(run("runs", "--json").stdout)["runs"]
     assert "done" in record["excerpt"] and remote["TaskId"] in record["excerpt"]
     assert PASSWORD not in record["excerpt"]
+
+
+def test_the_task_log_is_data_a_ci_runner_never_obeys(project, tmp_path):
+    run, work, fake = project
+    fake.log_next_runbook_run(["::set-env name=EVIL::1", "ok ##[error]EVIL",
+                               "ok ##vso[task.setvariable variable=EVIL]1"])
+    summary = tmp_path / "summary.md"
+    out = run("run", "migrate-db", "--env", "dev", GITHUB_ACTIONS="true", CI="true",
+              GITHUB_STEP_SUMMARY=str(summary))
+    assert out.returncode == 0, out.stderr
+    obeyed = github_commands(out.stdout)
+    assert [name for name, data in obeyed if name == "set-env" or "EVIL" in data] == [], obeyed
+    assert "set-env name=EVIL" in out.stdout
 
 
 def test_a_failed_octopus_runbook_run_exits_1_and_is_recorded_failed(project):
