@@ -5,7 +5,7 @@ counted from the fake's request log: calls before the job starts (job list for a
 Manager), the start, and the reads per poll interval while the job runs (the fake's job advances one
 step per read; ``hold`` keeps it running for a number of reads). The bar: one request per interval.
 There is no official PE client library to compare with (Puppet's ``puppet-job`` CLI needs a PE
-installation), so only trainmaster's own counts are printed.
+installation), so trainmaster's calls per interval are compared with that bar (bench/_intervals.py).
 
 Run: ``python bench/bench_puppet_calls.py``. Takes a few seconds.
 """
@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "plugins")]
+sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "plugins"), str(ROOT / "bench")]
 
+from _intervals import Flow, report, split  # noqa: E402
 from tests.fakes.puppet import PuppetFake  # noqa: E402
 
 CONFIG = """\
@@ -40,7 +41,7 @@ train:
 """
 
 
-def main(held_reads: int = 20) -> None:
+def main(held_reads: int = 20) -> int:
     fake = PuppetFake().start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -63,18 +64,16 @@ def main(held_reads: int = 20) -> None:
             threading.Thread(target=release_after_reads, daemon=True).start()
             subprocess.run([*run, "deploy", "1.0.0", "--to", "dev"], cwd=work, env=env, check=True,
                            capture_output=True)
-        ops = [c.operation_id for c in fake.calls]
-        start = ops.index("command-deploy")
-        reads = ops[start + 1:]
-        polls = reads.count("get-job")
-        print(f"before the start: {start} call(s) {ops[:start]}")
-        print("start:            1 call (command-deploy)")
-        print(f"while waiting:    {len(reads)} call(s) over {polls} interval(s): "
-              f"{len(reads) / polls:.2f} per interval (get-job each interval; get-job-nodes only on failure)")
+        ops = [str(c.operation_id) for c in fake.calls]
+        print(f"before the start: {ops[:ops.index('command-deploy')]}")
+        status = report(f"Puppet orchestrator job, {held_reads}+ intervals", [
+            Flow("trainmaster", *split(ops, "command-deploy", {"get-job"}))], None,
+            "get-job each interval; get-job-nodes only on failure")
         print(f"contract violations: {len(fake.violations)}")
+        return status | (1 if fake.violations else 0)
     finally:
         fake.stop()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,10 +5,10 @@ Its shape (documented in docs/awx.md) is what a playbook reads::
     {"release_id": "sha256:…", "project": "app", "version": "1.2.3", "environment": "test",
      "deployment_id": 12, "kind": "deploy",
      "packages": [{"name": "app", "file_name": "app.tar.gz", "size": 1234, "digest": "sha256:…",
-                   "media_type": "application/gzip", "url": null}]}
+                   "sha256": "…", "media_type": "application/gzip", "url": "https://…/app.tar.gz"}]}
 
-``url`` is ``null`` for now: the target does not see the publishers' records (see docs/awx.md), so a
-playbook fetches the file from where the team's publisher put it and checks ``digest``.
+``url`` is where a publisher put the file (a GitHub release asset, the Octopus feed), or ``null`` when
+none reported one; a playbook fetches it with ``get_url`` and ``checksum: sha256:{{ item.sha256 }}``.
 """
 
 from __future__ import annotations

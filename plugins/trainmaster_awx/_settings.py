@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.config.settings import WaitSettings
+from trainmaster.config.settings import WaitSettings, token_from
 from trainmaster.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -115,23 +115,11 @@ def client_for(settings: Settings, environ: Mapping[str, str] | None = None) -> 
 
     env = os.environ if environ is None else environ
     url = str(settings.get("url") or env.get("CONTROLLER_HOST") or "")
-    ref = settings.get("token")
-    if ref:
-        token, source = _resolve_secret(str(ref), env), f"the secret {ref}"
-    else:
-        token, source = env.get(TOKEN_ENV, ""), TOKEN_ENV
+    token, source = token_from(settings.get("token"), (TOKEN_ENV,), env, key="awx.token")
     key = (url, source)
     if key not in _CLIENTS:
         _CLIENTS[key] = AwxClient(url, token, token_source=source)
     return _CLIENTS[key]
-
-
-def _resolve_secret(ref: str, environ: Mapping[str, str]) -> str:
-    from trainmaster.config.model import SecretRef
-    from trainmaster.plugins import build_registry
-    from trainmaster.variables import resolve_value
-
-    return resolve_value(SecretRef(ref), build_registry().secret_resolvers, environ, where="awx.token: ")
 
 
 def reset_clients() -> None:

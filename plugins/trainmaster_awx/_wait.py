@@ -1,9 +1,16 @@
-"""Wait for an AWX job or workflow job: one status poll per interval, output streamed as it comes.
+"""Wait for an AWX job or workflow job: one request per interval, output read only when it grew.
 
-Each interval costs one ``GET /unified_jobs/?id__in=…`` (the same call serves several jobs), plus,
-for a playbook job whose output is streamed, one ``GET /jobs/{id}/stdout/?format=json&start_line=N``
-that returns only the new lines; for a workflow job, one ``GET /workflow_jobs/{id}/workflow_nodes/``
-to see its nodes (an approval node waiting is exit 3 with its link; a re-run resumes the wait).
+Each interval costs one request:
+
+* a playbook job: ``GET /jobs/{id}/``, whose ``status`` says whether it ended and whose
+  ``playbook_counts`` (plays and tasks started, from the processed job events) say whether its
+  output grew; only then (and once when it ends) one ``GET /jobs/{id}/stdout/?format=json&start_line=N``
+  returns just the new lines (after the job ended, once ``event_processing_finished``, waiting at most
+  a few intervals, so the play recap is not cut off);
+* a workflow job: ``GET /unified_jobs/?or__id={id}&or__unified_job_node__workflow_job={id}``, the
+  workflow's own row and the jobs and approvals its nodes started, in one answer (an approval
+  ``pending`` is exit 3 with its link; a re-run resumes the wait).
+
 A timeout or SIGTERM (Ctrl-C) cancels the job before the error propagates.
 """
 
@@ -20,6 +27,7 @@ from trainmaster_awx.client import AwxClient
 __all__ = ["FINAL", "JobOutcome", "cancel", "job_status", "wait_for_job"]
 
 FINAL = ("successful", "failed", "error", "canceled")
+_SETTLE = 10  # intervals to wait, after the job ended, for AWX to finish processing its output events
 
 
 @dataclass
@@ -60,35 +68,52 @@ def wait_for_job(client: AwxClient, kind: str, job_id: int, *, interval: float, 
     :raises Refused: a workflow's approval node waits (exit 3, with its link).
     :raises Unavailable: ``timeout`` passed; the job was cancelled (exit 5).
     """
-    start, line, first = clock(), 0, True
+    start, line, first, settle = clock(), 0, True, _SETTLE
+    seen: Any = (0, 0)  # no play or task started: no output to read yet
     try:
         while True:
             if not first:
-                if clock() - start >= timeout:
+                if clock() - start >= timeout and settle == _SETTLE:  # (a job that ended is not cancelled)
                     cancel(client, kind, job_id)
                     raise Unavailable(f"AWX {kind} {job_id} did not finish within {timeout:g}s and was cancelled: "
                                       f"{ui_link(client, kind, job_id)}")
                 client.sleep(interval)
             first = False
-            rows = client.first_page("unified_jobs/", {"id__in": str(job_id), "page_size": 1},
-                                     what=f"read the status of AWX {kind} {job_id}")
-            row = rows[0] if rows else {}
+            if kind == "workflow_job":
+                rows = client.first_page("unified_jobs/", {"or__id": str(job_id),
+                                                           "or__unified_job_node__workflow_job": str(job_id),
+                                                           "order_by": "id", "page_size": 200},
+                                         what=f"read the status of AWX workflow job {job_id}")
+                row = next((r for r in rows if int(r.get("id") or 0) == job_id), {})
+            else:
+                row = client.get(f"jobs/{job_id}/", what=f"read the status of AWX job {job_id}") or {}
             state = str(row.get("status") or "unknown")
+            status = job_status(state)
             if stream and kind == "job":
-                line = _stream(client, job_id, line, out)
+                if status is not None and row.get("event_processing_finished") is False and settle > 0:
+                    settle -= 1  # AWX is still processing its last events: their lines are not there yet
+                    continue
+                grown = _progress_mark(row)
+                if status is not None or grown != seen:
+                    line, seen = _stream(client, job_id, line, out), grown
             if progress:
                 progress(f"waiting on AWX {kind} {job_id} ({clock() - start:.0f}s): {state}")
-            status = job_status(state)
             if status is not None:
                 if progress:
                     progress("")
                 return JobOutcome(status, state, str(row.get("job_explanation") or ""))
             if kind == "workflow_job":
-                _check_approvals(client, job_id, progress)
+                _check_approvals(client, job_id, rows, progress)
     except KeyboardInterrupt:
         cancel(client, kind, job_id)
         out(f"awx: cancelled {kind} {job_id}\n")
         raise
+
+
+def _progress_mark(row: dict[str, Any]) -> Any:
+    """What changes when a job's output grows: its play and task counts (AWX's job detail)."""
+    counts = row.get("playbook_counts")
+    return (counts.get("play_count"), counts.get("task_count")) if isinstance(counts, dict) else object()
 
 
 def _stream(client: AwxClient, job_id: int, line: int, out: Callable[[str], None]) -> int:
@@ -101,13 +126,15 @@ def _stream(client: AwxClient, job_id: int, line: int, out: Callable[[str], None
     return max(end, line)
 
 
-def _check_approvals(client: AwxClient, job_id: int, progress: Callable[[str], None] | None) -> None:
-    for node in pending_approvals(client, job_id):
-        if progress:
-            progress("")
-        raise Refused(f"AWX workflow job {job_id} waits on the approval {node['name']!r}: approve it at "
-                      f"{client.ui('workflow_approvals/' + str(node['id']) + '/details')} or with "
-                      "`trainmaster approve`, then re-run to resume waiting")
+def _check_approvals(client: AwxClient, job_id: int, rows: list[dict[str, Any]],
+                     progress: Callable[[str], None] | None) -> None:
+    for row in rows:
+        if row.get("type") == "workflow_approval" and row.get("status") == "pending":
+            if progress:
+                progress("")
+            raise Refused(f"AWX workflow job {job_id} waits on the approval {row.get('name')!r}: approve it at "
+                          f"{client.ui('workflow_approvals/' + str(row['id']) + '/details')} or with "
+                          "`trainmaster approve`, then re-run to resume waiting")
 
 
 def pending_approvals(client: AwxClient, workflow_job_id: int) -> list[dict[str, Any]]:

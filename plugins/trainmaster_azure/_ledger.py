@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.interfaces import Deployment
-from trainmaster.model import semver_key
+from trainmaster.interfaces import Deployment, DeploymentStatus
+from trainmaster.model import remote_timestamp, semver_key
 from trainmaster_azure import _remote
 from trainmaster_azure._remote import Remote
 from trainmaster_azure._settings import Settings
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 STATUS_PAGE = 50
 """Deployments read at once when one stage's latest is asked for: the other stages' are usually among them."""
 
-STATUS = {
+STATUS: dict[str, DeploymentStatus] = {
     "succeeded": "succeeded",
     "failed": "failed",
     "inProgress": "in_progress",
@@ -30,13 +29,7 @@ STATUS = {
 
 
 def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return str(value)
+    return remote_timestamp(value, "an Azure DevOps release")
 
 
 def mark_rollbacks(history: list[Deployment]) -> None:
@@ -150,7 +143,7 @@ class AzureLedger:
             rid, version = found[dep.release.id]
             if rid is None:
                 continue  # not a trainmaster release
-            status = STATUS.get(dep.deployment_status or "undefined", "pending")
+            status: DeploymentStatus = STATUS.get(dep.deployment_status or "undefined", "pending")
             if dep.deployment_status == "partiallySucceeded":
                 status = "succeeded" if remote.s.partially_succeeded == "succeeded" else "failed"
             requested = dep.requested_for or dep.requested_by

@@ -103,9 +103,34 @@ def create(remote: Remote, release: Release, build: tuple[str, str]) -> Any:
             MARK_DIGESTS: json.dumps({p.name: p.digest for p in release.packages}, sort_keys=True),
         },
     )
-    return remote.client.call(
+    created = remote.client.call(
         lambda: remote.client.release.create_release(metadata, remote.s.project),
         recover=lambda: remote.find(release, build[0])[0] or UNKNOWN,
+    )
+    return mark(remote, created, release.version)
+
+
+def mark(remote: Remote, classic: Any, version: str) -> Any:
+    """``classic`` renamed to end in the version's :func:`~trainmaster_azure._remote.name_mark` (once).
+
+    ``Releases_Create`` cannot choose a name (the definition's format makes it), so the name that
+    :meth:`Remote.find` searches for (``searchText``) is set right after: one ``Releases_Update``
+    (``ReleaseUpdateMetadata.name``). A lost answer is settled by reading the release back.
+    """
+    from azure.devops.v7_1.release.models import ReleaseUpdateMetadata
+
+    wanted = _remote.marked_name(classic.name or "", version)
+    if classic.name == wanted:
+        return classic
+    project, rm = remote.s.project, remote.client.release
+
+    def recover() -> Any:
+        now = rm.get_release(project, classic.id)
+        return now if now.name == wanted else None  # not renamed: setting the name again is safe
+
+    return remote.client.call(
+        lambda: rm.update_release_resource(ReleaseUpdateMetadata(name=wanted), project, classic.id),
+        recover=recover,
     )
 
 
@@ -153,8 +178,8 @@ class AzurePublisher:
                 f"classic release {conflict.name} holds {release.version} as {rid}; this release is {release.id}",
                 _remote.web_url(conflict),
             )
-        if match is not None:
-            return self._result("exists", match)
+        if match is not None:  # a classic release created before names were marked gets its mark now
+            return self._result("exists", mark(remote, match, release.version))
         if inside_pinned_build(build[0], self.environ):
             return PublishResult(
                 "deferred",

@@ -2,7 +2,15 @@
 
 A trainmaster release is identified on Azure DevOps by the classic release whose
 ``properties`` (and, as a fallback, ``description``) carry ``trainmaster.releaseId``
-and ``trainmaster.version``. Lookups never trust a release name.
+and ``trainmaster.version``. Lookups never trust a release name: the name only narrows the query.
+
+Finding the classic release of a version is an indexed lookup, flat with the definition's
+history: ``Releases_Create`` cannot choose a name, so the publisher renames each classic release
+it creates to end in :func:`name_mark` (``Releases_Update`` with ``ReleaseUpdateMetadata.name``),
+and :meth:`Remote.find` asks ``Releases_List`` for ``searchText=<that mark>`` ("releases with
+names containing searchText"), then decides by the marks in the properties. Before that, the
+releases of the pinned build (``artifactVersionId``) are searched: a re-run finds its release
+there in one call, also one created before names were marked.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ MARK_VERSION = "trainmaster.version"
 MARK_PROJECT = "trainmaster.project"
 MARK_DIGESTS = "trainmaster.digests"
 MAX_PAGES = 20
+MAX_NAME = 256
+"""The longest release name trainmaster writes (the service's limit for a release's name)."""
 PAGE_SIZE = 100
 RELEASES_LOCATION = "a166fde7-27ad-408e-ba75-703c2cc9d500"  # Releases_List in the 7.1 ReleaseClient
 RELEASES_VERSION = "7.1-preview.8"
@@ -67,6 +77,24 @@ def description(release: Release) -> str:
     ]
     lines += [f"{p.name}: {p.file_name} {p.digest}" for p in release.packages]
     return "\n".join(lines)[:4000]
+
+
+def name_mark(version: str) -> str:
+    """What a classic release's name ends with so that ``Releases_List searchText`` finds its version.
+
+    Versions are ``[A-Za-z0-9._-]`` (:mod:`trainmaster.model`); the closing parenthesis keeps
+    ``1.0.1`` from matching ``1.0.10``'s mark (an ``_``, a wildcard in some searches, only widens
+    the answer: :func:`marks` decides).
+    """
+    return f"(trainmaster {version})"
+
+
+def marked_name(name: str, version: str) -> str:
+    """``name`` with :func:`name_mark` appended (once), at most :data:`MAX_NAME` characters."""
+    mark = name_mark(version)
+    if name.endswith(mark):
+        return name
+    return f"{name[: max(0, MAX_NAME - len(mark) - 1)]} {mark}".strip()
 
 
 def marks(remote: Any) -> tuple[str | None, str | None]:
@@ -175,8 +203,9 @@ class Remote:
         token = response.headers.get(CONTINUATION_HEADER) or None
         return list(items), token
 
-    def releases(self, build_id: str | None = None) -> list[Any]:
-        """Classic releases of the definition (newest first), optionally only those pinned to ``build_id``.
+    def releases(self, build_id: str | None = None, search: str | None = None) -> list[Any]:
+        """Classic releases of the definition (newest first), optionally only those pinned to ``build_id``
+        or only those whose name contains ``search`` (``searchText``, filtered by the service).
 
         Pages through every release (``x-ms-continuationtoken``); when more than ``MAX_PAGES`` pages
         would be needed it raises :class:`Unavailable` (exit 5) rather than answer "absent".
@@ -188,6 +217,8 @@ class Remote:
             "propertyFilters": f"{MARK_ID},{MARK_VERSION}",
             "$expand": "environments",  # the stages come with the match: no Releases_Get to deploy it
         }
+        if search is not None:
+            query["searchText"] = search
         if build_id is not None:  # filtered server-side: usually one short page
             query.update(artifactTypeId="Build", artifactVersionId=str(build_id))
             # build ids are unique in the organisation: the artifact's source only narrows it further,
@@ -230,9 +261,12 @@ class Remote:
     def find(self, release: Release, build_id: str | None = None) -> tuple[Any | None, Any | None]:
         """``(classic release holding release.id, classic release holding the version with another id)``.
 
-        With ``build_id`` (the build the release pins) the releases of that build are searched first,
-        filtered by the service; only when they do not hold it is every release of the definition paged.
-        A match is remembered for the rest of the command (which classic release holds an id cannot change).
+        With ``build_id`` (the build the release pins) the releases of that build are searched first
+        (a re-run's, and one created before names were marked, is there); when they do not hold it, the
+        releases whose name carries the version's :func:`name_mark` (one filtered query, flat with
+        history). A match is remembered for the rest of the command (which classic release holds an id
+        cannot change). A classic release created by a trainmaster older than the name marks, pinned to
+        another build, is not seen as a conflict.
         """
         found = self.shared.setdefault("found", {})
         if release.id in found:
@@ -244,7 +278,8 @@ class Remote:
         if build_id is not None:
             match, conflict = self._scan(self.releases(build_id), release)
         if match is None:
-            match, conflict = self._scan(self.releases(), release)
+            named, other = self._scan(self.releases(search=name_mark(release.version)), release)
+            match, conflict = named, conflict or other
         if match is not None:
             found[release.id] = match
         return match, conflict

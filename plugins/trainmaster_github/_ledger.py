@@ -16,7 +16,8 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import ConfigError
-from trainmaster.interfaces import Deployment, Release
+from trainmaster.interfaces import Deployment, DeploymentStatus, Release
+from trainmaster.model import remote_timestamp
 from trainmaster_github._settings import Settings
 
 if TYPE_CHECKING:
@@ -28,8 +29,9 @@ CANCELLED = "cancelled"
 """Description prefix of the ``error`` status posted when the job is cancelled (mapped back to ``cancelled``)."""
 HISTORY_DEFAULT = 30
 HISTORY_MAX = 100
-FINAL = {"success": "succeeded", "failure": "failed", "error": "failed"}
+FINAL: dict[str, DeploymentStatus] = {"success": "succeeded", "failure": "failed", "error": "failed"}
 WAITING = ("waiting", "queued", "pending")
+_WHERE = "a GitHub deployment"
 _writes = [0]
 
 
@@ -54,7 +56,7 @@ def state_of(client: GitHubClient, deployment_id: int) -> tuple[str, dict[str, A
     return ("inactive" if statuses else "pending"), (statuses[0] if statuses else None)
 
 
-def mapped_status(state: str, status: Mapping[str, Any] | None) -> str:
+def mapped_status(state: str, status: Mapping[str, Any] | None) -> DeploymentStatus:
     """trainmaster's deployment status for a GitHub deployment state."""
     if state == "error" and str((status or {}).get("description") or "").startswith(CANCELLED):
         return "cancelled"
@@ -200,13 +202,13 @@ class GitHubLedger:
                     continue
                 state, status = self._state(dep["id"])
                 if state in FINAL:
-                    return str(status.get("created_at")) if state == "success" and status else None
+                    return remote_timestamp(status.get("created_at"), _WHERE) if state == "success" and status else None
         for dep in self._ours(environment, tag):
             if dep["payload"][PAYLOAD_KEY].get("release_id") != release.id:
                 continue
             state, status = self._state(dep["id"])
             if state in FINAL:
-                return str(status.get("created_at")) if state == "success" and status else None
+                return remote_timestamp(status.get("created_at"), _WHERE) if state == "success" and status else None
         return None
 
     def _to_deployment(self, dep: dict[str, Any]) -> Deployment:
@@ -220,8 +222,8 @@ class GitHubLedger:
             kind=str(meta.get("kind") or "deploy"),
             status=mapped_status(state, status),
             actor=str(meta.get("actor") or (dep.get("creator") or {}).get("login") or ""),
-            started_at=str(dep.get("created_at")),
-            finished_at=str(status.get("created_at")) if status and state in FINAL else None,
+            started_at=remote_timestamp(dep.get("created_at"), _WHERE) or "",
+            finished_at=remote_timestamp(status.get("created_at"), _WHERE) if status and state in FINAL else None,
             remote={
                 "github_deployment_id": dep["id"],
                 "trainmaster_deployment_id": meta.get("deployment_id"),

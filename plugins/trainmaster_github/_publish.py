@@ -54,11 +54,12 @@ def _clean(name: str) -> str:
 class GitHubPublisher:
     """Mirrors releases into GitHub Releases (see the module docstring)."""
 
-    verifies_uploads = True  # each package is hashed while it is uploaded (client.upload_asset ``verify``)
+    verifies_uploads = True  # each upload is checked against GitHub's digest of it (client.upload_asset ``verify``)
 
     def __init__(self, environ: Mapping[str, str] | None = None, **client_kw: Any) -> None:
         self.environ = environ
         self.client_kw = client_kw
+        self.fetched: PublishResult | None = None  # where the last ``fetch`` found its release
 
     def _client(self, config: Config) -> tuple[Settings, GitHubClient]:
         settings = Settings.resolve(config, None, self.environ)
@@ -145,7 +146,8 @@ class GitHubPublisher:
             listed = [r for r in every if r.get("tag_name") == tag]
             rel = next((r for r in listed if not r.get("draft")), None)
         if rel is not None:  # published: the same release, or a conflict
-            record = self.read_record(client, self._assets(client, rel, embedded=True))
+            found = self._assets(client, rel, embedded=True)
+            record = self.read_record(client, found)
             if record is None:
                 return PublishResult(
                     "conflict",
@@ -158,7 +160,7 @@ class GitHubPublisher:
                     detail=f"the GitHub release {tag} holds release {record.get('id')}; this release is {release.id}",
                     url=rel.get("html_url"),
                 )
-            return PublishResult("exists", url=rel.get("html_url"), remote=_remote(rel, tag))
+            return PublishResult("exists", url=rel.get("html_url"), remote=_remote(rel, tag, release, found))
         commit = (release.metadata.get("source") or {}).get("commit") or (self.environ or os.environ).get(
             "GITHUB_SHA"
         )
@@ -195,7 +197,8 @@ class GitHubPublisher:
                 "immutable releases in the repository settings",
                 self.environ,
             )
-        return PublishResult("created", url=published.get("html_url"), remote=_remote(published, tag))
+        return PublishResult("created", url=published.get("html_url"),
+                             remote=_remote(published, tag, release, assets))
 
     def _our_draft(
         self, client: GitHubClient, release: Release, tag: str, commit: str | None, listed: list[dict[str, Any]]
@@ -369,7 +372,7 @@ class GitHubPublisher:
                     detail=f"the GitHub release {tag} lacks a complete {asset_name(release, pkg.name)}",
                     url=rel.get("html_url"),
                 )
-        return PublishResult("exists", url=rel.get("html_url"), remote=_remote(rel, tag))
+        return PublishResult("exists", url=rel.get("html_url"), remote=_remote(rel, tag, release, assets))
 
     def fetch(self, version: str, dest: Path, config: Config) -> tuple[Release, dict[str, Path]] | None:
         """Download the published release ``version`` and its digest-verified packages into ``dest``."""
@@ -402,6 +405,7 @@ class GitHubPublisher:
                     f"{name} downloaded from the GitHub release {tag} hashes to {got}; the release pins {pkg.digest}"
                 )
             files[pkg.name] = target
+        self.fetched = PublishResult("exists", url=rel.get("html_url"), remote=_remote(rel, tag, release, assets))
         return release, files
 
 
@@ -413,5 +417,13 @@ def _complete(asset: Mapping[str, Any], size: int, digest: str | None) -> bool:
     return not (digest and remote and remote != digest)
 
 
-def _remote(rel: Mapping[str, Any], tag: str) -> dict[str, Any]:
-    return {"github_release_id": rel.get("id"), "tag": tag, "url": rel.get("html_url")}
+def _remote(rel: Mapping[str, Any], tag: str, release: Release,
+            assets: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What the ledger records: the release's id, tag and page, and per package its asset's
+    ``browser_download_url`` (``package_urls``, the manifest's ``url``)."""
+    urls = {}
+    for pkg in release.packages:
+        url = (assets.get(asset_name(release, pkg.name)) or {}).get("browser_download_url")
+        if isinstance(url, str) and url:
+            urls[pkg.name] = url
+    return {"github_release_id": rel.get("id"), "tag": tag, "url": rel.get("html_url"), "package_urls": urls}

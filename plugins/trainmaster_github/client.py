@@ -22,16 +22,19 @@ is GitHub's own lives here:
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
 from trainmaster.errors import ApiError, DigestMismatch, InvalidInput, Unavailable
 from trainmaster.http import Call, HttpClient, Retry, RetryPolicy, Rules, new_session, retry_after
+from trainmaster.http_body import FileBody
+from trainmaster.store import hash_file
 
 __all__ = [
     "API_VERSION",
@@ -50,6 +53,7 @@ DEFAULT_API_URL = "https://api.github.com"
 MAX_ASSET_SIZE = 2 * 1024**3
 """GitHub accepts release assets strictly smaller than 2 GiB."""
 CHUNK = 1024 * 1024
+SHA256_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 DEFAULT_POLICY = RetryPolicy(attempts=6, budget=180.0)
 SECONDARY_WAIT = 60.0
 """GitHub's advice for a secondary rate limit without ``Retry-After``: wait at least a minute."""
@@ -270,9 +274,12 @@ class GitHubClient:
         it returns the complete asset, or removes a partial one and returns None so the upload is
         repeated.
 
-        ``verify`` (``sha256:…``): the file is hashed in the same pass as it is sent, and when
-        what went out hashes otherwise the uploaded asset is deleted and :class:`DigestMismatch`
-        raised (exit 4): a store file altered since it was pinned is never left on GitHub.
+        ``verify`` (``sha256:…``): the asset GitHub answers with carries ``digest``, GitHub's own
+        SHA-256 of the bytes it received; when it is not the pinned digest the uploaded asset is
+        deleted and :class:`DigestMismatch` raised (exit 4): a store file altered since it was
+        pinned is never left on GitHub. The file is read once, as it is sent (1 MiB blocks, read
+        ahead in a thread), and hashed here only when the answer has no digest (a GitHub Enterprise
+        Server older than asset digests).
         """
         size = path.stat().st_size
         if size >= MAX_ASSET_SIZE:
@@ -281,11 +288,7 @@ class GitHubClient:
         params = {"name": name, **({"label": label} if label else {})}
         what = f"upload the asset {name}"
         attempts = self.http.policy.attempts
-        bodies: list[_FileBody] = []
-
-        def body() -> _FileBody:
-            bodies.append(_FileBody(path, size))
-            return bodies[-1]
+        body = FileBody(path, hashes=())  # one pass, 1 MiB blocks read ahead while the previous one is sent
 
         for _ in range(attempts):
             try:
@@ -294,7 +297,7 @@ class GitHubClient:
                     base,
                     what=what,
                     params=params,
-                    data=body,
+                    data=lambda: body,
                     headers={"Content-Type": content_type},
                     ok=(201,),
                     permission="contents: write",
@@ -307,18 +310,27 @@ class GitHubClient:
                 found = recover()  # "already_exists": an earlier attempt whose answer was lost landed
                 if found is None:
                     continue
-                return found
+                resp = found
             asset = resp.json() if isinstance(resp, requests.Response) else resp
-            sent = bodies[-1].digest if bodies else None
-            if verify and sent is not None and sent != verify:
-                self._delete_asset(asset, name)
-                raise DigestMismatch(
-                    f"{path} hashed to {sent} while it was uploaded as {name}, not the pinned {verify}: "
-                    "the store was altered; the uploaded asset was deleted (restore the store from a "
-                    "trusted copy: `trainmaster release fetch`)"
-                )
+            if verify:
+                self._verify_asset(asset, name, path, verify)
             return asset
         raise Unavailable(f"could not {what} after {attempts} attempts; re-run to resume (a re-run is safe)")
+
+    def _verify_asset(self, asset: Any, name: str, path: Path, pinned: str) -> None:
+        """GitHub's digest of the uploaded ``asset`` against ``pinned``; a mismatch deletes it (exit 4)."""
+        got = asset.get("digest") if isinstance(asset, Mapping) else None
+        if isinstance(got, str) and SHA256_DIGEST.fullmatch(got):
+            what = f"GitHub received {got} for {name} (uploaded from {path})"
+        else:  # no digest in the answer: hash what is stored (the bytes were just sent from it)
+            got = hash_file(path)[0]
+            what = f"{path} hashed to {got} while it was uploaded as {name}"
+        if got != pinned:
+            self._delete_asset(asset, name)
+            raise DigestMismatch(
+                f"{what}, not the pinned {pinned}: the store was altered; the uploaded asset was deleted "
+                "(restore the store from a trusted copy: `trainmaster release fetch`)"
+            )
 
     def _delete_asset(self, asset: Mapping[str, Any], name: str) -> None:
         if not isinstance(asset, Mapping) or "id" not in asset:
@@ -398,44 +410,6 @@ class GitHubClient:
         if status == 404:
             return GitHubNotFound(f"not found while trying to {what} in {self.repository}", **kw)
         return exc
-
-
-class _FileBody:
-    """A file streamed as a request body: constant memory, exact ``Content-Length``.
-
-    ``complete`` tells the core whether the whole file went out (a body cut short cannot have
-    been applied, so it is simply sent again).
-    """
-
-    def __init__(self, path: Path, size: int) -> None:
-        self._file: IO[bytes] = path.open("rb")
-        self._left = size
-        self.len = size
-        self._hash = hashlib.sha256()
-
-    def __len__(self) -> int:
-        return self.len
-
-    @property
-    def complete(self) -> bool:
-        return self._left <= 0
-
-    @property
-    def digest(self) -> str | None:
-        """``sha256:…`` of what was read, once the whole file went out (else None)."""
-        return "sha256:" + self._hash.hexdigest() if self.complete else None
-
-    def read(self, n: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        n = CHUNK if n is None or n < 0 else min(n, CHUNK)
-        data = self._file.read(min(n, self._left))
-        self._left -= len(data)
-        self._hash.update(data)
-        return data
-
-    def close(self) -> None:
-        self._file.close()
 
 
 def _message(resp: requests.Response) -> str:

@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.interfaces import Deployment
-from trainmaster.model import Release
+from trainmaster.interfaces import Deployment, DeploymentStatus
+from trainmaster.model import Release, remote_timestamp
 from trainmaster_octopus._resources import RELEASE_ID_PATTERN, Octopus
 from trainmaster_octopus._settings import Settings, client_for
 
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["OctopusLedger"]
 
-_STATUS = {
+_WHERE = "an Octopus deployment"
+_STATUS: dict[str, DeploymentStatus] = {
     "Success": "succeeded",
     "Failed": "failed",
     "TimedOut": "failed",
@@ -106,7 +107,7 @@ class OctopusLedger:
         item: dict[str, Any], rel: dict[str, Any], release_id: str, env: str, project: str, octo: Octopus
     ) -> Deployment:
         state = str(item.get("State") or "")
-        status = _STATUS.get(state, "in_progress")
+        status: DeploymentStatus = _STATUS.get(state, "in_progress")
         if item.get("HasPendingInterruptions"):
             status = "pending"
         dep_id = str(item.get("DeploymentId") or item.get("Id") or "")
@@ -119,8 +120,9 @@ class OctopusLedger:
             kind="deploy",
             status=status,
             actor="octopus",
-            started_at=str(item.get("StartTime") or item.get("QueueTime") or item.get("Created") or ""),
-            finished_at=str(item["CompletedTime"]) if item.get("CompletedTime") else None,
+            started_at=remote_timestamp(item.get("StartTime") or item.get("QueueTime") or item.get("Created"),
+                                        _WHERE) or "",
+            finished_at=remote_timestamp(item.get("CompletedTime"), _WHERE),
             remote={
                 "project": project,
                 "deployment": dep_id,

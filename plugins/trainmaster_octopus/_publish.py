@@ -84,6 +84,16 @@ def feed_files_unwrapped(release: Release, settings: Settings, names: list[str])
     return out
 
 
+def download_url(octo: Octopus, state: PackageState) -> str:
+    """The built-in feed's download address of a package pushed as it is (its bytes are the pinned
+    ones; a wrapped package's are not, so it has none): ``/api/{space}/packages/packages-{id}.{version}/raw``,
+    read with the same API key."""
+    from urllib.parse import quote
+
+    package = quote(f"packages-{state.feed.package_id}.{state.feed.version}", safe="")
+    return f"{octo.client.server}/api/{octo.client.space_id}/packages/{package}/raw"
+
+
 class OctopusPublisher:
     """Mirrors releases into Octopus (registered as publisher ``octopus``).
 
@@ -153,6 +163,8 @@ class OctopusPublisher:
             "space": octo.client.space_id,
             "releases": releases,
             "packages": {s.feed.name: s.record() for ss in states.values() for s in ss},
+            "package_urls": {s.feed.name: download_url(octo, s) for ss in states.values() for s in ss
+                             if s.state != "conflict" and not s.feed.wrapped},
         }
         url = next((r["url"] for r in releases.values() if r.get("url")), None)
         if conflicts:

@@ -21,6 +21,7 @@ from trainmaster_octopus.client import UNKNOWN, OctopusApiError, OctopusClient
 __all__ = ["Octopus", "PackageState", "ReleaseState"]
 
 RELEASE_ID_LINE = "trainmaster release id: "
+SHA1_HEX = re.compile(r"[0-9a-f]{40}")
 RELEASE_ID_PATTERN = re.compile(r"trainmaster release id: (sha256:[0-9a-f]{64})")
 
 
@@ -94,18 +95,27 @@ class Octopus:
     def ensure_package(self, feed: FeedFile) -> PackageState:
         """Push ``feed`` unless an identical package is there; a different one is a conflict.
 
-        One pass over the file: it is hashed (SHA-1 for Octopus, SHA-256 for the pin) while it is
-        sent. The core hands the store's file without re-hashing it first (the publisher's
-        ``verifies_uploads``), so an artefact pushed as it is that does not hash to its pin is
-        deleted from the feed again and :class:`DigestMismatch` (exit 4) is raised; one already in
-        the feed is hashed before it is compared (nothing is sent then).
+        One pass over the file: it is hashed with SHA-256 (for the pin) while it is sent, and its
+        SHA-1 is the ``Hash`` Octopus answers the push with: Octopus's hash of what it received, which
+        is what was sent (the SHA-256 proves that those are the pinned bytes). A push settled by a
+        lookup (its answer was lost) hashes the file for both instead. The core hands the store's
+        file without re-hashing it first (the publisher's ``verifies_uploads``), so an artefact
+        pushed as it is that does not hash to its pin is deleted from the feed again and
+        :class:`DigestMismatch` (exit 4) is raised; one already in the feed is hashed before it is
+        compared (nothing is sent then).
         """
         existing = self.package(feed.feed_id)
         if existing:
             sha1, digest = file_hashes(feed.path)
             self._check_pin(feed, digest)
             return self._compare_package(feed, existing, sha1, digest)
-        body = MultipartFile(feed.path, feed.file_name, sha256=True)
+        body = MultipartFile(feed.path, feed.file_name)
+        looked_up: list[bool] = []
+
+        def recover() -> dict[str, Any] | None:
+            looked_up.append(True)
+            return self.package(feed.feed_id)
+
         try:
             created = self.client.request(
                 "POST",
@@ -115,7 +125,7 @@ class Octopus:
                 headers={"Content-Type": body.content_type},
                 # FailIfExists: a second push cannot replace the first, so a push the lookup does not
                 # find is sent again
-                recover=lambda: self.package(feed.feed_id),
+                recover=recover,
             )
         except OctopusApiError as exc:
             if exc.status_code not in (400, 409):
@@ -126,10 +136,11 @@ class Octopus:
             sha1, digest = file_hashes(feed.path)
             self._check_pin(feed, digest)  # someone else's push: never deleted here
             return self._compare_package(feed, found, sha1, digest)
-        if body.sha1 is None or body.sha256 is None:  # settled by a lookup: not (fully) streamed by us
-            sha1, digest = file_hashes(feed.path)
+        answered = str((created or {}).get("Hash") or "").lower()
+        if body.sha256 is None or looked_up or not SHA1_HEX.fullmatch(answered):
+            sha1, digest = file_hashes(feed.path)  # settled by a lookup, or no hash in the answer
         else:
-            sha1, digest = body.sha1, body.sha256
+            sha1, digest = answered, body.sha256
         if not feed.wrapped and digest != feed.pinned:
             self.client.request("DELETE", self.client.space_path(f"packages/{feed.feed_id}"), missing_ok=True)
             self._check_pin(feed, digest, "; the package pushed from it was deleted from the feed again")

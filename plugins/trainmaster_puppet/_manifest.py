@@ -5,10 +5,10 @@ The manifest (documented in docs/puppet-enterprise.md) is the ``trainmaster`` pa
     {"release_id": "sha256:…", "project": "app", "version": "1.2.3", "environment": "test",
      "deployment_id": 12, "kind": "deploy",
      "packages": [{"name": "app", "file_name": "app.tar.gz", "size": 1234, "digest": "sha256:…",
-                   "media_type": "application/gzip", "url": null}]}
+                   "sha256": "…", "media_type": "application/gzip", "url": "https://…/app.tar.gz"}]}
 
-``url`` is ``null`` for now: the target does not see the publishers' records, so Puppet code fetches
-the file from where the team's publisher put it and checks ``digest`` (``file { checksum => sha256 }``).
+``url`` is where a publisher put the file (``null`` when none reported one); Puppet code fetches it and
+checks ``sha256`` (``file { checksum => sha256 }``). See :meth:`trainmaster.interfaces.DeployJob.manifest`.
 """
 
 from __future__ import annotations

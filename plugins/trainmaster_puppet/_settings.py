@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.config.settings import SettingsBlock, WaitSettings, settings_block
+from trainmaster.config.settings import SettingsBlock, WaitSettings, settings_block, token_from
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -141,25 +141,12 @@ def client_for(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     if not server:
         raise InvalidInput("no Puppet Enterprise server: set PE_SERVER or puppet-enterprise.server "
                            "(e.g. https://pe.example.com)")
-    ref = settings.get("token")
-    if ref:
-        token, source = _resolve_secret(str(ref), env), f"the secret {ref}"
-    else:
-        token, source = env.get(TOKEN_ENV, ""), TOKEN_ENV
+    token, source = token_from(settings.get("token"), (TOKEN_ENV,), env, key="puppet-enterprise.token")
     key = (server, str(settings.ca_file), source + str(sorted((settings.get("ports") or {}).items())))
     if key not in _CLIENTS:
         _CLIENTS[key] = PuppetClient(server, token, ca_file=settings.ca_file, ports=settings.get("ports"),
                                      token_source=source)
     return _CLIENTS[key]
-
-
-def _resolve_secret(ref: str, environ: Mapping[str, str]) -> str:
-    from trainmaster.config.model import SecretRef
-    from trainmaster.plugins import build_registry
-    from trainmaster.variables import resolve_value
-
-    return resolve_value(SecretRef(ref), build_registry().secret_resolvers, environ,
-                         where="puppet-enterprise.token: ")
 
 
 def reset_clients() -> None:

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from trainmaster_terraform_cloud._config_version import workspace
 from trainmaster_terraform_cloud._runs import apply_run, find_release_run
 from trainmaster_terraform_cloud._settings import Settings
-from trainmaster_terraform_cloud.client import TfcClient
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -19,7 +18,7 @@ __all__ = ["approve"]
 def approve(approval: Approval, release: Release, environment: Environment, config: Config) -> str:
     """Apply the run if it waits for confirmation; a note for stderr (empty when there was nothing to do)."""
     settings = Settings.resolve(config, environment)
-    client = TfcClient(settings.address, settings.token())
+    client = settings.client()
     ws = workspace(client, settings.organization, str(settings.workspace))
     run = find_release_run(client, ws["id"], release.id) if ws else None
     if run is None:

@@ -38,10 +38,13 @@ def _digest_of(client: TfcClient, cv_id: str) -> str:
     return "sha256:" + sha.hexdigest()
 
 
-def find_configuration_version(client: TfcClient, ws_id: str, digest: str,
-                               cache: dict[str, str]) -> str | None:
-    """The id of an uploaded configuration version of ``ws_id`` whose archive has ``digest``."""
+def find_configuration_version(client: TfcClient, ws_id: str, digest: str, cache: dict[str, str],
+                               seen: set[str] | None = None) -> str | None:
+    """The id of an uploaded configuration version of ``ws_id`` whose archive has ``digest``;
+    ``seen`` collects the ids listed on the way."""
     for item in client.pages(f"workspaces/{ws_id}/configuration-versions", limit=_LOOKBACK):
+        if seen is not None:
+            seen.add(str(item["id"]))
         attrs = item.get("attributes") or {}
         if attrs.get("status") != "uploaded" or attrs.get("speculative"):
             continue
@@ -55,10 +58,10 @@ def find_configuration_version(client: TfcClient, ws_id: str, digest: str,
 def ensure_configuration_version(client: TfcClient, ws_id: str, path: Path, digest: str,
                                  cache: dict[str, str], out: Any = None) -> tuple[str, bool]:
     """(configuration version id, created) for the package at ``path`` with ``digest``."""
-    found = find_configuration_version(client, ws_id, digest, cache)
+    before: set[str] = set()  # what exists before the create (a lost answer is the one new pending version)
+    found = find_configuration_version(client, ws_id, digest, cache, before)
     if found:
         return found, False
-    before = {i["id"] for i in client.pages(f"workspaces/{ws_id}/configuration-versions", limit=_LOOKBACK)}
 
     def recover() -> Any:
         fresh = [i for i in client.pages(f"workspaces/{ws_id}/configuration-versions", limit=_LOOKBACK)

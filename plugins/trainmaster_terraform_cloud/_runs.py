@@ -97,47 +97,55 @@ def wait_for_run(client: TfcClient, run_id: str, url: str, *, interval: float, t
 
     :raises Refused: the plan waits for a person to confirm, or a policy needs an override (exit 3).
     :raises Unavailable: ``timeout`` passed; the run was cancelled or discarded first (exit 5).
+    :raises KeyboardInterrupt: Ctrl-C or SIGTERM; the run was cancelled or discarded first.
     """
     start, first, last, reported = clock(), True, "", False
-    while True:
-        if not first:
-            if clock() - start >= timeout:
-                _abort(client, run_id, f"trainmaster: no result within {timeout:g}s")
-                raise Unavailable(f"HCP Terraform run {run_id} did not finish within {timeout:g}s and was "
-                                  f"cancelled: {url}")
-            client.sleep(interval)
-        first = False
-        doc = client.get(f"runs/{run_id}", {"include": "plan"}, what=f"read run {run_id}")
-        attrs = doc["data"].get("attributes") or {}
-        state = str(attrs.get("status"))
-        changes = _changes(doc)
-        if changes and not reported:
-            out(f"terraform-cloud: plan: {changes['add']} to add, {changes['change']} to change, "
-                f"{changes['destroy']} to destroy\n")
-            reported = True
-        if state != last:
-            out(f"terraform-cloud: run {run_id}: {state}\n")
-            last = state
-        status = run_status(state)
-        if status is not None:
-            return RunOutcome(run_id, state, status, changes)
-        if state == "policy_override":
-            raise Refused(f"HCP Terraform run {run_id} needs a policy override: override it (or discard it) "
-                          f"at {url}, then re-run to resume")
-        if (attrs.get("actions") or {}).get("is-confirmable"):
-            raise Refused(f"HCP Terraform run {run_id} waits for a person to confirm the plan: "
-                          f"`trainmaster approve` applies it (or confirm at {url}), then re-run to resume")
+    try:
+        while True:
+            if not first:
+                if clock() - start >= timeout:
+                    _abort(client, run_id, f"trainmaster: no result within {timeout:g}s")
+                    raise Unavailable(f"HCP Terraform run {run_id} did not finish within {timeout:g}s and was "
+                                      f"cancelled: {url}")
+                client.sleep(interval)
+            first = False
+            doc = client.get(f"runs/{run_id}", {"include": "plan"}, what=f"read run {run_id}")
+            attrs = doc["data"].get("attributes") or {}
+            state = str(attrs.get("status"))
+            changes = _changes(doc)
+            if changes and not reported:
+                out(f"terraform-cloud: plan: {changes['add']} to add, {changes['change']} to change, "
+                    f"{changes['destroy']} to destroy\n")
+                reported = True
+            if state != last:
+                out(f"terraform-cloud: run {run_id}: {state}\n")
+                last = state
+            status = run_status(state)
+            if status is not None:
+                return RunOutcome(run_id, state, status, changes)
+            if state == "policy_override":
+                raise Refused(f"HCP Terraform run {run_id} needs a policy override: override it (or discard it) "
+                              f"at {url}, then re-run to resume")
+            if (attrs.get("actions") or {}).get("is-confirmable"):
+                raise Refused(f"HCP Terraform run {run_id} waits for a person to confirm the plan: "
+                              f"`trainmaster approve` applies it (or confirm at {url}), then re-run to resume")
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (a CI cancellation): the run must not apply later
+        done = _abort(client, run_id, "trainmaster: the deployment was cancelled (SIGTERM or Ctrl-C)")
+        out(f"terraform-cloud: {'discarded' if done == 'discard' else 'cancelled'} run {run_id}\n" if done else
+            f"terraform-cloud: run {run_id} could no longer be cancelled: {url}\n")
+        raise
 
 
-def _abort(client: TfcClient, run_id: str, comment: str) -> None:
-    """Discard a run waiting for a decision, cancel one that is planning or applying."""
+def _abort(client: TfcClient, run_id: str, comment: str) -> str | None:
+    """Discard a run waiting for a decision, cancel one that is planning or applying; the action taken."""
     doc = client.get(f"runs/{run_id}", what=f"read run {run_id}")
     actions = (doc["data"].get("attributes") or {}).get("actions") or {}
     for action, able in (("discard", "is-discardable"), ("cancel", "is-cancelable")):
         if actions.get(able):
             client.post(f"runs/{run_id}/actions/{action}", {"comment": comment}, idempotent=True,
                         what=f"{action} run {run_id}")
-            return
+            return action
+    return None
 
 
 def apply_run(client: TfcClient, run_id: str, comment: str) -> None:

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.config.model import SecretRef
-from trainmaster.config.settings import settings_block
+from trainmaster.config.settings import settings_block, token_from
 from trainmaster.errors import ConfigError
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
+    from trainmaster_terraform_cloud.client import TfcClient
 
 __all__ = ["BLOCK", "SCHEMA", "TOKEN_VARIABLES", "Settings", "refuse_secrets"]
 
@@ -43,6 +44,9 @@ SCHEMA: dict[str, Any] = {
                                    "only package, or the only one named *.tar.gz / *.tgz."},
         "auto_apply": {"type": "boolean",
                        "description": "Apply after a successful plan; default the workspace's setting."},
+        "token": {"type": "string", "pattern": "^[a-z][a-z0-9_-]*:.+$",
+                  "description": "A secret reference (e.g. env:TFC_PROD_TOKEN) for the API token; default "
+                                 "$TF_API_TOKEN, then $TFE_TOKEN."},
         "poll_interval": {"type": "number", "exclusiveMinimum": 0, "default": 5},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 3600,
                     "description": "Seconds to wait for a run; then it is cancelled or discarded (exit 5)."},
@@ -62,6 +66,7 @@ class Settings:
     auto_apply: bool | None
     poll_interval: float
     timeout: float
+    token_ref: str | None = None
 
     @classmethod
     def resolve(cls, config: Config, environment: Environment | None) -> Settings:
@@ -80,14 +85,24 @@ class Settings:
         home = str(top.get("configuration_workspace") or names.get(first)
                    or _env_workspace(config, first) or first)
         return cls(address, str(org), workspace, home, block.get("package"), block.get("auto_apply"),
-                   float(block.get("poll_interval") or 5), float(block.get("timeout") or 3600))
+                   float(block.get("poll_interval") or 5), float(block.get("timeout") or 3600),
+                   block.get("token") or None)
 
-    def token(self, environ: Mapping[str, str] | None = None) -> str:
+    def credential(self, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+        """``(token, its source)``: the ``token`` secret reference, else ``TF_API_TOKEN``, else ``TFE_TOKEN``."""
         env = os.environ if environ is None else environ
-        token = next((env[n] for n in TOKEN_VARIABLES if env.get(n)), "")
+        token, source = token_from(self.token_ref, TOKEN_VARIABLES, env, key=f"{BLOCK}.token")
         if not token:
-            raise ConfigError("no HCP Terraform token: set TF_API_TOKEN (or TFE_TOKEN)", key="TF_API_TOKEN")
-        return token
+            where = f"{source} is empty" if self.token_ref else "set TF_API_TOKEN (or TFE_TOKEN)"
+            raise ConfigError(f"no HCP Terraform token: {where}, or point {BLOCK}.token at a secret reference",
+                              key=f"{BLOCK}.token" if self.token_ref else "TF_API_TOKEN")
+        return token, source
+
+    def client(self, environ: Mapping[str, str] | None = None) -> TfcClient:
+        from trainmaster_terraform_cloud.client import TfcClient
+
+        token, source = self.credential(environ)
+        return TfcClient(self.address, token, token_source=source)
 
     def run_url(self, workspace: str, run_id: str) -> str:
         return f"{self.address}/app/{self.organization}/workspaces/{workspace}/runs/{run_id}"

@@ -59,7 +59,7 @@ class TerraformCloudTarget:
         self.environ = environ
 
     def client(self) -> TfcClient:
-        return TfcClient(self.settings.address, self.settings.token(self.environ))
+        return self.settings.client(self.environ)
 
     def approve(self, approval: Approval, release: Release) -> str:
         """``Target.approve``: carry a counted approval into this release's run waiting for confirmation."""

@@ -28,8 +28,8 @@ class TfcRules(Rules):
 
     def error(self, response: requests.Response, call: Call) -> Exception:
         if response.status_code == 401:
-            return ConfigError(f"{self.service} refused the token (401) to {call.what}: check TF_API_TOKEN "
-                               "(or TFE_TOKEN)", key="TF_API_TOKEN")
+            return ConfigError(f"{self.service} refused the token (401) to {call.what}: check {self.credential}",
+                               key="TF_API_TOKEN")
         detail = ""
         try:
             errors = response.json().get("errors") or []
@@ -44,13 +44,15 @@ class TfcClient:
     """JSON:API calls against ``{address}/api/v2``; ``sleep`` is injectable for the wait loop."""
 
     def __init__(self, address: str, token: str, *, policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, token_source: str = "TF_API_TOKEN (or TFE_TOKEN)"
+                 ) -> None:
         self.address = address.rstrip("/")
         self.api = f"{self.address}/api/v2"
         self.sleep = sleep
         session = new_session(headers={"Authorization": f"Bearer {token}", "Accept": JSONAPI})
         self.http = HttpClient(session=session, policy=policy or RetryPolicy(sleep=sleep),
-                               rules=TfcRules(f"HCP Terraform at {self.address}", secrets=[token]))
+                               rules=TfcRules(f"HCP Terraform at {self.address}", secrets=[token],
+                                              credential=token_source))
 
     def url(self, path: str) -> str:
         return path if "://" in path else f"{self.api}/{path.lstrip('/')}"

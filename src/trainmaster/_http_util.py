@@ -152,6 +152,19 @@ def never_sent(exc: BaseException) -> bool:
     return any(isinstance(cur, not_sent) for cur in chain)
 
 
+def untrusted_certificate(exc: BaseException) -> str | None:
+    """Why the server's TLS certificate was refused, when that is what ``exc`` is; else ``None``.
+
+    Not transient: retrying cannot help, so callers fail at once instead of backing off.
+    """
+    import ssl
+
+    for cur in _causes(exc):
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            return str(cur.verify_message or "certificate verify failed")[:200]
+    return None
+
+
 def describe(exc: BaseException) -> str:
     """A short, URL-free description of a transport failure ("connection refused", "read timeout")."""
     import socket

@@ -65,6 +65,7 @@ class App:
             plugin_schemas=self.registry.config_schemas,
             secret_schemes=tuple(self.registry.secret_resolvers),
             display_path=self.config_arg,
+            targets=self.registry.targets,
         )
         for env in config.environments:  # every command refuses what `validate` refuses, before anything runs
             if env.target not in self.registry.targets:
@@ -153,7 +154,8 @@ class App:
         for dep in self.ledger.in_progress():
             lock = EnvironmentLock(self.lock_dir, dep.environment)
             if lock.is_free():
-                stopped = stop_orphans(lock.recorded_groups(), dep.id, dep.environment, self.config.project)
+                stopped = stop_orphans(lock.recorded_groups(), dep.id, dep.environment, self.config.project,
+                                       lock.recorded_token())
                 reason = "the deploying process is gone (its lock was free)"
                 if stopped:
                     reason += f"; stopped {stopped} command group(s) it left running"

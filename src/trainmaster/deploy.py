@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from trainmaster.errors import DeploymentFailed, InvalidInput, Refused, TrainmasterError, Unavailable
+from trainmaster.errors import DeploymentFailed, IntegrityError, InvalidInput, Refused, TrainmasterError, Unavailable
 from trainmaster.interfaces import DeployJob, Deployment, DeploymentStatus, DeployOutcome, PackagePlan
+from trainmaster.store_guard import remove_tree as remove_tree  # used by app.py
 from trainmaster.strategies import uses_strategy
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from trainmaster.masking import Masker
     from trainmaster.model import Release
     from trainmaster.rollout import Rollout
+    from trainmaster.store_guard import StoreGuard
     from trainmaster.variables import Resolved
 
 
@@ -90,8 +92,10 @@ def last_good(app: App, environment: str, *, exclude_release: str | None = None)
 
 
 def verify_release(app: App, release: Release) -> dict[str, Path]:
-    """Re-hash every package of ``release`` (skipped ones included); exit 4 on a mismatch."""
-    return {pkg.name: app.store.verify(pkg.digest, name=pkg.name) for pkg in release.packages}
+    """Re-hash every package of ``release`` (skipped ones included); exit 4 on a mismatch or a quarantined blob."""
+    from trainmaster.store_guard import verify_package
+
+    return {pkg.name: verify_package(app.store, pkg) for pkg in release.packages}
 
 
 def files_to_publish(app: App, release: Release, publisher: object) -> dict[str, Path]:
@@ -146,7 +150,10 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
 
     ``wait``: sample the environment's quality gates until they pass (:mod:`trainmaster.quality_gates`).
     """
+    from trainmaster.store_guard import StoreGuard
+
     env = app.environment(env_name)
+    guard = StoreGuard(app.store, app.environ)  # TRAINMASTER_REFLINK checked before anything is written
     release = find_release(app, version)
     target = app.target(env)
     files = verify_release(app, release)
@@ -180,18 +187,18 @@ def deploy(app: App, version: str, env_name: str, *, force: bool = False, kind: 
         if lock.waited:  # the store may have changed while this process queued
             files = verify_release(app, release)
         for stale in [d for d in app.ledger.in_progress() if d.environment == env.name]:
-            stop_orphans(lock.previous_groups, stale.id, env.name, app.config.project)
+            stop_orphans(lock.previous_groups, stale.id, env.name, app.config.project, lock.previous_token)
             app.ledger.mark_interrupted(stale.id, "the deploying process is gone (its lock was free)")
         met = _gate(app, env, release) if kind == "deploy" else []
         cancel.install()
-        result = _run(app, env, release, target, files, resolved, masker, force, kind, out, lock, met, cancel)
+        result = _run(app, env, release, target, files, resolved, masker, force, kind, out, lock, guard, met, cancel)
         _outputs(app, result)
         failed = result.status in ("failed", "cancelled")
         rolls_back = env.on_failure == "rollback" or (env.strategy is not None and env.strategy.kind == "canary")
         if failed and kind == "deploy" and rolls_back:  # a failed canary always rolls back
-            _finish_failed(result, _rollback_after_failure(app, env, release, out, lock, cancel))
+            _finish_failed(result, _rollback_after_failure(app, env, release, out, lock, guard, result, cancel), guard)
         if failed:
-            _finish_failed(result, None)
+            _finish_failed(result, None, guard)
         return Result(result)
     finally:
         cancel.restore()
@@ -230,10 +237,16 @@ def _gate(app: App, env: Environment, release: Release) -> list[str]:
 
 def _run(app: App, env: Environment, release: Release, target: Target, files: dict[str, Path],
          resolved: Resolved, masker: Masker, force: bool, kind: str, out: Callable[[str], None],
-         lock: EnvironmentLock, met: list[str] | None = None, cancel: CancelSignal | None = None) -> Deployment:
-    """Run one deployment and record it; ``cancel`` makes it stoppable by ``trainmaster cancel`` (SIGUSR1)."""
+         lock: EnvironmentLock, guard: StoreGuard, met: list[str] | None = None,
+         cancel: CancelSignal | None = None) -> Deployment:
+    """Run one deployment and record it; ``cancel`` makes it stoppable by ``trainmaster cancel`` (SIGUSR1).
+
+    The commands get the packages through ``guard`` (:mod:`trainmaster.store_guard`); a stored blob
+    they changed makes the deployment ``failed``, whatever the commands said.
+    """
     from trainmaster.deploylog import DeploymentLog
     from trainmaster.locks import Cancelled
+    from trainmaster.publish import download_urls
     from trainmaster.steps import StepRunner
     from trainmaster.verify import verifier
 
@@ -246,14 +259,13 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     out(f"{kind} {release.project} {release.version} → {env.name} (deployment #{dep.id}, {release.id[:19]}…)\n")
     app.emit("deployment_started", deployment=dep, release=release, environment=env)
     lock.note_deployment(dep.id)
-    work: list[tuple[Path, dict[str, tuple[int, int, int]]]] = []
     try:
         if cancel is not None:
             cancel.arm()
-        work.append(_workspace(app, dep.id, plan))  # before the runner: commands see the links
+        guard.workspace(app.state_dir, dep.id, plan)  # before the runner: commands see the links
         runner = StepRunner(config=app.config, environment=env, release=release, deployment_id=dep.id, plan=plan,
                             variables=resolved.values, masker=masker, out=out, on_spawn=lock.note_command,
-                            verify=verifier(app, env, release, dep, kind))
+                            run_token=lock.token, verify=verifier(app, env, release, dep, kind))
         run_steps: Callable[[], DeployOutcome] = runner.steps
         rollout: Rollout | None = None
         if uses_strategy(env):  # instance by instance (trainmaster.rollout)
@@ -261,12 +273,13 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
             from trainmaster.rollout_log import RolloutLog
 
             rollout = Rollout(log=RolloutLog(app.ledger), env=env, deployment=dep, runner=runner, plan=plan,
-                              kind=kind, force=force, out=out)
+                              kind=kind, force=force, out=out, emit=app.emit)
             run_steps = rollout.run
         job = DeployJob(config=app.config, environment=env, release=release, deployment_id=dep.id, kind=kind,
                         plan=plan, variables=resolved.values, masker=masker, out=out, ci=app.ci,
                         run_steps=run_steps, run_checks=lambda: runner.steps(include_deploy=False),
-                        run_command=runner.run, force=force, progress=_progress_line(masker))
+                        run_command=runner.run, force=force, progress=_progress_line(masker),
+                        package_urls=download_urls(app.ledger, release, app.config.publish))
         outcome: DeployOutcome = target.deploy(job)
         if rollout is not None and not rollout.ran:
             sys.stderr.write(f"warning: target {env.target!r} deployed {env.name} without running its commands here: "
@@ -292,8 +305,13 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
     finally:
         if cancel is not None:
             cancel.disarm()
-        if work:
-            _clean_workspace(work[0], files)
+        changed = guard.finish()
+        if changed and sys.exc_info()[0] is not None:  # already recorded as failed: say why too
+            sys.stderr.write("".join(f"error: {line}\n" for line in changed.values()))
+    if changed:
+        packages = dict(outcome.packages, **{name: "failed" for name in changed})
+        outcome = DeployOutcome("failed", packages=packages, remote=outcome.remote, excerpt=outcome.excerpt,
+                                message="; ".join(changed.values()))
     symbol = {"succeeded": "✓", "failed": "✗"}.get(outcome.status, "•")
     out(f"{symbol} deployment #{dep.id} of {release.version} to {env.name} {outcome.status}"
         f"{': ' + outcome.message if outcome.message and outcome.status != 'succeeded' else ''}\n")
@@ -308,61 +326,6 @@ def _outputs(app: App, dep: Deployment) -> None:
     app.ci.set_output("version", dep.version)
     app.ci.set_output("deployment-id", str(dep.id))
     app.ci.set_output("status", dep.status)
-
-
-def _workspace(app: App, dep_id: int | str, plan: list[PackagePlan]) -> tuple[Path, dict[str, tuple[int, int, int]]]:
-    """Give the commands their own names for the verified files (hard links, else copies).
-
-    A command that edits its artefact (``sed -i``, ``mv``, ``rm``) then changes its own
-    link, never the content-addressed store. Returns the folder and each stored file's
-    identity (inode, size, mtime) to detect an edit in place afterwards.
-    """
-    import tempfile
-
-    from trainmaster.record import copy_new, inside
-
-    parent = app.state_dir / "work"
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"{dep_id}-", dir=parent))  # never a leftover of another run
-    seen: dict[str, tuple[int, int, int]] = {}
-    for item in plan:
-        stored = item.path
-        st = stored.stat()
-        seen[str(stored)] = (st.st_ino, st.st_size, st.st_mtime_ns)
-        link = inside(work, item.package.name, item.package.file_name)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(stored, link)
-        except OSError:  # another file system: a copy, which never overwrites either
-            copy_new(stored, link)
-        item.path = link
-    return work, seen
-
-
-def remove_tree(folder: Path) -> None:
-    """Remove a deployment's work folder (read-only links included)."""
-    import shutil
-    import stat
-
-    def writable_then_retry(func: Callable[..., object], path: str, _exc: object) -> None:
-        os.chmod(path, stat.S_IWRITE | stat.S_IREAD)  # Windows refuses to delete read-only links
-        func(path)
-
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(folder, onexc=writable_then_retry)
-    else:
-        shutil.rmtree(folder, onerror=writable_then_retry)
-
-
-def _clean_workspace(work: tuple[Path, dict[str, tuple[int, int, int]]], files: dict[str, Path]) -> None:
-    folder, seen = work
-    remove_tree(folder)
-    for name, stored in files.items():
-        st = stored.stat() if stored.exists() else None
-        if st is None or seen.get(str(stored)) != (st.st_ino, st.st_size, st.st_mtime_ns):
-            sys.stderr.write(f"warning: the deployment changed the stored artefact of package {name!r} in place; "
-                             "treat $TRAINMASTER_PACKAGE_* as read-only. Repair the store with "
-                             "`trainmaster release fetch` or by creating the release again from its build\n")
 
 
 def _progress_line(masker: Masker) -> Callable[[str], None]:
@@ -390,9 +353,10 @@ def _record(app: App, dep: Deployment, outcome: DeployOutcome, log: DeploymentLo
                                         excerpt=excerpt, log=log.store(app.store), reason=reason)
 
 
-def _rollback_after_failure(app: App, env: Environment, failed: Release,
-                            out: Callable[[str], None], lock: EnvironmentLock,
+def _rollback_after_failure(app: App, env: Environment, failed: Release, out: Callable[[str], None],
+                            lock: EnvironmentLock, guard: StoreGuard, result: Deployment,
                             cancel: CancelSignal | None = None) -> Deployment | None:
+    """Redeploy the last good release; its blobs are re-hashed first, so a quarantined one stops it (exit 4)."""
     previous = last_good(app, env.name, exclude_release=failed.id)
     if previous is None:
         out(f"no earlier successful release in {env.name} to roll back to\n")
@@ -400,20 +364,27 @@ def _rollback_after_failure(app: App, env: Environment, failed: Release,
     release = app.ledger.get_release_by_id(previous.release_id) or find_release(app, previous.version)
     out(f"rolling back {env.name} to {release.version} (last success: deployment #{previous.id})\n")
     target = app.target(env)
-    files = verify_release(app, release)
+    try:
+        files = verify_release(app, release)
+    except IntegrityError as exc:
+        if not guard.changed:
+            raise
+        raise guard.failure(f"deployment #{result.id} of {result.version} to {env.name} failed",
+                            f"not rolled back to {release.version}: {exc}", deployment=result) from None
     from trainmaster.masking import Masker
     from trainmaster.variables import resolve_variables
 
     resolved = resolve_variables(env.variables, app.registry.secret_resolvers, app.environ, env.name)
     return _run(app, env, release, target, files, resolved, Masker(resolved.secrets), True, "rollback", out, lock,
-                cancel=cancel)
+                guard, cancel=cancel)
 
 
-def _finish_failed(result: Deployment, rollback: Deployment | None) -> NoReturn:
+def _finish_failed(result: Deployment, rollback: Deployment | None, guard: StoreGuard) -> NoReturn:
     message = f"deployment #{result.id} of {result.version} to {result.environment} {result.status}"
-    if rollback is not None:
-        message += f"; rolled back to {rollback.version}: rollback {rollback.status}"
-    raise DeploymentFailed(message, deployment=result, rollback=rollback)
+    then = f"rolled back to {rollback.version}: rollback {rollback.status}" if rollback is not None else ""
+    if guard.changed:  # exit 4: the store was changed, whatever the rollback did
+        raise guard.failure(message, then, deployment=result, rollback=rollback)
+    raise DeploymentFailed(f"{message}; {then}" if then else message, deployment=result, rollback=rollback)
 
 
 def rollback(app: App, env_name: str, to_version: str | None = None,

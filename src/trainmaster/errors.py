@@ -84,6 +84,64 @@ class ConfigError(InvalidInput):
         return text
 
 
+class ConfigErrors(ConfigError):
+    """Several configuration problems found in one pass (exit 2), at most :data:`MAX_CONFIG_ERRORS`.
+
+    The error itself carries the first problem's message and location (what a single
+    :class:`ConfigError` would have said), ``errors`` all of them in file order of
+    discovery, ``more`` how many were left out after the limit.
+    """
+
+    def __init__(self, errors: list[ConfigError], more: int = 0) -> None:
+        first = errors[0]
+        super().__init__(first.message, file=first.file, line=first.line, column=first.column,
+                         key=first.key, suggestion=first.suggestion)
+        self.errors = list(errors)
+        self.more = more
+
+    def lines(self) -> list[str]:
+        """One line per problem, then ``… and N more`` when some were left out."""
+        return [str(error) for error in self.errors] + ([f"… and {self.more} more"] if self.more else [])
+
+
+MAX_CONFIG_ERRORS = 20
+"""The most configuration problems reported at once."""
+
+
+def config_errors(errors: list[ConfigError]) -> ConfigError:
+    """The error to raise for ``errors`` (not empty): the only one, or :class:`ConfigErrors` of the first 20.
+
+    Repeats (the same message at the same place) are dropped.
+    """
+    unique: list[ConfigError] = []
+    seen: set[tuple[object, ...]] = set()
+    flat = [inner for error in errors for inner in (error.errors if isinstance(error, ConfigErrors) else [error])]
+    for error in flat:
+        fingerprint = (error.message, error.file, error.line, error.column)
+        if fingerprint not in seen:
+            seen.add(fingerprint)
+            unique.append(error)
+    if len(unique) == 1:
+        return unique[0]
+    return ConfigErrors(unique[:MAX_CONFIG_ERRORS], max(0, len(unique) - MAX_CONFIG_ERRORS))
+
+
+def problem_json(error: BaseException) -> dict[str, Any]:
+    """One problem for ``--json``: ``message``, ``file``, ``line``, ``column``, ``key``, ``suggestion``."""
+    message = getattr(error, "message", None) or str(error)
+    body: dict[str, Any] = {"message": message}
+    for name in ("file", "line", "column", "key", "suggestion"):
+        body[name] = getattr(error, name, None)
+    return body
+
+
+def problems(error: BaseException) -> tuple[list[dict[str, Any]], int]:
+    """Every problem an error stands for (several for :class:`ConfigErrors`), and how many were left out."""
+    if isinstance(error, ConfigErrors):
+        return [problem_json(e) for e in error.errors], error.more
+    return [problem_json(error)], 0
+
+
 class Refused(TrainmasterError):
     """The train or a gate refused; nothing ran. A re-run continues (exit 3)."""
 
@@ -248,7 +306,8 @@ def error_json(exc: BaseException, exit_code: int) -> dict[str, Any]:
 
     ``kind`` is the error's class in snake case (``config_error``, ``refused``, ``release_conflict``…);
     the location fields are null unless the error has them (a config error); ``pending`` lists the
-    gates a refused deployment still waits for.
+    gates a refused deployment still waits for; ``errors`` (and ``more``, how many were left out)
+    every problem of a config found to have several.
     """
     kind = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
     formatted = getattr(exc, "format_message", None)  # click's usage errors name the option there
@@ -256,6 +315,8 @@ def error_json(exc: BaseException, exit_code: int) -> dict[str, Any]:
     body: dict[str, Any] = {"exit_code": exit_code, "kind": kind, "message": message}
     for name in ("file", "line", "column", "key", "suggestion"):
         body[name] = getattr(exc, name, None)
+    if isinstance(exc, ConfigErrors):
+        body["errors"], body["more"] = problems(exc)
     pending = getattr(exc, "pending", None)
     if pending:
         body["pending"] = list(pending)

@@ -71,20 +71,26 @@ def next_opening(windows: tuple[Window, ...], now: dt.datetime) -> dt.datetime |
 
 
 def _approvals(env: Environment, release: Release, ledger: SqliteLedger) -> Gate | None:
-    if not env.approvals or env.approvals.count <= 0:
+    """The approvals gate of the current round: revocations and rejections applied, as the deploy decides."""
+    from trainmaster.rounds import current_round, may_still_approve, required
+
+    rnd = current_round(ledger, release.id, env.name)
+    need = required(env, rnd)
+    if need <= 0:
         return None
-    given = ledger.approvals(release.id, env.name)
-    counted = [a.actor for a in given if approval_counts(env, release, a.actor)]
-    need = env.approvals.count
+    counted = [a.actor for a in rnd.current if approval_counts(env, release, a.actor)]
     if len(counted) >= need:
         return Gate("approvals", True, f"{len(counted)}/{need} approval(s): {', '.join(counted)}")
     creator = release.created_by if not env.allow_self_approval else ""
-    if env.approvals.from_:
-        who = tuple(a for a in env.approvals.from_ if a not in counted and a != creator)
+    allowed = may_still_approve(env, release, rnd)
+    if allowed is not None:
+        who = tuple(allowed)
         names = ", ".join(who) or "nobody left"
     else:
         who, names = (), f"anyone but {creator}" if creator else "anyone"
-    return Gate("approvals", False, f"{len(counted)}/{need} approval(s); may approve: {names}", may_approve=who)
+    rejected = f"; rejected by {rnd.rejection.actor}, a new round" if rnd.rejection is not None else ""
+    return Gate("approvals", False, f"{len(counted)}/{need} approval(s){rejected}; may approve: {names}",
+                may_approve=who)
 
 
 def describe_gates(config: Config, env: Environment, release: Release, view: RemoteLedger,

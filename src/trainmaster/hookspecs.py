@@ -199,3 +199,89 @@ def approval_recorded(approval: Approval, release: Release, environment: Environ
     :param environment: the environment it was approved for.
     :param config: the loaded configuration.
     """
+
+
+# ---------------------------------------------------------------------------
+# Event hooks of the release duties (strategies, runbooks, quality gates,
+# sign-off, performance verification): broadcast like the events above, after
+# the ledger recorded what they announce.
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def rollout_step_finished(step: dict[str, Any], deployment: Deployment, release: Release, environment: Environment,
+                          config: Config, secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    """A step of a deployment strategy finished: an instance deployed, a slot switched, traffic routed.
+
+    :param step: the recorded step: ``strategy`` (``rolling``, ``blue_green``, ``canary``), ``action``
+        (``deploy``, ``switch``, ``route``), ``instance``, ``slot``, ``batch``, ``weight`` (percent, for
+        ``route``), ``version``, ``release_id``, ``status`` (``succeeded`` or ``failed``), ``deployment``.
+    :param deployment: the deployment (or rollback) the step belongs to, ``in_progress``.
+    :param release: the release being rolled out.
+    :param environment: the environment.
+    """
+
+
+@hookspec
+def runbook_run_finished(run: dict[str, Any], release: Release, environment: Environment, config: Config,
+                         secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    """A runbook run finished and was recorded.
+
+    :param run: the recorded run: ``id``, ``runbook``, ``version``, ``release_id``, ``environment``,
+        ``deployment`` (the one that put the release there), ``actor``, ``started_at``,
+        ``finished_at``, ``status`` (``succeeded`` or ``failed``) and the masked ``excerpt``.
+    :param release: the release it ran against (the one deployed in the environment).
+    :param environment: the environment.
+    """
+
+
+@hookspec
+def gate_sampled(sample: dict[str, Any], release: Release, environment: Environment, config: Config,
+                 secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    """One sample of an environment's quality gates was recorded.
+
+    :param sample: ``id`` (the ledger row), ``number`` (1 for the first sample of this deploy),
+        ``passed`` (every gate succeeded in this sample) and ``results``, one
+        ``{"gate", "ok", "detail"}`` per gate.
+    :param release: the release about to be deployed.
+    :param environment: the environment whose gates were sampled.
+    """
+
+
+@hookspec
+def gates_finished(gates: dict[str, Any], release: Release, environment: Environment, config: Config,
+                   secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    """An environment's quality gates were decided for a deployment: passed, or not met (exit 3).
+
+    :param gates: ``passed``, ``samples`` (how many were taken), ``waited`` (``deploy --wait``) and
+        ``failed``: the ``{"gate", "ok", "detail"}`` results that failed in the last sample.
+    :param release: the release about to be deployed.
+    :param environment: the environment.
+    """
+
+
+@hookspec
+def signoff_recorded(signoff: dict[str, Any], release: Release, environment: Environment, config: Config,
+                     secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    """A sign-off (user acceptance) was recorded, or revoked.
+
+    :param signoff: ``id``, ``version``, ``environment``, ``actor``, ``at``, ``comment``, ``counts``,
+        and ``revoked_at`` / ``revoked_by`` (set when this event announces a revocation).
+    :param release: the release signed off.
+    :param environment: the environment where it was accepted.
+    """
+
+
+@hookspec
+def verification_finished(verification: dict[str, Any], deployment: Deployment, release: Release,
+                          environment: Environment, config: Config,
+                          secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    """A deployment's performance verification was recorded.
+
+    :param verification: ``passed``, ``metrics`` (the numbers the command wrote), ``results`` (one
+        ``{"metric", "value", "baseline", "ok", "reason"}`` per configured metric) and ``reason``
+        (why it failed, or ``None``).
+    :param deployment: the deployment verified, still ``in_progress`` (a failed verification fails it).
+    :param release: the release deployed.
+    :param environment: the environment.
+    """

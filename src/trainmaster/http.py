@@ -89,6 +89,7 @@ from trainmaster._http_util import (  # re-exported: import them from here
     request_id,
     retry_after,
     safe_url,
+    untrusted_certificate,
     user_agent,
 )
 from trainmaster.errors import ApiError, InvalidInput, OutcomeUnknown, Unavailable
@@ -393,6 +394,10 @@ class HttpClient:
                 response = attempt()
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 reason, last, unsent = describe(exc), None, never_sent(exc)
+                if (why := untrusted_certificate(exc)) is not None:
+                    raise Unavailable(f"cannot {call.what}: {self.rules.service}'s TLS certificate is not trusted "
+                                      f"({why}); not retried. Give the CA that signed it (the adapter's CA file "
+                                      "setting or REQUESTS_CA_BUNDLE)", **self.rules.details(None, call)) from None
                 maybe_applied = not unsent and sent_in_full()
             except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                     requests.exceptions.InvalidSchema) as exc:

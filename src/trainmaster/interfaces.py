@@ -54,7 +54,7 @@ class Deployment:
     version: str
     environment: str
     kind: str
-    status: str  # a DeploymentStatus; typed so once every remote ledger maps to it
+    status: DeploymentStatus
     actor: str
     started_at: str
     finished_at: str | None = None
@@ -142,6 +142,8 @@ class DeployJob:
     run_command: Callable[[str, str], CommandResult]
     force: bool = False
     progress: Callable[[str], None] | None = None
+    package_urls: dict[str, str] = field(default_factory=dict)
+    """Package name -> a download URL a publisher recorded for this release (``publish.download_urls``)."""
 
     @property
     def to_deploy(self) -> list[PackagePlan]:
@@ -152,16 +154,18 @@ class DeployJob:
 
         The release, the environment, the deployment and every package with its digest
         (``digest`` as ``sha256:…``, and ``sha256`` as bare hex, which Ansible's
-        ``get_url checksum`` and Terraform's ``filesha256`` compare with). ``url`` is null
-        until publishers report per-package download addresses: the engine fetches the file
-        from where the team's publisher put it and checks the digest.
+        ``get_url checksum`` and Terraform's ``filesha256`` compare with). ``url`` is where a
+        publisher put the file (a GitHub release asset, the Octopus built-in feed), taken from
+        the publications recorded with the release (:func:`trainmaster.publish.download_urls`),
+        or null when no publisher reported one: the engine downloads it and checks the digest.
         """
         rel = self.release
         return {
             "release_id": rel.id, "project": rel.project, "version": rel.version,
             "environment": self.environment.name, "deployment_id": self.deployment_id, "kind": self.kind,
             "packages": [{"name": p.name, "file_name": p.file_name, "size": p.size, "digest": p.digest,
-                          "sha256": p.digest.removeprefix("sha256:"), "media_type": p.media_type, "url": None}
+                          "sha256": p.digest.removeprefix("sha256:"), "media_type": p.media_type,
+                          "url": self.package_urls.get(p.name)}
                          for p in rel.packages],
         }
 
@@ -282,9 +286,14 @@ class PublishResult:
 class Publisher(Protocol):
     """A system a release can be mirrored into.
 
-    Optional: ``verifies_uploads = True`` when ``ensure`` hashes each package while uploading it
-    and, on a digest mismatch, deletes what it uploaded and raises ``DigestMismatch``: ``sync``
+    Optional: ``verifies_uploads = True`` when ``ensure`` checks the digest of what it uploaded
+    (hashing each package in the same pass as it sends it, or from the server's own digest of what
+    it received) and, on a mismatch, deletes what it uploaded and raises ``DigestMismatch``: ``sync``
     then hands it the store's files without re-hashing them first (one pass over the data).
+
+    Optional: after a ``fetch`` that returned a release, a ``fetched`` attribute holding the
+    :class:`PublishResult` (``exists``) of where it was found: the core records it with the
+    release, so a runner that fetched the release knows its download URLs (``package_urls``).
     """
 
     def ensure(self, release: Release, files: Mapping[str, Path], config: Config) -> PublishResult:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from trainmaster._ledger_schema import MIGRATIONS, _split_sql
 from trainmaster.audit import (
@@ -76,10 +76,16 @@ def check_clock(last: str, at: str) -> None:
                           f"event is dated {last}; fix the clock (NTP) and run the command again")
 
 
+_STATUSES = frozenset(get_args(DeploymentStatus))
+
+
 def _to_deployment(row: dict[str, Any]) -> Deployment:
+    status = row["status"]
+    if status not in _STATUSES:  # read back from disk: data, checked before a gate reads it
+        raise IntegrityError(f"deployment #{row['id']} in the ledger has an unknown status {str(status)[:40]!r}")
     return Deployment(
         id=row["id"], release_id=row["release_id"], version=row["version"], environment=row["environment"],
-        kind=row["kind"], status=row["status"], actor=row["actor"], started_at=row["started_at"],
+        kind=row["kind"], status=status, actor=row["actor"], started_at=row["started_at"],
         finished_at=row["finished_at"], packages=json.loads(row["packages"]), state=json.loads(row["state"]),
         remote=json.loads(row["remote"]), excerpt=row["excerpt"],
         log=row["log"], gates=json.loads(row["gates"]), reason=row["reason"],

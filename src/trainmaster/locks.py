@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import time
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class EnvironmentLock:
         self.environment = environment
         self._fd: int | None = None
         self.previous_groups: list[int] = []
+        self.previous_token = ""
+        self.token = ""  # this holder's run token: in its commands' environment (see :func:`stop_orphans`)
         self.waited = False
 
     def acquire(self, *, wait: bool, timeout: float | None = None, poll: float = 0.1) -> bool:
@@ -43,8 +46,10 @@ class EnvironmentLock:
             if _try_lock(fd):
                 self._fd = fd
                 self.previous_groups = self.recorded_groups()
+                self.previous_token = self.recorded_token()
+                self.token = secrets.token_hex(12)
                 os.ftruncate(fd, 0)
-                os.write(fd, f"{os.getpid()}\n".encode())
+                os.write(fd, f"{os.getpid()}\ntoken {self.token}\n".encode())
                 return True
             if not wait or (deadline is not None and time.monotonic() >= deadline):
                 os.close(fd)
@@ -71,6 +76,15 @@ class EnvironmentLock:
         except (OSError, ValueError, IndexError):
             return None
         return pid, [int(line.split()[1]) for line in lines if line.startswith("deployment ")]
+
+    def recorded_token(self) -> str:
+        """The run token of the last holder ("" when none was recorded)."""
+        try:
+            text = self.path.read_text()
+        except OSError:
+            return ""
+        found = [line.split()[1] for line in text.splitlines() if line.startswith("token ") and len(line.split()) == 2]
+        return found[0] if found else ""
 
     def recorded_groups(self) -> list[int]:
         try:
@@ -125,12 +139,15 @@ def _unlock(fd: int) -> None:
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
 
 
-def stop_orphans(groups: list[int], deployment_id: int, environment: str = "", project: str = "") -> int:
+def stop_orphans(groups: list[int], deployment_id: int, environment: str = "", project: str = "",
+                 token: str = "") -> int:
     """Kill the command process groups a dead deployer left behind; return how many were stopped.
 
     A group is only touched when one of its processes still carries this deployment's
     ``TRAINMASTER_DEPLOYMENT_ID``, ``TRAINMASTER_ENVIRONMENT`` and ``TRAINMASTER_PROJECT``
     in its environment (read from ``/proc``), so a reused process group id is never hit.
+    With the dead holder's ``token``, a group that was never recorded is found too, by its
+    ``TRAINMASTER_RUN_TOKEN`` (the deployer can die between starting a command and recording it).
     Linux only; elsewhere nothing is stopped.
     """
     import signal
@@ -143,6 +160,7 @@ def stop_orphans(groups: list[int], deployment_id: int, environment: str = "", p
         markers.add(f"TRAINMASTER_ENVIRONMENT={environment}".encode())
     if project:
         markers.add(f"TRAINMASTER_PROJECT={project}".encode())
+    run_marker = f"TRAINMASTER_RUN_TOKEN={token}".encode() if token else None
     stopped = 0
     wanted = set(groups)
     found: set[int] = set()
@@ -153,11 +171,12 @@ def stop_orphans(groups: list[int], deployment_id: int, environment: str = "", p
             with open(f"{proc}/{entry}/stat", "rb") as fh:
                 fields = fh.read().rsplit(b")", 1)[1].split()
             pgrp = int(fields[2])
-            if pgrp not in wanted or pgrp in found:
+            if pgrp in found or (pgrp not in wanted and run_marker is None):
                 continue
             with open(f"{proc}/{entry}/environ", "rb") as fh:
-                if markers <= set(fh.read().split(b"\0")):
-                    found.add(pgrp)
+                environ = set(fh.read().split(b"\0"))
+            if markers <= environ and (pgrp in wanted or run_marker in environ):
+                found.add(pgrp)
         except (OSError, ValueError, IndexError):
             continue
     for pgrp in found:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from trainmaster.errors import InvalidInput
+from trainmaster.errors import IntegrityError, InvalidInput
 
 # SemVer 2.0.0, from semver.org's suggested expression (no leading "v").
 _SEMVER = re.compile(
@@ -66,6 +66,20 @@ def timestamp(moment: dt.datetime | str | None = None) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def remote_timestamp(value: Any, where: str) -> str | None:
+    """A time read from a remote system (a string or a datetime), in :func:`timestamp`'s format.
+
+    ``None`` when the remote gave none. Remote answers are data: a value that is not ISO 8601
+    is an :class:`~trainmaster.errors.IntegrityError` naming ``where`` (exit 4), not a traceback.
+    """
+    if value is None or value == "":
+        return None
+    try:
+        return timestamp(value if isinstance(value, dt.datetime) else str(value))
+    except (ValueError, OverflowError):
+        raise IntegrityError(f"{where} has a time that is not ISO 8601: {str(value)[:40]!r}") from None
 
 
 def parse_time(text: str) -> dt.datetime:

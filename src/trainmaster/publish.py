@@ -9,21 +9,20 @@ files are discarded on any error.
 
 from __future__ import annotations
 
-import datetime as dt
 import glob
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import ConfigError, IntegrityError, InvalidInput, ReleaseConflict
-from trainmaster.model import Package, Release, check_digest, check_name, check_version, guess_media_type
+from trainmaster.model import Package, Release, check_digest, check_name, check_version, guess_media_type, timestamp
 
 if TYPE_CHECKING:
     from trainmaster.app import App
     from trainmaster.config.model import Config
     from trainmaster.interfaces import Publisher, PublishResult
-    from trainmaster.ledger import Publication
+    from trainmaster.ledger import Publication, SqliteLedger
     from trainmaster.store import Staged
 
 
@@ -220,7 +219,7 @@ def build_release(app: App, version: str, package_args: tuple[str, ...], notes: 
         raise
     metadata: dict[str, Any] = {
         "created_by": actor,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "created_at": timestamp(),
         "source": app.ci.source(),
     }
     if notes:
@@ -252,8 +251,11 @@ def create_release(app: App, version: str, package_args: tuple[str, ...] = (), n
                 if pkg.digest == item.digest and files.get(pkg.name) is None:
                     files[pkg.name] = item.tmp_path
         pubs = _ensure_remote(targets, release, {k: v for k, v in files.items() if v is not None}, app, out)
+        from trainmaster import store_guard
+
         for item in staged:
-            app.store.commit(item)
+            pkg = next(p for p in release.packages if p.digest == item.digest)
+            store_guard.commit(app.store, item, pkg.name, f"the build's {pkg.file_name}", out)
         staged = []
         created = app.ledger.insert_release(release, actor, pubs)
     finally:
@@ -287,11 +289,53 @@ def _ensure_remote(targets: list[tuple[str, Publisher]], release: Release, files
     return pubs
 
 
+DOWNLOAD_URL_MAX = 2048
+
+
+def download_urls(ledger: SqliteLedger, release: Release, order: Sequence[str] = ()) -> dict[str, str]:
+    """Package name -> the download URL a publisher reported for ``release`` (the manifest's ``url``).
+
+    Read from the publications recorded with the release (``remote.package_urls`` of a ``created`` or
+    ``exists`` publication), in ``order`` (``publish:``) and then by system name; the first URL per
+    package wins. Recorded values are data: only an absolute ``https``/``http`` URL without spaces or
+    control characters (and at most :data:`DOWNLOAD_URL_MAX` characters) of a package of this release
+    is taken, anything else is ignored.
+    """
+    pubs = ledger.publications(release.id)
+    names = {p.name for p in release.packages}
+    found: dict[str, str] = {}
+    for system in dict.fromkeys([*order, *sorted(pubs)]):
+        pub = pubs.get(system) or {}
+        remote = pub.get("remote")
+        urls = remote.get("package_urls") if isinstance(remote, dict) else None
+        if pub.get("state") not in ("created", "exists") or not isinstance(urls, dict):
+            continue
+        for name, url in urls.items():
+            if name in names and name not in found and is_download_url(url):
+                found[name] = url
+    return found
+
+
+def is_download_url(value: object) -> bool:
+    """``value`` is an absolute http(s) URL with a host, printable and without whitespace."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or not 0 < len(value) <= DOWNLOAD_URL_MAX or not value.isprintable() \
+            or any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("https", "http") and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
 def fetch_release(app: App, version: str, names: tuple[str, ...] | None = None) -> Release | None:
     """Bring a published release and its digest-verified files into this runner's ledger and store."""
     import tempfile
 
     from trainmaster.errors import DigestMismatch
+    from trainmaster.interfaces import PublishResult
 
     for _name, publisher in publishers(app, names or app.config.publish):
         with tempfile.TemporaryDirectory(dir=app.state_dir if app.state_dir.exists() else None) as tmp:
@@ -312,8 +356,15 @@ def fetch_release(app: App, version: str, names: tuple[str, ...] | None = None) 
                     app.store.discard(item)
                     raise DigestMismatch(f"{_name}: package {pkg.name!r} downloaded as {item.digest}, "
                                          f"pinned {pkg.digest}")
-                app.store.commit(item)
+                from trainmaster import store_guard
+
+                store_guard.commit(app.store, item, pkg.name, _name, sys.stderr.write)
+            seen = getattr(publisher, "fetched", None)  # optional: where the release was found
+            pubs: list[Publication] = ([(_name, str(seen.state), seen.url, seen.remote)]
+                                       if isinstance(seen, PublishResult) else [])
             if existing is None:
-                app.ledger.insert_release(release, release.created_by or "unknown")
+                app.ledger.insert_release(release, release.created_by or "unknown", pubs)
+            elif pubs:
+                app.ledger.record_publications(release.id, release.created_by or "unknown", pubs)
             return release
     return None

@@ -10,7 +10,8 @@ A **sample** evaluates every gate once; the gates pass only when *all* succeed i
 * With ``deploy --wait``: wait ``delay``, then sample every ``every`` until a sample passes
   or ``timeout`` has passed since the first one (exit 3 on timeout, with the last failures).
 
-Every sample is recorded in the ledger (``gate_samples``) and audited. Commands run in the
+Every sample is recorded in the ledger (``gate_samples``) and audited, then announced
+(``gate_sampled``); the decision is announced too (``gates_finished``). Commands run in the
 deployment's clean environment (variables and secrets, ``TRAINMASTER_*``), output masked;
 HTTP gates go through the core's :mod:`trainmaster.http`.
 """
@@ -157,19 +158,26 @@ def run_gates(app: App, env: Environment, release: Release, variables: dict[str,
         why = "timed out" if result.timed_out else f"exit {result.returncode}"
         return GateResult(gate.name, result.ok, "exit 0" if result.ok else why)
 
+    taken: list[int] = []
+
     def record(results: list[GateResult]) -> None:
         ok = passed(results)
-        record_gate_sample(app.ledger, release.id, release.version, env.name, actor, ok,
-                           [r.to_json() for r in results])
+        shown = [r.to_json() for r in results]
+        sample_id = record_gate_sample(app.ledger, release.id, release.version, env.name, actor, ok, shown)
+        taken.append(sample_id)
         failed = [r for r in results if not r.ok]
         out(f"gates for {env.name}: {'passed' if ok else 'not met: ' + _describe(failed)}\n")
+        app.emit("gate_sampled", sample={"id": sample_id, "number": len(taken), "passed": ok, "results": shown},
+                 release=release, environment=env)
 
     if wait and gates.delay:
         out(f"gates for {env.name}: first sample in {gates.delay:g}s\n")
     ok, results, count = wait_for_gates(gates, check, record, wait=wait)
+    failed = [r for r in results if not r.ok]
+    app.emit("gates_finished", gates={"passed": ok, "samples": count, "waited": wait,
+                                      "failed": [r.to_json() for r in failed]}, release=release, environment=env)
     if ok:
         return
-    failed = [r for r in results if not r.ok]
     if wait:
         raise Refused(f"the gates of {env.name} did not pass within {gates.timeout:g}s ({count} samples); "
                       f"last sample: {_describe(failed)}")

@@ -15,9 +15,9 @@ environment, timeout, masking, orphan tracking), with these extra variables:
 
 Each step is recorded in the ledger before its command runs (:mod:`trainmaster.rollout_log`),
 so a killed deployer leaves rows that the next command reports and that a ``rollback``
-or a re-run of ``deploy`` picks up. The environment's ``monitor`` does not run per
-instance: it runs during a rolling ``pause`` and after the last batch, during each canary
-step, and after a blue-green switch.
+or a re-run of ``deploy`` picks up; each finished step is announced (``rollout_step_finished``).
+The environment's ``monitor`` does not run per instance: it runs during a rolling ``pause``
+and after the last batch, during each canary step, and after a blue-green switch.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from trainmaster.config.model import Environment, Instance
     from trainmaster.interfaces import Deployment, PackagePlan
-    from trainmaster.rollout_log import RolloutLog
+    from trainmaster.rollout_log import RolloutLog, Step
     from trainmaster.steps import StepRunner
 
 __all__ = ["Rollout"]
@@ -57,7 +57,7 @@ class Rollout:
 
     def __init__(self, *, log: RolloutLog, env: Environment, deployment: Deployment, runner: StepRunner,
                  plan: list[PackagePlan], kind: str, force: bool, out: Callable[[str], None],
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, emit: Callable[..., None] | None = None) -> None:
         self.log = log
         self.env = env
         self.dep = deployment
@@ -67,6 +67,7 @@ class Rollout:
         self.redeploy = force and kind == "deploy"
         self.out = out
         self.sleep = sleep
+        self.emit = emit  # App.emit: each finished step is announced (``rollout_step_finished``)
         self.strategy = strategy_of(env)
         self.instances = instances_of(env)
         self.held = log.instances(env.name)
@@ -102,7 +103,7 @@ class Rollout:
         if not self._monitor():
             return self._failed("post-deploy monitoring failed")
         note = f"{len(failed)} instance(s) failed within max_failed: {', '.join(failed)}" if failed else ""
-        return self._outcome("succeeded", note)
+        return self._verified(note)
 
     def _blue_green(self) -> DeployOutcome:
         slots = self.strategy.slots
@@ -123,7 +124,7 @@ class Rollout:
             return self._failed(f"switch to slot {idle} failed; the live slot {live or '(none)'} is unchanged")
         if not self._monitor():
             return self._failed(f"post-deploy monitoring failed on slot {idle}")
-        return self._outcome("succeeded")
+        return self._verified()
 
     def _canary(self) -> DeployOutcome:
         if self.kind == "rollback":
@@ -144,7 +145,16 @@ class Rollout:
                 return self._abort(f"routing {weight}% of the traffic failed at step {number}")
             if not self._watch(self.strategy.pause, f"canary {weight}%", list(self.instances[:count])):
                 return self._abort(f"a check failed at {weight}% of the traffic (step {number})")
-        return self._outcome("succeeded")
+        return self._verified(abort=True)
+
+    def _verified(self, note: str = "", *, abort: bool = False) -> DeployOutcome:
+        """Every instance holds the release: the performance verification runs once, for the whole
+        environment (a failed one fails the deployment; a canary routes back to 0 first)."""
+        verify = self.runner.verify
+        failure = verify(self.runner) if verify is not None else None
+        if failure:
+            return self._abort(failure) if abort else self._failed(failure)
+        return self._outcome("succeeded", note)
 
     def _abort(self, message: str) -> DeployOutcome:
         """A failed canary: route every request back to the previous release, then fail (and roll back)."""
@@ -178,7 +188,7 @@ class Rollout:
             self.log.finish(step, "failed", self.dep.actor)
             raise
         ok = outcome.status == "succeeded"
-        self.held[(inst.name, slot)] = self.log.finish(step, "succeeded" if ok else "failed", self.dep.actor)
+        self.held[(inst.name, slot)] = self._finished(step, ok)
         self.out(f"<-- {where}: {'holds ' + self.dep.version if ok else 'FAILED'}\n")
         return ok
 
@@ -189,8 +199,16 @@ class Rollout:
         except BaseException:
             self.log.finish(step, "failed", self.dep.actor)
             raise
-        self.log.finish(step, "succeeded" if ok else "failed", self.dep.actor)
+        self._finished(step, ok)
         return ok
+
+    def _finished(self, step: Step, ok: bool) -> Step:
+        """Record ``step``'s outcome, then announce it."""
+        done = self.log.finish(step, "succeeded" if ok else "failed", self.dep.actor)
+        if self.emit is not None:
+            self.emit("rollout_step_finished", step={"strategy": done.strategy, **done.to_json()},
+                      deployment=self.dep, release=self.runner.release, environment=self.env)
+        return done
 
     def _switch(self, slot: str, previous: str) -> bool:
         assert self.strategy.switch
@@ -203,10 +221,12 @@ class Rollout:
         return self._command("route", self.strategy.route, extra, weight=weight, batch=batch)
 
     def _runner(self, extra: dict[str, str]) -> StepRunner:
-        """The deployment's runner for one instance: its variables added, every package, no monitor."""
+        """The deployment's runner for one instance: its variables added, every package, no monitor
+        and no verification (both run once for the environment)."""
         runner = copy.copy(self.runner)
         runner.base_env = {**self.runner.base_env, **extra}
         runner.env = dataclasses.replace(self.env, monitor=None)
+        runner.verify = None  # once, after every instance (Rollout._verified)
         runner.plan = self.plan
         return runner
 

@@ -19,7 +19,8 @@ clean environment, the verified packages as ``TRAINMASTER_PACKAGE_*`` (own links
 store), ``TRAINMASTER_DEPLOYMENT_ID`` of the deployment that put the release there, plus
 ``TRAINMASTER_RUNBOOK`` and ``TRAINMASTER_RUN_ID``; live output with secrets masked; the
 runbook's ``timeout`` (else the environment's). Each run is recorded (``runbook_runs``: actor,
-release, outcome, masked log excerpt) and audited. A failed run exits 1.
+release, outcome, masked log excerpt), audited and announced (``runbook_run_finished``). A failed
+run exits 1.
 
 A runbook with ``remote: NAME`` instead of ``command`` runs the runbook ``NAME`` of the
 environment's target system (Octopus) through the target's optional ``run_runbook``
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from trainmaster.config.model import Environment, Runbook
     from trainmaster.interfaces import DeployOutcome, RunbookJob
     from trainmaster.masking import Masker
+    from trainmaster.store_guard import StoreGuard
     from trainmaster.model import Release
 
     RunRemote = Callable[[RunbookJob], DeployOutcome]
@@ -164,8 +166,10 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
     from trainmaster.duty_records import finish_run, runs, start_run
     from trainmaster.locks import EnvironmentLock
     from trainmaster.masking import Masker
+    from trainmaster.store_guard import StoreGuard
     from trainmaster.variables import resolve_variables
 
+    guard = StoreGuard(app.store, app.environ)
     book, env, release, deployment_id = target(app, name, env_name)
     run_remote = remote_runner(app, book, env) if book.remote else None
     files = verify_release(app, release)
@@ -202,8 +206,8 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
                 status, excerpt = _remote(run_remote, app, book, env, release, deployment_id, begin,
                                           resolved.values, masker, out, resumes=_unfinished(app, book, env, release))
             else:
-                status, excerpt = _local(app, book, env, release, deployment_id, begin(), files, resolved.values,
-                                         masker, out)
+                status, excerpt = _local(app, book, env, release, deployment_id, begin(), guard, files,
+                                         resolved.values, masker, out)
         except KeyboardInterrupt:
             status = "cancelled"
             raise
@@ -223,8 +227,11 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
         lock.release()
     run_id = ids[0]
     record = runs(app.ledger, env.name, book.name)[-1]
+    app.emit("runbook_run_finished", run=record, release=release, environment=env)
     symbol = "✓" if status == "succeeded" else "✗"
     out(f"{symbol} runbook {book.name} run #{run_id} in {env.name} {status}\n")
+    if guard.changed:
+        raise guard.failure(f"runbook {book.name!r} run #{run_id} in {env.name} failed")
     if status != "succeeded":
         raise RunbookFailed(f"runbook {book.name!r} {status} in {env.name} (run #{run_id})", record)
     return record
@@ -240,18 +247,17 @@ def _unfinished(app: App, book: Runbook, env: Environment, release: Release) -> 
 
 
 def _local(app: App, book: Runbook, env: Environment, release: Release, deployment_id: int, run_id: int,
-           files: dict[str, Any], variables: dict[str, str], masker: Masker,
+           guard: StoreGuard, files: dict[str, Any], variables: dict[str, str], masker: Masker,
            out: Callable[[str], None]) -> tuple[str, str]:
     """Run ``book.command`` like a deployment's commands; ``(status, masked log excerpt)``."""
     import dataclasses
 
-    from trainmaster.deploy import _clean_workspace, _workspace
     from trainmaster.interfaces import PackagePlan
     from trainmaster.steps import StepRunner
 
     assert book.command is not None
     plan = [PackagePlan(pkg, files[pkg.name], "deploy", "") for pkg in release.packages]
-    work = _workspace(app, f"runbook-{run_id}", plan)
+    guard.workspace(app.state_dir, f"runbook-{run_id}", plan)
     timed = dataclasses.replace(env, timeout=book.timeout or env.timeout)
     runner = StepRunner(config=app.config, environment=timed, release=release, deployment_id=deployment_id,
                         plan=plan, variables=variables, masker=masker, out=out)
@@ -261,7 +267,8 @@ def _local(app: App, book: Runbook, env: Environment, release: Release, deployme
                             {"TRAINMASTER_RUNBOOK": book.name, "TRAINMASTER_RUN_ID": str(run_id)})
         status = "succeeded" if result.ok else "failed"
     finally:
-        _clean_workspace(work, files)
+        if guard.finish():  # the command changed a stored blob (exit 4 after the run is recorded)
+            status = "failed"
     return status, masker.mask("\n".join(runner.excerpts))
 
 

@@ -26,7 +26,7 @@ class StepRunner:
 
     def __init__(self, *, config: Config, environment: Environment, release: Release, deployment_id: int,
                  plan: list[PackagePlan], variables: dict[str, str], masker: Masker,
-                 out: Callable[[str], None], on_spawn: Callable[[int], None] | None = None,
+                 out: Callable[[str], None], on_spawn: Callable[[int], None] | None = None, run_token: str = "",
                  verify: Callable[[StepRunner], str | None] | None = None) -> None:
         self.config = config
         self.env = environment
@@ -44,6 +44,8 @@ class StepRunner:
             "TRAINMASTER_ENVIRONMENT": environment.name,
             "TRAINMASTER_DEPLOYMENT_ID": str(deployment_id),
         }
+        if run_token:  # finds a command its dead deployer never recorded (trainmaster.locks.stop_orphans)
+            trainmaster["TRAINMASTER_RUN_TOKEN"] = run_token
         for item in plan:
             trainmaster[package_env_name(item.package.name)] = str(item.path.resolve())
         from trainmaster.runner import clean_environment

@@ -12,9 +12,10 @@ configured metric must be present and is compared with
   Higher is worse, unless the metric has only a ``min`` (then lower is worse). No baseline
   (a first release, or one never verified): ``regress`` is not checked.
 
-The results are recorded (``verifications``) and audited; any failure fails the deployment,
-which then follows ``on_failure`` (``rollback``). Verification runs for deployments, not
-for rollbacks (they go back to a release already verified there).
+The results are recorded (``verifications``), audited and announced (``verification_finished``);
+any failure fails the deployment, which then follows ``on_failure`` (``rollback``).
+Verification runs for deployments, not for rollbacks (they go back to a release already
+verified there).
 """
 
 from __future__ import annotations
@@ -148,8 +149,12 @@ def verifier(app: App, env: Environment, release: Release, dep: Deployment,
         results = [] if problem else evaluate(spec.metrics, values, baseline(app, env, release))
         failed = [r for r in results if not r.ok]
         ok = problem is None and not failed
-        record_verification(app.ledger, dep.id, release.id, release.version, env.name, dep.actor, ok, values,
-                            [r.to_json() for r in results] or [{"metric": None, "ok": False, "reason": problem}])
+        shown = [r.to_json() for r in results] or [{"metric": None, "ok": False, "reason": problem}]
+        record_verification(app.ledger, dep.id, release.id, release.version, env.name, dep.actor, ok, values, shown)
+        reason = problem or "; ".join(f"{r.metric} {r.reason}" for r in failed) or None
+        app.emit("verification_finished", verification={"passed": ok, "metrics": values, "results": shown,
+                                                         "reason": reason},
+                 deployment=dep, release=release, environment=env)
         for r in results:
             runner.out(f"verify {r.metric}: {'ok' if r.ok else 'FAILED'} ({r.value:g}"
                        f"{f', baseline {r.baseline:g}' if r.baseline is not None else ''})"
@@ -157,6 +162,6 @@ def verifier(app: App, env: Environment, release: Release, dep: Deployment,
                        f"verify {r.metric}: FAILED: {r.reason}\n")
         if ok:
             return None
-        return "performance verification failed: " + (problem or "; ".join(f"{r.metric} {r.reason}" for r in failed))
+        return f"performance verification failed: {reason}"
 
     return verify

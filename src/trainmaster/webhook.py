@@ -3,6 +3,12 @@
 Webhook URLs carry tokens, so nothing this module reports contains one: every
 message names the URL through :func:`redact_url`. Events are sent through the
 shared HTTP core (:mod:`trainmaster.http`), imported only when an event is posted.
+
+Every event carries ``schema_version`` (:data:`SCHEMA_VERSION`); its shape is
+``docs/schemas/webhook.schema.json``. With a secret, the exact bytes sent are signed
+like GitHub's webhooks: ``X-Trainmaster-Signature-256: sha256=<hex HMAC-SHA256 of the
+body keyed with the secret>`` (:func:`signature`); the receiver recomputes it over the
+raw body and compares in constant time (``docs/webhooks.md``).
 """
 
 from __future__ import annotations
@@ -11,6 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+SCHEMA_VERSION = 1
+"""The version of the events' JSON shape; raised on any change a receiver could notice."""
+
+SIGNATURE_HEADER = "X-Trainmaster-Signature-256"
 
 RETRY_AFTER_CAP = 30.0
 """The longest ``Retry-After`` wait honoured, in seconds."""
@@ -93,10 +104,20 @@ def _split_userinfo(url: str) -> tuple[str, tuple[bytes, bytes] | None]:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])), (user, password)
 
 
+def signature(secret: str, body: bytes) -> str:
+    """``sha256=`` and the hex HMAC-SHA256 of ``body`` keyed with ``secret`` (UTF-8)."""
+    import hashlib
+    import hmac
+
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
 def post_event(
     url: str,
     event: dict[str, Any],
     *,
+    secret: str | None = None,
+    kind: str | None = None,
     timeout: float = 5.0,
     attempts: int = 3,
     backoff: float = 0.5,
@@ -108,12 +129,15 @@ def post_event(
     are retried up to ``attempts`` requests in all, waiting ``backoff * 2**n`` seconds between
     them, or the server's ``Retry-After`` (capped at :data:`RETRY_AFTER_CAP`) when it sends one.
     Delivery is at least once, as webhooks conventionally are: a POST whose answer was lost is
-    sent again. Other statuses (4xx, and redirects, which are not followed) fail at once.
+    sent again, with the same ``X-Trainmaster-Delivery`` id so that the receiver can drop it.
+    Other statuses (4xx, and redirects, which are not followed) fail at once.
     User info in the URL (``https://user:pass@host/…``) is sent as Basic authentication, never
     in the URL, and never appears in the result.
 
     :param url: an ``http`` or ``https`` URL; it may carry a token.
-    :param event: a JSON-serialisable mapping, see :func:`build_event`.
+    :param event: a JSON-serialisable mapping, see :func:`build_event` (or a Slack/Teams message).
+    :param kind: the event's name for the ``X-Trainmaster-Event`` header (default: ``event["event"]``).
+    :param secret: when given, the body is signed in :data:`SIGNATURE_HEADER` (see :func:`signature`).
     :param timeout: seconds for connecting and for each read.
     :param sleep: the sleep function, injectable for tests.
     :returns: a :class:`WebhookResult` whose ``error`` never shows the URL's secrets.
@@ -141,12 +165,21 @@ def post_event(
     attempts = max(attempts, 1)
     policy = RetryPolicy(attempts=attempts, base=backoff, cap=RETRY_AFTER_CAP, budget=RETRY_AFTER_CAP * attempts,
                          max_wait=RETRY_AFTER_CAP, jitter=False, sleep=sleep)
-    client = HttpClient(policy=policy, rules=Rules("the webhook", secrets=_secret_pieces(url), redact=redact_url),
+    secrets = _secret_pieces(url) + ([secret] if secret else [])
+    client = HttpClient(policy=policy, rules=Rules("the webhook", secrets=secrets, redact=redact_url),
                         timeout=(timeout, timeout))
+    import uuid
+
+    headers = {"Content-Type": "application/json", "X-Trainmaster-Delivery": uuid.uuid4().hex}  # same on a retry
+    kind = kind or (event["event"] if isinstance(event.get("event"), str) else None)
+    if kind:
+        headers["X-Trainmaster-Event"] = kind
+    if secret:
+        headers[SIGNATURE_HEADER] = signature(secret, body)
     status: int | None = None
     try:
         response = client.send("POST", target, what=f"POST {where}", data=body, auth=auth, idempotent=True,
-                               headers={"Content-Type": "application/json"}, allow_redirects=False)
+                               headers=headers, allow_redirects=False)
         status = response.status_code
         response.close()
         if 200 <= status < 300:
@@ -169,8 +202,7 @@ def post_event(
 
 
 def build_event(kind: str, **fields: Any) -> dict[str, Any]:
-    """Return ``{"event": kind, "time": <now, ISO 8601 UTC>, **fields}``."""
-    from datetime import UTC, datetime
+    """Return ``{"schema_version": 1, "event": kind, "time": <now, trainmaster's one format>, **fields}``."""
+    from trainmaster.model import timestamp
 
-    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return {"event": kind, "time": now, **fields}
+    return {"schema_version": SCHEMA_VERSION, "event": kind, "time": timestamp(), **fields}

@@ -61,14 +61,14 @@ def test_launch_checks_refuse_what_awx_would_ignore(awx_fake):
 
 def test_status_polls_survive_429_and_503(awx_fake):
     client = _client(awx_fake)
-    awx_fake.throttle(count=1, retry_after=1, operation_id="Unified Jobs_unified_jobs_list")
-    awx_fake.fail(503, count=1, operation_id="Unified Jobs_unified_jobs_list")
+    awx_fake.throttle(count=1, retry_after=1, operation_id="Jobs_jobs_read_0")
+    awx_fake.fail(503, count=1, operation_id="Jobs_jobs_read_0")
     job = client.request("POST", "job_templates/1/launch/", json={"extra_vars": {}}, what="launch")
     lines: list[str] = []
     outcome = wait_for_job(client, "job", int(job["job"]), interval=0.01, timeout=30, out=lines.append)
     assert outcome.status == "succeeded"
     assert "PLAY RECAP" in "".join(lines)
-    assert awx_fake.count("Unified Jobs_unified_jobs_list", status=429) == 1
+    assert awx_fake.count("Jobs_jobs_read_0", status=429) == 1
 
 
 def test_one_status_request_per_interval(awx_fake):
@@ -78,8 +78,45 @@ def test_one_status_request_per_interval(awx_fake):
     sleeps: list[float] = []
     client.sleep = sleeps.append
     wait_for_job(client, "job", int(job["job"]), interval=7, timeout=600, out=lambda t: None, stream=False)
-    polls = awx_fake.count("Unified Jobs_unified_jobs_list")
+    polls = awx_fake.count("Jobs_jobs_read_0")
     assert len(awx_fake.calls) == polls and polls == len(sleeps) + 1 and set(sleeps) == {7}
+
+
+def test_the_output_is_read_only_when_the_job_answer_shows_it_grew(awx_fake):
+    client = _client(awx_fake)
+    awx_fake.hold_next_job()  # one long task: nothing new is printed while it runs
+    job_id = int(client.request("POST", "job_templates/1/launch/", json={"extra_vars": {}}, what="launch")["job"])
+    awx_fake.reset_log()
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 12:
+            awx_fake.release_job(job_id)
+
+    client.sleep = sleep
+    lines: list[str] = []
+    outcome = wait_for_job(client, "job", job_id, interval=5, timeout=600, out=lines.append)
+    assert outcome.status == "succeeded"
+    text = "".join(lines)
+    assert text.count("TASK [wait]") == 1 and text.index("PLAY [") < text.index("PLAY RECAP")
+    polls, reads = awx_fake.count("Jobs_jobs_read_0"), awx_fake.count("Jobs_jobs_stdout_read")
+    assert polls == len(sleeps) + 1 >= 13
+    assert reads <= 3 and len(awx_fake.calls) == polls + reads  # not one output read per interval
+
+
+def test_a_workflow_job_is_waited_on_with_one_request_per_interval(awx_fake):
+    client = _client(awx_fake)
+    awx_fake.seed_workflow("no-approval", 1, approval=False)
+    wf = client.first_page("workflow_job_templates/", {"name": "no-approval"}, what="find")[0]
+    wf_id = int(client.request("POST", f"workflow_job_templates/{wf['id']}/launch/", json={"extra_vars": {}},
+                               what="launch")["workflow_job"])
+    awx_fake.reset_log()
+    sleeps: list[float] = []
+    client.sleep = sleeps.append
+    outcome = wait_for_job(client, "workflow_job", wf_id, interval=3, timeout=600, out=lambda t: None)
+    assert outcome.status == "succeeded" and awx_fake.job(wf_id).status == "successful"
+    assert len(awx_fake.calls) == awx_fake.count("Unified Jobs_unified_jobs_list") == len(sleeps) + 1 >= 3
 
 
 def test_a_pending_workflow_approval_is_exit_3_with_its_link(awx_fake):
@@ -112,3 +149,14 @@ def test_a_403_names_the_role_to_grant():
     assert _check_contract(responses.calls[0].request) == "Job Templates_job_templates_launch_create"
     assert "execute on the template" in str(err.value) and "permission" in str(err.value)
     assert "tok-sentinel" not in str(err.value)
+
+
+def test_the_play_recap_is_not_cut_off_while_awx_still_processes_the_last_events(awx_fake):
+    client = _client(awx_fake)
+    awx_fake.lag_events_next_job(reads=2)
+    job_id = int(client.request("POST", "job_templates/1/launch/", json={"extra_vars": {}}, what="launch")["job"])
+    client.sleep = lambda seconds: None
+    lines: list[str] = []
+    outcome = wait_for_job(client, "job", job_id, interval=5, timeout=600, out=lines.append)
+    assert outcome.status == "succeeded"
+    assert "PLAY RECAP" in "".join(lines) and "".join(lines).count("TASK [deploy]") == 1

@@ -123,6 +123,39 @@ def test_find_queries_the_pinned_build_then_pages_past_the_newest_hundred(azure_
     assert len(azure_fake.releases) == 121 and azure_fake.count("Releases_Create") == 0
 
 
+def test_a_version_is_found_by_the_mark_in_its_name_without_paging_the_history(
+        azure_fake: Any, tmp_path: Path, env: dict[str, str]) -> None:
+    """250 other classic releases: creating a version and refusing its twin cost the same as with none."""
+    config = load(make_project(tmp_path, azure_fake.url))
+    pub = AzurePublisher(env, Sleeps().http())
+    assert pub.ensure(release(tmp_path, "1.0.0"), {}, config).state == "created"
+    (rid,) = azure_fake.releases
+    assert azure_fake.releases[rid]["name"] == f"Release-{rid} (trainmaster 1.0.0)"
+    azure_fake.seed_build(404, "2024.404")
+    seed_releases(azure_fake, 250, build=404)
+    for version, build, content, state in (("2.0.0", "505", b"v2", "created"), ("1.0.0", "303", b"evil", "conflict")):
+        azure_fake.seed_build(int(build), f"2024.{build}")
+        azure_fake.reset_log()
+        _remote.reset()  # a later command
+        assert pub.ensure(release(tmp_path, version, build=build, content=content), {}, config).state == state
+        lists = azure_fake.calls_to("Releases_List")
+        assert [c.query.get("searchText") for c in lists] == [None, f"(trainmaster {version})"]
+        assert not any("continuationToken" in c.query for c in lists)
+    assert len(azure_fake.releases) == 252
+
+
+def test_a_classic_release_named_before_the_marks_is_found_by_its_build_and_marked(
+        azure_fake: Any, tmp_path: Path, env: dict[str, str]) -> None:
+    config = load(make_project(tmp_path, azure_fake.url))
+    rel = release(tmp_path, "1.0.0")
+    assert AzurePublisher(env, Sleeps().http()).ensure(rel, {}, config).state == "created"
+    (rid,) = azure_fake.releases
+    azure_fake.releases[rid]["name"] = f"Release-{rid}"  # as an older trainmaster left it
+    _remote.reset()
+    assert AzurePublisher(env, Sleeps().http()).ensure(rel, {}, config).state == "exists"
+    assert azure_fake.releases[rid]["name"] == f"Release-{rid} (trainmaster 1.0.0)" and len(azure_fake.releases) == 1
+
+
 def test_running_out_of_pages_is_exit_5_not_absent(azure_fake: Any, tmp_path: Path, env: dict[str, str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     config = load(make_project(tmp_path, azure_fake.url))
@@ -152,6 +185,8 @@ def test_the_fake_pages_and_filters_releases_like_the_service(azure_fake: Any) -
     only = get(artifactTypeId="Build", artifactVersionId="202", sourceId=f"{azure_fake.project_id}:7")
     assert len(only.json()["value"]) == 2
     assert get(artifactVersionId="202", sourceId="other:7").json()["value"] == []
+    (named,) = get(searchText=f"ELEASE-{min(azure_fake.releases)}").json()["value"]  # in the name, any case
+    assert named["id"] == min(azure_fake.releases) and get(searchText="nope").json()["value"] == []
 
 
 def test_history_marks_going_back_to_an_older_version_as_a_rollback(azure_fake: Any, tmp_path: Path,

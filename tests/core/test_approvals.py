@@ -101,6 +101,9 @@ def test_revoke_withdraws_ones_own_approval(bare_project: Project) -> None:
     assert revoked == {"revoked": True, "version": "1.0.0", "environment": "prod", "actor": "bob",
                        "approvals": 1, "required": 2}
     assert p.run("deploy", "1.0.0", "--to", "prod").returncode == 3
+    prod = next(e for e in p.json("status")["environments"] if e["name"] == "prod")
+    gate = next(g for g in prod["gates"] if g["kind"] == "approvals")  # status agrees with the deploy's refusal
+    assert gate["met"] is False and gate["detail"].startswith("1/2 approval(s)"), gate
     assert p.run("revoke", "1.0.0", "--env", "prod", "--by", "bob").returncode == 2  # already withdrawn
     again = p.ok("approve", "1.0.0", "--env", "prod", "--by", "bob")
     assert "approved 1.0.0" in again.stdout

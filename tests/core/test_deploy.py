@@ -38,7 +38,8 @@ def test_commands_get_a_clean_environment(bare_project: Project) -> None:
     assert set(seen) - {"PWD", "SHLVL", "_", "OLDPWD"} <= {
         "PATH", "HOME", "LANG", "TMPDIR", "DEST", "GREETING", "REGION", "TRAINMASTER_PROJECT", "TRAINMASTER_VERSION",
         "TRAINMASTER_RELEASE_ID", "TRAINMASTER_ENVIRONMENT", "TRAINMASTER_DEPLOYMENT_ID", "TRAINMASTER_PACKAGE_APP",
-        "TRAINMASTER_PACKAGE_WEB_UI"}
+        "TRAINMASTER_PACKAGE_WEB_UI", "TRAINMASTER_RUN_TOKEN"}
+    assert re.fullmatch(r"[0-9a-f]{24}", seen["TRAINMASTER_RUN_TOKEN"])  # never a secret: a random marker
 
 
 def test_unchanged_packages_are_skipped_and_force_redeploys(project: Project) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import subprocess
@@ -326,6 +327,26 @@ def test_a_stream_body_is_not_resent_but_a_body_factory_is(
     response = http.send("POST", server.url(), data=lambda: path.open("rb"), recover=lookup(http, server, "i"))
     assert response.status_code == 201 and server.methods() == ["POST", "GET", "POST"]
     assert server.bodies[-1] == path.read_bytes()
+
+
+def test_a_file_body_goes_out_sized_in_blocks_and_whole_again_after_a_lost_answer(
+    server: Loopback, waits: list[float], tmp_path: Path
+) -> None:
+    from trainmaster.http_body import FileBody
+
+    path = tmp_path / "item.json"
+    path.write_bytes(b'{"name": "f"}' + b" " * 300_000)  # several blocks of 64 KiB
+    body = FileBody(path, hashes=("sha256", "sha1"), chunk=1 << 16)
+    http = client(waits)
+    server.script = [("drop", False)]
+    response = http.send("POST", server.url(), data=lambda: body, recover=lookup(http, server, "f"))
+    assert response.status_code == 201 and server.methods() == ["POST", "GET", "POST"]
+    assert server.bodies[-1] == path.read_bytes() and server.bodies[0] == path.read_bytes()
+    assert server.headers[-1]["Content-Length"] == str(path.stat().st_size)
+    assert "Transfer-Encoding" not in server.headers[-1]  # never chunked: the APIs need a Content-Length
+    data = path.read_bytes()
+    assert body.complete and body.digests == {"sha256": hashlib.sha256(data).hexdigest(),
+                                              "sha1": hashlib.sha1(data).hexdigest()}
 
 
 # -- pieces ---------------------------------------------------------------------------------------

@@ -67,8 +67,12 @@ def test_every_command_refuses_a_target_no_plugin_provides(project: Project) -> 
     project.write("trainmaster.yaml", "project: demo\npackages: {app: build/app.bin}\ntrain:\n"
                                       "  - name: dev\n    target: nowhere\n")
     before = project.snapshot()
-    for args in (("validate",), ("release", "create", "1.0.0"), ("status",)):
+    for args in (("release", "create", "1.0.0"), ("status",)):
         error = _error(project.run(*args, "--json"), 2)
         assert (error["key"], error["line"]) == ("target", 4), error
         assert "'nowhere'" in error["message"]
+    result = project.run("validate", "--json")  # validate lists its problems instead
+    assert result.returncode == 2
+    (error,) = json.loads(result.stdout)["errors"]
+    assert (error["key"], error["line"]) == ("target", 4) and "'nowhere'" in error["message"], error
     assert project.snapshot() == before

@@ -228,3 +228,21 @@ def test_only_groups_carrying_all_three_markers_are_stopped(groups: list[subproc
     assert mine.wait(10) == -signal.SIGKILL
     assert [g.poll() for g in (other_env, other_project, other_dep, only_id, unlisted)] == [None] * 5
     assert stop_orphans([], 7, "prod", "demo") == 0
+
+
+def test_a_group_never_recorded_is_found_by_its_dead_deployers_run_token(
+    groups: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """The deployer can be killed after starting a command and before writing its group to the lock file."""
+    from trainmaster.locks import EnvironmentLock
+
+    lock = EnvironmentLock(tmp_path, "prod")
+    assert lock.acquire(wait=False) and lock.token
+    token = lock.token
+    lock.release()  # as when the deployer dies: the file keeps what it wrote
+    assert EnvironmentLock(tmp_path, "prod").recorded_token() == token
+    unrecorded = _group(groups, deployment_id="7", environment="prod", project="demo", run_token=token)
+    stranger = _group(groups, deployment_id="7", environment="prod", project="demo", run_token="f" * 24)
+    assert stop_orphans([], 7, "prod", "demo", token) == 1
+    assert unrecorded.wait(10) == -signal.SIGKILL
+    assert stranger.poll() is None  # another holder's command (another checkout's ledger) is left alone

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
+from tests.support.gitrepo import git, in_ci
 from tests.support.project import Project
 
 CONFIG = """\
@@ -18,34 +18,23 @@ train:
 """
 
 
-def _git(p: Project, *args: str) -> str:
-    env = dict(p.env, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a", GIT_COMMITTER_EMAIL="a@x")
-    done = subprocess.run(["git", *args], cwd=p.root, env=env, check=True, capture_output=True, text=True)
-    return done.stdout.strip()
-
-
-def _in_ci(sha: str) -> dict[str, str]:
-    return {"TRAINMASTER_LOAD_PLUGINS": "github", "GITHUB_ACTIONS": "true", "GITHUB_SHA": sha, "GITHUB_ACTOR": "ci",
-            "GITHUB_REPOSITORY": "o/demo", "GITHUB_RUN_ID": "7"}
-
-
 def test_diff_lists_packages_metadata_and_the_commits_between(bare_project: Project) -> None:
     p = bare_project
     p.write("trainmaster.yaml", CONFIG)
     p.write(".gitignore", ".trainmaster/\n")
     p.write("app.bin", "one")
     p.write("docs.txt", "docs")
-    _git(p, "init", "-q")
-    _git(p, "add", ".")
-    _git(p, "commit", "-qm", "first")
-    first = _git(p, "rev-parse", "HEAD")
-    p.ok("release", "create", "1.0.0", env=_in_ci(first))
+    git(p, "init", "-q")
+    git(p, "add", ".")
+    git(p, "commit", "-qm", "first")
+    first = git(p, "rev-parse", "HEAD")
+    p.ok("release", "create", "1.0.0", env=in_ci(first))
     p.write("app.bin", "two, longer")
-    _git(p, "commit", "-qam", "faster app")
+    git(p, "commit", "-qam", "faster app")
     p.write("docs.txt", "docs")
-    _git(p, "commit", "-q", "--allow-empty", "-m", "tidy")
-    second = _git(p, "rev-parse", "HEAD")
-    p.ok("release", "create", "1.1.0", "--notes", "faster", env=_in_ci(second))
+    git(p, "commit", "-q", "--allow-empty", "-m", "tidy")
+    second = git(p, "rev-parse", "HEAD")
+    p.ok("release", "create", "1.1.0", "--notes", "faster", env=in_ci(second))
     found = json.loads(p.ok("release", "diff", "1.0.0", "1.1.0", "--json").stdout)
     assert found["packages"]["added"] == [] and found["packages"]["removed"] == []
     (app,) = found["packages"]["changed"]

@@ -9,8 +9,8 @@ import pytest
 
 from trainmaster.config import load_config
 from trainmaster.config.settings import settings_block
-from trainmaster.errors import ConfigError
-from trainmaster.model import timestamp
+from trainmaster.errors import ConfigError, IntegrityError
+from trainmaster.model import remote_timestamp, timestamp
 
 SCHEMA = {"acme": {"type": "object", "properties": {"url": {"type": "string"}, "space": {"type": "string"},
                                                     "timeout": {"type": "string"}}}}
@@ -86,3 +86,12 @@ def test_now_is_in_the_same_format() -> None:
     assert dt.datetime.fromisoformat(text) >= before.replace(microsecond=before.microsecond // 1000 * 1000)
     with pytest.raises(ValueError):
         timestamp("yesterday")
+
+
+def test_a_remote_time_is_read_into_the_one_format_and_garbage_is_an_integrity_error() -> None:
+    assert remote_timestamp("2026-03-01T09:30:00Z", "a GitHub deployment") == "2026-03-01T09:30:00.000Z"
+    assert remote_timestamp(dt.datetime(2026, 3, 1, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))), "x") \
+        == "2026-03-01T09:30:00.000Z"
+    assert remote_timestamp(None, "x") is None and remote_timestamp("", "x") is None
+    with pytest.raises(IntegrityError, match="an Octopus deployment has a time that is not ISO 8601: '1; rm'"):
+        remote_timestamp("1; rm", "an Octopus deployment")

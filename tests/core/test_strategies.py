@@ -218,3 +218,40 @@ def test_rollout_rows_are_bound_to_the_audit_chain(bare_project: Project) -> Non
     assert result.returncode == 4
     assert "rollout_steps" in result.stderr and "edited outside trainmaster" in result.stderr
     assert p.run("audit", "verify").returncode == 4
+
+
+def test_verification_runs_once_for_the_whole_rollout_and_a_failed_one_routes_back_first(
+    bare_project: Project,
+) -> None:
+    """Not once per instance: one deployment, one verification (recorded and compared once)."""
+    p = bare_project
+    verify = "    verify: {command: sh verify.sh, metrics: {p95_ms: {max: 300}}}\n"
+    dest = setup(p, CANARY.replace("    strategy:", verify + "    strategy:"))
+    p.write("verify.sh", f'echo "verify $TRAINMASTER_VERSION" >> {dest}/events.log\n'
+                         'printf \'{"p95_ms": %s}\' "$(cat "$DEST/p95")" > "$TRAINMASTER_METRICS"\n')
+    (dest / "p95").write_text("120")
+    release(p, "1.0.0")
+    p.ok("deploy", "1.0.0", "--to", "prod")
+    assert [e for e in events(dest) if e.startswith("verify")] == ["verify 1.0.0"]
+    release(p, "1.1.0")
+    (dest / "events.log").unlink()
+    (dest / "p95").write_text("900")
+    result = p.run("deploy", "1.1.0", "--to", "prod")
+    assert result.returncode == 1, result.stdout
+    assert [e for e in events(dest) if not e.startswith("check")] == [
+        "deploy web-1 - 1.1.0 batch=1 previous=- port=-",
+        "route 1.1.0 25 web-1",
+        "deploy web-2 - 1.1.0 batch=2 previous=- port=-",
+        "route 1.1.0 50 web-1,web-2",
+        "deploy web-3 - 1.1.0 batch=3 previous=- port=-",
+        "deploy web-4 - 1.1.0 batch=3 previous=- port=-",
+        "route 1.1.0 100 web-1,web-2,web-3,web-4",
+        "verify 1.1.0",
+        "route 1.1.0 0 -",
+        "deploy web-1 - 1.0.0 batch=- previous=- port=-",
+        "deploy web-2 - 1.0.0 batch=- previous=- port=-",
+        "deploy web-3 - 1.0.0 batch=- previous=- port=-",
+        "deploy web-4 - 1.0.0 batch=- previous=- port=-",
+    ]
+    assert versions(dest, WEBS) == dict.fromkeys(WEBS, "1.0.0")
+    assert "p95_ms" in result.stdout  # the failed metric, in the log

@@ -4,58 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from collections.abc import Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
+from tests.support.receiver import Server, server_fixture  # noqa: F401  (the `server` fixture)
 from trainmaster.webhook import RETRY_AFTER_CAP, build_event, post_event, redact_url
 
 TOKEN = "tok-9f8e7d6c5b4a39281706"
-
-
-class Server:
-    """A loopback server answering from a script of ``(status, headers)`` replies."""
-
-    def __init__(self) -> None:
-        self.replies: list[tuple[int, dict[str, str]]] = []
-        self.requests: list[dict[str, Any]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("Content-Length", "0"))
-                server.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": self.rfile.read(length)}
-                )
-                status, headers = server.replies.pop(0) if server.replies else (200, {})
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    srv = Server()
-    srv.thread.start()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
 
 
 def test_delivers_json_event(server: Server) -> None:
@@ -146,7 +102,8 @@ def test_redact_url(url: str, expected: str) -> None:
 
 def test_build_event_shape() -> None:
     event = build_event("release_created", version="1.0.0")
-    assert list(event) == ["event", "time", "version"]
+    assert list(event) == ["schema_version", "event", "time", "version"]
+    assert event["schema_version"] == 1
     assert event["event"] == "release_created"
     assert event["time"].endswith("Z")
     assert datetime.fromisoformat(event["time"]).utcoffset() is not None
@@ -203,3 +160,18 @@ def test_notifier_delivers_to_a_url_with_user_info_and_warns_without_it(
     err = capsys.readouterr().err
     assert "webhook not delivered" in err and "HTTP 403" in err
     assert TOKEN not in err and "hookuser" not in err
+
+
+def test_a_retry_carries_the_same_delivery_id_and_signature(server: Server) -> None:
+    from trainmaster.webhook import signature
+
+    server.replies = [(503, {}), (200, {})]
+    event = build_event("gates_finished", gates={"passed": True})
+    result = post_event(server.url(), event, secret="s3cret-value", sleep=lambda _: None)
+    assert result.ok and result.attempts == 2
+    first, second = (r["headers"] for r in server.requests)
+    assert first["X-Trainmaster-Delivery"] == second["X-Trainmaster-Delivery"]
+    assert first["X-Trainmaster-Event"] == "gates_finished"
+    body = server.requests[1]["body"]
+    assert second["X-Trainmaster-Signature-256"] == signature("s3cret-value", body)
+    assert second["X-Trainmaster-Signature-256"].startswith("sha256=") and len(body) > 0

@@ -54,7 +54,8 @@ class AwxFake(FakeService):
     """Stateful AWX fake. ``url`` = the controller URL, ``token`` the accepted OAuth2 token."""
 
     name = "awx"
-    DRIVERS = ("seed_job_template", "seed_workflow", "fail_next_job", "hold_next_job", "release_job", "approve")
+    DRIVERS = ("seed_job_template", "seed_workflow", "fail_next_job", "hold_next_job", "release_job", "approve",
+               "lag_events_next_job")
 
     def __init__(self, *, token: str = "awx-test-token") -> None:
         FakeService.__init__(self)
@@ -82,6 +83,10 @@ class AwxFake(FakeService):
     def hold_next_job(self) -> None:
         with self.lock:
             self.state.hold_next_job()
+
+    def lag_events_next_job(self, reads: int = 2) -> None:
+        with self.lock:
+            self.state.lag_events_next_job(reads)
 
     def release_job(self, job_id: int) -> None:
         with self.lock:
@@ -252,7 +257,7 @@ class AwxFake(FakeService):
     def read_job(self, req: Request) -> Response:
         job = self._job("job", req.params["id"])
         self.state.advance(job)
-        return Response(200, job.to_json())
+        return Response(200, job.detail())
 
     @operation("Workflow Jobs_workflow_jobs_read")
     def read_workflow_job(self, req: Request) -> Response:
@@ -266,12 +271,21 @@ class AwxFake(FakeService):
         if "unified_job_node__workflow_job" in req.query:
             parent = int(req.query["unified_job_node__workflow_job"])
             jobs = [j for j in jobs if j.workflow == parent]
-        if "id__in" in req.query or "id" in req.query:  # a status poll: the jobs asked for advance
-            wanted = set((req.query.get("id__in") or req.query.get("id") or "").split(","))
-            for job in jobs:
-                if str(job.id) in wanted and job.kind != "workflow_approval":
-                    self.state.advance(job)
-        return Response(200, _page([j.to_json() for j in jobs], req.query))
+        ors = {k[len("or__"):]: v for k, v in req.query.items() if k.startswith("or__")}
+        if ors:  # AWX's ``or__`` prefix: a row matching any of these filters
+            jobs = [j for j in jobs if str(j.id) in ors.get("id__in", ors.get("id", "")).split(",")
+                    or str(j.workflow) == ors.get("unified_job_node__workflow_job")]
+        wanted = {*(req.query.get("id__in") or req.query.get("id") or "").split(","),
+                  *(ors.get("id__in") or ors.get("id") or "").split(",")} - {""}
+        for job in [j for j in jobs if str(j.id) in wanted]:  # a status poll: the jobs asked for advance
+            if job.kind != "workflow_approval":
+                self.state.advance(job)
+        if ors:  # advancing a workflow may have started a node: list them again
+            parents = ors.get("unified_job_node__workflow_job")
+            jobs = [j for j in self.state.jobs.values()
+                    if str(j.id) in wanted or (parents is not None and str(j.workflow) == parents)]
+        rows = [j.to_json() for j in sorted(jobs, key=lambda j: j.id)]
+        return Response(200, _page(rows, {k: v for k, v in req.query.items() if not k.startswith("or__")}))
 
     @operation("Jobs_jobs_stdout_read")
     def stdout(self, req: Request) -> Response:

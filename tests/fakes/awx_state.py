@@ -1,11 +1,13 @@
 """State of the AWX fake: templates, jobs, workflow jobs and approvals, and how they advance.
 
 Every unified job (job, workflow job, workflow approval) lives in one table keyed by id, as in AWX.
-A job advances one step per read of its status (``GET /jobs/{id}/``, ``GET /unified_jobs/?id__in=…``,
-``GET /workflow_jobs/{id}/``): ``pending`` → ``running`` → ``successful`` (or ``failed``), appending
-playbook output lines as it goes. A held job stays ``running`` until released or cancelled. A
-workflow runs its nodes in order: a job node starts a job of its template; an approval node creates
-a ``workflow_approval`` that stays ``pending`` until approved or denied.
+A job advances one step per read of its status (``GET /jobs/{id}/``, ``GET /workflow_jobs/{id}/``,
+``GET /unified_jobs/?id__in=…`` or ``?or__id=…``): ``pending`` → ``running`` → ``successful`` (or
+``failed``), appending playbook output lines as it goes (``GET /jobs/{id}/`` also answers
+``playbook_counts`` from them). A held job stays ``running`` in one long task (its header printed
+once) until released or cancelled. A workflow runs its nodes in order: a job node starts a job of its
+template; an approval node creates a ``workflow_approval`` that stays ``pending`` until approved or
+denied.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class Job:
     node_jobs: list[int] = field(default_factory=list)  # workflow: the unified jobs its nodes created
     next_node: int = 0
     explanation: str = ""
+    event_lag: int = 0  # reads after it ended before its last events are processed (``lag_events_next_job``)
+    unprocessed: list[str] = field(default_factory=list)  # its last output lines, not processed yet
 
     @property
     def url(self) -> str:
@@ -81,6 +85,15 @@ class Job:
     @property
     def finished(self) -> bool:
         return self.status in FINAL
+
+    def detail(self) -> dict[str, Any]:
+        """``GET /jobs/{id}/``: the list row plus what AWX's job detail adds from the processed events
+        (``playbook_counts``: plays and tasks started so far; ``host_status_counts`` once it ended)."""
+        plays = sum(1 for line in self.lines if line.startswith("PLAY ["))
+        tasks = sum(1 for line in self.lines if line.startswith("TASK ["))
+        hosts = {"failures" if self.status == "failed" else "ok": 1} if self.finished else {}
+        return {**self.to_json(), "playbook_counts": {"play_count": plays, "task_count": tasks},
+                "host_status_counts": hosts}
 
     def to_json(self) -> dict[str, Any]:
         t = self.template
@@ -108,7 +121,7 @@ class Job:
             "extra_vars": json.dumps(self.extra_vars), "limit": self.limit, "inventory": self.inventory,
             "unified_job_template": t.id if t else None, "job_template": t.id if t and self.kind == "job" else None,
             "workflow_job_template": t.id if t and self.kind == "workflow_job" else None,
-            "event_processing_finished": self.finished,
+            "event_processing_finished": self.finished and not self.unprocessed,
         }
 
 
@@ -122,6 +135,7 @@ class AwxState:
         self._ids = 0
         self._fail_next: list[str] = []
         self._hold_next = 0
+        self._lag_next = 0
 
     def next_id(self) -> int:
         self._ids += 1
@@ -147,6 +161,11 @@ class AwxState:
         """The next job launched stays ``running`` until cancelled or :meth:`release_job`."""
         self._hold_next += 1
 
+    def lag_events_next_job(self, reads: int = 2) -> None:
+        """The next job's last output lines appear ``reads`` status reads after it ended, as AWX's
+        callback receiver may still be processing events (``event_processing_finished`` false)."""
+        self._lag_next = reads
+
     def release_job(self, job_id: int) -> None:
         self.jobs[job_id].held = False
 
@@ -169,12 +188,17 @@ class AwxState:
             if self._hold_next:
                 self._hold_next -= 1
                 job.held = True
+            job.event_lag, self._lag_next = self._lag_next, 0
         self.jobs[job.id] = job
         return job
 
     def advance(self, job: Job) -> None:
         """One step of ``job`` (a read of its status)."""
         if job.finished:
+            if job.unprocessed and job.event_lag <= 0:
+                job.lines += job.unprocessed
+                job.unprocessed = []
+            job.event_lag -= 1
             return
         if job.kind == "job":
             self._advance_job(job)
@@ -190,16 +214,21 @@ class AwxState:
             for pkg in trainmaster.get("packages") or []:
                 job.lines += [f"TASK [verify {pkg.get('name')} {pkg.get('digest')}] ****", "ok: [web1]"]
             return
-        if job.held:
-            job.lines.append("TASK [wait] ****")
+        if job.held:  # one long task: it prints its header once, then nothing until it ends
+            if job.lines[-1:] != ["TASK [wait] ****"]:
+                job.lines.append("TASK [wait] ****")
             return
         if job.fail_message:
             job.lines += ["TASK [deploy] ****", f"fatal: [web1]: FAILED! => {{\"msg\": \"{job.fail_message}\"}}",
                           "", "PLAY RECAP ****", "web1 : ok=1 changed=0 unreachable=0 failed=1"]
             job.status = "failed"
             return
-        job.lines += ["TASK [deploy] ****", "changed: [web1]", "", "PLAY RECAP ****",
-                      "web1 : ok=2 changed=1 unreachable=0 failed=0"]
+        job.lines += ["TASK [deploy] ****", "changed: [web1]"]
+        last = ["", "PLAY RECAP ****", "web1 : ok=2 changed=1 unreachable=0 failed=0"]
+        if job.event_lag > 0:
+            job.unprocessed = last
+        else:
+            job.lines += last
         job.status = "successful"
 
     def _advance_workflow(self, wf: Job) -> None:

@@ -104,6 +104,12 @@ class AzureReleaseOperations(AzureState):
         if "definitionid" in q:
             rels = [r for r in rels if r["_definition"]["id"] == int(q["definitionid"])]
         rels = [r for r in rels if self._artifact_matches(r, q)]
+        if q.get("searchtext"):
+            # "Releases with names containing searchText" (Releases - List, api-version 7.1:
+            # https://learn.microsoft.com/en-us/rest/api/azure/devops/release/releases/list?view=azure-devops-rest-7.1);
+            # the service compares names without regard to case, as Definitions_List's searchText does
+            text = q["searchtext"].lower()
+            rels = [r for r in rels if text in r["name"].lower()]
         if q.get("releaseidfilter"):
             wanted = {int(x) for x in q["releaseidfilter"].split(",") if x.strip()}
             rels = [r for r in rels if r["id"] in wanted]
@@ -139,7 +145,8 @@ class AzureReleaseOperations(AzureState):
     @operation("Releases_Update Release Resource", "Releases_Update Release")
     def update_release(self, req: Request) -> Response:
         rel, body = self._release(req.params["releaseId"]), req.json or {}
-        for key in ("status", "keepForever", "comment", "description"):
+        # ReleaseUpdateMetadata.name: "Sets name of the release" (Releases - Update Release Resource)
+        for key in ("name", "status", "keepForever", "comment", "description"):
             if key in body and body[key] is not None:
                 rel[key] = body[key]
         rel["modifiedOn"] = _now()

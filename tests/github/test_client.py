@@ -6,6 +6,7 @@ against tests/contracts/github.openapi.json (method, path template, required que
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import requests
 import responses
 
 from tests.fakes.contract import load
-from trainmaster.errors import InvalidInput, OutcomeUnknown, Unavailable
+from trainmaster.errors import DigestMismatch, InvalidInput, OutcomeUnknown, Unavailable
 from trainmaster.http import RetryPolicy
 from trainmaster_github._auth import resolve_token
 from trainmaster_github.client import (
@@ -302,3 +303,25 @@ def test_upload_benchmark_keeps_memory_flat() -> None:
     found = re.search(r"peak RSS of trainmaster\s+([\d.]+) MiB", result.stdout)  # the time ratio is the bench's
     assert found is not None, result.stdout + result.stderr
     assert float(found.group(1)) <= 64, result.stdout
+
+
+@pytest.mark.parametrize("stored", [b"payload", b"altered"])
+def test_an_upload_answered_without_a_digest_is_checked_by_hashing_the_file(
+    client: GitHubClient, rsps: Any, tmp_path: Path, stored: bytes
+) -> None:
+    """A GitHub Enterprise Server older than asset digests answers ``digest: null``: the file is hashed."""
+    path = tmp_path / "app.bin"
+    path.write_bytes(stored)
+    pinned = "sha256:" + hashlib.sha256(b"payload").hexdigest()
+    upload = "https://uploads.github.com/repos/acme/app/releases/7/assets"
+    rsps.post(upload, status=201, json={"id": 9, "name": "app.bin", "digest": None})
+    send = lambda: client.upload_asset(upload + "{?name,label}", "app.bin", path,  # noqa: E731
+                                       content_type="application/octet-stream", recover=lambda: None, verify=pinned)
+    if stored == b"payload":
+        assert send()["id"] == 9
+        return
+    rsps.delete(f"{REPO}/releases/assets/9", status=204)
+    with pytest.raises(DigestMismatch) as err:
+        send()
+    assert err.value.exit_code == 4 and "the uploaded asset was deleted" in str(err.value)
+    assert [c.request.method for c in rsps.calls] == ["POST", "DELETE"]

@@ -7,6 +7,7 @@ train's questions answered from the Deployments API.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,8 @@ def test_ledger_answers_from_deployments(github_fake: Any, tmp_path: Path, runne
     assert [(d.version, d.status) for d in history] == [("1.2.3", "succeeded"), ("1.3.0", "failed")]
     assert [d.version for d in ledger.history(None, 1)] == ["1.3.0"]
     assert ledger.current("prod") is None
+    one_format = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")  # GitHub's own is without .000
+    assert all(one_format.match(d.started_at) and one_format.match(d.finished_at or "") for d in history)
 
 
 def test_success_superseded_by_inactive_still_counts(github_fake: Any, tmp_path: Path, runner: dict[str, str]) -> None:

@@ -258,6 +258,8 @@ def test_auth_problems_exit_2_with_one_clear_message(jobs: Any, github_fake: Any
 def test_cli_validate_needs_required_reviewers_for_approvals(tmp_path: Path, github_fake: Any) -> None:
     paths = entry_point_dir(tmp_path)
     (tmp_path / "trainmaster.yaml").write_text(CONFIG)
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "app.bin").write_text("app")  # validate checks the package's file is there
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),

@@ -55,6 +55,7 @@ def test_a_deployment_over_https_with_the_ca_file_setting(tmp_path, puppet_tls_f
     (work / "trainmaster.yaml").write_text(text)  # without the CA file: the server is not trusted
     result: subprocess.CompletedProcess[str] = run("validate", "--remote")
     assert result.returncode == 5 and "Traceback" not in result.stderr
+    assert "TLS certificate is not trusted" in result.stderr and "not retried" in result.stderr  # not transient
 
 
 def test_the_wait_polls_once_per_interval_and_rides_out_429_and_503(puppet_fake):

@@ -1,7 +1,10 @@
-"""The built-in ``webhook`` notifier: posts a JSON event to each URL in ``notify:``.
+"""The built-in ``webhook`` notifier: posts each event to each URL in ``notify:`` that wants it.
 
-A URL may be a secret reference (webhook URLs carry tokens). A failed delivery
-is retried, then reported as a warning; it never fails a deployment.
+A URL may be a secret reference (webhook URLs carry tokens). The body is the versioned
+JSON event (``docs/schemas/webhook.schema.json``), or a Slack or Teams message
+(``format:``, :mod:`trainmaster.webhook_formats`); with ``secret:`` it is signed
+(:func:`trainmaster.webhook.signature`). A failed delivery is retried, then reported as
+a warning; it never fails a deployment.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ def _deliver(config: Config, resolvers: Mapping[str, SecretResolver], kind: str,
         return
     from trainmaster import webhook
     from trainmaster.variables import resolve_value
+    from trainmaster.webhook_formats import shape
 
     event = webhook.build_event(kind, project=config.project, **payload)
     for notifier in config.notify:
@@ -28,17 +32,24 @@ def _deliver(config: Config, resolvers: Mapping[str, SecretResolver], kind: str,
             continue
         try:
             url = resolve_value(notifier.webhook, resolvers, os.environ, where="notify: ")
+            secret = resolve_value(notifier.secret, resolvers, os.environ, where="notify: secret: ") \
+                if notifier.secret is not None else None
         except Exception as exc:
             print(f"warning: webhook not sent: {exc}", file=sys.stderr)
             continue
-        result = webhook.post_event(url, event)
+        result = webhook.post_event(url, shape(event, notifier.format), secret=secret or None, kind=kind)
         if not result.ok:
             print(f"warning: webhook not delivered: {result.error}", file=sys.stderr)
 
 
 def _release(release: Release) -> dict[str, Any]:
-    return {"version": release.version, "release_id": release.id,
-            "packages": {p.name: p.digest for p in release.packages}}
+    shown: dict[str, Any] = {"version": release.version, "release_id": release.id,
+                             "packages": {p.name: p.digest for p in release.packages}}
+    if release.created_by:
+        shown["created_by"] = release.created_by
+    if release.metadata.get("notes"):
+        shown["notes"] = str(release.metadata["notes"])
+    return shown
 
 
 @hookimpl
@@ -67,3 +78,46 @@ def approval_recorded(approval: Approval, release: Release, environment: Environ
              {"release": _release(release), "environment": environment.name,
               "approval": {"actor": approval.actor, "at": approval.at, "comment": approval.comment,
                            "counts": approval.counts}})
+
+
+def _duty(kind: str, release: Release, environment: Environment, config: Config,
+          resolvers: Mapping[str, SecretResolver], **record: Any) -> None:
+    _deliver(config, resolvers, kind, {"release": _release(release), "environment": environment.name, **record})
+
+
+@hookimpl
+def rollout_step_finished(step: dict[str, Any], release: Release, environment: Environment, config: Config,
+                          secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    _duty("rollout_step_finished", release, environment, config, secret_resolvers, step=step)
+
+
+@hookimpl
+def runbook_run_finished(run: dict[str, Any], release: Release, environment: Environment, config: Config,
+                         secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    _duty("runbook_run_finished", release, environment, config, secret_resolvers, run=run)
+
+
+@hookimpl
+def gate_sampled(sample: dict[str, Any], release: Release, environment: Environment, config: Config,
+                 secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    _duty("gate_sampled", release, environment, config, secret_resolvers, sample=sample)
+
+
+@hookimpl
+def gates_finished(gates: dict[str, Any], release: Release, environment: Environment, config: Config,
+                   secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    _duty("gates_finished", release, environment, config, secret_resolvers, gates=gates)
+
+
+@hookimpl
+def signoff_recorded(signoff: dict[str, Any], release: Release, environment: Environment, config: Config,
+                     secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    _duty("signoff_recorded", release, environment, config, secret_resolvers, signoff=signoff)
+
+
+@hookimpl
+def verification_finished(verification: dict[str, Any], deployment: Deployment, release: Release,
+                          environment: Environment, config: Config,
+                          secret_resolvers: Mapping[str, SecretResolver]) -> None:
+    _duty("verification_finished", release, environment, config, secret_resolvers,
+          deployment={"id": deployment.id, "kind": deployment.kind}, verification=verification)

@@ -81,26 +81,29 @@ def main(argv: list[str] | None = None) -> Any:
     :func:`trainmaster._output.echo`, made inert for the CI log like all other output.
     """
     from trainmaster._output import echo
-    from trainmaster.errors import ConfigError, TrainmasterError
+    from trainmaster.errors import ConfigError, ConfigErrors, TrainmasterError
 
     _sigterm_is_an_interrupt()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         cli.main(args=args, prog_name="trainmaster", standalone_mode=False)
     except TrainmasterError as exc:
+        found = list(exc.errors) if isinstance(exc, ConfigErrors) else [exc]  # every problem, one line each
         app = current_app()
         if app is not None:
             try:
-                if isinstance(exc, ConfigError):
-                    message = exc.message
-                    if exc.suggestion and "did you mean" not in message:
-                        message += f" — did you mean '{exc.suggestion}'?"
-                    app.ci.error(message, file=exc.file, line=exc.line, column=exc.column)
-                else:
-                    app.ci.error(str(exc))
+                for error in found:
+                    if isinstance(error, ConfigError):
+                        message = error.message
+                        if error.suggestion and "did you mean" not in message:
+                            message += f" — did you mean '{error.suggestion}'?"
+                        app.ci.error(message, file=error.file, line=error.line, column=error.column)
+                    else:
+                        app.ci.error(str(error))
             except Exception:
                 pass
-        echo(f"error: {exc}", err=True)
+        for line in exc.lines() if isinstance(exc, ConfigErrors) else [str(exc)]:
+            echo(f"error: {line}", err=True)
         _json_error(args, exc, exc.exit_code)
         _complete(exc.exit_code, str(exc))
         sys.exit(exc.exit_code)

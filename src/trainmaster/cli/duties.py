@@ -135,7 +135,11 @@ def signoff(ctx: click.Context, version: str, env: str, comment: str, revoke: bo
         message = (f"{actor} has already signed off {version} in {env}" if not changed else
                    f"recorded, but it does not count: {reason}" if reason else
                    f"signed off {version} in {env} by {actor}")
-    have = count_signoffs(rule, rel.created_by, signoffs(app.ledger, rel.id, environment.name))
+    found = signoffs(app.ledger, rel.id, environment.name)
+    if changed:  # announce the sign-off just recorded or revoked (the newest of this actor's)
+        mine = [s for s in found if s.actor == actor]
+        app.emit("signoff_recorded", signoff=mine[-1].to_json(), release=rel, environment=environment)
+    have = count_signoffs(rule, rel.created_by, found)
     if as_json:
         emit_json({"version": version, "environment": env, "actor": actor, "revoked": revoke, "changed": changed,
                    "counts": reason is None and not revoke, "signoffs": have, "required": rule.count,

@@ -11,6 +11,9 @@ from trainmaster.cli.common import emit_json, get_app, json_option
 from trainmaster.cli.style import Painter, color_option, table, use_color
 
 if TYPE_CHECKING:
+    from trainmaster.app import App
+    from trainmaster.config import Config
+    from trainmaster.errors import ConfigError
     from trainmaster.status import EnvironmentStatus
 
 
@@ -25,24 +28,23 @@ def register(cli: click.Group) -> None:
 @json_option
 @click.pass_context
 def validate(ctx: click.Context, remote: bool, as_json: bool) -> None:
-    """Check the config, and with remote targets that the train fits them."""
-    from trainmaster.publish import publishers
+    """Check the config (every problem, up to 20), that each package matches one file, and the targets.
+
+    With ``--json``: ``{"valid": true, "errors": [], "more": 0, "project", "stages"}``, or on exit 2
+    ``{"valid": false, "errors": [{message, file, line, column, key, suggestion}, …], "more": N}``.
+    """
+    from trainmaster.errors import TrainmasterError, problems
 
     app = get_app(ctx)
-    config = app.config
-    publishers(app, config.publish)
-    if config.ledger not in app.registry.ledgers:
-        app.view  # noqa: B018 - raises the "unknown ledger" error without creating a local ledger
-    for env in config.environments:
-        target = app.target(env)
-        target.validate()
-        if remote and hasattr(target, "validate_remote"):  # optional Target method: checks over the network
-            target.validate_remote()
-    from trainmaster.runbooks import check_remote
-
-    check_remote(app)  # a `remote` runbook needs targets with `run_runbook`
+    try:
+        config = _validated(app, remote)
+    except TrainmasterError as exc:
+        if as_json and exc.exit_code == 2:
+            found, more = problems(exc)
+            emit_json({"valid": False, "errors": found, "more": more})
+        raise
     if as_json:
-        emit_json({"valid": True, "project": config.project,
+        emit_json({"valid": True, "errors": [], "more": 0, "project": config.project,
                    "stages": [{"name": s.name, "environments": [e.name for e in s.environments],
                                "require": s.require} for s in config.stages]})
         return
@@ -51,6 +53,54 @@ def validate(ctx: click.Context, remote: bool, as_json: bool) -> None:
         envs = ", ".join(f"{e.name} ({e.target})" for e in stage.environments)
         echo(f"  stage {stage.index + 1} {stage.name}: {envs}"
                    f"{' (any one)' if stage.require == 'any' and len(stage.environments) > 1 else ''}")
+
+
+def _validated(app: App, remote: bool) -> Config:
+    """The config once every local check passed: problems of the packages and targets come together."""
+    from trainmaster.errors import ConfigError, config_errors
+    from trainmaster.publish import publishers
+
+    config = app.config
+    found = package_problems(config)
+    targets = []
+    for env in config.environments:
+        target = app.target(env)
+        try:
+            target.validate()
+        except ConfigError as exc:  # the next environment's problems are worth knowing too
+            found.append(exc)
+        targets.append(target)
+    if found:
+        raise config_errors(found)
+    publishers(app, config.publish)
+    if config.ledger not in app.registry.ledgers:
+        app.view  # noqa: B018 - raises the "unknown ledger" error without creating a local ledger
+    for target in targets:
+        if remote and hasattr(target, "validate_remote"):  # optional Target method: checks over the network
+            target.validate_remote()
+    from trainmaster.runbooks import check_remote
+
+    check_remote(app)  # a `remote` runbook needs targets with `run_runbook`
+    return config
+
+
+def package_problems(config: Config) -> list[ConfigError]:
+    """A problem for each package whose path or glob does not match exactly one file (at its key)."""
+    from trainmaster.errors import ConfigError, InvalidInput
+    from trainmaster.publish import match_one
+
+    found = []
+    for spec in config.packages:
+        if spec.path.startswith("sha256:"):
+            continue
+        try:
+            match_one(spec.path, config.root, f"package '{spec.name}'")
+        except InvalidInput as exc:  # one line: the matches listed after the count
+            message = str(exc).replace(":\n  ", ": ", 1).replace("\n  ", ", ")
+            where = spec.location
+            found.append(ConfigError(message, file=where.file if where else None, line=where.line if where else None,
+                                     column=where.column if where else None, key=spec.name))
+    return found
 
 
 @click.command()

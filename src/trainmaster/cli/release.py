@@ -31,18 +31,27 @@ def release() -> None:
               help="Allow --package names that the config's packages: block does not declare.")
 @click.option("--notes", help="Release notes (metadata; not part of the release id): UTF-8, at most 64 KiB.")
 @click.option("--notes-file", metavar="PATH", help="Read the release notes (Markdown) from PATH instead.")
+@click.option("--notes-from-git", "from_git", is_flag=True,
+              help="Write the notes from the commit subjects since the previous release's source commit.")
 @click.option("--by", help="The creator's name (refused inside CI, where the CI says who).")
 @json_option
 @click.pass_context
 def create(ctx: click.Context, version: str, packages: tuple[str, ...], allow_undeclared: bool,
-           notes: str | None, notes_file: str | None, by: str | None, as_json: bool) -> None:
+           notes: str | None, notes_file: str | None, from_git: bool, by: str | None, as_json: bool) -> None:
     """Create release VERSION from the configured packages; a no-op if it exists with the same content."""
+    from trainmaster.errors import InvalidInput
     from trainmaster.model import check_version
     from trainmaster.publish import create_release
 
     check_version(version)
+    if from_git and (notes is not None or notes_file is not None):
+        raise InvalidInput("give the release notes with one of --notes, --notes-file and --notes-from-git")
     notes = _notes(notes, notes_file)
     app = get_app(ctx)
+    if from_git:
+        from trainmaster.notes_git import notes_from_git
+
+        notes = _notes(notes_from_git(app, version, MAX_NOTES_BYTES), None)
     rel, created = create_release(app, version, packages, notes, by, out=_quiet if as_json else _echo,
                                   allow_undeclared=allow_undeclared)
     if as_json:

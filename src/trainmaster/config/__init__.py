@@ -24,6 +24,7 @@ def load_config(
     plugin_schemas: dict[str, dict[str, Any]] | None = None,
     secret_schemes: Iterable[str] = ("env",),
     display_path: str | None = None,
+    targets: Iterable[str] | None = None,
 ) -> Config:
     """Read, validate and convert the config file at ``path``.
 
@@ -36,13 +37,18 @@ def load_config(
     :param secret_schemes: the secret-reference schemes a resolver exists for; a
         reference with another scheme is an error.
     :param display_path: how to name the file in messages (default: ``str(path)``).
+    :param targets: the targets installed plugins provide; an environment using
+        another one is an error (``None``: not checked).
     :return: the validated :class:`~trainmaster.config.model.Config`.
     :raises ConfigError: for a missing or unreadable file, invalid YAML, or any
-        rule of the configuration that is broken.
+        rule of the configuration that is broken; when several are, a
+        :class:`~trainmaster.errors.ConfigErrors` holding up to 20 of them, the
+        first as its own message.
     """
     from trainmaster.config._load import load
 
-    return load(path, plugin_schemas=plugin_schemas, secret_schemes=secret_schemes, display_path=display_path)
+    return load(path, plugin_schemas=plugin_schemas, secret_schemes=secret_schemes, display_path=display_path,
+                targets=targets)
 
 
 def config_schema(plugin_schemas: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:

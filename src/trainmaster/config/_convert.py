@@ -2,16 +2,19 @@
 
 The schema has already checked the shape; this module checks what a schema cannot
 (time zones, hours order, freeze order, unique names, secret-looking literals,
-known secret schemes, package variable collisions) and merges ``defaults``.
+known secret schemes, package variable collisions, targets a plugin provides) and
+merges ``defaults``. A problem does not stop the conversion: each package, variable,
+setting and environment is checked on its own, and :meth:`Converter.config` raises
+them all at once (:func:`trainmaster.errors.config_errors`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from trainmaster.config._passenv import check_pass_env, refused_names
 from trainmaster.config._schema import plugin_def
@@ -39,8 +42,9 @@ from trainmaster.config.model import (
     VariableValue,
     Window,
 )
-from trainmaster.errors import ConfigError
+from trainmaster.errors import ConfigError, config_errors
 
+T = TypeVar("T")
 _PLAIN_FIELDS = ("target", "deploy", "smoke", "on_failure", "allow_self_approval", "concurrency")
 _ALL_DAYS = tuple(range(7))
 
@@ -56,6 +60,7 @@ class Converter:
         path: Path,
         plugin_names: tuple[str, ...],
         secret_schemes: Iterable[str],
+        targets: Iterable[str] | None = None,
     ) -> None:
         self.doc = doc
         self.data: dict[str, Any] = doc.data
@@ -64,6 +69,16 @@ class Converter:
         self.plugin_names = plugin_names
         self.secret_schemes = tuple(secret_schemes)
         self._refused: dict[str, str] | None = None
+        self.targets = None if targets is None else tuple(sorted(targets))
+        self.errors: list[ConfigError] = []
+
+    def attempt(self, convert: Callable[..., T], *args: Any, default: Any = None, **kwargs: Any) -> T:
+        """``convert(*args, **kwargs)``; on a :class:`ConfigError`, note it and return ``default``."""
+        try:
+            return convert(*args, **kwargs)
+        except ConfigError as exc:
+            self.errors.append(exc)
+            return default  # type: ignore[no-any-return]
 
     def error(self, message: str, path: PathKey, *, at_key: bool = False) -> ConfigError:
         return self.doc.error(message, path, at_key=at_key)
@@ -83,29 +98,39 @@ class Converter:
     # -- top level -----------------------------------------------------------------------
 
     def config(self) -> Config:
+        """The :class:`Config`; raises every problem found (up to 20) at once."""
         data = self.data
         top_vars = self.variables(data.get("variables", {}), ("variables",))
         defaults = self.settings(data.get("defaults", {}), ("defaults",))
         top_plugins = {name: dict(data[name]) for name in self.plugin_names if name in data}
         base = Path(os.path.abspath(self.path))
         stages = self.stages(defaults, top_vars, top_plugins)
+        packages = self.packages()
+        notify = self.notifiers()
+        audit_key = None
+        if "key" in data.get("audit", {}):
+            audit_key = self.attempt(self.secret, data["audit"]["key"], ("audit", "key"))
         from trainmaster.config._duties import runbooks
 
+        found = self.attempt(runbooks, self, tuple(env for stage in stages for env in stage.environments),
+                             default=())
+        if self.errors:
+            raise config_errors(self.errors)
         return Config(
             path=base,
             project=data["project"],
-            packages=self.packages(),
+            packages=packages,
             stages=stages,
             variables=top_vars,
             ledger=data.get("ledger", "sqlite"),
             publish=tuple(data.get("publish", ())),
-            notify=self.notifiers(),
+            notify=notify,
             plugin_settings=top_plugins,
             plugin_locations={name: self.block_locations(block, (name,)) for name, block in top_plugins.items()},
             state_dir=Path(os.path.abspath(base.parent / data.get("state_dir", ".trainmaster"))),
-            audit_key=self.secret(data["audit"]["key"], ("audit", "key")) if "key" in data.get("audit", {}) else None,
+            audit_key=audit_key,
             retention_keep=int((data.get("retention") or {}).get("keep", 20)),
-            runbooks=runbooks(self, tuple(env for stage in stages for env in stage.environments)),
+            runbooks=found,
         )
 
     def packages(self) -> tuple[PackageSpec, ...]:
@@ -115,12 +140,13 @@ class Converter:
             path: PathKey = ("packages", name)
             variable = package_env_name(name)
             if variable in env_names:
-                raise self.error(
+                self.errors.append(self.error(
                     f"packages '{env_names[variable]}' and '{name}' both map to {variable}; "
                     "rename one of them",
                     path,
                     at_key=True,
-                )
+                ))
+                continue
             env_names[variable] = name
             line, column = self.doc.mark(path, at_key=True)
             location = Location(self.doc.file, line or 1, column or 1)
@@ -144,8 +170,12 @@ class Converter:
         for index, entry in enumerate(self.data.get("notify", ())):
             path: PathKey = ("notify", index, "webhook")
             webhook = entry["webhook"]
-            target: VariableValue = self.secret(webhook, path) if isinstance(webhook, dict) else webhook
-            result.append(Notifier(webhook=target, events=tuple(entry.get("events", ()))))
+            target: VariableValue = self.attempt(self.secret, webhook, path) if isinstance(webhook, dict) else webhook
+            signing = None
+            if "secret" in entry:
+                signing = self.attempt(self.secret, entry["secret"], ("notify", index, "secret"))
+            result.append(Notifier(webhook=target, events=tuple(entry.get("events", ())),
+                                   format=entry.get("format", "json"), secret=signing))
         return tuple(result)
 
     # -- variables and secrets -------------------------------------------------------------
@@ -163,24 +193,27 @@ class Converter:
     def variables(self, block: dict[str, Any], path: PathKey) -> dict[str, VariableValue]:
         result: dict[str, VariableValue] = {}
         for name, value in block.items():
-            child = (*path, name)
-            if name.upper().startswith("TRAINMASTER_"):
-                raise self.error(
-                    f"invalid key '{name}' {inside(self.data, path)}: "
-                    "names starting with TRAINMASTER_ are reserved",
-                    child,
-                    at_key=True,
-                )
-            if isinstance(value, dict):
-                result[name] = self.secret(value, child)
-                continue
-            text = value if isinstance(value, str) else self.doc.raw.get(child, str(value))
-            if text and looks_like_secret(name):
-                raise self.error(
-                    f"'{name}' looks like a secret but has a literal value; use {{secret: env:NAME}}", child
-                )
-            result[name] = text
+            converted = self.attempt(self.variable, name, value, (*path, name))
+            if converted is not None:
+                result[name] = converted
         return result
+
+    def variable(self, name: str, value: Any, child: PathKey) -> VariableValue:
+        if name.upper().startswith("TRAINMASTER_"):
+            raise self.error(
+                f"invalid key '{name}' {inside(self.data, child[:-1])}: "
+                "names starting with TRAINMASTER_ are reserved",
+                child,
+                at_key=True,
+            )
+        if isinstance(value, dict):
+            return self.secret(value, child)
+        text = value if isinstance(value, str) else self.doc.raw.get(child, str(value))
+        if text and looks_like_secret(name):
+            raise self.error(
+                f"'{name}' looks like a secret but has a literal value; use {{secret: env:NAME}}", child
+            )
+        return text
 
     # -- environments ----------------------------------------------------------------------
 
@@ -193,36 +226,39 @@ class Converter:
             out["pass_env"] = tuple(block["pass_env"])
         for key in ("timeout", "soak"):
             if key in block:
-                out[key] = self.duration(block[key], (*path, key), positive=key == "timeout")
+                out[key] = self.attempt(self.duration, block[key], (*path, key), positive=key == "timeout")
         if "monitor" in block:
             m = block["monitor"]
             out["monitor"] = Monitor(
                 command=m["command"],
-                every=self.duration(m["every"], (*path, "monitor", "every"), positive=True),
-                for_=self.duration(m["for"], (*path, "monitor", "for")),
+                every=self.attempt(self.duration, m["every"], (*path, "monitor", "every"), positive=True),
+                for_=self.attempt(self.duration, m["for"], (*path, "monitor", "for")),
             )
         if "approvals" in block:
-            raw = block["approvals"]
-            count = raw if isinstance(raw, int) else raw["count"]
-            names = () if isinstance(raw, int) else tuple(raw.get("from", ()))
-            if names and int(count) > len(set(names)):
-                raise self.error(f"approvals needs {count} approvals from only {len(set(names))} approver(s): "
-                                 "it could never be met", (*path, "approvals"))
-            out["approvals"] = Approvals(count=int(count), from_=names) if count else None
+            out["approvals"] = self.attempt(self.approvals, block["approvals"], (*path, "approvals"))
         if "windows" in block:
             out["windows"] = tuple(
-                self.window(w, (*path, "windows", i)) for i, w in enumerate(block["windows"])
+                self.attempt(self.window, w, (*path, "windows", i)) for i, w in enumerate(block["windows"])
             )
         if "instances" in block or "strategy" in block:
             from trainmaster.config._strategy import convert
 
-            out.update(convert(self, block, path))
+            out.update(self.attempt(convert, self, block, path, default={}))
         if "freeze" in block:
-            out["freeze"] = tuple(self.freeze(f, (*path, "freeze", i)) for i, f in enumerate(block["freeze"]))
+            out["freeze"] = tuple(self.attempt(self.freeze, f, (*path, "freeze", i))
+                                  for i, f in enumerate(block["freeze"]))
         from trainmaster.config._duties import duty_settings
 
-        out.update(duty_settings(self, block, path))
+        out.update(self.attempt(duty_settings, self, block, path, default={}))
         return out
+
+    def approvals(self, raw: Any, path: PathKey) -> Approvals | None:
+        count = raw if isinstance(raw, int) else raw["count"]
+        names = () if isinstance(raw, int) else tuple(raw.get("from", ()))
+        if names and int(count) > len(set(names)):
+            raise self.error(f"approvals needs {count} approvals from only {len(set(names))} approver(s): "
+                             "it could never be met", path)
+        return Approvals(count=int(count), from_=names) if count else None
 
     def duration(self, value: Any, path: PathKey, *, positive: bool = False) -> float:
         try:
@@ -283,6 +319,7 @@ class Converter:
     ) -> tuple[Stage, ...]:
         stage_paths: dict[str, PathKey] = {}
         env_paths: dict[str, PathKey] = {}
+        reported: set[PathKey] = set()  # names already reported as used twice
         result: list[Stage] = []
         for i, item in enumerate(self.data["train"]):
             if "stage" in item:
@@ -296,13 +333,14 @@ class Converter:
                 members, require = [(item, ("train", i))], "all"
             for env, env_path in members:
                 if env["name"] in env_paths:
-                    raise self.error(
+                    self.errors.append(self.error(
                         self._twice("environment", env["name"], env_paths[env["name"]]), (*env_path, "name")
-                    )
-                env_paths[env["name"]] = (*env_path, "name")
-            if name in stage_paths:
-                raise self.error(self._twice("stage", name, stage_paths[name]), name_path)
-            stage_paths[name] = name_path
+                    ))
+                    reported.add((*env_path, "name"))
+                env_paths.setdefault(env["name"], (*env_path, "name"))
+            if name in stage_paths and ("stage" in item or name_path not in reported):
+                self.errors.append(self.error(self._twice("stage", name, stage_paths[name]), name_path))
+            stage_paths.setdefault(name, name_path)
             envs = [
                 self.environment(env, env_path, name, len(result), defaults, top_vars, top_plugins)
                 for env, env_path in members
@@ -340,13 +378,21 @@ class Converter:
             if layers[1] is not None or layers[2] is not None:
                 at = (*path, name) if layers[2] is not None else ("defaults", name)
                 pointer = "#/$defs/" + plugin_def(name).replace("~", "~0").replace("/", "~1")
-                Validator(self.schema, self.doc).check(merged[name], {"$ref": pointer}, at)
+                self.attempt(Validator(self.schema, self.doc).check, merged[name], {"$ref": pointer}, at)
         fields["settings"] = merged
         fields["settings_locations"] = locations
         if fields.get("pass_env"):
             if self._refused is None:
                 self._refused = refused_names(self.data, self.schema, self.plugin_names)
-            check_pass_env(self.doc, self._refused, block, path, fields["pass_env"], fields["variables"])
-        return Environment(
+            self.attempt(check_pass_env, self.doc, self._refused, block, path, fields["pass_env"],
+                         fields["variables"])
+        env = Environment(
             name=block["name"], stage=stage, stage_index=stage_index, location=self.location(path), **fields
         )
+        if self.targets is not None and env.target not in self.targets:
+            line, column = self.doc.mark(path)
+            self.errors.append(ConfigError(
+                f"environment {env.name!r} uses target {env.target!r}, which no installed plugin provides "
+                f"(installed: {', '.join(self.targets)}); see `trainmaster plugins`",
+                file=self.doc.file, line=line, column=column, key="target"))
+        return env

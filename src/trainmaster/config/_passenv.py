@@ -50,7 +50,8 @@ def refused_names(data: Mapping[str, Any], schema: Mapping[str, Any], plugin_nam
             if value.startswith("env:"):
                 refused[value[4:]] = "the source of a secret"
     for entry in data.get("notify", ()) or ():
-        for value in _secret_refs({"webhook": entry.get("webhook")} if isinstance(entry, dict) else None):
+        refs = {"webhook": entry.get("webhook"), "secret": entry.get("secret")} if isinstance(entry, dict) else None
+        for value in _secret_refs(refs):
             if value.startswith("env:"):
                 refused[value[4:]] = "the source of a secret"
     return refused

@@ -22,6 +22,7 @@ from typing import Any
 from trainmaster.config._values import DURATION_EXPECTED
 from trainmaster.config._where import inside, where
 from trainmaster.config._yaml import Document, PathKey
+from trainmaster.errors import ConfigError
 
 FRIENDLY: dict[str, str] = {
     "name": "a name made of letters, digits, '.', '_' and '-'",
@@ -47,7 +48,7 @@ FRIENDLY: dict[str, str] = {
     "defaults": "a mapping of environment settings",
     "stage": "a stage mapping {stage, environments, require}",
     "trainItem": "an environment {name, ...} or a stage {stage, environments, require}",
-    "notifier": "a mapping {webhook, events}",
+    "notifier": "a mapping {webhook, events, format, secret}",
     "webhook": "an http(s) URL or {secret: SCHEME:NAME}",
 }
 
@@ -118,6 +119,7 @@ class Validator:
     def __init__(self, root: dict[str, Any], doc: Document) -> None:
         self.root = root
         self.doc = doc
+        self._sink: list[_Invalid] | None = None  # collecting: where problems go instead of being raised
 
     def check(self, value: Any, schema: Any, path: PathKey = ()) -> None:
         """Raise :class:`ConfigError` at the first place ``value`` breaks ``schema``."""
@@ -128,12 +130,43 @@ class Validator:
                 exc.message, exc.path, at_key=exc.at_key, key=exc.key, suggestion=exc.suggestion
             ) from None
 
+    def check_all(self, value: Any, schema: Any, path: PathKey = ()) -> list[ConfigError]:
+        """Every place ``value`` breaks ``schema``, in the order :meth:`check` would find them.
+
+        Each key of a mapping and each item of a list is checked on its own, so one bad
+        entry does not hide the next; alternatives (``anyOf``, ``oneOf``, ``if``) still
+        report one problem for the value they judge.
+        """
+        self._sink = []
+        try:
+            self._validate(value, schema, path)
+        except _Invalid as exc:
+            self._sink.append(exc)
+        found, self._sink = self._sink, None
+        return [self.doc.error(exc.message, exc.path, at_key=exc.at_key, key=exc.key, suggestion=exc.suggestion)
+                for exc in found]
+
     def is_valid(self, value: Any, schema: Any, path: PathKey = ()) -> bool:
+        sink, self._sink = self._sink, None  # trying a value: its problems are an answer, not a report
         try:
             self._validate(value, schema, path)
         except _Invalid:
             return False
+        finally:
+            self._sink = sink
         return True
+
+    def _report(self, exc: _Invalid) -> None:
+        """Raise ``exc``, or when collecting, note it and carry on with the next key or item."""
+        if self._sink is None:
+            raise exc
+        self._sink.append(exc)
+
+    def _child(self, value: Any, schema: Any, path: PathKey) -> None:
+        try:
+            self._validate(value, schema, path)
+        except _Invalid as exc:
+            self._report(exc)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -258,46 +291,52 @@ class Validator:
         patterns: dict[str, Any] = schema.get("patternProperties", {})
         additional = schema.get("additionalProperties", True)
         names = schema.get("propertyNames")
+        rejected: set[str] = set()  # keys already reported: their values are not checked as well
         for key in value:
             if names is not None and not self.is_valid(key, names, (*path, key)):
-                raise _Invalid(
+                rejected.add(key)
+                self._report(_Invalid(
                     f"invalid key '{key}' {inside(self.doc.data, path)}: expected {self.describe(names)}",
                     (*path, key),
                     at_key=True,
                     key=key,
-                )
+                ))
+                continue
             if key in properties or any(re.search(p, key) for p in patterns):
                 continue
             if additional is False:
+                rejected.add(key)
                 suggestion = next(
                     iter(difflib.get_close_matches(key, list(properties), n=1, cutoff=0.6)), None
                 )
-                raise _Invalid(
+                self._report(_Invalid(
                     f"unknown key '{key}' {inside(self.doc.data, path)}",
                     (*path, key),
                     at_key=True,
                     key=key,
                     suggestion=suggestion,
-                )
+                ))
         for key in schema.get("required", []):
             if key not in value:
-                raise _Invalid(f"missing required key '{key}' {inside(self.doc.data, path)}", path, key=key)
+                self._report(_Invalid(f"missing required key '{key}' {inside(self.doc.data, path)}", path, key=key))
         if len(value) < schema.get("minProperties", 0):
             raise self._leaf(path, f"a mapping with at least {schema['minProperties']} keys")
         if "maxProperties" in schema and len(value) > schema["maxProperties"]:
             raise self._leaf(path, f"a mapping with at most {schema['maxProperties']} keys")
         for key, item in value.items():
+            if key in rejected:
+                continue
             child = (*path, key)
             matched = False
             if key in properties:
                 matched = True
-                self._validate(item, properties[key], child)
+                self._child(item, properties[key], child)
             for pattern, sub in patterns.items():
                 if re.search(pattern, key):
                     matched = True
-                    self._validate(item, sub, child)
+                    self._child(item, sub, child)
             if not matched and additional is not True:
-                self._validate(item, additional, child)
+                self._child(item, additional, child)
 
     def _check_array(self, value: list[Any], schema: dict[str, Any], path: PathKey) -> None:
         if len(value) < schema.get("minItems", 0):
@@ -312,9 +351,9 @@ class Validator:
         prefix = schema.get("prefixItems", [])
         for index, item in enumerate(value):
             if index < len(prefix):
-                self._validate(item, prefix[index], (*path, index))
+                self._child(item, prefix[index], (*path, index))
             elif "items" in schema:
-                self._validate(item, schema["items"], (*path, index))
+                self._child(item, schema["items"], (*path, index))
         if schema.get("uniqueItems"):
             seen: list[Any] = []
             for index, item in enumerate(value):
@@ -342,11 +381,15 @@ class Validator:
         self, value: Any, schema: dict[str, Any], branches: list[Any], path: PathKey, exactly_one: bool
     ) -> None:
         failures: list[tuple[Any, _Invalid]] = []
-        for branch in branches:
-            try:
-                self._validate(value, branch, path)
-            except _Invalid as exc:
-                failures.append((branch, exc))
+        sink, self._sink = self._sink, None  # each branch is a trial: its problems are not reported
+        try:
+            for branch in branches:
+                try:
+                    self._validate(value, branch, path)
+                except _Invalid as exc:
+                    failures.append((branch, exc))
+        finally:
+            self._sink = sink
         passed = len(branches) - len(failures)
         if passed == 1 or (passed > 1 and not exactly_one):
             return
@@ -377,9 +420,9 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def validate(doc: Document, schema: dict[str, Any]) -> None:
-    """Check ``doc.data`` against ``schema``; raise :class:`ConfigError` at the first problem."""
-    Validator(schema, doc).check(doc.data, schema)
+def validate(doc: Document, schema: dict[str, Any]) -> list[ConfigError]:
+    """Every place ``doc.data`` breaks ``schema`` (empty when it is valid), first problem first."""
+    return Validator(schema, doc).check_all(doc.data, schema)
 
 
 def first_error(data: Any, schema: dict[str, Any]) -> tuple[PathKey, str] | None:

@@ -236,10 +236,13 @@ class Stage:
 
 @dataclass(frozen=True)
 class Notifier:
-    """``notify:`` entry: a webhook URL (or a secret reference) and the events it wants."""
+    """``notify:`` entry: a webhook URL (or a secret reference), the events it wants, their shape
+    (``json``, ``slack`` or ``teams``) and the secret reference whose value signs each body."""
 
     webhook: VariableValue
     events: tuple[str, ...] = ()
+    format: str = "json"
+    secret: SecretRef | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 from trainmaster.config.model import Config, Environment, Location
 from trainmaster.errors import ConfigError
 
-__all__ = ["SettingsBlock", "settings_block"]
+__all__ = ["SettingsBlock", "settings_block", "token_from"]
 
 
 @dataclass(frozen=True)
@@ -89,3 +89,21 @@ class WaitSettings:
         """Seconds to wait for it before giving up (and cancelling it where the system can)."""
         return float(self.get("timeout", self.TIMEOUT_DEFAULT))
 
+
+def token_from(ref: object, variables: tuple[str, ...], environ: Mapping[str, str], *, key: str) -> tuple[str, str]:
+    """``(token, where it came from)`` for a remote target's credential, never printed.
+
+    ``ref`` is the block's ``token`` setting, a secret reference (``env:NAME``, ``file:…``, any
+    installed scheme) resolved through the registered resolvers; without one, the first of
+    ``variables`` that is set. The source names the reference or the variable (for messages);
+    the token is ``""`` when nothing is set (the caller says what to set).
+    """
+    if ref:
+        from trainmaster.config.model import SecretRef
+        from trainmaster.plugins import build_registry
+        from trainmaster.variables import resolve_value
+
+        token = resolve_value(SecretRef(str(ref)), build_registry().secret_resolvers, environ, where=f"{key}: ")
+        return token, f"the secret {ref}"
+    name = next((n for n in variables if environ.get(n)), variables[0])
+    return environ.get(name, ""), name

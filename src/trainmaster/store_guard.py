@@ -1,0 +1,241 @@
+"""Commands cannot change the store.
+
+A deployment (or a runbook run) gives its commands a folder of their own under
+``.trainmaster/work`` with one name per package, ``$TRAINMASTER_PACKAGE_*``, made
+in this order of preference:
+
+1. a **reflink copy** (Linux ``ioctl(FICLONE)``: btrfs, XFS with reflinks,
+   bcachefs…): a file of its own that shares the stored blocks copy-on-write, made
+   in constant time whatever the size. Nothing a command does to it reaches the
+   store, so it is not checked afterwards.
+2. otherwise a **read-only hard link** to the stored blob (no copy, whatever the
+   size). ``sed -i``, ``mv`` or ``rm`` only change the link, but a command can make
+   the file writable and edit it in place, which changes the stored blob. So after
+   the commands (deploy, smoke, monitor; those of a rollback too) every blob given
+   this way is **re-hashed**. A changed blob fails the deployment (exit 4, naming the
+   package), is moved to ``store/quarantine/<digest hex>.<deployment>`` (kept for
+   inspection; the store no longer has it, so no later deployment or rollback can
+   use it), and the next ``release create`` or ``release fetch`` of a release that
+   needs it puts the pinned bytes back, from the build's file or the remote, and
+   says so.
+3. a read-only copy when the work folder and the store are on different file systems.
+
+``TRAINMASTER_REFLINK=0`` skips the reflink (a read-only link, re-hashed).
+
+The check re-hashes rather than comparing size, mtime, ctime and inode: those can
+miss a same-size rewrite on a file system with coarse timestamps or after the clock
+was set back, and the cost is one more pass of the hash the deployment already made
+before its commands: 0.4-1.6 s for 512 MiB on a shared 2-core machine, 1.0-1.25 times
+that first check (``bench/bench_core_store_guard.py``; a stat takes 1-5 µs).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trainmaster.errors import EXIT_INTEGRITY, DeploymentFailed, DigestMismatch, InvalidInput
+
+if TYPE_CHECKING:
+    from trainmaster.interfaces import PackagePlan
+    from trainmaster.model import Package
+    from trainmaster.store import Staged, Store
+
+FICLONE = 0x40049409  # _IOW(0x94, 9, int), linux/fs.h
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+Clone = Callable[[Path, Path], bool]
+
+
+class StoreChanged(DeploymentFailed):
+    """A deployment's commands changed a stored blob through its link (exit 4, not 1)."""
+
+    exit_code = EXIT_INTEGRITY
+
+
+def clone_file(source: Path, target: Path) -> bool:
+    """Make ``target`` (which must not exist) a reflink copy of ``source``; False, leaving nothing, where unsupported.
+
+    Linux only (``FICLONE``); any error of the clone itself (another file system,
+    no reflink support, an old kernel) means "not here": the caller falls back.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import fcntl
+
+    with open(source, "rb") as reader:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
+        try:
+            fcntl.ioctl(fd, FICLONE, reader.fileno())
+        except OSError:
+            os.close(fd)
+            target.unlink()
+            return False
+        os.close(fd)
+    return True
+
+
+def reflinks_wanted(environ: Mapping[str, str]) -> bool:
+    """``TRAINMASTER_REFLINK``: unset or ``1`` (try reflinks), ``0`` (read-only links only); else exit 2."""
+    value = environ.get("TRAINMASTER_REFLINK", "").strip()
+    if value not in ("", "0", "1"):
+        raise InvalidInput(f"TRAINMASTER_REFLINK must be 0 or 1, not {value[:20]!r}")
+    return value != "0"
+
+
+class StoreGuard:
+    """The links one deployment (and its rollback) gave its commands, and the check after them."""
+
+    def __init__(self, store: Store, environ: Mapping[str, str], *, clone: Clone = clone_file) -> None:
+        self.store = store
+        self.clone: Clone | None = clone if reflinks_wanted(environ) else None
+        self.linked: dict[str, str] = {}  # digest -> package name: blobs given by hard link
+        self.folder: Path | None = None
+        self.label = ""
+        self.changed: list[str] = []  # every problem found, across the deployment and its rollback
+
+    def give(self, stored: Path, target: Path) -> str:
+        """Give ``stored`` the new name ``target``: ``reflink``, else ``link`` (read-only), else ``copy``."""
+        if self.clone is not None and self.clone(stored, target):
+            return "reflink"
+        try:
+            os.link(stored, target)
+        except OSError:  # another file system: a copy, which never overwrites either
+            from trainmaster.record import copy_new
+
+            copy_new(stored, target)
+            os.chmod(target, READ_ONLY)
+            return "copy"
+        return "link"
+
+    def workspace(self, state_dir: Path, label: int | str, plan: list[PackagePlan]) -> Path:
+        """A fresh folder with one name per package of ``plan``; each item's ``path`` then points there."""
+        import tempfile
+
+        from trainmaster.record import inside
+
+        parent = state_dir / "work"
+        parent.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=parent))  # never a leftover of another run
+        self.label = f"deployment-{label}" if isinstance(label, int) else str(label)
+        for item in plan:
+            link = inside(self.folder, item.package.name, item.package.file_name)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                how = self.give(item.path, link)
+            except FileNotFoundError:  # quarantined by a concurrent deployment since it was verified
+                raise DigestMismatch(f"package {item.package.name!r} {item.package.digest} left the store after "
+                                     "it was verified (another deployment's commands changed it?)") from None
+            if how == "link":
+                self.linked.setdefault(item.package.digest, item.package.name)
+            item.path = link
+        return self.folder
+
+    def finish(self) -> dict[str, str]:
+        """Remove the work folder, re-hash each blob given by hard link, quarantine a changed one.
+
+        Returns a message per package whose blob changed (or vanished), also kept in :attr:`changed`.
+        """
+        from trainmaster.store import hash_file
+
+        if self.folder is not None:
+            remove_tree(self.folder)
+            self.folder = None
+        found: dict[str, str] = {}
+        for digest, name in self.linked.items():
+            path = self.store.path_for(digest)
+            if path.is_file() and hash_file(path)[0] == digest:
+                if stat.S_IMODE(path.stat().st_mode) != READ_ONLY:
+                    os.chmod(path, READ_ONLY)  # made writable but not changed: read-only again
+                continue
+            if path.is_file():
+                kept = quarantine(self.store, digest, self.label)
+                found[name] = (f"the commands changed the stored blob of package {name!r} ({digest}) through "
+                               f"its read-only link; it is kept in quarantine at {kept}")
+            else:
+                elsewhere = quarantined(self.store, digest)
+                where = f" (in quarantine at {elsewhere[-1]})" if elsewhere else ""
+                found[name] = (f"the stored blob of package {name!r} ({digest}) changed or vanished while the "
+                               f"commands ran{where}")
+        self.linked.clear()
+        if found:
+            last = list(found)[-1]
+            found[last] += ("; `trainmaster release create` (from the build) or `trainmaster release fetch` of a "
+                            "release that needs it restores it")
+        self.changed.extend(found.values())
+        return found
+
+    def failure(self, message: str, then: str = "", deployment: object = None, rollback: object = None) -> StoreChanged:
+        """The exit-4 error for a run whose commands changed the store: ``message: what changed; then``."""
+        text = f"{message}: " + "; ".join(self.changed) + (f"; {then}" if then else "")
+        return StoreChanged(text, deployment=deployment, rollback=rollback)
+
+
+def quarantine(store: Store, digest: str, label: str) -> Path:
+    """Move the blob of ``digest`` out of the store into ``quarantine/`` (never over another file)."""
+    from trainmaster.store import _fsync_dir
+
+    source = store.path_for(digest)
+    folder = store.root / "quarantine"
+    folder.mkdir(parents=True, exist_ok=True)
+    hexd = digest.split(":", 1)[1]
+    n = 0
+    while True:
+        target = folder / (f"{hexd}.{label}" + (f".{n}" if n else ""))
+        try:
+            os.link(source, target)
+            break
+        except FileExistsError:
+            n += 1
+    os.unlink(source)
+    _fsync_dir(source.parent)
+    _fsync_dir(folder)
+    return target
+
+
+def quarantined(store: Store, digest: str) -> list[Path]:
+    """The changed copies of ``digest``'s blob kept in quarantine, oldest first."""
+    folder = store.root / "quarantine"
+    if not folder.is_dir():
+        return []
+    hexd = digest.split(":", 1)[1]
+    return sorted(folder.glob(f"{hexd}.*"), key=lambda p: p.stat().st_mtime_ns)
+
+
+def verify_package(store: Store, pkg: Package) -> Path:
+    """:meth:`Store.verify`, saying so when the blob is missing because it was quarantined (exit 4)."""
+    if not store.has(pkg.digest):
+        kept = quarantined(store, pkg.digest)
+        if kept:
+            raise DigestMismatch(f"package {pkg.name!r} {pkg.digest} is not in the store: commands changed it and "
+                                 f"it was quarantined at {kept[-1]}; restore it with `trainmaster release create` "
+                                 "(from the build) or `trainmaster release fetch`")
+    return store.verify(pkg.digest, name=pkg.name)
+
+
+def commit(store: Store, staged: Staged, name: str, source: str, out: Callable[[str], object]) -> None:
+    """:meth:`Store.commit`; when that puts a quarantined blob back, say so on ``out``."""
+    missing = not store.has(staged.digest)
+    store.commit(staged)
+    kept = quarantined(store, staged.digest) if missing else []
+    if kept:
+        out(f"restored package {name!r} ({staged.digest}) to the store from {source}; "
+            f"the changed copy stays in quarantine at {kept[-1]}\n")
+
+
+def remove_tree(folder: Path) -> None:
+    """Remove a deployment's work folder (read-only links included)."""
+    import shutil
+
+    def writable_then_retry(func: Callable[..., object], path: str, _exc: object) -> None:
+        os.chmod(path, stat.S_IWRITE | stat.S_IREAD)  # Windows refuses to delete read-only links
+        func(path)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(folder, onexc=writable_then_retry)
+    else:
+        shutil.rmtree(folder, onerror=writable_then_retry)

@@ -1,0 +1,93 @@
+"""``release create --notes-from-git``: notes from the commit subjects since the previous release (real git)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support.gitrepo import git, in_ci
+from tests.support.project import Project
+from trainmaster.notes_git import neutral, render
+
+CONFIG = """\
+project: demo
+packages:
+  app: app.bin
+train:
+  - name: dev
+    deploy: "true"
+"""
+
+
+def _repo(p: Project) -> str:
+    p.write("trainmaster.yaml", CONFIG)
+    p.write(".gitignore", ".trainmaster/\n")
+    p.write("app.bin", "one")
+    git(p, "init", "-q")
+    git(p, "add", ".")
+    git(p, "commit", "-qm", "first")
+    return git(p, "rev-parse", "HEAD")
+
+
+def _notes(p: Project, version: str) -> str | None:
+    return json.loads(p.ok("release", "show", version, "--json").stdout)["metadata"].get("notes")
+
+
+def test_notes_list_the_commit_subjects_since_the_previous_release(bare_project: Project) -> None:
+    p = bare_project
+    first = _repo(p)
+    p.ok("release", "create", "1.0.0", env=in_ci(first))
+    p.write("app.bin", "two")
+    git(p, "commit", "-qam", "Faster checkout <!channel> [x](https://evil.example)")
+    git(p, "commit", "-q", "--allow-empty", "-m", "Tidy \x1b[31mred\u202eevil")
+    second = git(p, "rev-parse", "HEAD")
+    short = second[:7]
+    p.ok("release", "create", "1.1.0", "--notes-from-git", env=in_ci(second))
+
+    notes = _notes(p, "1.1.0")
+    assert notes is not None
+    lines = notes.splitlines()
+    assert lines[:2] == ["Changes since 1.0.0:", ""]
+    assert lines[2] == f"- Tidy \ufffd[31mred\ufffdevil ({short})"
+    assert lines[3].startswith("- Faster checkout <!channel> [x](https://evil.example) (")
+    assert len(lines) == 4
+
+    # outside CI the repository's HEAD is this release's commit; the previous one is 1.1.0's
+    p.write("app.bin", "three")
+    git(p, "commit", "-qam", "Third")
+    p.ok("release", "create", "1.2.0", "--notes-from-git")
+    assert _notes(p, "1.2.0") == f"Changes since 1.1.0:\n\n- Third ({git(p, 'rev-parse', '--short=7', 'HEAD')})\n"
+
+
+def test_notes_from_git_refused_without_what_it_needs_and_nothing_is_written(bare_project: Project) -> None:
+    p = bare_project
+    p.write("trainmaster.yaml", CONFIG)
+    p.write("app.bin", "one")
+    no_repo = p.run("release", "create", "1.0.0", "--notes-from-git")
+    assert no_repo.returncode == 2 and "--notes-from-git: no git repository at" in no_repo.stderr
+    assert "Traceback" not in no_repo.stderr
+
+    _repo(p)
+    no_previous = p.run("release", "create", "1.0.0", "--notes-from-git")
+    assert no_previous.returncode == 2 and "no earlier release of demo carries a source commit" in no_previous.stderr
+    both = p.run("release", "create", "1.0.0", "--notes-from-git", "--notes", "x")
+    assert both.returncode == 2 and "one of --notes, --notes-file and --notes-from-git" in both.stderr
+    assert json.loads(p.ok("release", "list", "--json").stdout)["releases"] == []
+
+    p.ok("release", "create", "1.0.0", env=in_ci("0" * 40))  # a commit this repository does not have
+    p.write("app.bin", "two")
+    unknown = p.run("release", "create", "1.1.0", "--notes-from-git")
+    assert unknown.returncode == 2 and "cannot list 000000000000.." in unknown.stderr
+    assert [r["version"] for r in json.loads(p.ok("release", "list", "--json").stdout)["releases"]] == ["1.0.0"]
+
+
+def test_render_caps_the_notes_and_counts_what_did_not_fit() -> None:
+    lines = [f"{i:07x} {'long subject ' * 20}{i}" for i in range(500)]
+    notes = render("1.0.0", lines, 64 * 1024)
+    assert len(notes.encode("utf-8")) <= 64 * 1024
+    kept = [line for line in notes.splitlines() if line.startswith("- long")]
+    assert notes.rstrip("\n").endswith(f"- … and {500 - len(kept)} more commit(s)") and 200 < len(kept) < 500
+    assert render("1.0.0", [], 1024) == "Changes since 1.0.0:\n\n- no commits\n"
+
+
+def test_a_subject_is_neutralised() -> None:
+    assert neutral("ok\x00\x07\x1b\u202e\u200b\tend") == "ok" + "\ufffd" * 6 + "end"
