@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from trainmaster.config.model import Environment, Runbook
     from trainmaster.interfaces import DeployOutcome, RunbookJob
     from trainmaster.masking import Masker
-    from trainmaster.store_guard import StoreGuard
     from trainmaster.model import Release
+    from trainmaster.store_guard import StoreGuard
 
     RunRemote = Callable[[RunbookJob], DeployOutcome]
 
