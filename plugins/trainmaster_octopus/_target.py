@@ -6,6 +6,12 @@ skip the project when the core skipped all its packages or Octopus already has
 this release current there (the CDAF parent-project pattern), attach to a
 deployment of this release that is still running (a re-run after exit 3 or a
 lost response), or create one. Then one batched wait for every task.
+
+Deployment strategies (``instances``, ``strategy``) are refused when the target is built, so
+``validate`` and every command that would deploy exit 2 before anything changes: Octopus deploys
+a release to all the machines of its environment in one task, and trainmaster would neither run
+batches, slots nor canary steps there nor record instances that Octopus did not report. Use
+Octopus's own rolling deployments (a step's "rolling window") in the project's process instead.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from trainmaster_octopus._wrap import wrapper_sha1
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
-    from trainmaster.interfaces import DeployJob
+    from trainmaster.interfaces import DeployJob, RunbookJob
     from trainmaster.model import Release
 
 __all__ = ["OctopusTarget"]
@@ -48,6 +54,24 @@ def _progress_line() -> Callable[[str], None]:
     return show
 
 
+def _refuse_strategy(env: Environment) -> None:
+    """Exit 2 for an environment with ``instances`` or a ``strategy`` (see the module docstring)."""
+    from trainmaster.errors import ConfigError
+    from trainmaster.strategies import uses_strategy
+
+    if not uses_strategy(env):
+        return
+    what = f"strategy {env.strategy.kind!r}" if env.strategy else "instances"
+    where = env.location
+    raise ConfigError(
+        f"environment {env.name!r} uses target 'octopus', which cannot apply its {what}: Octopus deploys to "
+        "every machine of its environment in one task. Remove `instances` and `strategy` there (use a rolling "
+        "window in the Octopus project's process instead), or deploy that environment with a target that runs "
+        "its commands (local, github)",
+        file=where.file if where else None, line=where.line if where else None,
+        column=where.column if where else None, key="strategy" if env.strategy else "instances")
+
+
 class OctopusTarget:
     """Deploys to one trainmaster environment through Octopus."""
 
@@ -56,6 +80,7 @@ class OctopusTarget:
     ) -> None:
         self.config = config
         self.environment = environment
+        _refuse_strategy(environment)
         self.settings = Settings.resolve(config, environment)
         self.environ = environ
 
@@ -64,10 +89,22 @@ class OctopusTarget:
         return Octopus(client_for(self.settings, self.environ))
 
     def validate(self) -> None:
-        """The project(s), environment, channel and lifecycle must accept the train's order (exit 2)."""
+        """The project(s), environment, channel and lifecycle must accept the train's order, and the
+        remote runbooks that may run here must exist with a published snapshot (exit 2)."""
+        from trainmaster_octopus._runbooks import find_runbook
+
         octo = self.octo
         for project in self.settings.projects:
             check_train(octo, self.config, project, self.settings.get("channel"))
+        for book in self.config.runbooks:
+            if book.remote and self.environment.name in book.environments:
+                find_runbook(octo, octo.project(self.settings.project), book.remote)
+
+    def run_runbook(self, job: RunbookJob) -> DeployOutcome:
+        """Run the Octopus runbook ``job.remote`` here and wait for it (:mod:`trainmaster_octopus._runbooks`)."""
+        from trainmaster_octopus._runbooks import run_runbook
+
+        return run_runbook(self.octo, self.settings, job)
 
     def preflight(self, release: Release) -> None:
         """The API key works: look up the (first) Octopus project (exit 2 when rejected or missing).
