@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import InvalidInput
 from trainmaster.interfaces import DeployOutcome
+from trainmaster.strategies import refuse_strategy
 from trainmaster_octopus._lifecycle import check_train
 from trainmaster_octopus._multipart import file_hashes
 from trainmaster_octopus._publish import OctopusPublisher, feed_files_unwrapped, groups
@@ -54,24 +55,6 @@ def _progress_line() -> Callable[[str], None]:
     return show
 
 
-def _refuse_strategy(env: Environment) -> None:
-    """Exit 2 for an environment with ``instances`` or a ``strategy`` (see the module docstring)."""
-    from trainmaster.errors import ConfigError
-    from trainmaster.strategies import uses_strategy
-
-    if not uses_strategy(env):
-        return
-    what = f"strategy {env.strategy.kind!r}" if env.strategy else "instances"
-    where = env.location
-    raise ConfigError(
-        f"environment {env.name!r} uses target 'octopus', which cannot apply its {what}: Octopus deploys to "
-        "every machine of its environment in one task. Remove `instances` and `strategy` there (use a rolling "
-        "window in the Octopus project's process instead), or deploy that environment with a target that runs "
-        "its commands (local, github)",
-        file=where.file if where else None, line=where.line if where else None,
-        column=where.column if where else None, key="strategy" if env.strategy else "instances")
-
-
 class OctopusTarget:
     """Deploys to one trainmaster environment through Octopus."""
 
@@ -80,7 +63,8 @@ class OctopusTarget:
     ) -> None:
         self.config = config
         self.environment = environment
-        _refuse_strategy(environment)
+        refuse_strategy(environment, "octopus", "Octopus deploys to every machine of its environment in one task",
+                        "use a rolling window in the Octopus project's process instead")
         self.settings = Settings.resolve(config, environment)
         self.environ = environ
 
