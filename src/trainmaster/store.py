@@ -1,11 +1,14 @@
 """The content-addressed artefact store under ``.trainmaster/store``.
 
 Files live at ``sha256/<first two hex digits>/<digest hex>``, read-only once
-stored. Hashing and copying happen in one streaming pass: one thread reads and
-hashes while another writes, through a small bounded queue, so memory stays
-constant whatever the artefact's size and the two costs overlap; the disk's
-write-back starts as the data arrives. A file is fsynced before it is
-renamed into place, and the directory is fsynced after.
+stored. Hashing and copying happen in one streaming pass: the caller reads a
+chunk into one of a few reused buffers and hashes it while it is still in the
+CPU's cache, and writer threads write it out while the next chunks are read,
+so memory stays constant whatever the artefact's size and the costs overlap.
+Where the filesystem allows it the copy bypasses the page cache (``O_DIRECT``):
+the disk reads the buffer itself, which saves the CPU a copy of every byte and
+leaves the final ``fsync`` nothing to write back. A file is fsynced before it
+is renamed into place, and the directory is fsynced after.
 
 Ingestion is two-phase so that a bad input changes nothing: :meth:`Store.stage`
 copies into ``tmp/`` and returns the digest; :meth:`Store.commit` moves the
@@ -14,7 +17,10 @@ staged file into place only once the caller has decided to keep it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
+import mmap
 import os
 import queue
 import stat
@@ -27,9 +33,12 @@ from pathlib import Path
 from trainmaster.errors import DigestMismatch, InvalidInput, from_os_error, machine_refused
 from trainmaster.model import check_digest
 
-CHUNK = 1 << 20  # 1 MiB
-QUEUE_DEPTH = 8  # at most ~8 MiB in flight
-FLUSH_EVERY = 128 << 20  # start write-back every 128 MiB
+CHUNK = 1 << 20  # 1 MiB: reading a file only to hash it
+COPY_CHUNK = 2 << 20  # 2 MiB: read, hashed while still in the CPU's cache, then written
+BUFFERS = 6  # reused copy buffers: at most 12 MiB in flight
+WRITERS = 2  # writes in flight at once, so the disk always has the next one
+ALIGN = 4096  # direct I/O: offsets, lengths and buffer addresses a multiple of any disk's block size
+FLUSH_EVERY = 128 << 20  # through the page cache: wait for write-back every 128 MiB
 
 Progress = Callable[[int], None]
 
@@ -45,56 +54,94 @@ class Staged:
 
 
 class _Sink:
-    """Writes chunks to ``fd`` in a thread while the caller hashes the next ones.
+    """Writes the caller's chunks to ``fd`` from :data:`WRITERS` threads while it reads and hashes the next.
 
-    The file is preallocated; on Linux each chunk's write-back starts as soon as
-    it is written (``sync_file_range``, which neither waits nor flushes the disk's
-    cache), and a second thread waits for it every :data:`FLUSH_EVERY` bytes
-    (``fdatasync``, whose error is kept), so the disk works while the rest is
-    still being hashed and the final ``fsync`` has little left to do.
-    Memory stays bounded by the queue (:data:`QUEUE_DEPTH` chunks).
+    The caller takes a free buffer (:meth:`take`), fills it completely (only the last
+    chunk is short) and hands it over with its offset (:meth:`put`); a writer gives it
+    back once written, so memory stays bounded by :data:`BUFFERS`. The file is
+    preallocated. With direct I/O (:func:`_direct`) each write reaches the disk before
+    it returns, and the short last chunk is written as whole blocks, the excess cut off
+    by :meth:`close`; should the filesystem refuse an aligned direct write (``EINVAL``),
+    the rest goes through the page cache. Through the page cache, on Linux, each
+    chunk's write-back starts as soon as it is written (``sync_file_range``, which
+    neither waits nor flushes the disk's cache), and a thread waits for it every
+    :data:`FLUSH_EVERY` bytes (``fdatasync``, whose error is kept), so the final
+    ``fsync`` has little left to do.
     """
 
     def __init__(self, fd: int, expected_size: int) -> None:
         self.fd = fd
         self.written = 0
         self.errors: list[BaseException] = []
-        self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
-        self.done = threading.Event()
-        self.start_write_back = _write_back_starter()
         if expected_size and hasattr(os, "posix_fallocate"):
             try:
                 os.posix_fallocate(fd, 0, expected_size)
             except OSError:
                 pass  # not supported by this filesystem: plain writes work too
-        self.writer = threading.Thread(target=self._write, name="store-writer", daemon=True)
-        self.flusher = threading.Thread(target=self._flush, name="store-flusher", daemon=True)
-        self.writer.start()
-        self.flusher.start()
+        self.direct = _direct(fd)
+        self.maps = [mmap.mmap(-1, COPY_CHUNK) for _ in range(BUFFERS)]  # anonymous: page-aligned
+        self.views = [memoryview(m) for m in self.maps]
+        self.count = threading.Lock()
+        self.free: queue.Queue[int] = queue.Queue()
+        for index in range(BUFFERS):
+            self.free.put(index)
+        self.chunks: queue.Queue[tuple[int, int, int] | None] = queue.Queue()
+        self.done = threading.Event()
+        self.start_write_back = None if self.direct else _write_back_starter()
+        self.threads = [threading.Thread(target=self._write, name=f"store-writer-{n}", daemon=True)
+                        for n in range(WRITERS)]
+        if not self.direct:
+            self.threads.append(threading.Thread(target=self._flush, name="store-flusher", daemon=True))
+        for thread in self.threads:
+            thread.start()
 
     @property
     def failed(self) -> bool:
         return bool(self.errors)
 
-    def put(self, chunk: bytes) -> None:
-        self.chunks.put(chunk)
+    def take(self) -> int:
+        """The index of a free buffer (``self.views[index]``), waiting for a writer to give one back."""
+        return self.free.get()
+
+    def put(self, index: int, offset: int, length: int) -> None:
+        """Write the first ``length`` bytes of buffer ``index`` at ``offset``; the buffer comes back when done."""
+        self.chunks.put((index, offset, length))
 
     def _write(self) -> None:
-        try:
-            while True:
-                chunk = self.chunks.get()
-                if chunk is None:
-                    break
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(self.fd, view):]
-                if self.start_write_back is not None:
-                    self.start_write_back(self.fd, self.written, len(chunk))
-                self.written += len(chunk)
-        except BaseException as exc:  # reported to the reading thread
-            self.errors.append(exc)
-            while self.chunks.get() is not None:
-                pass
+        while (item := self.chunks.get()) is not None:
+            index, offset, length = item
+            try:
+                if not self.errors:
+                    self._write_at(self.views[index], offset, length)
+            except BaseException as exc:  # reported to the reading thread
+                self.errors.append(exc)
+            finally:
+                self.free.put(index)
+
+    def _write_at(self, buffer: memoryview, offset: int, length: int) -> None:
+        end = length
+        if self.direct and length % ALIGN:  # the last chunk: whole blocks; close() trims the excess
+            end = length + ALIGN - length % ALIGN
+            buffer[length:end] = bytes(end - length)
+        done = 0
+        while done < end:
+            try:
+                done += os.pwrite(self.fd, buffer[done:end], offset + done)
+            except OSError as exc:
+                if not (self.direct and exc.errno == errno.EINVAL):
+                    raise
+                self._stop_direct()  # this filesystem wants other alignments: use the page cache
+                end = length
+        if self.start_write_back is not None:
+            self.start_write_back(self.fd, offset, length)
+        with self.count:
+            self.written += length
+
+    def _stop_direct(self) -> None:
+        import fcntl
+
+        self.direct = False
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
 
     def _flush(self) -> None:
         flushed = 0
@@ -111,11 +158,20 @@ class _Sink:
                 return
 
     def close(self, size: int) -> BaseException | None:
-        """Finish writing, trim the preallocation to ``size``, fsync; return the first error."""
-        self.chunks.put(None)
-        self.writer.join()
-        self.done.set()
-        self.flusher.join()
+        """Finish writing, trim the file to ``size``, fsync; return the first error."""
+        for _ in range(WRITERS):
+            self.chunks.put(None)
+        for thread in self.threads[:WRITERS]:
+            thread.join()
+        self.done.set()  # only now: the flusher's last look must see every write
+        for thread in self.threads[WRITERS:]:
+            thread.join()
+        for view, buffer in zip(self.views, self.maps, strict=True):
+            try:
+                view.release()
+                buffer.close()
+            except BufferError:  # a slice is still referenced (a traceback): the collector frees it
+                pass
         if not self.errors:
             try:
                 os.ftruncate(self.fd, size)
@@ -123,6 +179,20 @@ class _Sink:
             except OSError as exc:
                 self.errors.append(exc)
         return self.errors[0] if self.errors else None
+
+
+def _direct(fd: int) -> bool:
+    """Switch ``fd`` to direct I/O (``O_DIRECT``) if this system and the file's filesystem allow it."""
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return False
+    import fcntl
+
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | flag)
+    except OSError:  # EINVAL: the filesystem does not do direct I/O
+        return False
+    return True
 
 
 def _write_back_starter() -> Callable[[int, int, int], None] | None:
@@ -147,6 +217,17 @@ def _write_back_starter() -> Callable[[int, int, int], None] | None:
         call(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE
 
     return start
+
+
+def _fill(fh: io.FileIO, buffer: memoryview) -> int:
+    """Read into ``buffer`` until it is full or the file ends; return how many bytes came."""
+    got = 0
+    while got < len(buffer):
+        n = fh.readinto(buffer[got:])
+        if not n:
+            break
+        got += n
+    return got
 
 
 def _fsync_dir(path: Path) -> None:
@@ -215,20 +296,26 @@ class Store:
         try:
             with open(source, "rb", buffering=0) as fh:
                 while not sink.failed:
+                    index = sink.take()
+                    buffer = sink.views[index]
                     try:
-                        chunk = fh.read(CHUNK)
+                        n = _fill(fh, buffer)
                     except OSError as exc:
+                        sink.free.put(index)
                         raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
-                    if not chunk:
+                    if n:
+                        digest.update(buffer[:n])
+                        sink.put(index, size, n)
+                        size += n
+                        if progress:
+                            progress(n)
+                    else:
+                        sink.free.put(index)
+                    if n < len(buffer):  # the end of the file: a later chunk would not be aligned
                         break
-                    sink.put(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                    if progress:
-                        progress(len(chunk))
         except OSError as exc:  # opening the source
             raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
-        finally:  # whatever happened, stop both threads, and drop the file on failure
+        finally:  # whatever happened, stop the threads, and drop the file on failure
             problem = sink.close(size)
             if problem is not None or sys.exc_info()[0] is not None:
                 tmp_path.unlink(missing_ok=True)
