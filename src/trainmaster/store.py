@@ -69,8 +69,10 @@ class _Sink:
     ``fsync`` has little left to do.
     """
 
-    def __init__(self, fd: int, expected_size: int) -> None:
+    def __init__(self, fd: int, expected_size: int, source: io.FileIO) -> None:
         self.fd = fd
+        self.stop = False
+        self.read_error: BaseException | None = None
         self.written = 0
         self.errors: list[BaseException] = []
         if expected_size and hasattr(os, "posix_fallocate"):
@@ -86,22 +88,48 @@ class _Sink:
         for index in range(BUFFERS):
             self.free.put(index)
         self.chunks: queue.Queue[tuple[int, int, int] | None] = queue.Queue()
+        self.filled: queue.Queue[tuple[int, int, int] | None] = queue.Queue()
         self.done = threading.Event()
         self.start_write_back = None if self.direct else _write_back_starter()
         self.threads = [threading.Thread(target=self._write, name=f"store-writer-{n}", daemon=True)
                         for n in range(WRITERS)]
         if not self.direct:
             self.threads.append(threading.Thread(target=self._flush, name="store-flusher", daemon=True))
-        for thread in self.threads:
+        self.reader = threading.Thread(target=self._read, args=(source,), name="store-reader", daemon=True)
+        for thread in (*self.threads, self.reader):
             thread.start()
 
     @property
     def failed(self) -> bool:
         return bool(self.errors)
 
-    def take(self) -> int:
-        """The index of a free buffer (``self.views[index]``), waiting for a writer to give one back."""
-        return self.free.get()
+    def next(self) -> tuple[int, int, int] | None:
+        """The next chunk read: (buffer index, offset, length), or None at the end of the file.
+
+        Raises the reader's error (an :class:`OSError` when reading failed).
+        """
+        item = self.filled.get()
+        if item is None and self.read_error is not None:
+            raise self.read_error
+        return item
+
+    def _read(self, source: io.FileIO) -> None:
+        """Fill free buffers from ``source`` in order; each one full, but the last."""
+        offset = 0
+        try:
+            while not self.stop:
+                index = self.free.get()
+                if self.stop:
+                    break
+                n = _fill(source, self.views[index])
+                self.filled.put((index, offset, n))
+                offset += n
+                if n < COPY_CHUNK:  # the end of the file: a later chunk would not be aligned
+                    break
+        except BaseException as exc:  # reported to the hashing thread
+            self.read_error = exc
+        finally:
+            self.filled.put(None)
 
     def put(self, index: int, offset: int, length: int) -> None:
         """Write the first ``length`` bytes of buffer ``index`` at ``offset``; the buffer comes back when done."""
@@ -158,7 +186,10 @@ class _Sink:
                 return
 
     def close(self, size: int) -> BaseException | None:
-        """Finish writing, trim the file to ``size``, fsync; return the first error."""
+        """Stop reading, finish writing, trim the file to ``size``, fsync; return the first write error."""
+        self.stop = True
+        self.free.put(0)  # wakes a reader waiting for a buffer, to see the stop
+        self.reader.join()
         for _ in range(WRITERS):
             self.chunks.put(None)
         for thread in self.threads[:WRITERS]:
@@ -291,32 +322,33 @@ class Store:
             expected = os.stat(source).st_size
         except OSError:
             expected = 0
-        sink = _Sink(fd, expected)
+        sink: _Sink | None = None
+        fh: io.FileIO | None = None
         problem: BaseException | None = None
         try:
-            with open(source, "rb", buffering=0) as fh:
-                while not sink.failed:
-                    index = sink.take()
-                    buffer = sink.views[index]
-                    try:
-                        n = _fill(fh, buffer)
-                    except OSError as exc:
-                        sink.free.put(index)
-                        raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
-                    if n:
-                        digest.update(buffer[:n])
-                        sink.put(index, size, n)
-                        size += n
-                        if progress:
-                            progress(n)
-                    else:
-                        sink.free.put(index)
-                    if n < len(buffer):  # the end of the file: a later chunk would not be aligned
-                        break
-        except OSError as exc:  # opening the source
-            raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
-        finally:  # whatever happened, stop the threads, and drop the file on failure
-            problem = sink.close(size)
+            try:
+                fh = open(source, "rb", buffering=0)
+            except OSError as exc:
+                raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
+            sink = _Sink(fd, expected, fh)
+            while not sink.failed:
+                try:
+                    item = sink.next()
+                except OSError as exc:
+                    raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
+                if item is None:
+                    break
+                index, offset, n = item
+                if n:
+                    digest.update(sink.views[index][:n])
+                    sink.put(index, offset, n)
+                    size += n
+                    if progress:
+                        progress(n)
+        finally:  # whatever happened, stop the threads (before the source closes), drop the file on failure
+            problem = sink.close(size) if sink is not None else None
+            if fh is not None:
+                fh.close()
             if problem is not None or sys.exc_info()[0] is not None:
                 tmp_path.unlink(missing_ok=True)
                 os.close(fd)

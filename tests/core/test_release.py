@@ -266,3 +266,30 @@ def test_a_refused_direct_write_falls_back_to_the_page_cache(tmp_path, monkeypat
     assert staged.digest == "sha256:" + hashlib.sha256(data).hexdigest()
     assert staged.tmp_path.read_bytes() == data
     assert store.commit(staged).read_bytes() == data
+
+
+def test_a_read_error_midway_is_invalid_input_and_leaves_nothing(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The source failing in the middle of the copy (EIO) is exit 2 naming it; no staging file, no thread stays."""
+    import threading
+
+    import pytest as _pytest
+
+    from trainmaster import store as store_module
+    from trainmaster.errors import InvalidInput
+
+    source = tmp_path / "src.bin"
+    source.write_bytes(os.urandom(4 * store_module.COPY_CHUNK))
+    real = store_module._fill
+    reads = []
+
+    def failing(fh, buffer):  # type: ignore[no-untyped-def]
+        reads.append(len(buffer))
+        if len(reads) == 3:
+            raise OSError(5, "Input/output error")
+        return real(fh, buffer)
+
+    monkeypatch.setattr(store_module, "_fill", failing)
+    with _pytest.raises(InvalidInput, match=f"cannot read {source}: Input/output error"):
+        store_module.Store(tmp_path / "store").stage(source)
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("store-")]
