@@ -200,6 +200,7 @@ def test_a_failed_write_back_is_not_hidden_by_the_final_fsync(tmp_path, monkeypa
     """Through the page cache (a filesystem without direct I/O), a failed early write-back still fails the copy."""
     import pytest as _pytest
 
+    from trainmaster import _ingest
     from trainmaster import store as store_module
     from trainmaster.errors import InvalidInput
 
@@ -210,7 +211,7 @@ def test_a_failed_write_back_is_not_hidden_by_the_final_fsync(tmp_path, monkeypa
     def eio(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(store_module, "_direct", lambda fd: False)
+    monkeypatch.setattr(_ingest, "_direct", lambda fd: False)
     monkeypatch.setattr(store_module.os, "fdatasync", eio)
     with _pytest.raises(InvalidInput, match="Input/output error"):
         store_module.Store(tmp_path / "store").stage(source)
@@ -274,12 +275,13 @@ def test_a_read_error_midway_is_invalid_input_and_leaves_nothing(tmp_path, monke
 
     import pytest as _pytest
 
+    from trainmaster import _ingest
     from trainmaster import store as store_module
     from trainmaster.errors import InvalidInput
 
     source = tmp_path / "src.bin"
     source.write_bytes(os.urandom(4 * store_module.COPY_CHUNK))
-    real = store_module._fill
+    real = _ingest._fill
     reads = []
 
     def failing(fh, buffer):  # type: ignore[no-untyped-def]
@@ -288,7 +290,7 @@ def test_a_read_error_midway_is_invalid_input_and_leaves_nothing(tmp_path, monke
             raise OSError(5, "Input/output error")
         return real(fh, buffer)
 
-    monkeypatch.setattr(store_module, "_fill", failing)
+    monkeypatch.setattr(_ingest, "_fill", failing)
     with _pytest.raises(InvalidInput, match=f"cannot read {source}: Input/output error"):
         store_module.Store(tmp_path / "store").stage(source)
     assert list((tmp_path / "store" / "tmp").iterdir()) == []
