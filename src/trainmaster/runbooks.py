@@ -36,11 +36,10 @@ its remote run is adopted, never started again. A target without ``run_runbook``
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.errors import InvalidInput, Refused, TrainmasterError, Unavailable
+from trainmaster.errors import InvalidInput, Refused, TrainmasterError, Unavailable, did_you_mean
 
 if TYPE_CHECKING:
     from trainmaster.app import App
@@ -67,9 +66,7 @@ def runbook(app: App, name: str) -> Runbook:
     book = app.config.runbook(name)
     if book is None:
         names = [b.name for b in app.config.runbooks]
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f" — did you mean '{close[0]}'?" if close else f" (runbooks: {', '.join(names) or 'none'})"
-        raise InvalidInput(f"unknown runbook {name!r}{hint}")
+        raise InvalidInput(f"unknown runbook {name!r}{did_you_mean(name, names, 'runbooks')}")
     return book
 
 
