@@ -3,10 +3,13 @@
 Each script runs one flow ("deploy one release to one environment and wait for the engine") with
 trainmaster and, where one is installed, the official client, each against a fresh fake whose job or
 run stays running for a fixed number of status reads, and counts the requests from the fake's log.
-:func:`report` prints one row per client (calls before the start, status reads = intervals waited,
-other reads while waiting, calls per interval) and the ratio of trainmaster's calls per interval to
-the official client's, or, without one, to the bar of one request per interval. The bar: trainmaster
-makes one status request per interval and no more calls per interval than the official client.
+:func:`report` prints one row per client (calls before the start, status reads, other reads while
+waiting, intervals waited, calls per interval) and the ratio of trainmaster's calls per interval to
+the official client's, or, without one, to the bar of one request per interval. Intervals are
+measured, not assumed: the requests after the start are grouped by the pauses between them (a pause
+of at least half the client's poll interval starts a new interval; :func:`timed_split`), so a client
+that reads twice in one interval shows 2.0. The bar: no more calls per interval than the official
+client, and (without one) one request per interval.
 """
 
 from __future__ import annotations
@@ -22,10 +25,15 @@ class Flow:
     before: int  # calls before the start
     polls: int  # status reads after the start (one per interval)
     others: int  # other calls after the start (output, events, nodes, cancel…)
+    intervals: int = 0  # waits measured from the log's times (0: one per status read)
+
+    @property
+    def waited(self) -> int:
+        return self.intervals or self.polls
 
     @property
     def per_interval(self) -> float:
-        return (self.polls + self.others) / max(self.polls, 1)
+        return (self.polls + self.others) / max(self.waited, 1)
 
 
 def split(operations: list[str], start: str, polls: set[str]) -> tuple[int, int, int]:
@@ -36,12 +44,23 @@ def split(operations: list[str], start: str, polls: set[str]) -> tuple[int, int,
     return at, n, len(after) - n
 
 
+def timed_split(calls: list[object], start: str, polls: set[str], pause: float) -> tuple[int, int, int, int]:
+    """:func:`split` plus the intervals: the requests after the start grouped by pauses of at least
+    ``pause`` seconds (calls from a fake's log: ``operation_id`` and ``time``)."""
+    ops = [str(getattr(c, "operation_id", "")) for c in calls]
+    before, n, others = split(ops, start, polls)
+    times = [float(getattr(c, "time", 0.0)) for c in calls][before + 1:]
+    groups = 1 + sum(1 for a, b in zip(times, times[1:], strict=False) if b - a >= pause) if times else 0
+    return before, n, others, groups
+
+
 def report(title: str, flows: list[Flow], baseline: str | None, note: str = "") -> int:
     """Print the table and the comparison; 1 when trainmaster misses the bar."""
     print(title)
-    print(f"  {'client':<14} {'before start':>12} {'status reads':>12} {'other reads':>11} {'calls/interval':>14}")
+    print(f"  {'client':<14} {'before start':>12} {'status reads':>12} {'other reads':>11} {'intervals':>9} "
+          f"{'calls/interval':>14}")
     for f in flows:
-        print(f"  {f.client:<14} {f.before:>12} {f.polls:>12} {f.others:>11} {f.per_interval:>14.2f}")
+        print(f"  {f.client:<14} {f.before:>12} {f.polls:>12} {f.others:>11} {f.waited:>9} {f.per_interval:>14.2f}")
     ours = next(f for f in flows if f.client == "trainmaster")
     base = next((f for f in flows if f.client == baseline), None)
     if base is not None:

@@ -31,10 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "plugins"), str(ROOT / "bench")]
 
-from _intervals import Flow, report, split  # noqa: E402
+from _intervals import Flow, report, split, timed_split  # noqa: E402
 from tests.fakes.awx import AwxFake  # noqa: E402
 
 HELD = 4  # status reads while the job runs its one long task
+INTERVAL = 0.2  # trainmaster's poll_interval here (awxkit's --interval is 2.5)
 LAUNCH = "Job Templates_job_templates_launch_create"
 WF_LAUNCH = "Workflow Job Templates_workflow_job_templates_launch_create"
 POLLS = {"Jobs_jobs_read_0", "Unified Jobs_unified_jobs_list", "Workflow Jobs_workflow_jobs_read"}
@@ -42,7 +43,7 @@ CONFIG = """\
 project: bench
 packages:
   app: app.bin
-awx: {{{template}, poll_interval: 0.05}}
+awx: {{{template}, poll_interval: 0.2}}
 defaults: {{target: awx}}
 train:
   - name: dev
@@ -76,8 +77,10 @@ def trainmaster_flow(template: str = "job_template: deploy-app", *, workflow: bo
         fake.reset_log()
         _hold(fake)
         subprocess.run([*run, "deploy", "1.0.0", "--to", "dev"], cwd=work, env=env, check=True, capture_output=True)
-        ops = [str(c.operation_id) for c in fake.calls]
-        return Flow("trainmaster", *split(ops, WF_LAUNCH if workflow else LAUNCH, POLLS))
+        calls = list(fake.calls)
+        if workflow:
+            return Flow("trainmaster", *split([str(c.operation_id) for c in calls], WF_LAUNCH, POLLS))
+        return Flow("trainmaster", *timed_split(calls, LAUNCH, POLLS, pause=INTERVAL / 2))
 
 
 def awxkit_flow() -> Flow:
@@ -87,8 +90,7 @@ def awxkit_flow() -> Flow:
         subprocess.run([exe, "--conf.host", fake.url, "--conf.token", fake.token, "job_templates", "launch", "1",
                         "--monitor", "--interval", "2.5", "--extra_vars", '{"trainmaster": {}}'], check=True,
                        capture_output=True)
-        ops = [str(c.operation_id) for c in fake.calls]
-        return Flow("awxkit", *split(ops, LAUNCH, POLLS))
+        return Flow("awxkit", *timed_split(list(fake.calls), LAUNCH, POLLS, pause=1.25))
 
 
 def main() -> int:

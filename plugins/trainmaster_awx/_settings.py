@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.config.settings import WaitSettings, token_from
+from trainmaster.config.settings import WaitSettings, token_from, wait_schema
 from trainmaster.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -38,12 +38,9 @@ SCHEMA: dict[str, Any] = {
         "inventory": {"type": "integer", "minimum": 1,
                       "description": "Inventory id sent on launch (the template must prompt for it)."},
         "limit": {"type": "string", "description": "Host pattern sent on launch (the template must prompt for it)."},
-        "token": {"type": "string", "pattern": "^[a-z][a-z0-9_-]*:.+$",
-                  "description": "A secret reference (e.g. env:AWX_PROD_TOKEN) for the OAuth2 token; "
-                                 "default $CONTROLLER_OAUTH_TOKEN."},
-        "poll_interval": {"type": "number", "exclusiveMinimum": 0, "default": 5},
-        "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 3600,
-                    "description": "Seconds to wait for the job; then it is cancelled (exit 5)."},
+        **wait_schema(token="A secret reference (e.g. env:AWX_PROD_TOKEN) for the OAuth2 token; "
+                            "default $CONTROLLER_OAUTH_TOKEN.",
+                      timeout="Seconds to wait for the job; then it is cancelled (exit 5)."),
         "stream_output": {"type": "boolean", "default": True, "description": "Print the job's stdout as it runs."},
     },
 }

@@ -4,8 +4,9 @@ Each interval costs one request:
 
 * a playbook job: ``GET /jobs/{id}/``, whose ``status`` says whether it ended and whose
   ``playbook_counts`` (plays and tasks started, from the processed job events) say whether its
-  output grew; only then (and once when it ends) one ``GET /jobs/{id}/stdout/?format=json&start_line=N``
-  returns just the new lines (after the job ended, once ``event_processing_finished``, waiting at most
+  output grew; only then is the next interval's one request ``GET /jobs/{id}/stdout/?format=json&start_line=N``
+  instead (just the new lines; the status is read again in the interval after), and the rest of the
+  output is read at once when it ends (after the job ended, once ``event_processing_finished``, waiting at most
   a few intervals, so the play recap is not cut off);
 * a workflow job: ``GET /unified_jobs/?or__id={id}&or__unified_job_node__workflow_job={id}``, the
   workflow's own row and the jobs and approvals its nodes started, in one answer (an approval
@@ -68,7 +69,7 @@ def wait_for_job(client: AwxClient, kind: str, job_id: int, *, interval: float, 
     :raises Refused: a workflow's approval node waits (exit 3, with its link).
     :raises Unavailable: ``timeout`` passed; the job was cancelled (exit 5).
     """
-    start, line, first, settle = clock(), 0, True, _SETTLE
+    start, line, first, settle, owed = clock(), 0, True, _SETTLE, False
     seen: Any = (0, 0)  # no play or task started: no output to read yet
     try:
         while True:
@@ -79,6 +80,9 @@ def wait_for_job(client: AwxClient, kind: str, job_id: int, *, interval: float, 
                                       f"{ui_link(client, kind, job_id)}")
                 client.sleep(interval)
             first = False
+            if owed:  # this interval's one request: the lines the last status read said were new
+                line, owed = _stream(client, job_id, line, out), False
+                continue
             if kind == "workflow_job":
                 rows = client.first_page("unified_jobs/", {"or__id": str(job_id),
                                                            "or__unified_job_node__workflow_job": str(job_id),
@@ -94,8 +98,10 @@ def wait_for_job(client: AwxClient, kind: str, job_id: int, *, interval: float, 
                     settle -= 1  # AWX is still processing its last events: their lines are not there yet
                     continue
                 grown = _progress_mark(row)
-                if status is not None or grown != seen:
-                    line, seen = _stream(client, job_id, line, out), grown
+                if status is not None:  # the end: the rest of the output at once
+                    line = _stream(client, job_id, line, out)
+                elif grown != seen:
+                    owed, seen = True, grown  # read in the next interval, instead of the status
             if progress:
                 progress(f"waiting on AWX {kind} {job_id} ({clock() - start:.0f}s): {state}")
             if status is not None:

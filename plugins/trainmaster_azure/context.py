@@ -11,7 +11,6 @@ from __future__ import annotations
 import getpass
 import itertools
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -144,6 +143,8 @@ class AzurePipelinesContext:
 
     def summary(self, markdown: str) -> None:
         """Write ``markdown`` to a file and attach it as the run's summary tab."""
+        import tempfile  # here: every command asks whether this is Azure Pipelines, few write a summary
+
         folder = Path(self._get("AGENT_TEMPDIRECTORY") or tempfile.gettempdir())
         folder.mkdir(parents=True, exist_ok=True)
         n = next(self._summaries)

@@ -215,7 +215,7 @@ class GitHubPublisher:
         drafts = sorted((r for r in listed if r.get("draft")), key=lambda r: r["id"])
         ours = [r for r in drafts if mine in (r.get("body") or "")]
         for stale in (r for r in drafts if MARKER in (r.get("body") or "") and r not in ours):
-            self._delete_release(client, stale, tag)
+            client.delete(f"{client.repo_path}/releases/{stale['id']}", what=f"delete the stale draft release {tag}")
             warn_once(
                 f"stale-draft-{stale['id']}",
                 f"replaced the unpublished draft release {tag} ({stale.get('html_url')}) left by an "
@@ -243,20 +243,6 @@ class GitHubPublisher:
             )
             return patched
         return draft
-
-    def _delete_release(self, client: GitHubClient, rel: dict[str, Any], tag: str) -> None:
-        from trainmaster_github.client import GitHubNotFound
-
-        try:
-            client.call(
-                "DELETE",
-                f"{client.repo_path}/releases/{rel['id']}",
-                ok=(204,),
-                what=f"delete the stale draft release {tag}",
-                permission="contents: write",
-            )
-        except GitHubNotFound:
-            pass
 
     def _create_draft(
         self, client: GitHubClient, release: Release, tag: str, config: Config, commit: str | None
@@ -335,18 +321,8 @@ class GitHubPublisher:
         assets[name] = asset
 
     def _delete_asset(self, client: GitHubClient, asset: dict[str, Any]) -> None:
-        from trainmaster_github.client import GitHubNotFound
-
-        try:
-            client.call(
-                "DELETE",
-                f"{client.repo_path}/releases/assets/{asset['id']}",
-                ok=(204,),
-                what=f"remove the partial asset {asset['name']}",
-                permission="contents: write",
-            )
-        except GitHubNotFound:
-            pass
+        client.delete(f"{client.repo_path}/releases/assets/{asset['id']}",
+                      what=f"remove the partial asset {asset['name']}")
 
     def check(self, release: Release, config: Config) -> PublishResult:
         """``exists`` when GitHub holds this very release, else ``conflict`` (missing or different)."""

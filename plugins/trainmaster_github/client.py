@@ -227,6 +227,13 @@ class GitHubClient:
             return None
         return resp.json()
 
+    def delete(self, path: str, *, what: str, permission: str = "contents: write") -> None:
+        """DELETE ``path``; a 404 means it is already gone, which is what was asked."""
+        try:
+            self.call("DELETE", path, ok=(204,), what=what, permission=permission)
+        except GitHubNotFound:
+            pass
+
     def paginate(
         self,
         path: str,
@@ -335,11 +342,7 @@ class GitHubClient:
     def _delete_asset(self, asset: Mapping[str, Any], name: str) -> None:
         if not isinstance(asset, Mapping) or "id" not in asset:
             return
-        try:
-            self.call("DELETE", f"{self.repo_path}/releases/assets/{asset['id']}", ok=(204,),
-                      what=f"delete the asset {name}", permission="contents: write")
-        except GitHubNotFound:
-            pass
+        self.delete(f"{self.repo_path}/releases/assets/{asset['id']}", what=f"delete the asset {name}")
 
     def download_asset(self, asset_id: int, dest: Path, *, what: str) -> str:
         """Download an asset to ``dest`` in chunks; return its ``sha256:`` digest.

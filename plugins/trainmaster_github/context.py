@@ -13,7 +13,6 @@ Reference: github/docs ``workflow-commands.md`` and actions/toolkit ``command.ts
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -169,6 +168,8 @@ class GitHubActionsContext:
             return text
         if not LINE_BREAK.search(text):
             return defuse(text)
+        import secrets  # here, as in _file_command: not imported by every command outside GitHub Actions
+
         token = secrets.token_hex(16)
         while token in text.lower():  # pragma: no cover - 128 random bits
             token = secrets.token_hex(16)
@@ -185,6 +186,8 @@ class GitHubActionsContext:
 
 
 def _file_command(name: str, value: str) -> str:
+    import secrets
+
     delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
     if delimiter in name or delimiter in value or "\n" in name or "\r" in name:
         raise ValueError(f"unusable output name {name!r}")

@@ -7,6 +7,12 @@ this release current there (the CDAF parent-project pattern), attach to a
 deployment of this release that is still running (a re-run after exit 3 or a
 lost response), or create one; then keep the audit chain's head in the release's notes
 (:mod:`trainmaster_octopus._anchor`). Then one batched wait for every task.
+
+Deployment strategies (``instances``, ``strategy``) are refused when the target is built, so
+``validate`` and every command that would deploy exit 2 before anything changes: Octopus deploys
+a release to all the machines of its environment in one task, and trainmaster would neither run
+batches, slots nor canary steps there nor record instances that Octopus did not report. Use
+Octopus's own rolling deployments (a step's "rolling window") in the project's process instead.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import InvalidInput
 from trainmaster.interfaces import DeployOutcome
+from trainmaster.strategies import refuse_strategy
 from trainmaster_octopus._lifecycle import check_train
 from trainmaster_octopus._multipart import file_hashes
 from trainmaster_octopus._publish import OctopusPublisher, feed_files_unwrapped, groups
@@ -28,7 +35,7 @@ from trainmaster_octopus._wrap import wrapper_sha1
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
-    from trainmaster.interfaces import DeployJob
+    from trainmaster.interfaces import DeployJob, RunbookJob
     from trainmaster.model import Release
 
 __all__ = ["OctopusTarget"]
@@ -57,6 +64,8 @@ class OctopusTarget:
     ) -> None:
         self.config = config
         self.environment = environment
+        refuse_strategy(environment, "octopus", "Octopus deploys to every machine of its environment in one task",
+                        "use a rolling window in the Octopus project's process instead")
         self.settings = Settings.resolve(config, environment)
         self.environ = environ
 
@@ -65,10 +74,22 @@ class OctopusTarget:
         return Octopus(client_for(self.settings, self.environ))
 
     def validate(self) -> None:
-        """The project(s), environment, channel and lifecycle must accept the train's order (exit 2)."""
+        """The project(s), environment, channel and lifecycle must accept the train's order, and the
+        remote runbooks that may run here must exist with a published snapshot (exit 2)."""
+        from trainmaster_octopus._runbooks import find_runbook
+
         octo = self.octo
         for project in self.settings.projects:
             check_train(octo, self.config, project, self.settings.get("channel"))
+        for book in self.config.runbooks:
+            if book.remote and self.environment.name in book.environments:
+                find_runbook(octo, octo.project(self.settings.project), book.remote)
+
+    def run_runbook(self, job: RunbookJob) -> DeployOutcome:
+        """Run the Octopus runbook ``job.remote`` here and wait for it (:mod:`trainmaster_octopus._runbooks`)."""
+        from trainmaster_octopus._runbooks import run_runbook
+
+        return run_runbook(self.octo, self.settings, job)
 
     def preflight(self, release: Release) -> None:
         """The API key works: look up the (first) Octopus project (exit 2 when rejected or missing).

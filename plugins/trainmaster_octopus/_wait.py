@@ -16,9 +16,13 @@ from typing import Any
 from trainmaster.errors import Refused, Unavailable
 from trainmaster_octopus.client import OctopusApiError, OctopusClient
 
-__all__ = ["TaskOutcome", "task_status", "wait_for_tasks"]
+__all__ = ["TaskOutcome", "TaskTimeout", "task_status", "wait_for_tasks"]
 
 FINAL = {"Success", "Failed", "Canceled", "TimedOut"}
+
+
+class TaskTimeout(Unavailable):
+    """The tasks did not finish in time (exit 5 for a deployment; a runbook run reports it as failed)."""
 
 
 @dataclass
@@ -43,11 +47,11 @@ def task_status(task: dict[str, Any]) -> str | None:
     return "failed"
 
 
-def _timed_out(client: OctopusClient, pending: list[str], timeout: float, cancel: bool) -> Unavailable:
+def _timed_out(client: OctopusClient, pending: list[str], timeout: float, cancel: bool) -> TaskTimeout:
     """The timeout's error (exit 5), after ``POST /tasks/{id}/cancel`` for each task when ``cancel``."""
     link = client.web_link("tasks/" + pending[0])
     if not cancel:
-        return Unavailable(f"Octopus task(s) {', '.join(pending)} did not finish within {timeout:g}s; "
+        return TaskTimeout(f"Octopus task(s) {', '.join(pending)} did not finish within {timeout:g}s; "
                            f"a re-run resumes waiting: {link}")
     refused = []
     for task_id in pending:
@@ -58,7 +62,7 @@ def _timed_out(client: OctopusClient, pending: list[str], timeout: float, cancel
     text = f"Octopus task(s) {', '.join(pending)} did not finish within {timeout:g}s and were cancelled"
     if refused:
         text += "; cancelling failed for " + ", ".join(refused)
-    return Unavailable(f"{text}: {link}")
+    return TaskTimeout(f"{text}: {link}")
 
 
 def wait_for_tasks(
@@ -70,11 +74,14 @@ def wait_for_tasks(
     cancel_on_timeout: bool = False,
     progress: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    on_poll: Callable[[], None] | None = None,
 ) -> dict[str, TaskOutcome]:
     """Poll until every task has finished; return their outcomes by id.
 
+    ``on_poll`` runs after every poll (a runbook run prints the new lines of its task log).
+
     :raises Refused: a task waits on a manual intervention (exit 3, with its link).
-    :raises Unavailable: ``timeout`` passed (after cancelling the tasks if asked).
+    :raises TaskTimeout: ``timeout`` passed (after cancelling the tasks if asked; exit 5).
     """
     pending = list(dict.fromkeys(task_ids))
     done: dict[str, TaskOutcome] = {}
@@ -90,6 +97,8 @@ def wait_for_tasks(
             client.space_path("tasks"), {"ids": ",".join(pending), "skip": 0, "take": len(pending)}
         )
         tasks = {str(t.get("Id")): t for t in (page or {}).get("Items") or []}
+        if on_poll:
+            on_poll()
         states = []
         for task_id in list(pending):
             task = tasks.get(task_id)

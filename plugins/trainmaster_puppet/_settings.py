@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.config.settings import SettingsBlock, WaitSettings, settings_block, token_from
+from trainmaster.config.settings import SettingsBlock, WaitSettings, settings_block, token_from, wait_schema
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -35,9 +35,6 @@ SCHEMA: dict[str, Any] = {
         "ca_file": {"type": "string", "description": "The PE CA certificate (PEM) that signed the server's "
                                                      "certificate, relative to the config file; default $PE_CA_FILE, "
                                                      "else the system's CAs."},
-        "token": {"type": "string", "pattern": "^[a-z][a-z0-9_-]*:.+$",
-                  "description": "A secret reference (e.g. env:PE_PROD_TOKEN) for the RBAC token; default $PE_TOKEN. "
-                                 "Sent as X-Authentication."},
         "ports": {"type": "object", "additionalProperties": False,
                   "properties": {"code_manager": {**_PORT, "default": 8170}, "orchestrator": {**_PORT, "default": 8143},
                                  "classifier": {**_PORT, "default": 4433}}},
@@ -56,9 +53,9 @@ SCHEMA: dict[str, Any] = {
         "plan": {"type": "string", "minLength": 1,
                  "description": "Run this plan (command/plan_run) with the release manifest as its `trainmaster` "
                                 "parameter, instead of a Puppet run on a scope."},
-        "poll_interval": {"type": "number", "exclusiveMinimum": 0, "default": 5},
-        "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 3600,
-                    "description": "Seconds to wait for the job; then it is stopped (exit 5)."},
+        **wait_schema(token="A secret reference (e.g. env:PE_PROD_TOKEN) for the RBAC token; default $PE_TOKEN. "
+                            "Sent as X-Authentication.",
+                      timeout="Seconds to wait for the job; then it is stopped (exit 5)."),
     },
 }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.interfaces import DeployOutcome
+from trainmaster.strategies import refuse_strategy
 from trainmaster_puppet._jobs import KINDS, Kind, recent, wait
 from trainmaster_puppet._manifest import describe
 from trainmaster_puppet._settings import Settings, client_for
@@ -35,6 +36,8 @@ class PuppetTarget:
     def __init__(self, config: Config, environment: Environment, environ: dict[str, str] | None = None) -> None:
         self.config = config
         self.environment = environment
+        refuse_strategy(environment, "puppet-enterprise", "the Puppet orchestrator runs its whole scope in one job",
+                        "use the orchestrator's concurrency or one environment per node group")
         self.settings = Settings.resolve(config, environment)  # exit 2 offline: scope, CA file, secrets
         self.environ = environ
         self.kind: Kind = KINDS["plan" if self.settings.plan else "job"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.config.model import SecretRef
-from trainmaster.config.settings import settings_block, token_from
+from trainmaster.config.settings import settings_block, token_from, wait_schema
 from trainmaster.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -44,12 +44,9 @@ SCHEMA: dict[str, Any] = {
                                    "only package, or the only one named *.tar.gz / *.tgz."},
         "auto_apply": {"type": "boolean",
                        "description": "Apply after a successful plan; default the workspace's setting."},
-        "token": {"type": "string", "pattern": "^[a-z][a-z0-9_-]*:.+$",
-                  "description": "A secret reference (e.g. env:TFC_PROD_TOKEN) for the API token; default "
-                                 "$TF_API_TOKEN, then $TFE_TOKEN."},
-        "poll_interval": {"type": "number", "exclusiveMinimum": 0, "default": 5},
-        "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 3600,
-                    "description": "Seconds to wait for a run; then it is cancelled or discarded (exit 5)."},
+        **wait_schema(token="A secret reference (e.g. env:TFC_PROD_TOKEN) for the API token; default "
+                            "$TF_API_TOKEN, then $TFE_TOKEN.",
+                      timeout="Seconds to wait for a run; then it is cancelled or discarded (exit 5)."),
     },
 }
 

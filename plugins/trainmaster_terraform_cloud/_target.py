@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import ConfigError
 from trainmaster.interfaces import DeployOutcome
+from trainmaster.strategies import refuse_strategy
 from trainmaster_terraform_cloud._config_version import ensure_configuration_version, workspace
 from trainmaster_terraform_cloud._runs import (
     FINAL,
@@ -55,6 +56,8 @@ class TerraformCloudTarget:
     def __init__(self, config: Config, environment: Environment, environ: dict[str, str] | None = None) -> None:
         self.config = config
         self.environment = environment
+        refuse_strategy(environment, "terraform-cloud", "one HCP Terraform run applies the whole workspace",
+                        "use one workspace per environment")
         self.settings = Settings.resolve(config, environment)
         self.environ = environ
         self._ws: dict[str, Any] | None = None  # read by preflight, kept for deploy

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -11,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.errors import ConfigError, InvalidInput
+from trainmaster.errors import ConfigError, InvalidInput, did_you_mean
 
 if TYPE_CHECKING:
     import pluggy
@@ -82,9 +81,7 @@ class App:
     def environment(self, name: str) -> Environment:
         env = self.config.environment(name)
         if env is None:
-            names = [e.name for e in self.config.environments]
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f" — did you mean '{close[0]}'?" if close else f" (environments: {', '.join(names)})"
+            hint = did_you_mean(name, [e.name for e in self.config.environments], "environments")
             raise InvalidInput(f"unknown environment {name!r}{hint}")
         return env
 

@@ -104,6 +104,14 @@ class ConfigErrors(ConfigError):
         return [str(error) for error in self.errors] + ([f"… and {self.more} more"] if self.more else [])
 
 
+def did_you_mean(name: str, names: list[str], listed: str) -> str:
+    """The hint after "unknown … ``name``": the closest of ``names``, else all of them (``listed: a, b``)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=1)
+    return f" — did you mean '{close[0]}'?" if close else f" ({listed}: {', '.join(names) or 'none'})"
+
+
 MAX_CONFIG_ERRORS = 20
 """The most configuration problems reported at once."""
 

@@ -35,6 +35,7 @@ __all__ = [
     "PublisherFactory",
     "Release",
     "RemoteLedger",
+    "RunbookJob",
     "SecretResolver",
     "Target",
     "TargetFactory",
@@ -173,6 +174,47 @@ class DeployJob:
         }
 
 
+@dataclass
+class RunbookJob:
+    """A remote runbook to run in one environment (``runbooks: {NAME: {remote: …}}``).
+
+    The core has checked everything a local runbook needs (the runbook may run there, the
+    release deployed there re-hashed, variables resolved, approvals met, the environment's
+    lock taken) before the target is called. The target calls ``begin()`` once it has checked
+    its own side (the remote runbook exists) and right before it creates or adopts the remote
+    run: that records the run (``runbook_runs``) and returns its id; a target that raises
+    before ``begin()`` leaves no record (a bad input changes nothing). ``remote`` is
+    the runbook's name in the remote system; ``timeout`` the runbook's own (None: the
+    target's). ``out`` prints a line of the run's log (the core masks secrets in it).
+    ``marker(run_id)`` is what a target writes where the remote run keeps a comment: it names the
+    runbook, the local run, the release and the environment. ``resumes`` is the id of the previous
+    run of this runbook against this release there that did not finish here (its runner was
+    killed, it waited on someone in the remote system, or the remote system became unreachable):
+    its remote run, found by ``marker(resumes)``, is adopted (running or finished) instead of
+    starting another. Without it, a remote run of this runbook, release and environment that is
+    still running (``marker_prefix``) is adopted too; a finished one never is.
+    """
+
+    config: Config
+    environment: Environment
+    release: Release
+    deployment_id: int
+    begin: Callable[[], int]
+    name: str
+    remote: str
+    timeout: float | None
+    variables: dict[str, str]
+    out: Callable[[str], None]
+    resumes: int | None = None
+
+    @property
+    def marker_prefix(self) -> str:
+        return f"trainmaster runbook {self.name} run #"
+
+    def marker(self, run_id: int) -> str:
+        return f"{self.marker_prefix}{run_id} against {self.release.id} in {self.environment.name}"
+
+
 class Target(Protocol):
     """A deployment target (``local``, ``github``, ``azure-devops``, ``octopus``)."""
 
@@ -193,6 +235,13 @@ class Target(Protocol):
     # approval of a stage, a workflow's approval node, a run waiting for confirmation).
     # Returns a line for the user ("" when nothing was waiting there); a TrainmasterError
     # is reported as a warning and the local approval stands.
+    # Optional: ``run_runbook(job: RunbookJob) -> DeployOutcome``, called by ``trainmaster run``
+    # for a runbook with ``remote: NAME``: run that runbook in the remote system, wait for it
+    # (cancel it on Ctrl-C/SIGTERM and on ``job.timeout``, reporting ``cancelled``/``failed``),
+    # print its log through ``job.out`` and report the outcome (``excerpt``: the log's tail,
+    # ``remote``: its references). A run whose create answer was lost, or whose runner died,
+    # is adopted on a re-run (``job.marker``), never started twice. A target without it
+    # refuses remote runbooks (exit 2 at ``validate`` and ``run``).
 
 
 TargetFactory = Callable[["Config", "Environment"], Target]

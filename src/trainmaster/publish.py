@@ -153,14 +153,13 @@ def _known_package(app: App, digest: str, name: str) -> tuple[str, str]:
 
 def _check_declared(config: Config, cli: dict[str, str], allow_undeclared: bool) -> None:
     """A ``--package`` name the config does not declare is a typo unless adding one is asked for."""
-    import difflib
+    from trainmaster.errors import did_you_mean
 
     declared = [spec.name for spec in config.packages]
     for name in cli:
         if not declared or name in declared or allow_undeclared:
             continue
-        close = difflib.get_close_matches(name, declared, n=1)
-        hint = f" — did you mean '{close[0]}'?" if close else f" (declared: {', '.join(declared)})"
+        hint = did_you_mean(name, declared, "declared")
         raise InvalidInput(f"--package {name}=…: the config declares no package {name!r}{hint}. "
                            "To add a package the config does not declare, pass --allow-undeclared")
 

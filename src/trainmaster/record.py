@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ _MAX_DEPTH = 8
 @cache
 def release_schema() -> dict[str, Any]:
     """The JSON Schema of a release record, as shipped in the package."""
-    text = resources.files("trainmaster").joinpath("release.schema.json").read_text(encoding="utf-8")
+    text = Path(__file__).with_name("release.schema.json").read_text(encoding="utf-8")  # as config/_schema.py
     schema: dict[str, Any] = json.loads(text)
     return schema
 

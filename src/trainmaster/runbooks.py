@@ -21,20 +21,35 @@ store), ``TRAINMASTER_DEPLOYMENT_ID`` of the deployment that put the release the
 runbook's ``timeout`` (else the environment's). Each run is recorded (``runbook_runs``: actor,
 release, outcome, masked log excerpt), audited and announced (``runbook_run_finished``). A failed
 run exits 1.
+
+A runbook with ``remote: NAME`` instead of ``command`` runs the runbook ``NAME`` of the
+environment's target system (Octopus) through the target's optional ``run_runbook``
+(:class:`trainmaster.interfaces.RunbookJob`): steps 1-5 are the same, the target waits for the
+remote run and streams its log (masked here, and made inert for the CI log: it is remote data),
+and the outcome is recorded the same way (the run is recorded once the target has found its
+runbook, ``RunbookJob.begin``). A run that did not finish here
+(``pending``: it waits on someone there, exit 3; ``interrupted``: its runner died or the remote system
+became unreachable, exit 5) is resumed by the next run of that runbook against that release there:
+its remote run is adopted, never started again. A target without ``run_runbook`` is exit 2
+(``validate`` says so too, :func:`check_remote`).
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.errors import InvalidInput, Refused, TrainmasterError
+from trainmaster.errors import InvalidInput, Refused, TrainmasterError, Unavailable, did_you_mean
 
 if TYPE_CHECKING:
     from trainmaster.app import App
     from trainmaster.config.model import Environment, Runbook
+    from trainmaster.interfaces import DeployOutcome, RunbookJob
+    from trainmaster.masking import Masker
     from trainmaster.model import Release
+    from trainmaster.store_guard import StoreGuard
+
+    RunRemote = Callable[[RunbookJob], DeployOutcome]
 
 
 class RunbookFailed(TrainmasterError):
@@ -51,9 +66,7 @@ def runbook(app: App, name: str) -> Runbook:
     book = app.config.runbook(name)
     if book is None:
         names = [b.name for b in app.config.runbooks]
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f" — did you mean '{close[0]}'?" if close else f" (runbooks: {', '.join(names) or 'none'})"
-        raise InvalidInput(f"unknown runbook {name!r}{hint}")
+        raise InvalidInput(f"unknown runbook {name!r}{did_you_mean(name, names, 'runbooks')}")
     return book
 
 
@@ -72,6 +85,29 @@ def target(app: App, name: str, env_name: str) -> tuple[Runbook, Environment, Re
                       "deployed there")
     release = app.ledger.get_release_by_id(current.release_id) or find_release(app, current.version)
     return book, env, release, current.id
+
+
+def remote_runner(app: App, book: Runbook, env: Environment) -> RunRemote:
+    """The ``run_runbook`` of ``env``'s target for a ``remote`` runbook; exit 2 when it has none."""
+    from trainmaster.errors import ConfigError
+
+    target = app.target(env)
+    method: RunRemote | None = getattr(target, "run_runbook", None)  # optional Target method
+    if method is None:
+        where = env.location
+        raise ConfigError(f"runbook {book.name!r} is a remote runbook ({book.remote!r}), but environment "
+                          f"{env.name!r} deploys with target {env.target!r}, which cannot run remote runbooks; "
+                          "give the runbook a `command`", file=where.file if where else None,
+                          line=where.line if where else None, column=where.column if where else None)
+    return method
+
+
+def check_remote(app: App) -> None:
+    """``validate``: every environment of a remote runbook has a target that runs remote runbooks (exit 2)."""
+    for book in app.config.runbooks:
+        if book.remote:
+            for name in book.environments:
+                remote_runner(app, book, app.environment(name))
 
 
 def approval_counts(book: Runbook, env: Environment, release: Release, actor: str) -> bool:
@@ -123,19 +159,16 @@ def approve(app: App, name: str, env_name: str, *, by: str | None, comment: str)
 
 def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> dict[str, Any]:
     """Run runbook ``name`` in ``env_name`` (see the module docstring); returns the recorded run."""
-    import dataclasses
-
     from trainmaster.deploy import verify_release
     from trainmaster.duty_records import finish_run, runs, start_run
-    from trainmaster.interfaces import PackagePlan
     from trainmaster.locks import EnvironmentLock
     from trainmaster.masking import Masker
-    from trainmaster.steps import StepRunner
     from trainmaster.store_guard import StoreGuard
     from trainmaster.variables import resolve_variables
 
     guard = StoreGuard(app.store, app.environ)
     book, env, release, deployment_id = target(app, name, env_name)
+    run_remote = remote_runner(app, book, env) if book.remote else None
     files = verify_release(app, release)
     resolved = resolve_variables(env.variables, app.registry.secret_resolvers, app.environ, env.name)
     masker = Masker(resolved.secrets)
@@ -153,27 +186,43 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
             if stale["status"] == "in_progress":  # its process died: the lock was free
                 finish_run(app.ledger, stale["id"], "interrupted", stale["excerpt"])
         actor = app.actor()
-        run_id = start_run(app.ledger, book.name, release.id, release.version, env.name, deployment_id, actor)
-        out(f"runbook {book.name} against {release.project} {release.version} in {env.name} (run #{run_id})\n")
-        plan = [PackagePlan(pkg, files[pkg.name], "deploy", "") for pkg in release.packages]
-        guard.workspace(app.state_dir, f"runbook-{run_id}", plan)
-        status = "failed"
-        timed = dataclasses.replace(env, timeout=book.timeout or env.timeout)
-        runner = StepRunner(config=app.config, environment=timed, release=release, deployment_id=deployment_id,
-                            plan=plan, variables=resolved.values, masker=masker, out=out)
+        ids: list[int] = []
+
+        def begin() -> int:
+            """Record the run (once): before the command, or when the target is about to run it remotely."""
+            if not ids:
+                ids.append(start_run(app.ledger, book.name, release.id, release.version, env.name, deployment_id,
+                                     actor))
+                out(f"runbook {book.name} against {release.project} {release.version} in {env.name} "
+                    f"(run #{ids[0]})\n")
+            return ids[0]
+
+        status, excerpt = "failed", ""
         try:
-            result = runner.run(f"runbook {book.name}", book.command,
-                                {"TRAINMASTER_RUNBOOK": book.name, "TRAINMASTER_RUN_ID": str(run_id)})
-            status = "succeeded" if result.ok else "failed"
+            if run_remote is not None:
+                status, excerpt = _remote(run_remote, app, book, env, release, deployment_id, begin,
+                                          resolved.values, masker, out, resumes=_unfinished(app, book, env, release))
+            else:
+                status, excerpt = _local(app, book, env, release, deployment_id, begin(), guard, files,
+                                         resolved.values, masker, out)
         except KeyboardInterrupt:
             status = "cancelled"
             raise
+        except Refused as exc:  # the remote run waits on someone there: a re-run adopts it
+            status, excerpt = "pending", str(exc)
+            raise
+        except Unavailable as exc:  # the remote run's outcome is unknown here: a re-run adopts it
+            status, excerpt = "interrupted", str(exc)
+            raise
+        except TrainmasterError as exc:
+            excerpt = str(exc)
+            raise
         finally:
-            if guard.finish():
-                status = "failed"
-            finish_run(app.ledger, run_id, status, masker.mask("\n".join(runner.excerpts))[-4000:])
+            if ids:  # a target that refused before running anything (exit 2) leaves no record
+                finish_run(app.ledger, ids[0], status, masker.mask(excerpt)[-4000:])
     finally:
         lock.release()
+    run_id = ids[0]
     record = runs(app.ledger, env.name, book.name)[-1]
     app.emit("runbook_run_finished", run=record, release=release, environment=env)
     symbol = "✓" if status == "succeeded" else "✗"
@@ -181,5 +230,56 @@ def run(app: App, name: str, env_name: str, *, out: Callable[[str], None]) -> di
     if guard.changed:
         raise guard.failure(f"runbook {book.name!r} run #{run_id} in {env.name} failed")
     if status != "succeeded":
-        raise RunbookFailed(f"runbook {book.name!r} failed in {env.name} (run #{run_id})", record)
+        raise RunbookFailed(f"runbook {book.name!r} {status} in {env.name} (run #{run_id})", record)
     return record
+
+
+def _unfinished(app: App, book: Runbook, env: Environment, release: Release) -> int | None:
+    """The previous run of ``book`` against ``release`` in ``env`` if it did not finish here (its remote run
+    is this run's: :attr:`trainmaster.interfaces.RunbookJob.resumes`)."""
+    from trainmaster.duty_records import runs
+
+    mine = [r for r in runs(app.ledger, env.name, book.name) if r["release_id"] == release.id]
+    return int(mine[-1]["id"]) if mine and mine[-1]["status"] in ("pending", "interrupted") else None
+
+
+def _local(app: App, book: Runbook, env: Environment, release: Release, deployment_id: int, run_id: int,
+           guard: StoreGuard, files: dict[str, Any], variables: dict[str, str], masker: Masker,
+           out: Callable[[str], None]) -> tuple[str, str]:
+    """Run ``book.command`` like a deployment's commands; ``(status, masked log excerpt)``."""
+    import dataclasses
+
+    from trainmaster.interfaces import PackagePlan
+    from trainmaster.steps import StepRunner
+
+    assert book.command is not None
+    plan = [PackagePlan(pkg, files[pkg.name], "deploy", "") for pkg in release.packages]
+    guard.workspace(app.state_dir, f"runbook-{run_id}", plan)
+    timed = dataclasses.replace(env, timeout=book.timeout or env.timeout)
+    runner = StepRunner(config=app.config, environment=timed, release=release, deployment_id=deployment_id,
+                        plan=plan, variables=variables, masker=masker, out=out)
+    status = "failed"
+    try:
+        result = runner.run(f"runbook {book.name}", book.command,
+                            {"TRAINMASTER_RUNBOOK": book.name, "TRAINMASTER_RUN_ID": str(run_id)})
+        status = "succeeded" if result.ok else "failed"
+    finally:
+        if guard.finish():  # the command changed a stored blob (exit 4 after the run is recorded)
+            status = "failed"
+    return status, masker.mask("\n".join(runner.excerpts))
+
+
+def _remote(run_remote: RunRemote, app: App, book: Runbook, env: Environment, release: Release,
+            deployment_id: int, begin: Callable[[], int], variables: dict[str, str], masker: Masker,
+            out: Callable[[str], None], *, resumes: int | None) -> tuple[str, str]:
+    """Hand the run to the target's ``run_runbook``; ``(status, masked log excerpt)``."""
+    from trainmaster._output import data
+    from trainmaster.interfaces import RunbookJob
+
+    assert book.remote is not None
+    job = RunbookJob(config=app.config, environment=env, release=release, deployment_id=deployment_id,
+                     begin=begin, name=book.name, remote=book.remote, timeout=book.timeout,
+                     variables=variables, out=lambda text: out(data(masker.mask(text))), resumes=resumes)
+    outcome = run_remote(job)
+    excerpt = "\n".join(part for part in (outcome.excerpt, outcome.message) if part)
+    return outcome.status, masker.mask(excerpt)

@@ -1,10 +1,10 @@
 """The content-addressed artefact store under ``.trainmaster/store``.
 
 Files live at ``sha256/<first two hex digits>/<digest hex>``, read-only once
-stored. Hashing and copying happen in one streaming pass: one thread reads and
-hashes while another writes, through a small bounded queue, so memory stays
-constant whatever the artefact's size and the two costs overlap; the disk's
-write-back starts as the data arrives. A file is fsynced before it is
+stored. Hashing and copying happen in one streaming pass (:mod:`trainmaster._ingest`), with
+memory bounded whatever the artefact's size; where the filesystem allows it the
+copy bypasses the page cache (``O_DIRECT``), which saves the CPU a copy of every
+byte and the final ``fsync`` any write-back. A file is fsynced before it is
 renamed into place, and the directory is fsynced after.
 
 Ingestion is two-phase so that a bad input changes nothing: :meth:`Store.stage`
@@ -15,21 +15,21 @@ staged file into place only once the caller has decided to keep it.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import queue
 import stat
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainmaster._ingest import COPY_CHUNK, FLUSH_EVERY, Sink
 from trainmaster.errors import DigestMismatch, InvalidInput, from_os_error, machine_refused
 from trainmaster.model import check_digest
 
-CHUNK = 1 << 20  # 1 MiB
-QUEUE_DEPTH = 8  # at most ~8 MiB in flight
-FLUSH_EVERY = 128 << 20  # start write-back every 128 MiB
+__all__ = ["COPY_CHUNK", "FLUSH_EVERY", "Staged", "Store", "file_digests", "hash_file", "sweep"]
+
+CHUNK = 1 << 20  # 1 MiB: reading a file only to hash it
 
 Progress = Callable[[int], None]
 
@@ -42,111 +42,6 @@ class Staged:
     size: int
     tmp_path: Path
     lock_fd: int = -1  # held open (and flock-ed) until commit or discard, so no sweep takes it
-
-
-class _Sink:
-    """Writes chunks to ``fd`` in a thread while the caller hashes the next ones.
-
-    The file is preallocated; on Linux each chunk's write-back starts as soon as
-    it is written (``sync_file_range``, which neither waits nor flushes the disk's
-    cache), and a second thread waits for it every :data:`FLUSH_EVERY` bytes
-    (``fdatasync``, whose error is kept), so the disk works while the rest is
-    still being hashed and the final ``fsync`` has little left to do.
-    Memory stays bounded by the queue (:data:`QUEUE_DEPTH` chunks).
-    """
-
-    def __init__(self, fd: int, expected_size: int) -> None:
-        self.fd = fd
-        self.written = 0
-        self.errors: list[BaseException] = []
-        self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
-        self.done = threading.Event()
-        self.start_write_back = _write_back_starter()
-        if expected_size and hasattr(os, "posix_fallocate"):
-            try:
-                os.posix_fallocate(fd, 0, expected_size)
-            except OSError:
-                pass  # not supported by this filesystem: plain writes work too
-        self.writer = threading.Thread(target=self._write, name="store-writer", daemon=True)
-        self.flusher = threading.Thread(target=self._flush, name="store-flusher", daemon=True)
-        self.writer.start()
-        self.flusher.start()
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.errors)
-
-    def put(self, chunk: bytes) -> None:
-        self.chunks.put(chunk)
-
-    def _write(self) -> None:
-        try:
-            while True:
-                chunk = self.chunks.get()
-                if chunk is None:
-                    break
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(self.fd, view):]
-                if self.start_write_back is not None:
-                    self.start_write_back(self.fd, self.written, len(chunk))
-                self.written += len(chunk)
-        except BaseException as exc:  # reported to the reading thread
-            self.errors.append(exc)
-            while self.chunks.get() is not None:
-                pass
-
-    def _flush(self) -> None:
-        flushed = 0
-        while True:
-            finished = self.done.wait(0.02)
-            if self.written - flushed >= FLUSH_EVERY:
-                flushed = self.written
-                try:
-                    os.fdatasync(self.fd) if hasattr(os, "fdatasync") else os.fsync(self.fd)
-                except OSError as exc:  # reported once by the kernel: keep it, or the final fsync hides it
-                    self.errors.append(exc)
-                    return
-            if finished:
-                return
-
-    def close(self, size: int) -> BaseException | None:
-        """Finish writing, trim the preallocation to ``size``, fsync; return the first error."""
-        self.chunks.put(None)
-        self.writer.join()
-        self.done.set()
-        self.flusher.join()
-        if not self.errors:
-            try:
-                os.ftruncate(self.fd, size)
-                os.fsync(self.fd)
-            except OSError as exc:
-                self.errors.append(exc)
-        return self.errors[0] if self.errors else None
-
-
-def _write_back_starter() -> Callable[[int, int, int], None] | None:
-    """``start(fd, offset, length)``: begin writing that range to disk, without waiting (Linux only, else None).
-
-    ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` from libc through :mod:`ctypes`. It
-    gives no guarantee: the final ``fsync`` still does, and reports any write error
-    (the call does not consume it), so a failure here is ignored.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        call = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    call.restype = ctypes.c_int
-
-    def start(fd: int, offset: int, length: int) -> None:
-        call(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE
-
-    return start
 
 
 def _fsync_dir(path: Path) -> None:
@@ -210,26 +105,33 @@ class Store:
             expected = os.stat(source).st_size
         except OSError:
             expected = 0
-        sink = _Sink(fd, expected)
+        sink: Sink | None = None
+        fh: io.FileIO | None = None
         problem: BaseException | None = None
         try:
-            with open(source, "rb", buffering=0) as fh:
-                while not sink.failed:
-                    try:
-                        chunk = fh.read(CHUNK)
-                    except OSError as exc:
-                        raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
-                    if not chunk:
-                        break
-                    sink.put(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
+            try:
+                fh = open(source, "rb", buffering=0)
+            except OSError as exc:
+                raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
+            sink = Sink(fd, expected, fh)
+            while not sink.failed:
+                try:
+                    item = sink.next()
+                except OSError as exc:
+                    raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
+                if item is None:
+                    break
+                index, offset, n = item
+                if n:
+                    digest.update(sink.views[index][:n])
+                    sink.put(index, offset, n)
+                    size += n
                     if progress:
-                        progress(len(chunk))
-        except OSError as exc:  # opening the source
-            raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
-        finally:  # whatever happened, stop both threads, and drop the file on failure
-            problem = sink.close(size)
+                        progress(n)
+        finally:  # whatever happened, stop the threads (before the source closes), drop the file on failure
+            problem = sink.close(size) if sink is not None else None
+            if fh is not None:
+                fh.close()
             if problem is not None or sys.exc_info()[0] is not None:
                 tmp_path.unlink(missing_ok=True)
                 os.close(fd)
@@ -327,19 +229,26 @@ def _remove_if_unowned(path: Path) -> bool:
 
 
 def _owned_temp(directory: Path) -> tuple[int, Path]:
-    """A new staging file, locked by this process (see :func:`_sweep`)."""
-    import tempfile
+    """A new staging file (mode 0600, a random name), locked by this process (see :func:`_sweep`).
 
+    Made as :func:`tempfile.mkstemp` makes one, without importing :mod:`tempfile` (and
+    :mod:`shutil`) on the way to every ``release create``.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     while True:
-        fd, name = tempfile.mkstemp(prefix="ingest-", dir=directory)
+        path = directory / f"ingest-{os.urandom(6).hex()}"
+        try:
+            fd = os.open(path, flags | getattr(os, "O_BINARY", 0), 0o600)
+        except FileExistsError:
+            continue
         if os.name != "posix":
-            return fd, Path(name)
+            return fd, path
         import fcntl
 
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            if os.stat(name).st_ino == os.fstat(fd).st_ino:
-                return fd, Path(name)
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd, path
         except FileNotFoundError:
             pass
         os.close(fd)  # a sweeper took it in the instant before the lock: take another

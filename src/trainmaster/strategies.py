@@ -48,6 +48,27 @@ def uses_strategy(env: Environment) -> bool:
     return bool(env.instances) or env.strategy is not None
 
 
+def refuse_strategy(env: Environment, target: str, why: str, instead: str) -> None:
+    """Exit 2, located at ``env``, when it has ``instances`` or a ``strategy`` but its ``target``
+    deploys the whole environment in one remote piece of work (``why``), so neither could be applied.
+
+    Remote targets call it when they are made, so ``validate``, ``deploy`` and ``rollback`` refuse
+    before anything changes, instead of deploying and then warning that the strategy was ignored.
+    """
+    from trainmaster.errors import ConfigError
+
+    if not uses_strategy(env):
+        return
+    what = f"strategy {env.strategy.kind!r}" if env.strategy else "instances"
+    where = env.location
+    raise ConfigError(
+        f"environment {env.name!r} uses target {target!r}, which cannot apply its {what}: {why}. Remove "
+        f"`instances` and `strategy` there ({instead}), or deploy that environment with a target that runs "
+        "its commands (local, github)",
+        file=where.file if where else None, line=where.line if where else None,
+        column=where.column if where else None, key="strategy" if env.strategy else "instances")
+
+
 def instances_of(env: Environment) -> tuple[Instance, ...]:
     """The instances of ``env``; one named after the environment when it lists none."""
     return env.instances or (Instance(env.name),)

@@ -100,9 +100,14 @@ def render(
 
 
 def _notes(rows: Sequence[EnvironmentStatus]) -> list[str]:
-    """One bullet per fact of the status rows worth a look: failures, bytes of earlier deployments, activity."""
+    """One bullet per fact of the status rows worth a look: where a strategy's instances stand (as
+    ``status`` says it: "prod: 1.2.0 on 2 of 4 instances, rolling"), failures, bytes of earlier
+    deployments, activity."""
     notes = []
     for row in rows:
+        if row.rollout and row.rollout.get("text"):
+            partial = row.rollout.get("on") != row.rollout.get("of")
+            notes.append(f"- {_md(row.name)}: {'⚠️ ' if partial else ''}{_md(str(row.rollout['text']))}")
         failure = row.last_failure
         if failure:
             back = f"; rolled back by #{failure['rolled_back_by']}" if failure.get("rolled_back_by") else ""

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "plugins.md"
 TESTS = ROOT / "tests"
 HEADING = re.compile(r"^#{2,4} +(\w+)\(([^)]*)\)\s*$", re.MULTILINE)
-PROTOCOLS = ("Target", "RemoteLedger", "Publisher", "CIContext", "DeployJob", "DeployOutcome")
+PROTOCOLS = ("Target", "RemoteLedger", "Publisher", "CIContext", "DeployJob", "DeployOutcome", "RunbookJob")
 
 
 def hook_specs(module: types.ModuleType = hookspecs) -> dict[str, Callable[..., Any]]:

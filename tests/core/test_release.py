@@ -197,8 +197,10 @@ def test_staging_cleans_up_when_interrupted(tmp_path, monkeypatch) -> None:  # t
 
 
 def test_a_failed_write_back_is_not_hidden_by_the_final_fsync(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Through the page cache (a filesystem without direct I/O), a failed early write-back still fails the copy."""
     import pytest as _pytest
 
+    from trainmaster import _ingest
     from trainmaster import store as store_module
     from trainmaster.errors import InvalidInput
 
@@ -209,7 +211,87 @@ def test_a_failed_write_back_is_not_hidden_by_the_final_fsync(tmp_path, monkeypa
     def eio(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
+    monkeypatch.setattr(_ingest, "_direct", lambda fd: False)
     monkeypatch.setattr(store_module.os, "fdatasync", eio)
     with _pytest.raises(InvalidInput, match="Input/output error"):
         store_module.Store(tmp_path / "store").stage(source)
     assert list((tmp_path / "store" / "tmp").iterdir()) == []
+
+
+def test_a_failed_direct_write_fails_the_copy_and_leaves_nothing(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A write error reported by the disk (EIO) is an error, not a truncated store file; no staging file stays."""
+    import pytest as _pytest
+
+    from trainmaster import store as store_module
+    from trainmaster.errors import InvalidInput
+
+    source = tmp_path / "src.bin"
+    source.write_bytes(os.urandom(5 * store_module.COPY_CHUNK + 99))
+    real = os.pwrite
+    calls = []
+
+    def eio_on_third(fd: int, data, offset: int) -> int:  # type: ignore[no-untyped-def]
+        calls.append(offset)
+        if len(calls) == 3:
+            raise OSError(5, "Input/output error")
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(store_module.os, "pwrite", eio_on_third)
+    with _pytest.raises(InvalidInput, match="Input/output error"):
+        store_module.Store(tmp_path / "store").stage(source)
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+
+
+def test_a_refused_direct_write_falls_back_to_the_page_cache(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A filesystem that refuses a direct write's alignment (EINVAL) still gets an exact copy."""
+    import fcntl
+
+    from trainmaster import store as store_module
+
+    source = tmp_path / "src.bin"
+    data = os.urandom(3 * store_module.COPY_CHUNK + 4097)
+    source.write_bytes(data)
+    real = os.pwrite
+    refused = []
+
+    def picky(fd: int, chunk, offset: int) -> int:  # type: ignore[no-untyped-def]
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(offset)
+            raise OSError(22, "Invalid argument")
+        return real(fd, chunk, offset)
+
+    monkeypatch.setattr(store_module.os, "pwrite", picky)
+    store = store_module.Store(tmp_path / "store")
+    staged = store.stage(source)
+    assert refused, "the copy must have tried direct I/O first (the point of this test)"
+    assert staged.digest == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert staged.tmp_path.read_bytes() == data
+    assert store.commit(staged).read_bytes() == data
+
+
+def test_a_read_error_midway_is_invalid_input_and_leaves_nothing(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The source failing in the middle of the copy (EIO) is exit 2 naming it; no staging file, no thread stays."""
+    import threading
+
+    import pytest as _pytest
+
+    from trainmaster import _ingest
+    from trainmaster import store as store_module
+    from trainmaster.errors import InvalidInput
+
+    source = tmp_path / "src.bin"
+    source.write_bytes(os.urandom(4 * store_module.COPY_CHUNK))
+    real = _ingest._fill
+    reads = []
+
+    def failing(fh, buffer):  # type: ignore[no-untyped-def]
+        reads.append(len(buffer))
+        if len(reads) == 3:
+            raise OSError(5, "Input/output error")
+        return real(fh, buffer)
+
+    monkeypatch.setattr(_ingest, "_fill", failing)
+    with _pytest.raises(InvalidInput, match=f"cannot read {source}: Input/output error"):
+        store_module.Store(tmp_path / "store").stage(source)
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("store-")]

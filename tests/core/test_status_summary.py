@@ -111,3 +111,37 @@ def test_one_renderer_serves_the_github_and_azure_summaries(project: Project, tm
     (attached,) = agent_temp.glob("trainmaster-summary-*.md")
     assert attached.read_text() == expected
     assert f"##vso[task.addattachment type=Distributedtask.Core.Summary;name=trainmaster;]{attached}" in out
+
+
+def test_the_ci_summary_shows_a_partial_rollout_as_status_does(bare_project: Project, tmp_path: Path) -> None:
+    """After a rolling deployment that stopped with two of four instances on the new release, the
+    GitHub job summary says so, in the words of ``status``, and marks the environment as partial."""
+    from tests.support.strategies import release, setup
+
+    p = bare_project
+    dest = setup(p, "  - name: prod\n    instances: [web-1, web-2, web-3, web-4]\n"
+                    "    strategy: {rolling: {batch: 2, max_failed: 2}}\n")
+    release(p, "1.1.0")
+    p.ok("deploy", "1.1.0", "--to", "prod")
+    step_summary = tmp_path / "step_summary.md"
+    github = {"TRAINMASTER_LOAD_PLUGINS": "github", "GITHUB_ACTIONS": "true",
+              "GITHUB_STEP_SUMMARY": str(step_summary)}
+    p.ok("status", env=github)
+    assert "- prod: 1.1.0 on 4 of 4 instances, rolling" in step_summary.read_text()
+    (dest / "fail-web-3").write_text("1.2.0")
+    (dest / "fail-web-4").write_text("1.2.0")
+    release(p, "1.2.0")
+    assert p.run("deploy", "1.2.0", "--to", "prod").returncode == 0  # two failures are within max_failed
+    assert "prod: 1.2.0 on 2 of 4 instances, rolling" in p.ok("status").stdout
+    p.ok("status", env=github)
+    assert "- prod: ⚠️ 1.2.0 on 2 of 4 instances, rolling" in step_summary.read_text()
+
+
+def test_rollout_notes_are_rendered_only_for_environments_with_instances() -> None:
+    rollout = {"strategy": "canary", "version": "1.2.0", "on": 1, "of": 4, "text": "1.2.0 on 1 of 4 instances, "
+               "canary (traffic 10%)"}
+    rows = [EnvironmentStatus("dev", "dev", "1.2.0", RID, "succeeded"),
+            EnvironmentStatus("prod", "prod", "1.2.0", RID, "succeeded", rollout=rollout)]
+    md = render(rows, project="p")
+    assert "- prod: ⚠️ 1.2.0 on 1 of 4 instances, canary (traffic 10%)" in md
+    assert "- dev:" not in md

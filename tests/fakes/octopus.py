@@ -3,7 +3,8 @@
 ``OCTOPUS_URL`` is ``http://127.0.0.1:PORT`` (the API lives under ``/api``). JSON property names are
 bound case-insensitively, like the real server. Run alone with ``python -m tests.fakes.octopus --port 0``
 (``--discard-packages`` hashes uploaded packages and throws the bytes away). Package and build-information
-handlers are in octopus_packages.py, the state in octopus_state.py and octopus_releases.py.
+handlers are in octopus_packages.py, runbooks in octopus_runbooks.py, the state in octopus_state.py and
+octopus_releases.py.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from .contract import Contract, ContractViolation, load
 from .core import ApiError, FakeService, Request, Response, operation
 from .octopus_packages import OctopusPackages
 from .octopus_releases import OctopusReleaseState
+from .octopus_runbooks import OctopusRunbooks
 from .octopus_state import OctopusState
 from .server import run_cli
 
 SERVER_VERSION = "2024.2.9303"
 
 
-class OctopusFake(OctopusPackages, OctopusReleaseState, FakeService):
+class OctopusFake(OctopusPackages, OctopusRunbooks, OctopusReleaseState, FakeService):
     """Stateful Octopus fake. ``url`` = OCTOPUS_URL, ``api_key``, ``space_id`` (default ``Spaces-1``)."""
 
     name = "octopus"
@@ -42,6 +44,8 @@ class OctopusFake(OctopusPackages, OctopusReleaseState, FakeService):
         "stall_next_deployment",
         "cancel_task",
         "add_api_key",
+        "seed_runbook",
+        "log_next_runbook_run",
     )
 
     def __init__(self, *, api_key: str = "API-TESTKEY0000000000000000000", store_packages: bool = True):
@@ -52,6 +56,7 @@ class OctopusFake(OctopusPackages, OctopusReleaseState, FakeService):
         self.store_packages = store_packages
         self._ids = itertools.count(1)
         OctopusState.__init__(self)
+        self.init_runbooks()
 
     def add_api_key(self, key: str) -> None:
         """Accept another API key."""
@@ -360,7 +365,7 @@ class OctopusFake(OctopusPackages, OctopusReleaseState, FakeService):
             200,
             {
                 "Task": task,
-                "ActivityLogs": [],
+                "ActivityLogs": self.activity_logs(task),
                 "PhysicalLogSize": 0,
                 "Id": task["Id"],
                 "Progress": {

@@ -208,10 +208,15 @@ class OctopusReleaseState(OctopusState):
             },
         }
         self.deployments[did] = dep
+        self.new_task(sid, tid, "Deploy", f"Deploy {rel['Version']} to {env['Name']}", {"DeploymentId": did})
+        return dep
+
+    def new_task(self, sid: str, tid: str, name: str, description: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """A queued server task; the ``fail_next_deployment`` and ``stall_next_deployment`` drivers apply to it."""
         self.tasks[tid] = {
             "Id": tid,
-            "Name": "Deploy",
-            "Description": f"Deploy {rel['Version']} to {env['Name']}",
+            "Name": name,
+            "Description": description,
             "State": "Queued",
             "IsCompleted": False,
             "FinishedSuccessfully": False,
@@ -226,7 +231,7 @@ class OctopusReleaseState(OctopusState):
             "HasBeenPickedUpByProcessor": False,
             "SpaceId": sid,
             "ServerNode": "fake-node",
-            "Arguments": {"DeploymentId": did},
+            "Arguments": arguments,
             "Links": {
                 "Self": f"/api/tasks/{tid}",
                 "Web": f"/app#/{sid}/tasks/{tid}",
@@ -239,7 +244,7 @@ class OctopusReleaseState(OctopusState):
         if self._stall_next:
             self._stall_next -= 1
             self._stalled.add(tid)
-        return dep
+        return self.tasks[tid]
 
     def advance(self, task: dict[str, Any]) -> None:
         """One step per poll: Queued -> Executing -> Success/Failed (held while interruptions are pending,

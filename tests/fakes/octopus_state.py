@@ -161,7 +161,7 @@ class OctopusState:
             return self.projects[pid]
 
     def fail_next_deployment(self, message: str = "The deployment failed (injected by the fake)") -> None:
-        """The next deployment's server task ends ``Failed``."""
+        """The next deployment's (or runbook run's) server task ends ``Failed``."""
         with self.lock:
             self._fail_next.append(message)
 
@@ -171,7 +171,7 @@ class OctopusState:
             self._task_fail[task_id] = message
 
     def stall_next_deployment(self) -> None:
-        """The next deployment's server task never finishes: it stays ``Executing`` until cancelled."""
+        """The next deployment's (or runbook run's) server task never finishes: ``Executing`` until cancelled."""
         with self.lock:
             self._stall_next += 1
 
@@ -206,9 +206,10 @@ class OctopusState:
             return self.interruptions[iid]
 
     def release_task(self, task_id: str, abort: bool = False) -> None:
-        """Clear a task's pending interruptions (``abort`` makes it end ``Failed``)."""
+        """Clear a task's pending interruptions and let a stalled task finish (``abort``: it ends ``Failed``)."""
         with self.lock:
             self._held.discard(task_id)
+            self._stalled.discard(task_id)
             self.tasks[task_id]["HasPendingInterruptions"] = False
             for i in self.interruptions.values():
                 if i["TaskId"] == task_id:

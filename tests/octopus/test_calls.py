@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.call_log import assert_no_repeated_reads
+from tests.support.octopus_cli import entry_point
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """\
@@ -37,15 +38,12 @@ POLLS = ("getTaskById_Spaces", "getListTasks_Spaces", "getTaskDetails_Spaces", "
 
 @pytest.mark.parametrize("ci", [False, True], ids=["shell", "ci-summary"])
 def test_no_command_reads_the_same_thing_twice(octopus_fake: Any, tmp_path: Path, ci: bool) -> None:
-    ep = tmp_path / "ep" / "trainmaster_octopus_ep-0.dist-info"
-    ep.mkdir(parents=True)
-    (ep / "METADATA").write_text("Metadata-Version: 2.1\nName: trainmaster-octopus-ep\nVersion: 0\n")
-    (ep / "entry_points.txt").write_text("[trainmaster]\noctopus = trainmaster_octopus.adapter\n")
+    ep = entry_point(tmp_path)
     work = tmp_path / "proj"
     work.mkdir()
     (work / "trainmaster.yaml").write_text(CONFIG)
     env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
-    env.update(PYTHONPATH=os.pathsep.join([str(tmp_path / "ep"), str(ROOT / "src"), str(ROOT / "plugins")]),
+    env.update(PYTHONPATH=os.pathsep.join([str(ep), str(ROOT / "src"), str(ROOT / "plugins")]),
                OCTOPUS_URL=octopus_fake.url, OCTOPUS_API_KEY=octopus_fake.api_key, OCTOPUS_SPACE="Default")
     if ci:
         (work / "summary.md").touch()
@@ -81,15 +79,12 @@ def test_sync_pushes_in_one_pass_and_deletes_a_package_that_is_not_the_pinned_on
     artefact is deleted from the feed again (exit 4), leaving Octopus as it was."""
     import hashlib
 
-    ep = tmp_path / "ep" / "trainmaster_octopus_ep-0.dist-info"
-    ep.mkdir(parents=True)
-    (ep / "METADATA").write_text("Metadata-Version: 2.1\nName: trainmaster-octopus-ep\nVersion: 0\n")
-    (ep / "entry_points.txt").write_text("[trainmaster]\noctopus = trainmaster_octopus.adapter\n")
+    ep = entry_point(tmp_path)
     work = tmp_path / "proj"
     work.mkdir()
     (work / "trainmaster.yaml").write_text(CONFIG.replace("publish: [octopus]\n", "").replace("app.bin", "app.zip"))
     env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
-    env.update(PYTHONPATH=os.pathsep.join([str(tmp_path / "ep"), str(ROOT / "src"), str(ROOT / "plugins")]),
+    env.update(PYTHONPATH=os.pathsep.join([str(ep), str(ROOT / "src"), str(ROOT / "plugins")]),
                OCTOPUS_URL=octopus_fake.url, OCTOPUS_API_KEY=octopus_fake.api_key, OCTOPUS_SPACE="Default")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

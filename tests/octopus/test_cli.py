@@ -1,56 +1,20 @@
 """End to end: the real ``trainmaster`` CLI (subprocesses) with the Octopus adapter and the Octopus fake.
 
-The adapter is loaded through the ``trainmaster`` entry-point group exactly as when installed: a
-throwaway ``*.dist-info`` on PYTHONPATH declares ``octopus = trainmaster_octopus.adapter``.
+The project and its ``run`` are :func:`tests.support.octopus_cli.cli_project`.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+import json
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = """\
-project: MyApp
-packages:
-  app: app.bin
-publish: [octopus]
-octopus:
-  poll_interval: 0.05
-  environments: {dev: Development, staging: Staging, test: Test, prod: Production}
-defaults:
-  target: octopus
-train:
-  - name: dev
-  - name: test
-  - name: prod
-"""
+from tests.support.octopus_cli import CONFIG, cli_project
 
 
 @pytest.fixture
 def project(tmp_path, octopus_fake):
-    ep = tmp_path / "ep" / "trainmaster_octopus_ep-0.dist-info"
-    ep.mkdir(parents=True)
-    (ep / "METADATA").write_text("Metadata-Version: 2.1\nName: trainmaster-octopus-ep\nVersion: 0\n")
-    (ep / "entry_points.txt").write_text("[trainmaster]\noctopus = trainmaster_octopus.adapter\n")
-    work = tmp_path / "proj"
-    work.mkdir()
-    (work / "app.bin").write_bytes(b"binary-v1")
-    (work / "trainmaster.yaml").write_text(CONFIG)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "ep"), str(ROOT / "src"),
-                                                        str(ROOT / "plugins")]),
-           "OCTOPUS_URL": octopus_fake.url, "OCTOPUS_API_KEY": octopus_fake.api_key, "OCTOPUS_SPACE": "Default"}
-    env.pop("TRAINMASTER_LOAD_PLUGINS", None)
-
-    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "trainmaster", *args], cwd=work, env={**env, **extra},
-                              capture_output=True, text=True, timeout=60)
-
-    return run, work, octopus_fake
+    return cli_project(tmp_path, octopus_fake)
 
 
 def test_release_deploy_and_sync_check_through_the_cli(project):
@@ -106,3 +70,23 @@ def test_an_invalid_package_id_in_an_environment_is_exit_2_at_its_place_and_noth
     line = text.splitlines().index("      packages: {app: App.2x}") + 1
     assert f"trainmaster.yaml:{line}:" in out.stderr and "'App.2x'" in out.stderr, out.stderr
     assert not fake.packages and not fake.releases
+
+
+@pytest.mark.parametrize("block", ["    instances: [web-1, web-2]\n",
+                                   "    strategy: {rolling: {batch: 1}}\n"])
+def test_a_strategy_on_an_octopus_environment_is_exit_2_naming_the_target_and_nothing_changes(project, block):
+    """Octopus deploys to every machine of its environment in one task: trainmaster refuses the strategy
+    (at validate and at deploy) instead of warning after a deployment that ignored it."""
+    run, work, fake = project
+    assert run("release", "create", "1.0.0").returncode == 0
+    text = CONFIG.replace("  - name: dev\n", "  - name: dev\n" + block)
+    (work / "trainmaster.yaml").write_text(text)
+    line = text.splitlines().index("  - name: dev") + 1
+    for args in (("validate",), ("deploy", "1.0.0", "--to", "dev")):
+        out = run(*args)
+        assert out.returncode == 2, out.stderr
+        assert f"trainmaster.yaml:{line}:" in out.stderr and "target 'octopus'" in out.stderr
+        assert "cannot apply" in out.stderr and "Traceback" not in out.stderr
+    assert not fake.deployments
+    status = json.loads(run("status", "--json").stdout)
+    assert status["environments"][0]["deployment"] is None  # the ledger holds no deployment either

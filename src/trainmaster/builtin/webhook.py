@@ -52,6 +52,12 @@ def _release(release: Release) -> dict[str, Any]:
     return shown
 
 
+def _about(kind: str, release: Release, environment: Environment, config: Config,
+           resolvers: Mapping[str, SecretResolver], **record: Any) -> None:
+    """Deliver the event ``kind`` about ``release`` in ``environment``, with ``record`` (``deployment=…``)."""
+    _deliver(config, resolvers, kind, {"release": _release(release), "environment": environment.name, **record})
+
+
 @hookimpl
 def release_created(release: Release, config: Config, secret_resolvers: Mapping[str, SecretResolver]) -> None:
     _deliver(config, secret_resolvers, "release_created", {"release": _release(release)})
@@ -60,64 +66,56 @@ def release_created(release: Release, config: Config, secret_resolvers: Mapping[
 @hookimpl
 def deployment_started(deployment: Deployment, release: Release, environment: Environment, config: Config,
                        secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _deliver(config, secret_resolvers, "deployment_started",
-             {"release": _release(release), "environment": environment.name, "deployment": deployment.to_json()})
+    _about("deployment_started", release, environment, config, secret_resolvers, deployment=deployment.to_json())
 
 
 @hookimpl
 def deployment_finished(deployment: Deployment, release: Release, environment: Environment, config: Config,
                         secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _deliver(config, secret_resolvers, "deployment_finished",
-             {"release": _release(release), "environment": environment.name, "deployment": deployment.to_json()})
+    _about("deployment_finished", release, environment, config, secret_resolvers, deployment=deployment.to_json())
 
 
 @hookimpl
 def approval_recorded(approval: Approval, release: Release, environment: Environment, config: Config,
                       secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _deliver(config, secret_resolvers, "approval_recorded",
-             {"release": _release(release), "environment": environment.name,
-              "approval": {"actor": approval.actor, "at": approval.at, "comment": approval.comment,
-                           "counts": approval.counts}})
-
-
-def _duty(kind: str, release: Release, environment: Environment, config: Config,
-          resolvers: Mapping[str, SecretResolver], **record: Any) -> None:
-    _deliver(config, resolvers, kind, {"release": _release(release), "environment": environment.name, **record})
+    _about("approval_recorded", release, environment, config, secret_resolvers,
+           approval={"actor": approval.actor, "at": approval.at, "comment": approval.comment,
+                     "counts": approval.counts})
 
 
 @hookimpl
 def rollout_step_finished(step: dict[str, Any], release: Release, environment: Environment, config: Config,
                           secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _duty("rollout_step_finished", release, environment, config, secret_resolvers, step=step)
+    _about("rollout_step_finished", release, environment, config, secret_resolvers, step=step)
 
 
 @hookimpl
 def runbook_run_finished(run: dict[str, Any], release: Release, environment: Environment, config: Config,
                          secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _duty("runbook_run_finished", release, environment, config, secret_resolvers, run=run)
+    _about("runbook_run_finished", release, environment, config, secret_resolvers, run=run)
 
 
 @hookimpl
 def gate_sampled(sample: dict[str, Any], release: Release, environment: Environment, config: Config,
                  secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _duty("gate_sampled", release, environment, config, secret_resolvers, sample=sample)
+    _about("gate_sampled", release, environment, config, secret_resolvers, sample=sample)
 
 
 @hookimpl
 def gates_finished(gates: dict[str, Any], release: Release, environment: Environment, config: Config,
                    secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _duty("gates_finished", release, environment, config, secret_resolvers, gates=gates)
+    _about("gates_finished", release, environment, config, secret_resolvers, gates=gates)
 
 
 @hookimpl
 def signoff_recorded(signoff: dict[str, Any], release: Release, environment: Environment, config: Config,
                      secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _duty("signoff_recorded", release, environment, config, secret_resolvers, signoff=signoff)
+    _about("signoff_recorded", release, environment, config, secret_resolvers, signoff=signoff)
 
 
 @hookimpl
 def verification_finished(verification: dict[str, Any], deployment: Deployment, release: Release,
                           environment: Environment, config: Config,
                           secret_resolvers: Mapping[str, SecretResolver]) -> None:
-    _duty("verification_finished", release, environment, config, secret_resolvers,
-          deployment={"id": deployment.id, "kind": deployment.kind}, verification=verification)
+    _about("verification_finished", release, environment, config, secret_resolvers,
+           deployment={"id": deployment.id, "kind": deployment.kind}, verification=verification)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from trainmaster._output import echo
-from trainmaster.cli.common import emit_json, get_app, json_option
+from trainmaster.cli.common import F, command_with, emit_json, get_app, json_option
 
 if TYPE_CHECKING:
     from trainmaster.app import App
@@ -103,7 +104,17 @@ def approvals(ctx: click.Context, env: str | None, as_json: bool) -> None:
         echo(f"  {g['environment']:<10} {g['version']:<14} {g['actor']:<12} {g['at']}  {state}{comment}")
 
 
-def _target(ctx: click.Context, version: str, env: str, by: str | None) -> tuple[App, Environment, Release, str]:
+def on_release(env_help: str, comment_help: str,
+               by_help: str = "Your name (refused inside CI, where the CI says who).") -> Callable[[F], click.Command]:
+    """The command ``approve``, ``reject`` and ``revoke`` each are: VERSION, --env, --comment, --by, --json."""
+    return command_with(click.argument("version"),
+                        click.option("--env", "env", required=True, metavar="ENV", help=env_help),
+                        click.option("--comment", default="", help=comment_help),
+                        click.option("--by", help=by_help), json_option, click.pass_context)
+
+
+def target(ctx: click.Context, version: str, env: str, by: str | None) -> tuple[App, Environment, Release, str]:
+    """The app, the environment, the release and the actor an ``on_release`` command names (exit 2 if unknown)."""
     from trainmaster.deploy import find_release
     from trainmaster.model import check_version
 
@@ -113,20 +124,14 @@ def _target(ctx: click.Context, version: str, env: str, by: str | None) -> tuple
     return app, environment, find_release(app, version), app.actor(by)
 
 
-@click.command()
-@click.argument("version")
-@click.option("--env", "env", required=True, metavar="ENV", help="The environment the rejection is for.")
-@click.option("--comment", default="", help="Why you reject.")
-@click.option("--by", help="Your name (refused inside CI, where the CI says who).")
-@json_option
-@click.pass_context
+@on_release("The environment the rejection is for.", "Why you reject.")
 def reject(ctx: click.Context, version: str, env: str, comment: str, by: str | None, as_json: bool) -> None:
     """Reject release VERSION for ENV: it is blocked there until a new round of approvals."""
     from trainmaster.errors import Refused
     from trainmaster.ledger import now
     from trainmaster.rounds import reject as run_reject
 
-    app, environment, rel, actor = _target(ctx, version, env, by)
+    app, environment, rel, actor = target(ctx, version, env, by)
     allowed = environment.approvals.from_ if environment.approvals else ()
     if allowed and actor not in allowed:
         raise Refused(f"{actor} may not reject {version} in {env}: {env} takes approvals from "
@@ -142,13 +147,7 @@ def reject(ctx: click.Context, version: str, env: str, comment: str, by: str | N
         echo(f"approvals that no longer count: {', '.join(withdrawn)}")
 
 
-@click.command()
-@click.argument("version")
-@click.option("--env", "env", required=True, metavar="ENV", help="The environment of the approval.")
-@click.option("--comment", default="", help="Why you withdraw it.")
-@click.option("--by", help="Your name (refused inside CI, where the CI says who).")
-@json_option
-@click.pass_context
+@on_release("The environment of the approval.", "Why you withdraw it.")
 def revoke(ctx: click.Context, version: str, env: str, comment: str, by: str | None, as_json: bool) -> None:
     """Withdraw your own approval of VERSION for ENV; it no longer counts."""
     from trainmaster.errors import InvalidInput
@@ -156,7 +155,7 @@ def revoke(ctx: click.Context, version: str, env: str, comment: str, by: str | N
     from trainmaster.rounds import counted, current_round, required
     from trainmaster.rounds import revoke as run_revoke
 
-    app, environment, rel, actor = _target(ctx, version, env, by)
+    app, environment, rel, actor = target(ctx, version, env, by)
     if not run_revoke(app.ledger, rel, environment.name, actor, now(), comment):
         raise InvalidInput(f"{actor} has no approval of {version} for {env} to revoke")
     rnd = current_round(app.ledger, rel.id, environment.name)

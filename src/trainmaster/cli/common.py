@@ -64,5 +64,14 @@ def json_option(fn: F) -> F:
                         help="Print JSON (the documented shape) on stdout; CI logging commands go to stderr.")(fn)
 
 
+def command_with(*decorators: Callable[[Any], Any]) -> Callable[[F], click.Command]:
+    """``click.command()`` over ``decorators`` stacked in this order: options several commands share, written once."""
+    def make(fn: F) -> click.Command:
+        for decorate in reversed(decorators):
+            fn = decorate(fn)
+        return click.command()(fn)
+    return make
+
+
 def emit_json(data: Any) -> None:
     _output.write_json(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from trainmaster._output import echo
-from trainmaster.cli.common import emit_json, get_app, json_option
+from trainmaster.cli.approvals import on_release, target
+from trainmaster.cli.common import F, command_with, emit_json, get_app, json_option
 
 if TYPE_CHECKING:
     from trainmaster.app import App
@@ -57,13 +58,19 @@ def _json(ctx: click.Context, dep: Deployment) -> dict[str, Any]:
     return data
 
 
-@click.command()
-@click.argument("version")
-@click.option("--to", "env", required=True, metavar="ENV", help="The environment to deploy to.")
-@click.option("--force", is_flag=True, help="Deploy every package, even those already in their desired state.")
-@click.option("--wait", is_flag=True, help="Sample the environment's quality gates until they pass or time out.")
-@json_option
-@click.pass_context
+def _deploying(*where: Callable[[Any], Any]) -> Callable[[F], click.Command]:
+    """A command that deploys a release: ``where`` (which release, to where), then --force, --wait and --json."""
+    return command_with(
+        *where,
+        click.option("--force", is_flag=True,
+                     help="Deploy every package, even those already in their desired state."),
+        click.option("--wait", is_flag=True,
+                     help="Sample the environment's quality gates until they pass or time out."),
+        json_option, click.pass_context)
+
+
+@_deploying(click.argument("version"),
+            click.option("--to", "env", required=True, metavar="ENV", help="The environment to deploy to."))
 def deploy(ctx: click.Context, version: str, env: str, force: bool, wait: bool, as_json: bool) -> None:
     """Deploy release VERSION to ENV; the train decides whether it may."""
     from trainmaster.deploy import deploy as run_deploy
@@ -73,13 +80,9 @@ def deploy(ctx: click.Context, version: str, env: str, force: bool, wait: bool, 
     _report(ctx, lambda: run_deploy(get_app(ctx), version, env, force=force, out=_out(as_json), wait=wait), as_json)
 
 
-@click.command()
-@click.option("--from", "source", required=True, metavar="ENV", help="Take the release that succeeded here…")
-@click.option("--to", "env", required=True, metavar="ENV", help="…and deploy it here.")
-@click.option("--force", is_flag=True, help="Deploy every package, even those already in their desired state.")
-@click.option("--wait", is_flag=True, help="Sample the environment's quality gates until they pass or time out.")
-@json_option
-@click.pass_context
+@_deploying(click.option("--from", "source", required=True, metavar="ENV",
+                         help="Take the release that succeeded here…"),
+            click.option("--to", "env", required=True, metavar="ENV", help="…and deploy it here."))
 def promote(ctx: click.Context, source: str, env: str, force: bool, wait: bool, as_json: bool) -> None:
     """Deploy what last succeeded in one environment to another."""
     from trainmaster.deploy import deploy as run_deploy
@@ -97,27 +100,16 @@ def promote(ctx: click.Context, source: str, env: str, force: bool, wait: bool, 
     _report(ctx, lambda: run_deploy(app, last.version, env, force=force, out=_out(as_json), wait=wait), as_json)
 
 
-@click.command()
-@click.argument("version")
-@click.option("--env", "env", required=True, metavar="ENV", help="The environment the approval is for.")
-@click.option("--comment", default="", help="Why you approve.")
-@click.option("--by", help="The approver's name (refused inside CI, where the CI says who).")
-@json_option
-@click.pass_context
+@on_release("The environment the approval is for.", "Why you approve.",
+            "The approver's name (refused inside CI, where the CI says who).")
 def approve(ctx: click.Context, version: str, env: str, comment: str, by: str | None, as_json: bool) -> None:
     """Approve release VERSION for ENV."""
-    from trainmaster.deploy import find_release
     from trainmaster.errors import Refused
     from trainmaster.interfaces import Approval
     from trainmaster.ledger import now
-    from trainmaster.model import check_version
     from trainmaster.train import approval_counts, counted_approvals
 
-    check_version(version)
-    app = get_app(ctx)
-    environment = app.environment(env)
-    rel = find_release(app, version)
-    actor = app.actor(by)
+    app, environment, rel, actor = target(ctx, version, env, by)
     from trainmaster.rounds import current_round, record_approval
 
     need = environment.approvals.count if environment.approvals else 0

@@ -78,6 +78,9 @@ def _validated(app: App, remote: bool) -> Config:
     for target in targets:
         if remote and hasattr(target, "validate_remote"):  # optional Target method: checks over the network
             target.validate_remote()
+    from trainmaster.runbooks import check_remote
+
+    check_remote(app)  # a `remote` runbook needs targets with `run_runbook`
     return config
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from trainmaster.errors import PluginError
@@ -13,7 +13,9 @@ from trainmaster.errors import PluginError
 
 @lru_cache(maxsize=1)
 def _base_text() -> str:
-    return resources.files("trainmaster.config").joinpath("schema.json").read_text(encoding="utf-8")
+    # next to this module in a wheel and in a checkout alike; importlib.resources would cost every
+    # command its imports (tempfile, shutil, zipfile: milliseconds on the way to reading one file)
+    return Path(__file__).with_name("schema.json").read_text(encoding="utf-8")
 
 
 def base_schema() -> dict[str, Any]:

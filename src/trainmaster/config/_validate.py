@@ -264,15 +264,7 @@ class Validator:
         if "const" in schema and not _same(value, schema["const"]):
             raise self._leaf(path, json.dumps(schema["const"]))
         if isinstance(value, str):
-            if len(value) < schema.get("minLength", 0):
-                raise self._leaf(
-                    path,
-                    "a non-empty string"
-                    if schema["minLength"] == 1
-                    else f"a string of at least {schema['minLength']} characters",
-                )
-            if "maxLength" in schema and len(value) > schema["maxLength"]:
-                raise self._leaf(path, f"a string of at most {schema['maxLength']} characters")
+            self._check_size(len(value), schema, path, "minLength", "maxLength", "string", "characters")
             if "pattern" in schema and not _matches(schema["pattern"], value):
                 raise self._leaf(path, f"a string matching {schema['pattern']}")
         elif _is_type(value, "number"):
@@ -338,16 +330,17 @@ class Validator:
             if not matched and additional is not True:
                 self._child(item, additional, child)
 
+    def _check_size(self, size: int, schema: dict[str, Any], path: PathKey, low: str, high: str, noun: str,
+                    unit: str) -> None:
+        """``minLength``/``maxLength`` or ``minItems``/``maxItems``: ``size`` within the bounds ``schema`` sets."""
+        if size < schema.get(low, 0):
+            least = schema[low]
+            raise self._leaf(path, f"a non-empty {noun}" if least == 1 else f"a {noun} of at least {least} {unit}")
+        if high in schema and size > schema[high]:
+            raise self._leaf(path, f"a {noun} of at most {schema[high]} {unit}")
+
     def _check_array(self, value: list[Any], schema: dict[str, Any], path: PathKey) -> None:
-        if len(value) < schema.get("minItems", 0):
-            raise self._leaf(
-                path,
-                "a non-empty list"
-                if schema["minItems"] == 1
-                else f"a list of at least {schema['minItems']} items",
-            )
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise self._leaf(path, f"a list of at most {schema['maxItems']} items")
+        self._check_size(len(value), schema, path, "minItems", "maxItems", "list", "items")
         prefix = schema.get("prefixItems", [])
         for index, item in enumerate(value):
             if index < len(prefix):

@@ -140,13 +140,18 @@ class Verify:
 
 @dataclass(frozen=True)
 class Runbook:
-    """One entry of ``runbooks:``: a named operational process."""
+    """One entry of ``runbooks:``: a named operational process.
+
+    Either a local ``command`` or ``remote``, the name of a runbook in the environment's
+    target system (run through :meth:`trainmaster.interfaces.Target` ``run_runbook``).
+    """
 
     name: str
-    command: str
+    command: str | None
     environments: tuple[str, ...]
     approvals: Approvals | None = None
     timeout: float | None = None
+    remote: str | None = None
 
 
 @dataclass(frozen=True)

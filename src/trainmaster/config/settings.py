@@ -16,7 +16,7 @@ from typing import Any
 from trainmaster.config.model import Config, Environment, Location
 from trainmaster.errors import ConfigError
 
-__all__ = ["SettingsBlock", "settings_block", "token_from"]
+__all__ = ["SettingsBlock", "WaitSettings", "settings_block", "token_from", "wait_schema"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,19 @@ class WaitSettings:
     def timeout(self) -> float:
         """Seconds to wait for it before giving up (and cancelling it where the system can)."""
         return float(self.get("timeout", self.TIMEOUT_DEFAULT))
+
+
+def wait_schema(*, token: str, timeout: str) -> dict[str, Any]:
+    """The schema ``properties`` of what :class:`WaitSettings` and :func:`token_from` read.
+
+    :param token: the description of ``token`` (a secret reference; name the default variable).
+    :param timeout: the description of ``timeout`` (what happens to the remote work when it runs out).
+    """
+    return {
+        "token": {"type": "string", "pattern": "^[a-z][a-z0-9_-]*:.+$", "description": token},
+        "poll_interval": {"type": "number", "exclusiveMinimum": 0, "default": 5},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 3600, "description": timeout},
+    }
 
 
 def token_from(ref: object, variables: tuple[str, ...], environ: Mapping[str, str], *, key: str) -> tuple[str, str]:
