@@ -50,12 +50,15 @@ FLOORS: dict[str, tuple[int, str]] = {
     "release create": (4, "the space's id (OCTOPUS_SPACE is a name) + the project's id + push the package + "
                           "create the release (the +2: the feed asked first, so a re-run never uploads again; "
                           "the new release read back, since Octopus picks each step's package itself)"),
-    "deploy (same runner)": (5, "space + project + release by version + create the deployment + the task read "
+    "deploy (same runner)": (6, "space + project + release by version + create the deployment + PUT the release "
+                                "with the audit anchor in its notes (the write that anchors the local chain; it "
+                                "sends back the release read by version, so no read is added) + the task read "
                                 "that sees the end (the +2: the feed's hash against the pin before deploying; "
                                 "the release's deployments, to attach instead of deploying twice)"),
     "promote --from dev --to test": (
-        6, "space + project + progression (what succeeded in dev; it names the environments' ids too) + "
-           "release by version + create the deployment + the task read that sees the end (+2 as for deploy)"),
+        7, "space + project + progression (what succeeded in dev; it names the environments' ids too) + "
+           "release by version + create the deployment + PUT the audit anchor into the release's notes + the "
+           "task read that sees the end (+2 as for deploy)"),
     "status": (3, "space + project + one progression"),
     "history --limit 50": (3, "space + project + one progression"),
 }

@@ -9,7 +9,7 @@ through the ``octopus`` settings.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.interfaces import Deployment, DeploymentStatus
@@ -154,3 +154,10 @@ class OctopusLedger:
     def current(self, environment: str) -> Deployment | None:
         rows = self.history(environment, None)
         return rows[-1] if rows else None
+
+    def anchors(self, environments: list[str]) -> Iterator[tuple[str, object]]:
+        """The audit anchors in the notes of the projects' releases for ``environments`` (one paged pass
+        over each project's releases; the core validates each line, see :mod:`trainmaster_octopus._anchor`)."""
+        from trainmaster_octopus._anchor import read_anchors
+
+        return read_anchors(self._octo(), list(self.settings.projects), environments)

@@ -87,9 +87,17 @@ class Octopus:
         return self.client.get(self.client.space_path(f"packages/{feed_id}"), missing_ok=True)
 
     def release_by_version(self, project_id: str, version: str) -> dict[str, Any] | None:
-        return self.client.get(
+        found = self.client.get(
             self.client.space_path(f"projects/{project_id}/releases/{version}"), missing_ok=True
         )
+        self._keep(found)
+        return found
+
+    def _keep(self, resource: Any) -> None:
+        """Keep a release read in this command for the audit anchor's PUT (:mod:`trainmaster_octopus._anchor`)."""
+        from trainmaster_octopus._anchor import remember_release
+
+        remember_release(self, resource)
 
     # -- packages ------------------------------------------------------------------------
     def ensure_package(self, feed: FeedFile) -> PackageState:
@@ -269,6 +277,7 @@ class Octopus:
             # Octopus resolves each step's package itself: a step whose package no entry names gets
             # the feed's latest. Check what it pinned before reporting the release as made.
             made = self.client.get(self.client.space_path(f"releases/{resp['ReleaseId']}")) or {}
+            self._keep(made)
             diff = self.compare_release({**created, **made}, release, feeds, process="when-needed")
             if diff:
                 return ReleaseState("conflict", created, diff)

@@ -5,7 +5,8 @@ For each Octopus project of the release (one per component with
 skip the project when the core skipped all its packages or Octopus already has
 this release current there (the CDAF parent-project pattern), attach to a
 deployment of this release that is still running (a re-run after exit 3 or a
-lost response), or create one. Then one batched wait for every task.
+lost response), or create one; then keep the audit chain's head in the release's notes
+(:mod:`trainmaster_octopus._anchor`). Then one batched wait for every task.
 
 Deployment strategies (``instances``, ``strategy``) are refused when the target is built, so
 ``validate`` and every command that would deploy exit 2 before anything changes: Octopus deploys
@@ -149,6 +150,7 @@ class OctopusTarget:
                 state = task_status(task)
                 if state is None:  # still running or waiting on an intervention: attach, never duplicate
                     job.out(f"octopus: resuming the wait on {project} task {ref['task_id']}\n")
+                    self._anchor(octo, job, str(remote["Id"]))
                     started.append((project, names, ref))
                     if sequential:
                         outcomes.update(self._wait(octo, [ref["task_id"]]))
@@ -159,6 +161,7 @@ class OctopusTarget:
                     # and is still current: it is this deployment's outcome; the checks still run.
                     job.out(f"octopus: {project} task {ref['task_id']} of {release.version} finished "
                             f"Success in {env_name}: adopting it\n")
+                    self._anchor(octo, job, str(remote["Id"]))
                     started.append((project, names, ref))
                     outcomes[ref["task_id"]] = TaskOutcome(ref["task_id"], str(task.get("State")), state)
                     continue
@@ -177,6 +180,7 @@ class OctopusTarget:
                 f"octopus: deploying {project} {release.version} to {env_name}: "
                 f"{octo.client.web_link('tasks/' + ids['task_id'])}\n"
             )
+            self._anchor(octo, job, str(remote["Id"]))
             started.append((project, names, ids))
             if sequential:  # components deploy in declared order, each after the one before succeeded
                 outcomes.update(self._wait(octo, [ids["task_id"]]))
@@ -211,6 +215,14 @@ class OctopusTarget:
             if checks.status != "succeeded":
                 return DeployOutcome(checks.status, packages, remote_refs, checks.message, checks.excerpt)
         return final
+
+    @staticmethod
+    def _anchor(octo: Octopus, job: DeployJob, release_id: str) -> None:
+        """The audit chain's head into the release's notes, once its deployment exists (one PUT)."""
+        if job.audit_anchor:
+            from trainmaster_octopus._anchor import keep_anchor
+
+            keep_anchor(octo, release_id, job.environment.name, job.audit_anchor, job.out)
 
     def _wait(self, octo: Octopus, task_ids: list[str]) -> dict[str, Any]:
         return wait_for_tasks(

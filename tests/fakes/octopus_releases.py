@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import ApiError, Request
+from .core import ApiError, Request, Response, operation
 from .octopus_state import OctopusState, _now
 
 
@@ -65,6 +65,32 @@ class OctopusReleaseState(OctopusState):
         }
         self.releases[rid] = rel
         return rel
+
+    @operation("updateRelease_Spaces")
+    def update_release(self, req: Request) -> Response:
+        """Modify a release: the whole ``ReleaseResource`` comes back (notes, version, channel, packages).
+
+        As the real server: the body replaces the release, so one without ``SelectedPackages`` (a partial
+        body) would drop every package version: refused (400) like Octopus's "A version must be specified for
+        every included package"; another project's release or an id other than the route's is refused too.
+        """
+        rel = self.lookup(self.releases, req.params["id"], "Release")
+        body = {str(k).lower(): v for k, v in (req.json or {}).items()}
+        if str(body.get("id") or rel["Id"]).lower() != rel["Id"].lower():
+            raise ApiError(400, "No id parameter was provided.")
+        if str(body.get("projectid") or rel["ProjectId"]) != rel["ProjectId"]:
+            raise ApiError(400, "Model validation failed.", errors=["ProjectId cannot be changed"])
+        selected = body.get("selectedpackages")
+        if rel["SelectedPackages"] and not selected:
+            raise ApiError(400, "A version must be specified for every included package.")
+        version = str(body.get("version") or "")
+        if any(r["Version"] == version and r["Id"] != rel["Id"] and r["ProjectId"] == rel["ProjectId"]
+               for r in self.releases.values()):
+            raise ApiError(400, f"Release '{version}' already exists for this project. Please use a different "
+                                "version, or look at using a mask to auto-increment the number.")
+        rel.update(Version=version, ReleaseNotes=str(body.get("releasenotes") or ""),
+                   SelectedPackages=[dict(p) for p in selected or []], LastModifiedOn=_now())
+        return Response(200, rel)
 
     def seed_process(self, project: str, steps: list[tuple[str, str]]) -> None:
         """Give ``project`` a deployment process: one step per ``(step name, package id)``.

@@ -419,3 +419,22 @@ def test_official_client_cancels_a_task_that_never_finishes(octopus_fake: Octopu
     (task_id,) = [t["ServerTaskId"] for t in result["deployment"]["DeploymentServerTasks"]]
     assert octopus_fake.tasks[task_id]["State"] == "Canceled" and octopus_fake.tasks[task_id]["IsCompleted"]
     assert octopus_fake.count("createTaskCancel") == 1 and octopus_fake.violations == []
+
+
+def test_modify_release_takes_the_whole_resource_and_refuses_a_partial_one(octopus_fake: OctopusFake) -> None:
+    rid = _release(octopus_fake)["ReleaseId"]
+    url = f"{_api(octopus_fake)}/releases/{rid}"
+    octopus_fake.releases[rid]["SelectedPackages"] = [{"ActionName": "deploy", "PackageReferenceName": "",
+                                                       "Version": "1.2.3"}]
+    whole = requests.get(url, headers=_h(octopus_fake)).json()
+
+    ok = requests.put(url, headers=_h(octopus_fake), json={**whole, "ReleaseNotes": "edited"})
+    partial = requests.put(url, headers=_h(octopus_fake), json={"Id": rid, "Version": "1.2.3", "ReleaseNotes": "x"})
+    octopus_fake.expect_violations()
+    no_version = requests.put(url, headers=_h(octopus_fake), json={"Id": rid, "ReleaseNotes": "x"})
+
+    assert ok.status_code == 200 and ok.json()["ReleaseNotes"] == "edited"
+    assert partial.status_code == 400 and "every included package" in partial.json()["ErrorMessage"]
+    assert no_version.status_code in (400, 422) and len(octopus_fake.violations) == 1  # the contract: Version required
+    after = requests.get(url, headers=_h(octopus_fake)).json()
+    assert after["ReleaseNotes"] == "edited" and after["SelectedPackages"] == whole["SelectedPackages"]

@@ -28,7 +28,7 @@ def audit() -> None:
 @click.option("--expect-head", metavar="HASH", help="The head hash recorded earlier; catches removed newest events.")
 @click.option("--against", "against", metavar="SYSTEM",
               help="Also compare the chain with the audit anchors the deployments left on SYSTEM "
-                   "(github, azure-devops): exit 4 if the local chain was rewritten after one or lost events.")
+                   "(github, azure-devops, octopus): exit 4 if the local chain was rewritten after one or lost events.")
 @json_option
 @click.pass_context
 def verify(ctx: click.Context, expect_head: str | None, against: str | None, as_json: bool) -> None:
