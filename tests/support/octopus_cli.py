@@ -43,11 +43,10 @@ def entry_point(tmp_path: Path) -> Path:
 
 def cli_env(tmp_path: Path, octopus_fake: Any) -> dict[str, str]:
     """The environment of :func:`cli_project`'s commands (for a test that starts one itself)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "ep"), str(ROOT / "src"),
-                                                        str(ROOT / "plugins")]),
-           "OCTOPUS_URL": octopus_fake.url, "OCTOPUS_API_KEY": octopus_fake.api_key, "OCTOPUS_SPACE": "Default"}
-    env.pop("TRAINMASTER_LOAD_PLUGINS", None)
-    return env
+    from tests.support.project import host_env  # without the CI markers of the run the tests are in
+
+    return host_env(PYTHONPATH=os.pathsep.join([str(tmp_path / "ep"), str(ROOT / "src"), str(ROOT / "plugins")]),
+                    OCTOPUS_URL=octopus_fake.url, OCTOPUS_API_KEY=octopus_fake.api_key, OCTOPUS_SPACE="Default")
 
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
