@@ -6,9 +6,9 @@ chain's head right after it is handed to the target as ``DeployJob.audit_anchor`
     trainmaster-audit v1 ledger=<16 hex> seq=<n> hash=<sha256:… | hmac-sha256:…>
 
 A remote target records it with the deployment it creates there (the GitHub deployment's
-payload, the classic release's properties on Azure DevOps). ``ledger`` names the chain: the first
-16 hex digits of its first event's hash, so anchors written by another runner's ledger are told
-apart from this one's.
+payload, the classic release's properties on Azure DevOps, a line of the Octopus release's
+notes). ``ledger`` names the chain: the first 16 hex digits of its first event's hash, so anchors
+written by another runner's ledger are told apart from this one's.
 
 ``audit verify --against SYSTEM`` reads them back through the optional
 ``RemoteLedger.anchors(environments)`` (raw ``(where, text)`` pairs: remote data, parsed here with
