@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "plugins")]
 
 from tests.fakes.octopus import OctopusFake  # noqa: E402
-from tests.test_octopus_support import make_config, make_job, make_release  # noqa: E402
+from tests.support.octopus import make_config, make_job, make_release  # noqa: E402
 
 from trainmaster_octopus._publish import OctopusPublisher  # noqa: E402
 from trainmaster_octopus._settings import reset_clients  # noqa: E402
