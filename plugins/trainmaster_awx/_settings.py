@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trainmaster.config.settings import WaitSettings, token_from, wait_schema
+from trainmaster.config.settings import WaitSettings, token_from
 from trainmaster.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -20,30 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NAME", "SCHEMA", "TOKEN_ENV", "Settings", "client_for"]
 
-NAME = "awx"
-_KINDS = ("job_template", "workflow_job_template")
-TOKEN_ENV = "CONTROLLER_OAUTH_TOKEN"
-_NAME_OR_ID = {"anyOf": [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 1}]}
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "AWX / Ansible Automation Platform controller: the template each deployment launches "
-                   "(see docs/awx.md).",
-    "additionalProperties": False,
-    "properties": {
-        "url": {"type": "string", "description": "Controller URL; default $CONTROLLER_HOST."},
-        "job_template": {**_NAME_OR_ID, "description": "The job template to launch (name or id)."},
-        "workflow_job_template": {**_NAME_OR_ID,
-                                  "description": "The workflow job template to launch (name or id), instead of "
-                                                 "a job template; its approval nodes stop the deployment (exit 3)."},
-        "inventory": {"type": "integer", "minimum": 1,
-                      "description": "Inventory id sent on launch (the template must prompt for it)."},
-        "limit": {"type": "string", "description": "Host pattern sent on launch (the template must prompt for it)."},
-        **wait_schema(token="A secret reference (e.g. env:AWX_PROD_TOKEN) for the OAuth2 token; "
-                            "default $CONTROLLER_OAUTH_TOKEN.",
-                      timeout="Seconds to wait for the job; then it is cancelled (exit 5)."),
-        "stream_output": {"type": "boolean", "default": True, "description": "Print the job's stdout as it runs."},
-    },
-}
+from trainmaster_awx._schema import _KINDS, _NAME_OR_ID, NAME, SCHEMA, TOKEN_ENV  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ NAME = "awx"
 @hookimpl
 def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
     """The ``awx:`` block (see docs/awx.md)."""
-    from trainmaster_awx._settings import SCHEMA
+    from trainmaster_awx._schema import SCHEMA
 
     register(NAME, SCHEMA)
 

@@ -43,7 +43,7 @@ def register_publishers(register: Callable[[str, PublisherFactory], None]) -> No
 
 @hookimpl
 def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
-    from trainmaster_azure._settings import SCHEMA
+    from trainmaster_azure._schema import SCHEMA
 
     register(NAME, SCHEMA)
 

@@ -33,7 +33,7 @@ def ci_context(environ: Mapping[str, str]) -> CIContext | None:
 
 @hookimpl
 def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
-    from trainmaster_github._settings import SCHEMA
+    from trainmaster_github._schema import SCHEMA
 
     register(NAME, SCHEMA)
 

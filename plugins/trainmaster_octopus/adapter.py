@@ -25,7 +25,7 @@ __all__ = ["register_config_schema", "register_ledgers", "register_publishers", 
 @hookimpl
 def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
     """The ``octopus:`` block (see docs/octopus.md)."""
-    from trainmaster_octopus._settings import SCHEMA
+    from trainmaster_octopus._schema import SCHEMA
 
     register("octopus", SCHEMA)
 

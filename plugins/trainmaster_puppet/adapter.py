@@ -26,7 +26,7 @@ NAME = "puppet-enterprise"
 @hookimpl
 def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
     """The ``puppet-enterprise:`` block (see docs/puppet-enterprise.md)."""
-    from trainmaster_puppet._settings import SCHEMA
+    from trainmaster_puppet._schema import SCHEMA
 
     register(NAME, SCHEMA)
 

@@ -22,7 +22,7 @@ NAME = "terraform-cloud"
 @hookimpl
 def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
     """The ``terraform-cloud:`` block (see docs/terraform-cloud.md)."""
-    from trainmaster_terraform_cloud._settings import BLOCK, SCHEMA
+    from trainmaster_terraform_cloud._schema import BLOCK, SCHEMA
 
     register(BLOCK, SCHEMA)
 

@@ -13,7 +13,6 @@ against a pattern, so a mistyped secret is not echoed.
 
 from __future__ import annotations
 
-import difflib
 import json
 import operator
 import re
@@ -259,6 +258,8 @@ class Validator:
             exc = self._leaf(path, "one of " + ", ".join(options))
             if isinstance(value, str | int | float) and not isinstance(value, bool):
                 exc.message += f", got '{value}'"
+                import difflib
+
                 exc.suggestion = next(iter(difflib.get_close_matches(str(value), options, n=1)), None)
             raise exc
         if "const" in schema and not _same(value, schema["const"]):
@@ -298,6 +299,8 @@ class Validator:
                 continue
             if additional is False:
                 rejected.add(key)
+                import difflib
+
                 suggestion = next(
                     iter(difflib.get_close_matches(key, list(properties), n=1, cutoff=0.6)), None
                 )
