@@ -9,55 +9,23 @@ A forged line in the notes is refused as data. The real CLI runs in subprocesses
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.octopus_cli import cli_project
 from trainmaster.audit import event_hash
 from trainmaster_octopus._anchor import with_anchor
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = """\
-project: MyApp
-packages:
-  app: app.bin
-publish: [octopus]
-octopus:
-  poll_interval: 0.05
-  environments: {dev: Development, test: Test, prod: Production}
-defaults:
-  target: octopus
-train:
-  - name: dev
-  - name: test
-  - name: prod
-"""
 NOTES = "Fixes the *login* bug.\n\n| not | a table of ours |\n|---|---|"
 
 
 class Runner:
     def __init__(self, tmp_path: Path, fake: Any) -> None:
-        ep = tmp_path / "ep" / "trainmaster_octopus_ep-0.dist-info"
-        ep.mkdir(parents=True)
-        (ep / "METADATA").write_text("Metadata-Version: 2.1\nName: trainmaster-octopus-ep\nVersion: 0\n")
-        (ep / "entry_points.txt").write_text("[trainmaster]\noctopus = trainmaster_octopus.adapter\n")
-        self.root, self.fake = tmp_path / "proj", fake
-        self.root.mkdir()
-        (self.root / "app.bin").write_bytes(b"binary-v1")
-        (self.root / "trainmaster.yaml").write_text(CONFIG)
-        self.env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
-        self.env.update(PYTHONPATH=os.pathsep.join([str(tmp_path / "ep"), str(ROOT / "src"), str(ROOT / "plugins")]),
-                        OCTOPUS_URL=fake.url, OCTOPUS_API_KEY=fake.api_key, OCTOPUS_SPACE="Default",
-                        PYTHONDONTWRITEBYTECODE="1")
-
-    def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "trainmaster", *argv], cwd=self.root, env=self.env,
-                              capture_output=True, text=True, timeout=120)
+        self.run, self.root, self.fake = cli_project(tmp_path, fake)
 
     def ok(self, *argv: str) -> subprocess.CompletedProcess[str]:
         done = self.run(*argv)
