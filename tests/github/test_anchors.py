@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.support.chain import rewrite_from
 from tests.support.github import CONFIG, make_project
-from trainmaster.audit import event_hash
 
 LOCAL_LEDGER = CONFIG.replace("  docs: build/docs.tar.gz\n", "").replace("ledger: github\n", "")
 
@@ -45,24 +45,6 @@ def audit(root: Path) -> list[tuple[Any, ...]]:
         return conn.execute("SELECT seq, hash FROM audit ORDER BY seq").fetchall()
     finally:
         conn.close()
-
-
-def rewrite_from(root: Path, seq: int) -> None:
-    """What an attacker with sqlite does: change event ``seq``'s actor and recompute every hash after it."""
-    conn = sqlite3.connect(root / ".trainmaster" / "ledger.db")
-    (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'audit_no_update'").fetchone()
-    with conn:
-        conn.execute("DROP TRIGGER audit_no_update")  # and put it back afterwards
-        events = conn.execute("SELECT seq, at, actor, kind, subject, data, prev FROM audit WHERE seq >= ? "
-                              "ORDER BY seq", (seq,)).fetchall()
-        prev = events[0][6]
-        for number, at, actor, kind, subject, data, _ in events:
-            actor = "mallory" if number == seq else actor
-            digest = event_hash(number, at, actor, kind, subject, data, prev)
-            conn.execute("UPDATE audit SET actor = ?, prev = ?, hash = ? WHERE seq = ?", (actor, prev, digest, number))
-            prev = digest
-        conn.execute(trigger)
-    conn.close()
 
 
 def deployed(tmp_path: Path, fake: Any) -> Runner:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.chain import rewrite_from
 from tests.support.octopus_cli import cli_project
-from trainmaster.audit import event_hash
 from trainmaster_octopus._anchor import with_anchor
 
 NOTES = "Fixes the *login* bug.\n\n| not | a table of ours |\n|---|---|"
@@ -53,24 +53,6 @@ def anchors(notes: str) -> dict[str, tuple[int, str]]:
             fields = dict(part.split("=", 1) for part in line.split()[2:])
             out[fields["environment"]] = (int(fields["seq"]), fields["hash"])
     return out
-
-
-def rewrite_from(root: Path, seq: int) -> None:
-    """What an attacker with sqlite does: change event ``seq``'s actor and recompute every hash after it."""
-    conn = sqlite3.connect(root / ".trainmaster" / "ledger.db")
-    (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'audit_no_update'").fetchone()
-    with conn:
-        conn.execute("DROP TRIGGER audit_no_update")
-        events = conn.execute("SELECT seq, at, actor, kind, subject, data, prev FROM audit WHERE seq >= ? "
-                              "ORDER BY seq", (seq,)).fetchall()
-        prev = events[0][6]
-        for number, at, actor, kind, subject, data, _ in events:
-            actor = "mallory" if number == seq else actor
-            digest = event_hash(number, at, actor, kind, subject, data, prev)
-            conn.execute("UPDATE audit SET actor = ?, prev = ?, hash = ? WHERE seq = ?", (actor, prev, digest, number))
-            prev = digest
-        conn.execute(trigger)
-    conn.close()
 
 
 @pytest.fixture
