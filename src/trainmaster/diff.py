@@ -37,8 +37,8 @@ def commits_between(root: Path, old: str, new: str) -> tuple[list[str] | None, s
         return None, "git is not installed"
     try:
         found = subprocess.run([git, "-C", str(root), "log", "--oneline", "--no-decorate", f"--max-count={MAX_COMMITS}",
-                                f"{old}..{new}", "--"], capture_output=True, text=True, timeout=30,
-                               stdin=subprocess.DEVNULL)
+                                f"{old}..{new}", "--"], capture_output=True, text=True, errors="replace",
+                               timeout=30, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"git log failed: {exc}"
     if found.returncode != 0:

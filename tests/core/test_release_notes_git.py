@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 from tests.support.gitrepo import git, in_ci
 from tests.support.project import Project
@@ -91,3 +92,18 @@ def test_render_caps_the_notes_and_counts_what_did_not_fit() -> None:
 
 def test_a_subject_is_neutralised() -> None:
     assert neutral("ok\x00\x07\x1b\u202e\u200b\tend") == "ok" + "\ufffd" * 6 + "end"
+
+
+def test_a_commit_subject_that_is_not_utf8_still_gives_notes(bare_project: Project) -> None:
+    p = bare_project
+    first = _repo(p)
+    p.ok("release", "create", "1.0.0", env=in_ci(first))
+    p.write("app.bin", "two")
+    env = dict(p.env, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a", GIT_COMMITTER_EMAIL="a@x")
+    # a commit declaring an encoding git cannot convert: git log prints its bytes as they are (not UTF-8)
+    subprocess.run(["git", "-c", "i18n.commitEncoding=x-unknown", "commit", "-qa", "-F", "-"], input=b"caf\xe9 \xff\n",
+                   cwd=p.root, env=env, check=True)
+    p.ok("release", "create", "1.1.0", "--notes-from-git")
+    notes = _notes(p, "1.1.0")
+    assert notes is not None and len(notes.splitlines()) == 3
+    assert notes.splitlines()[2].startswith("- caf\ufffd \ufffd (")
