@@ -107,3 +107,20 @@ def test_a_commit_subject_that_is_not_utf8_still_gives_notes(bare_project: Proje
     notes = _notes(p, "1.1.0")
     assert notes is not None and len(notes.splitlines()) == 3
     assert notes.splitlines()[2].startswith("- caf\ufffd \ufffd (")
+
+
+def test_a_history_longer_than_git_is_asked_for_says_how_many_commits_are_left_out(bare_project: Project) -> None:
+    p = bare_project
+    first = _repo(p)
+    p.ok("release", "create", "1.0.0", env=in_ci(first))
+    stream = "".join(f"commit refs/heads/main\ncommitter a <a@x> {1700000000 + n} +0000\ndata {len(f'c{n}')}\nc{n}\n"
+                     + (f"from {first}\n" if n == 0 else "") + "\n" for n in range(520))
+    subprocess.run(["git", "fast-import", "--quiet"], input=stream, text=True, cwd=p.root, check=True)
+    last = git(p, "rev-parse", "refs/heads/main")
+    p.write("app.bin", "two")
+    p.ok("release", "create", "1.1.0", "--notes-from-git", env=in_ci(last))
+    notes = _notes(p, "1.1.0")
+    assert notes is not None
+    lines = notes.splitlines()
+    assert lines[2].startswith("- c519 (") and lines[-1] == "- … and 20 more commit(s)"
+    assert len(lines) == 2 + 500 + 1
