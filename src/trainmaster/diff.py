@@ -70,6 +70,8 @@ def diff_releases(a: Release, b: Release, root: Path) -> dict[str, Any]:
         note = f"no git repository at {root}"
     else:
         commits, note = commits_between(root, commit_a, commit_b)
+        if commits is not None and len(commits) >= MAX_COMMITS:
+            note = f"only the newest {MAX_COMMITS} commits are listed"
     return {
         "from": {"version": a.version, "release_id": a.id},
         "to": {"version": b.version, "release_id": b.id},

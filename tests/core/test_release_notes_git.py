@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.support.gitrepo import git, in_ci
+from tests.support.gitrepo import git, in_ci, many_commits
 from tests.support.project import Project
 from trainmaster.notes_git import neutral, render
 
@@ -113,10 +113,7 @@ def test_a_history_longer_than_git_is_asked_for_says_how_many_commits_are_left_o
     p = bare_project
     first = _repo(p)
     p.ok("release", "create", "1.0.0", env=in_ci(first))
-    stream = "".join(f"commit refs/heads/main\ncommitter a <a@x> {1700000000 + n} +0000\ndata {len(f'c{n}')}\nc{n}\n"
-                     + (f"from {first}\n" if n == 0 else "") + "\n" for n in range(520))
-    subprocess.run(["git", "fast-import", "--quiet"], input=stream, text=True, cwd=p.root, check=True)
-    last = git(p, "rev-parse", "refs/heads/main")
+    last = many_commits(p, first, 520)
     p.write("app.bin", "two")
     p.ok("release", "create", "1.1.0", "--notes-from-git", env=in_ci(last))
     notes = _notes(p, "1.1.0")
