@@ -9,7 +9,7 @@ and this one (``git log`` in the config's folder, through :func:`trainmaster.dif
   that carries one (releases created in CI do).
 
 Explicit, never automatic: without the flag no git command runs. It fails with exit 2 (and
-nothing is written) when there is no git repository at the config's folder, no earlier release
+nothing is written) when the config's folder is in no git work tree, no earlier release
 with a source commit, or git cannot list the range. Commit subjects are data, written by
 anyone with push access: control and formatting characters become U+FFFD, and the notes are
 capped like any notes (64 KiB), the commits that do not fit summed up in a last line.
@@ -95,10 +95,10 @@ def render(previous: str, lines: list[str], limit: int, total: int | None = None
 
 def notes_from_git(app: App, version: str, limit: int) -> str:
     """The release notes of ``version`` from the commit subjects since the previous release (module docstring)."""
-    from trainmaster.diff import MAX_COMMITS, commits_between
+    from trainmaster.diff import MAX_COMMITS, commits_between, in_repository
 
     root = app.config.root
-    if not (root / ".git").exists():
+    if not in_repository(root):
         raise InvalidInput(f"{_WHERE}: no git repository at {root}")
     this = _commit_of(app.ci.source()) or _head(root)
     previous = next((r for r in reversed(app.ledger.recent_releases(app.config.project, 200))

@@ -121,3 +121,22 @@ def test_a_history_longer_than_git_is_asked_for_says_how_many_commits_are_left_o
     lines = notes.splitlines()
     assert lines[2].startswith("- c519 (") and lines[-1] == "- … and 20 more commit(s)"
     assert len(lines) == 2 + 500 + 1
+
+
+def test_a_config_in_a_folder_of_the_repository_gets_its_notes(bare_project: Project) -> None:
+    """A monorepo: trainmaster.yaml lives in svc/, the repository's .git at its top."""
+    p = bare_project
+    p.write("svc/trainmaster.yaml", CONFIG)
+    p.write("svc/app.bin", "one")
+    p.write(".gitignore", ".trainmaster/\n")
+    git(p, "init", "-q")
+    git(p, "add", ".")
+    git(p, "commit", "-qm", "first")
+    first = git(p, "rev-parse", "HEAD")
+    p.ok("--config", "svc/trainmaster.yaml", "release", "create", "1.0.0", env=in_ci(first))
+    p.write("svc/app.bin", "two")
+    git(p, "commit", "-qam", "svc: faster")
+    second = git(p, "rev-parse", "HEAD")
+    p.ok("--config", "svc/trainmaster.yaml", "release", "create", "1.1.0", "--notes-from-git", env=in_ci(second))
+    shown = json.loads(p.ok("--config", "svc/trainmaster.yaml", "release", "show", "1.1.0", "--json").stdout)
+    assert shown["metadata"]["notes"] == f"Changes since 1.0.0:\n\n- svc: faster ({second[:7]})\n"
