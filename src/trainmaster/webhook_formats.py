@@ -27,6 +27,9 @@ MAX_TEXT = 1500
 SLACK_FIELD_MAX = 2000
 """Slack's limit for a section field's text, counted on the escaped text that is sent."""
 
+SLACK_SECTION_MAX = 3000
+"""Slack's limit for a section's text (the title, between its two ``*``)."""
+
 _TEAMS_MARKDOWN = re.compile(r"([\\`*_\[\]<>~])")
 _TEAMS_LINE_START = re.compile(r"^(\s*)([#+\-]|\d+\.)", re.MULTILINE)
 
@@ -131,7 +134,7 @@ def _metric(result: dict[str, Any]) -> str:
 def slack(event: dict[str, Any]) -> dict[str, Any]:
     """A Slack incoming-webhook message for ``event``: fallback ``text`` and Block Kit ``blocks``."""
     title, facts = describe(event)
-    text = slack_escape(title)
+    text = _slack_fit(slack_escape(title), SLACK_SECTION_MAX - 2)
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}}]
     if facts:
         fields = [{"type": "mrkdwn", "text": _slack_fit(f"*{slack_escape(label)}*\n{slack_escape(value)}")}

@@ -203,3 +203,24 @@ notify:
     assert all(len(f) <= 2000 for f in fields), [len(f) for f in fields]
     assert notes.startswith("*Notes*\n&lt;&lt;") and notes.endswith("…")
     assert "&lt" not in notes.replace("&lt;", "")  # never cut inside an entity
+
+
+def test_a_slack_title_stays_within_slacks_section_limit(tmp_path: Path, server: Server) -> None:
+    """Slack refuses a section text over 3000 characters: a long actor (``--by``) must not make the title pass it."""
+    config = make_project(tmp_path, config=f"""\
+project: demo
+packages: {{app: app.bin}}
+train:
+  - name: dev
+    deploy: "true"
+    approvals: 1
+notify:
+  - webhook: {server.url("/slack")}
+    format: slack
+    events: [approval_recorded]
+""")
+    assert run_cli(config, "release", "create", "1.0.0").code == 0
+    assert run_cli(config, "approve", "1.0.0", "--env", "dev", "--by", "<" * 1000).code == 0
+    (message,) = [json.loads(r["body"]) for r in server.requests]
+    section = message["blocks"][0]["text"]["text"]
+    assert len(section) <= 3000 and section.startswith("*&lt;&lt;") and section.endswith("…*")
