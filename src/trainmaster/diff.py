@@ -30,6 +30,19 @@ def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def in_repository(root: Path) -> bool:
+    """Whether ``root`` is in a git work tree (its own ``.git``, or a folder of a repository: a monorepo)."""
+    git = shutil.which("git")
+    if git is None or not root.is_dir():
+        return False
+    try:
+        found = subprocess.run([git, "-C", str(root), "rev-parse", "--is-inside-work-tree"], capture_output=True,
+                               text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return found.returncode == 0 and found.stdout.strip() == "true"
+
+
 def commits_between(root: Path, old: str, new: str) -> tuple[list[str] | None, str]:
     """``git log --oneline old..new`` in ``root``: the lines, or None and why not."""
     git = shutil.which("git")
@@ -37,8 +50,8 @@ def commits_between(root: Path, old: str, new: str) -> tuple[list[str] | None, s
         return None, "git is not installed"
     try:
         found = subprocess.run([git, "-C", str(root), "log", "--oneline", "--no-decorate", f"--max-count={MAX_COMMITS}",
-                                f"{old}..{new}", "--"], capture_output=True, text=True, timeout=30,
-                               stdin=subprocess.DEVNULL)
+                                f"{old}..{new}", "--"], capture_output=True, text=True, errors="replace",
+                               timeout=30, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"git log failed: {exc}"
     if found.returncode != 0:
@@ -66,10 +79,12 @@ def diff_releases(a: Release, b: Release, root: Path) -> dict[str, Any]:
         note = "both releases need a source commit (created in CI) to list the commits between them"
     elif not (_COMMIT.fullmatch(commit_a) and _COMMIT.fullmatch(commit_b)):
         note = "a source commit is not a hexadecimal commit id"  # release records are data: never a git option
-    elif not (root / ".git").exists():
+    elif not in_repository(root):
         note = f"no git repository at {root}"
     else:
         commits, note = commits_between(root, commit_a, commit_b)
+        if commits is not None and len(commits) >= MAX_COMMITS:
+            note = f"only the newest {MAX_COMMITS} commits are listed"
     return {
         "from": {"version": a.version, "release_id": a.id},
         "to": {"version": b.version, "release_id": b.id},

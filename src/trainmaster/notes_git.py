@@ -9,7 +9,7 @@ and this one (``git log`` in the config's folder, through :func:`trainmaster.dif
   that carries one (releases created in CI do).
 
 Explicit, never automatic: without the flag no git command runs. It fails with exit 2 (and
-nothing is written) when there is no git repository at the config's folder, no earlier release
+nothing is written) when the config's folder is in no git work tree, no earlier release
 with a source commit, or git cannot list the range. Commit subjects are data, written by
 anyone with push access: control and formatting characters become U+FFFD, and the notes are
 capped like any notes (64 KiB), the commits that do not fit summed up in a last line.
@@ -57,19 +57,37 @@ def neutral(subject: str) -> str:
     return "".join(c if c.isprintable() else "\ufffd" for c in subject)
 
 
-def render(previous: str, lines: list[str], limit: int) -> str:
-    """The notes: a heading, then ``- subject (abbrev)`` per commit, newest first, within ``limit`` bytes."""
+def _count(root: Path, since: str, this: str) -> int | None:
+    """How many commits ``since..this`` holds (``git rev-list --count``), None when git cannot say."""
+    git = shutil.which("git")
+    try:
+        found = subprocess.run([git or "git", "-C", str(root), "rev-list", "--count", f"{since}..{this}", "--"],
+                               capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return int(found.stdout) if found.returncode == 0 and found.stdout.strip().isdigit() else None
+
+
+def render(previous: str, lines: list[str], limit: int, total: int | None = None) -> str:
+    """The notes: a heading, then ``- subject (abbrev)`` per commit, newest first, within ``limit`` bytes.
+
+    ``total`` is the number of commits in the range when ``lines`` holds only the newest of them.
+    """
+    total = max(total or 0, len(lines))
     out = [f"Changes since {previous}:", ""]
     size = len("\n".join(out).encode("utf-8"))
     for index, line in enumerate(lines):
         abbrev, _, subject = line.partition(" ")
         item = f"- {neutral(subject)} ({neutral(abbrev)})"
-        rest = f"- … and {len(lines) - index} more commit(s)"
+        rest = f"- … and {total - index} more commit(s)"
         if size + len(item.encode("utf-8")) + len(rest.encode("utf-8")) + 2 > limit:
             out.append(rest)
             break
         out.append(item)
         size += len(item.encode("utf-8")) + 1
+    else:
+        if total > len(lines):  # git listed only the newest MAX_COMMITS
+            out.append(f"- … and {total - len(lines)} more commit(s)")
     if not lines:
         out.append("- no commits")
     return "\n".join(out) + "\n"
@@ -77,10 +95,10 @@ def render(previous: str, lines: list[str], limit: int) -> str:
 
 def notes_from_git(app: App, version: str, limit: int) -> str:
     """The release notes of ``version`` from the commit subjects since the previous release (module docstring)."""
-    from trainmaster.diff import commits_between
+    from trainmaster.diff import MAX_COMMITS, commits_between, in_repository
 
     root = app.config.root
-    if not (root / ".git").exists():
+    if not in_repository(root):
         raise InvalidInput(f"{_WHERE}: no git repository at {root}")
     this = _commit_of(app.ci.source()) or _head(root)
     previous = next((r for r in reversed(app.ledger.recent_releases(app.config.project, 200))
@@ -93,4 +111,5 @@ def notes_from_git(app: App, version: str, limit: int) -> str:
     lines, why = commits_between(root, since, this)
     if lines is None:
         raise InvalidInput(f"{_WHERE}: {why}")
-    return render(previous.version, lines, limit)
+    total = _count(root, since, this) if len(lines) >= MAX_COMMITS else None
+    return render(previous.version, lines, limit, total)

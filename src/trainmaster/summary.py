@@ -105,7 +105,7 @@ def _notes(rows: Sequence[EnvironmentStatus]) -> list[str]:
     deployments, activity."""
     notes = []
     for row in rows:
-        if row.rollout and row.rollout.get("text"):
+        if row.rollout and row.rollout.get("text") and row.rollout.get("version"):  # something was deployed
             partial = row.rollout.get("on") != row.rollout.get("of")
             notes.append(f"- {_md(row.name)}: {'⚠️ ' if partial else ''}{_md(str(row.rollout['text']))}")
         failure = row.last_failure

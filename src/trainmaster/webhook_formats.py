@@ -24,6 +24,12 @@ from typing import Any
 MAX_TEXT = 1500
 """The longest value shown (a note, a log excerpt); Slack caps a section's text at 3000 characters."""
 
+SLACK_FIELD_MAX = 2000
+"""Slack's limit for a section field's text, counted on the escaped text that is sent."""
+
+SLACK_SECTION_MAX = 3000
+"""Slack's limit for a section's text (the title, between its two ``*``)."""
+
 _TEAMS_MARKDOWN = re.compile(r"([\\`*_\[\]<>~])")
 _TEAMS_LINE_START = re.compile(r"^(\s*)([#+\-]|\d+\.)", re.MULTILINE)
 
@@ -31,6 +37,17 @@ _TEAMS_LINE_START = re.compile(r"^(\s*)([#+\-]|\d+\.)", re.MULTILINE)
 def slack_escape(text: str) -> str:
     """``text`` inert in Slack mrkdwn: only ``&``, ``<`` and ``>`` are control characters there."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_fit(text: str, limit: int = SLACK_FIELD_MAX) -> str:
+    """Escaped ``text`` cut to ``limit`` characters (``…`` included), never inside an ``&…;`` entity."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    amp = cut.rfind("&", len(cut) - 4)
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
 
 
 def teams_escape(text: str) -> str:
@@ -117,10 +134,10 @@ def _metric(result: dict[str, Any]) -> str:
 def slack(event: dict[str, Any]) -> dict[str, Any]:
     """A Slack incoming-webhook message for ``event``: fallback ``text`` and Block Kit ``blocks``."""
     title, facts = describe(event)
-    text = slack_escape(title)
+    text = _slack_fit(slack_escape(title), SLACK_SECTION_MAX - 2)
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}}]
     if facts:
-        fields = [{"type": "mrkdwn", "text": f"*{slack_escape(label)}*\n{slack_escape(value)}"}
+        fields = [{"type": "mrkdwn", "text": _slack_fit(f"*{slack_escape(label)}*\n{slack_escape(value)}")}
                   for label, value in facts[:10]]  # Slack takes at most 10 fields in a section
         blocks.append({"type": "section", "fields": fields})
     blocks.append({"type": "context", "elements": [

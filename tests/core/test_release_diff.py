@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support.gitrepo import git, in_ci
+from tests.support.gitrepo import git, in_ci, many_commits
 from tests.support.project import Project
 
 CONFIG = """\
@@ -18,8 +18,8 @@ train:
 """
 
 
-def test_diff_lists_packages_metadata_and_the_commits_between(bare_project: Project) -> None:
-    p = bare_project
+def _first_release(p: Project) -> str:
+    """A git repository with the project, and release 1.0.0 created in CI from its first commit (returned)."""
     p.write("trainmaster.yaml", CONFIG)
     p.write(".gitignore", ".trainmaster/\n")
     p.write("app.bin", "one")
@@ -29,6 +29,12 @@ def test_diff_lists_packages_metadata_and_the_commits_between(bare_project: Proj
     git(p, "commit", "-qm", "first")
     first = git(p, "rev-parse", "HEAD")
     p.ok("release", "create", "1.0.0", env=in_ci(first))
+    return first
+
+
+def test_diff_lists_packages_metadata_and_the_commits_between(bare_project: Project) -> None:
+    p = bare_project
+    first = _first_release(p)
     p.write("app.bin", "two, longer")
     git(p, "commit", "-qam", "faster app")
     p.write("docs.txt", "docs")
@@ -63,3 +69,15 @@ def test_diff_without_commits_says_why_and_shows_added_and_removed_packages(bare
     assert found["commits"] is None and "source commit" in found["commits_note"]
     unknown = p.run("release", "diff", "1.0.0", "9.9.9")
     assert unknown.returncode == 2 and "no release 9.9.9" in unknown.stderr
+
+
+def test_diff_over_a_long_history_says_only_the_newest_commits_are_listed(bare_project: Project) -> None:
+    p = bare_project
+    first = _first_release(p)
+    last = many_commits(p, first, 520)
+    p.write("app.bin", "two")
+    p.ok("release", "create", "1.1.0", env=in_ci(last))
+    found = json.loads(p.ok("release", "diff", "1.0.0", "1.1.0", "--json").stdout)
+    assert len(found["commits"]) == 500 and found["commits"][0].endswith(" c519")
+    assert found["commits_note"] == "only the newest 500 commits are listed"
+    assert "only the newest 500 commits are listed" in p.ok("release", "diff", "1.0.0", "1.1.0").stdout

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
-from tests.support.gitrepo import git, in_ci
+from tests.support.gitrepo import git, in_ci, many_commits
 from tests.support.project import Project
 from trainmaster.notes_git import neutral, render
 
@@ -91,3 +92,51 @@ def test_render_caps_the_notes_and_counts_what_did_not_fit() -> None:
 
 def test_a_subject_is_neutralised() -> None:
     assert neutral("ok\x00\x07\x1b\u202e\u200b\tend") == "ok" + "\ufffd" * 6 + "end"
+
+
+def test_a_commit_subject_that_is_not_utf8_still_gives_notes(bare_project: Project) -> None:
+    p = bare_project
+    first = _repo(p)
+    p.ok("release", "create", "1.0.0", env=in_ci(first))
+    p.write("app.bin", "two")
+    env = dict(p.env, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a", GIT_COMMITTER_EMAIL="a@x")
+    # a commit declaring an encoding git cannot convert: git log prints its bytes as they are (not UTF-8)
+    subprocess.run(["git", "-c", "i18n.commitEncoding=x-unknown", "commit", "-qa", "-F", "-"], input=b"caf\xe9 \xff\n",
+                   cwd=p.root, env=env, check=True)
+    p.ok("release", "create", "1.1.0", "--notes-from-git")
+    notes = _notes(p, "1.1.0")
+    assert notes is not None and len(notes.splitlines()) == 3
+    assert notes.splitlines()[2].startswith("- caf\ufffd \ufffd (")
+
+
+def test_a_history_longer_than_git_is_asked_for_says_how_many_commits_are_left_out(bare_project: Project) -> None:
+    p = bare_project
+    first = _repo(p)
+    p.ok("release", "create", "1.0.0", env=in_ci(first))
+    last = many_commits(p, first, 520)
+    p.write("app.bin", "two")
+    p.ok("release", "create", "1.1.0", "--notes-from-git", env=in_ci(last))
+    notes = _notes(p, "1.1.0")
+    assert notes is not None
+    lines = notes.splitlines()
+    assert lines[2].startswith("- c519 (") and lines[-1] == "- … and 20 more commit(s)"
+    assert len(lines) == 2 + 500 + 1
+
+
+def test_a_config_in_a_folder_of_the_repository_gets_its_notes(bare_project: Project) -> None:
+    """A monorepo: trainmaster.yaml lives in svc/, the repository's .git at its top."""
+    p = bare_project
+    p.write("svc/trainmaster.yaml", CONFIG)
+    p.write("svc/app.bin", "one")
+    p.write(".gitignore", ".trainmaster/\n")
+    git(p, "init", "-q")
+    git(p, "add", ".")
+    git(p, "commit", "-qm", "first")
+    first = git(p, "rev-parse", "HEAD")
+    p.ok("--config", "svc/trainmaster.yaml", "release", "create", "1.0.0", env=in_ci(first))
+    p.write("svc/app.bin", "two")
+    git(p, "commit", "-qam", "svc: faster")
+    second = git(p, "rev-parse", "HEAD")
+    p.ok("--config", "svc/trainmaster.yaml", "release", "create", "1.1.0", "--notes-from-git", env=in_ci(second))
+    shown = json.loads(p.ok("--config", "svc/trainmaster.yaml", "release", "show", "1.1.0", "--json").stdout)
+    assert shown["metadata"]["notes"] == f"Changes since 1.0.0:\n\n- svc: faster ({second[:7]})\n"

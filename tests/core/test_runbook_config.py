@@ -50,3 +50,21 @@ def test_a_remote_runbook_on_a_target_without_remote_runbooks_is_exit_2_naming_i
     out = p.run("validate", env=env)
     assert out.returncode == 2, out.stderr
     assert "target 'github', which cannot run remote runbooks" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_every_runbook_problem_is_reported_at_once(bare_project: Project) -> None:
+    import json
+
+    p = bare_project
+    p.write("trainmaster.yaml", CONFIG + "    environments: [dev]\n"
+            "  restart:\n    command: sh r.sh\n    remote: Restart\n    environments: [dev]\n"
+            "  tidy:\n    command: sh t.sh\n    environments: [staging]\n")
+    p.write("app.bin", "1")
+    out = p.run("validate", "--json")
+    assert out.returncode == 2, out.stderr
+    found = json.loads(out.stdout)
+    messages = [e["message"] for e in found["errors"]]
+    assert len(messages) == 3, messages
+    assert "runbook 'migrate-db' needs a `command`" in messages[0]
+    assert "runbook 'restart' has a `command` and a `remote`" in messages[1]
+    assert "runbook 'tidy' names environment 'staging'" in messages[2]

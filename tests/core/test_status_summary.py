@@ -122,10 +122,12 @@ def test_the_ci_summary_shows_a_partial_rollout_as_status_does(bare_project: Pro
     dest = setup(p, "  - name: prod\n    instances: [web-1, web-2, web-3, web-4]\n"
                     "    strategy: {rolling: {batch: 2, max_failed: 2}}\n")
     release(p, "1.1.0")
-    p.ok("deploy", "1.1.0", "--to", "prod")
     step_summary = tmp_path / "step_summary.md"
     github = {"TRAINMASTER_LOAD_PLUGINS": "github", "GITHUB_ACTIONS": "true",
               "GITHUB_STEP_SUMMARY": str(step_summary)}
+    p.ok("status", env=github)  # nothing deployed yet: no rollout to warn about
+    assert "⚠️" not in step_summary.read_text() and "on 0 of 4" not in step_summary.read_text()
+    p.ok("deploy", "1.1.0", "--to", "prod")
     p.ok("status", env=github)
     assert "- prod: 1.1.0 on 4 of 4 instances, rolling" in step_summary.read_text()
     (dest / "fail-web-3").write_text("1.2.0")

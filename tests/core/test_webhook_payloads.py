@@ -182,3 +182,40 @@ def test_a_signing_secret_must_be_a_secret_reference(tmp_path: Path) -> None:
 def test_the_signing_secret_cannot_be_passed_to_commands(tmp_path: Path) -> None:
     code, err = _validate(tmp_path, "    pass_env: [HOOK_SECRET]\n", "{secret: env:HOOK_SECRET}")
     assert code == 2 and "HOOK_SECRET" in err and "the source of a secret" in err
+
+
+def _slack_only(tmp_path: Path, server: Server) -> Path:
+    """A project whose one environment needs an approval, notifying Slack of every event."""
+    return make_project(tmp_path, config=f"""\
+project: demo
+packages: {{app: app.bin}}
+train:
+  - name: dev
+    deploy: "true"
+    approvals: 1
+notify:
+  - webhook: {server.url("/slack")}
+    format: slack
+""")
+
+
+def test_slack_fields_stay_within_slacks_limit_once_escaped(tmp_path: Path, server: Server) -> None:
+    """Slack refuses a message whose field text passes 2000 characters: escaping must not push a note over it."""
+    config = _slack_only(tmp_path, server)
+    assert run_cli(config, "release", "create", "1.0.0", "--notes", "<" * 3000 + "&").code == 0
+    (message,) = [json.loads(r["body"]) for r in server.requests]
+    fields = [f["text"] for block in message["blocks"] for f in block.get("fields", ())]
+    notes = next(f for f in fields if f.startswith("*Notes*\n"))
+    assert all(len(f) <= 2000 for f in fields), [len(f) for f in fields]
+    assert notes.startswith("*Notes*\n&lt;&lt;") and notes.endswith("…")
+    assert "&lt" not in notes.replace("&lt;", "")  # never cut inside an entity
+
+
+def test_a_slack_title_stays_within_slacks_section_limit(tmp_path: Path, server: Server) -> None:
+    """Slack refuses a section text over 3000 characters: a long actor (``--by``) must not make the title pass it."""
+    config = _slack_only(tmp_path, server)
+    assert run_cli(config, "release", "create", "1.0.0").code == 0
+    assert run_cli(config, "approve", "1.0.0", "--env", "dev", "--by", "<" * 1000).code == 0
+    (message,) = [json.loads(r["body"]) for r in server.requests[1:]]  # after release_created
+    section = message["blocks"][0]["text"]["text"]
+    assert len(section) <= 3000 and section.startswith("*&lt;&lt;") and section.endswith("…*")

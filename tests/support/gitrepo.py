@@ -18,3 +18,11 @@ def in_ci(sha: str) -> dict[str, str]:
     """The environment of a GitHub Actions run of commit ``sha`` (the release records it as ``source.commit``)."""
     return {"TRAINMASTER_LOAD_PLUGINS": "github", "GITHUB_ACTIONS": "true", "GITHUB_SHA": sha, "GITHUB_ACTOR": "ci",
             "GITHUB_REPOSITORY": "o/demo", "GITHUB_RUN_ID": "7"}
+
+
+def many_commits(p: Project, parent: str, count: int) -> str:
+    """``count`` empty commits ``c0`` … on top of ``parent`` (one ``git fast-import``); the last one's id."""
+    stream = "".join(f"commit refs/heads/many\ncommitter a <a@x> {1700000000 + n} +0000\ndata {len(f'c{n}')}\nc{n}\n"
+                     + (f"from {parent}\n" if n == 0 else "") + "\n" for n in range(count))
+    subprocess.run(["git", "fast-import", "--quiet"], input=stream, text=True, cwd=p.root, env=p.env, check=True)
+    return git(p, "rev-parse", "refs/heads/many")

@@ -234,6 +234,8 @@ def diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
         echo(f"  commits ({len(found['commits'])}):")
         for line in found["commits"]:
             echo(f"    {line}")
+        if found["commits_note"]:
+            echo(f"    ({found['commits_note']})")
     else:
         echo(f"  commits: {found['commits_note']}")
 

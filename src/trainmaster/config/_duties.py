@@ -69,35 +69,39 @@ def metric(conv: Converter, raw: dict[str, Any], path: PathKey) -> MetricBound:
 
 
 def runbooks(conv: Converter, environments: tuple[Environment, ...]) -> tuple[Runbook, ...]:
+    """Every runbook; each one's problem is noted (``conv.attempt``), so all of them are reported at once."""
+    found = [conv.attempt(_runbook, conv, environments, name, raw)
+             for name, raw in conv.data.get("runbooks", {}).items()]
+    return tuple(book for book in found if book is not None)
+
+
+def _runbook(conv: Converter, environments: tuple[Environment, ...], name: str, raw: dict[str, Any]) -> Runbook:
     known = [env.name for env in environments]
-    result = []
-    for name, raw in conv.data.get("runbooks", {}).items():
-        path: PathKey = ("runbooks", name)
-        if "command" in raw and "remote" in raw:
-            raise conv.error(f"invalid {where(conv.data, (*path, 'remote'))}: runbook '{name}' has a `command` and "
-                             "a `remote` runbook; give one of them", (*path, "remote"), at_key=True)
-        if "command" not in raw and "remote" not in raw:
-            raise conv.error(f"invalid {where(conv.data, path)}: runbook '{name}' needs a `command`, or a `remote` "
-                             "runbook of its environments' target", path, at_key=True)
-        for index, env in enumerate(raw["environments"]):
-            if env not in known:
-                raise conv.error(f"runbook '{name}' names environment '{env}', which the train does not have "
-                                 f"(environments: {', '.join(known)})", (*path, "environments", index))
-            target = next(e.target for e in environments if e.name == env)
-            if "remote" in raw and target == "local":
-                raise conv.error(f"runbook '{name}' is a remote runbook, but environment '{env}' deploys with "
-                                 "target 'local', which has no remote runbooks: give the runbook a `command`",
-                                 (*path, "environments", index))
-        approvals = None
-        if "approvals" in raw:
-            value = raw["approvals"]
-            count = value if isinstance(value, int) else value["count"]
-            names = () if isinstance(value, int) else tuple(value.get("from", ()))
-            if names and count > len(set(names)):
-                raise conv.error(f"approvals needs {count} approvals from only {len(set(names))} approver(s): "
-                                 "it could never be met", (*path, "approvals"))
-            approvals = Approvals(count=count, from_=names) if count else None
-        timeout = conv.duration(raw["timeout"], (*path, "timeout"), positive=True) if "timeout" in raw else None
-        result.append(Runbook(name=name, command=raw.get("command"), environments=tuple(raw["environments"]),
-                              approvals=approvals, timeout=timeout, remote=raw.get("remote")))
-    return tuple(result)
+    path: PathKey = ("runbooks", name)
+    if "command" in raw and "remote" in raw:
+        raise conv.error(f"invalid {where(conv.data, (*path, 'remote'))}: runbook '{name}' has a `command` and "
+                         "a `remote` runbook; give one of them", (*path, "remote"), at_key=True)
+    if "command" not in raw and "remote" not in raw:
+        raise conv.error(f"invalid {where(conv.data, path)}: runbook '{name}' needs a `command`, or a `remote` "
+                         "runbook of its environments' target", path, at_key=True)
+    for index, env in enumerate(raw["environments"]):
+        if env not in known:
+            raise conv.error(f"runbook '{name}' names environment '{env}', which the train does not have "
+                             f"(environments: {', '.join(known)})", (*path, "environments", index))
+        target = next(e.target for e in environments if e.name == env)
+        if "remote" in raw and target == "local":
+            raise conv.error(f"runbook '{name}' is a remote runbook, but environment '{env}' deploys with "
+                             "target 'local', which has no remote runbooks: give the runbook a `command`",
+                             (*path, "environments", index))
+    approvals = None
+    if "approvals" in raw:
+        value = raw["approvals"]
+        count = value if isinstance(value, int) else value["count"]
+        names = () if isinstance(value, int) else tuple(value.get("from", ()))
+        if names and count > len(set(names)):
+            raise conv.error(f"approvals needs {count} approvals from only {len(set(names))} approver(s): "
+                             "it could never be met", (*path, "approvals"))
+        approvals = Approvals(count=count, from_=names) if count else None
+    timeout = conv.duration(raw["timeout"], (*path, "timeout"), positive=True) if "timeout" in raw else None
+    return Runbook(name=name, command=raw.get("command"), environments=tuple(raw["environments"]),
+                   approvals=approvals, timeout=timeout, remote=raw.get("remote"))
