@@ -175,3 +175,20 @@ def test_a_retry_carries_the_same_delivery_id_and_signature(server: Server) -> N
     body = server.requests[1]["body"]
     assert second["X-Trainmaster-Signature-256"] == signature("s3cret-value", body)
     assert second["X-Trainmaster-Signature-256"].startswith("sha256=") and len(body) > 0
+
+
+def test_a_signing_secret_that_resolves_empty_sends_nothing_unsigned(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A secret store plugin may answer "" for a missing value: the event is then not sent, never sent unsigned."""
+    from trainmaster.builtin.webhook import _deliver
+    from trainmaster.config.model import Notifier, SecretRef
+
+    class Config:
+        project = "shop"
+        notify = [Notifier(webhook=server.url("/hook"), events=(), secret=SecretRef("vault:hooks/sign"))]
+
+    _deliver(Config(), {"vault": lambda name, environ: ""}, "release_created",  # type: ignore[arg-type]
+             {"release": {"version": "1.0.0"}})
+    assert server.requests == []
+    assert "signing secret (notify: secret:) resolved to an empty value" in capsys.readouterr().err

@@ -37,7 +37,11 @@ def _deliver(config: Config, resolvers: Mapping[str, SecretResolver], kind: str,
         except Exception as exc:
             print(f"warning: webhook not sent: {exc}", file=sys.stderr)
             continue
-        result = webhook.post_event(url, shape(event, notifier.format), secret=secret or None, kind=kind)
+        if notifier.secret is not None and not secret:  # never sent unsigned when signing was asked for
+            print("warning: webhook not sent: its signing secret (notify: secret:) resolved to an empty value",
+                  file=sys.stderr)
+            continue
+        result = webhook.post_event(url, shape(event, notifier.format), secret=secret, kind=kind)
         if not result.ok:
             print(f"warning: webhook not delivered: {result.error}", file=sys.stderr)
 
