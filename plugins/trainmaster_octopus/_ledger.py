@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from trainmaster.errors import IntegrityError
 from trainmaster.interfaces import Deployment, DeploymentStatus
 from trainmaster.model import Release, remote_timestamp
 from trainmaster_octopus._resources import RELEASE_ID_PATTERN, Octopus
@@ -111,9 +112,11 @@ class OctopusLedger:
         if item.get("HasPendingInterruptions"):
             status = "pending"
         dep_id = str(item.get("DeploymentId") or item.get("Id") or "")
-        num = re.search(r"(\d+)$", dep_id)
+        num = re.fullmatch(r"Deployments-(\d{1,18})", dep_id)
+        if num is None:  # answers are data: an id trainmaster cannot number is not taken as #0
+            raise IntegrityError(f"{_WHERE} has an id that is not Deployments-N: {dep_id[:40]!r}")
         return Deployment(
-            id=int(num.group(1)) if num else 0,
+            id=int(num.group(1)),
             release_id=release_id,
             version=str(item.get("ReleaseVersion") or rel.get("Version") or ""),
             environment=env,
