@@ -63,19 +63,32 @@ def find_runbook(octo: Octopus, project: dict[str, Any], name: str) -> dict[str,
     return dict(book)
 
 
-def _runs(octo: Octopus, snapshot_id: str, env_id: str, marked: Callable[[str], bool]) -> list[dict[str, Any]]:
-    """This snapshot's runs in ``env_id`` whose ``Comments`` are ``marked``, newest first."""
+_PAGE, _PAGES = 100, 20
+
+
+def _runs(octo: Octopus, snapshot_id: str, env_id: str, marked: Callable[[str], bool],
+          until: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+    """This snapshot's runs in ``env_id`` whose ``Comments`` are ``marked``, newest first: the first page,
+    and further pages (at most :data:`_PAGES`) while none of them satisfies ``until``."""
     client = octo.client
-    page = client.get(client.space_path(f"runbookSnapshots/{snapshot_id}/runbookRuns"), {"skip": 0, "take": 100})
-    return [r for r in (page or {}).get("Items") or []
-            if r.get("EnvironmentId") == env_id and marked(str(r.get("Comments") or ""))]
+    found: list[dict[str, Any]] = []
+    for number in range(_PAGES):
+        page = client.get(client.space_path(f"runbookSnapshots/{snapshot_id}/runbookRuns"),
+                          {"skip": number * _PAGE, "take": _PAGE}) or {}
+        items = page.get("Items") or []
+        found += [r for r in items if r.get("EnvironmentId") == env_id and marked(str(r.get("Comments") or ""))]
+        if until is None or any(until(r) for r in found) or len(items) < _PAGE:
+            break
+    return found
 
 
 def _adopt(octo: Octopus, job: RunbookJob, snapshot: str, env_id: str) -> dict[str, Any] | None:
     """The remote run of the local run this one resumes (running or finished), else the newest run of this
     runbook, release and environment if it is still running, else None (see the module docstring)."""
     suffix = f" against {job.release.id} in {job.environment.name}"
-    ours = _runs(octo, snapshot, env_id, lambda c: c.startswith(job.marker_prefix) and c.endswith(suffix))
+    resumed_marker = job.marker(job.resumes) if job.resumes is not None else None
+    ours = _runs(octo, snapshot, env_id, lambda c: c.startswith(job.marker_prefix) and c.endswith(suffix),
+                 until=None if resumed_marker is None else lambda r: r.get("Comments") == resumed_marker)
     if job.resumes is not None:
         resumed = [r for r in ours if r.get("Comments") == job.marker(job.resumes)]
         if resumed:

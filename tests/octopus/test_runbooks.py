@@ -222,3 +222,24 @@ def test_an_unknown_or_unpublished_octopus_runbook_is_exit_2_and_nothing_runs(pr
     fake.reset_log()
     assert run("validate").returncode == 2
     assert fake.count("indexProjectRunbooks_Spaces") == 1  # asked once, however many environments run it
+
+
+def test_the_run_a_rerun_resumes_is_found_past_the_first_page_of_runs(tmp_path, project):
+    """Between the interrupted run and its re-run, 150 other runs of the snapshot (other people, other
+    releases): the resumed run is on the second page of ``runbookRuns`` and is still adopted, not run again."""
+    run, _, fake = project
+    proc, task_id = _started(tmp_path, project, "run", "migrate-db", "--env", "dev")
+    fake.hold_task(task_id, "Take a backup first?")
+    proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    fake.release_task(task_id)
+    fake.advance(fake.tasks[task_id])
+    (ours,) = fake.runbook_runs.values()
+    for n in range(150):
+        other = dict(ours, Id=f"RunbookRuns-9{n:04d}", Comments=f"run by someone else #{n}")
+        fake.runbook_runs[other["Id"]] = other
+    out = run("run", "migrate-db", "--env", "dev")
+    assert out.returncode == 0, out.stderr
+    assert "adopting run" in out.stdout and f"(task {task_id})" in out.stdout
+    assert fake.count("createRunbookRunCreate_Spaces") == 1
+    assert _runs(run) == [("migrate-db", "1.0.0", "pending"), ("migrate-db", "1.0.0", "succeeded")]
