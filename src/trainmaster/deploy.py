@@ -288,8 +288,9 @@ def _run(app: App, env: Environment, release: Release, target: Target, files: di
                         audit_anchor=head(app.ledger.conn))
         outcome: DeployOutcome = target.deploy(job)
         if rollout is not None and not rollout.ran:
-            sys.stderr.write(f"warning: target {env.target!r} deployed {env.name} without running its commands here: "
-                             "its instances and strategy were not applied\n")
+            sys.stderr.write(f"note: target {env.target!r} deployed {env.name} without running its commands here: "
+                             "its instances and strategy apply only where trainmaster runs them (for "
+                             "azure-devops, in the release stage's own run)\n")
     except Cancelled:
         outcome = DeployOutcome("cancelled", packages={p.package.name: "cancelled" for p in plan},
                                 message="cancelled by `trainmaster cancel`")
