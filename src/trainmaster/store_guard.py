@@ -228,10 +228,20 @@ def commit(store: Store, staged: Staged, name: str, source: str, out: Callable[[
 
 
 def remove_tree(folder: Path) -> None:
-    """Remove a deployment's work folder (read-only links included)."""
+    """Remove a deployment's work folder (read-only links included).
+
+    The commands had the folder: one they removed is done, one they replaced by a symbolic link
+    loses the link only (what it points at is neither changed nor removed).
+    """
     import shutil
 
-    def writable_then_retry(func: Callable[..., object], path: str, _exc: object) -> None:
+    def writable_then_retry(func: Callable[..., object], path: str, exc: object) -> None:
+        error = exc[1] if isinstance(exc, tuple) else exc  # onerror's exc_info (3.11), onexc's exception
+        if isinstance(error, FileNotFoundError):
+            return
+        if os.path.islink(path):  # never chmod through a link: os.chmod follows it
+            os.unlink(path)
+            return
         os.chmod(path, stat.S_IWRITE | stat.S_IREAD)  # Windows refuses to delete read-only links
         func(path)
 
