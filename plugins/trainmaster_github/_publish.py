@@ -313,7 +313,7 @@ class GitHubPublisher:
                 f"GitHub renamed the uploaded asset {name!r} to {asset.get('name')!r} (the asset was "
                 "removed): rename the package file to use only letters, digits, '.', '_' and '-'"
             )
-        if not _complete(asset, size, digest):
+        if not _complete(asset, size, digest, unvouched=True):
             raise DigestMismatch(
                 f"GitHub stored the asset {name} as {asset.get('size')} bytes "
                 f"{asset.get('digest') or ''}; expected {size} bytes {digest or ''}"
@@ -342,7 +342,7 @@ class GitHubPublisher:
             )
         for pkg in release.packages:
             asset = assets.get(asset_name(release, pkg.name))
-            if asset is None or not _complete(asset, pkg.size, pkg.digest):
+            if asset is None or not _complete(asset, pkg.size, pkg.digest, unvouched=True):
                 return PublishResult(
                     "conflict",
                     detail=f"the GitHub release {tag} lacks a complete {asset_name(release, pkg.name)}",
@@ -385,12 +385,21 @@ class GitHubPublisher:
         return release, files
 
 
-def _complete(asset: Mapping[str, Any], size: int, digest: str | None) -> bool:
+def _complete(asset: object, size: int, digest: str | None, *, unvouched: bool = False) -> bool:
+    """Whether the asset GitHub answered with (remote data) holds the ``size`` bytes of ``digest``.
+
+    GitHub's own ``digest`` must be the pinned one: an asset without it (or with a malformed
+    ``size``) is not complete, so an earlier upload is never taken on its size alone. ``unvouched``:
+    an asset without a digest counts when its size is right (the answer to the upload just made,
+    whose bytes the client checked by hashing the file it sent; ``check``'s answer).
+    """
+    if not isinstance(asset, Mapping):
+        return False
     stored = asset.get("size")
-    if asset.get("state", "uploaded") != "uploaded" or stored is None or int(stored) != size:
+    if asset.get("state", "uploaded") != "uploaded" or type(stored) is not int or stored != size:
         return False
     remote = asset.get("digest")
-    return not (digest and remote and remote != digest)
+    return not digest or remote == digest or (unvouched and not remote)
 
 
 def _remote(rel: Mapping[str, Any], tag: str, release: Release,

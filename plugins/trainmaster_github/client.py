@@ -246,14 +246,21 @@ class GitHubClient:
     ) -> Iterator[Any]:
         """Yield every item of a list endpoint (100 a page), following ``Link: rel="next"``.
 
-        GitHub's next link keeps the query (filters, ``per_page``), so it is followed as is.
+        GitHub's next link keeps the query (filters, ``per_page``), so it is followed as is. The
+        answer is remote data: a page that is not a list, or a link back to a page already read, is
+        a :class:`GitHubError`.
         """
         query: dict[str, Any] | None = {"per_page": 100, **(params or {})}
         url: str | None = path
         count = 0
+        seen: set[str] = set()
         while url:
+            seen.add(url)
             resp = self.send("GET", url, what=what, params=query, permission=permission, repo_404=repo_404)
-            for item in resp.json():
+            page = resp.json()
+            if not isinstance(page, list):
+                raise GitHubError(f"GitHub answered something that is not a list while trying to {what}")
+            for item in page:
                 yield item
                 count += 1
                 if limit is not None and count >= limit:
@@ -261,6 +268,8 @@ class GitHubClient:
             url = resp.links.get("next", {}).get("url")
             if url and urlsplit(self.url(url)).netloc != urlsplit(self.api_url).netloc:
                 raise GitHubError(f"GitHub sent a next-page link to another host while trying to {what}")
+            if url in seen:  # a page already read: following it would never end
+                raise GitHubError(f"GitHub sent a next-page link to a page already read while trying to {what}")
             query = None
 
     def upload_asset(

@@ -29,7 +29,7 @@ def file_hashes(path: Path) -> tuple[str, str]:
 
 
 class MultipartFile(FileBody):
-    """One file part (``fileToUpload`` by default) as a re-iterable, sized body, SHA-256 hashed as it goes.
+    """One file part (``fileToUpload`` by default) as a re-iterable, sized body, SHA-256 and SHA-1 hashed as it goes.
 
     :param path: the file to send.
     :param filename: the file name Octopus parses (``<Id>.<Version>.<ext>``).
@@ -46,7 +46,7 @@ class MultipartFile(FileBody):
             f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
             "Content-Type: application/octet-stream\r\n\r\n"
         ).encode()
-        super().__init__(path, hashes=("sha256",), head=head, tail=f"\r\n--{self.boundary}--\r\n".encode(),
+        super().__init__(path, hashes=("sha256", "sha1"), head=head, tail=f"\r\n--{self.boundary}--\r\n".encode(),
                          chunk=chunk)
 
     @property
@@ -57,3 +57,8 @@ class MultipartFile(FileBody):
     def sha256(self) -> str | None:
         """``sha256:…`` of the file once every byte of it was handed over, else None."""
         return "sha256:" + self.digests["sha256"] if self.digests else None
+
+    @property
+    def sha1(self) -> str | None:
+        """SHA-1 hex of the file once every byte of it was handed over (what Octopus's ``Hash`` must be), else None."""
+        return self.digests["sha1"] if self.digests else None

@@ -103,10 +103,10 @@ class Octopus:
     def ensure_package(self, feed: FeedFile) -> PackageState:
         """Push ``feed`` unless an identical package is there; a different one is a conflict.
 
-        One pass over the file: it is hashed with SHA-256 (for the pin) while it is sent, and its
-        SHA-1 is the ``Hash`` Octopus answers the push with: Octopus's hash of what it received, which
-        is what was sent (the SHA-256 proves that those are the pinned bytes). A push settled by a
-        lookup (its answer was lost) hashes the file for both instead. The core hands the store's
+        One pass over the file: it is hashed with SHA-256 (for the pin) and SHA-1 while it is sent, and
+        the ``Hash`` Octopus answers the push with (its SHA-1 of what it received) must be the SHA-1 of
+        what was sent: other bytes are deleted from the feed again (:class:`DigestMismatch`, exit 4).
+        A push settled by a lookup (its answer was lost) hashes the file for both instead. The core hands the store's
         file without re-hashing it first (the publisher's ``verifies_uploads``), so an artefact
         pushed as it is that does not hash to its pin is deleted from the feed again and
         :class:`DigestMismatch` (exit 4) is raised; one already in the feed is hashed before it is
@@ -145,10 +145,15 @@ class Octopus:
             self._check_pin(feed, digest)  # someone else's push: never deleted here
             return self._compare_package(feed, found, sha1, digest)
         answered = str((created or {}).get("Hash") or "").lower()
-        if body.sha256 is None or looked_up or not SHA1_HEX.fullmatch(answered):
+        if body.sha256 is None or body.sha1 is None or looked_up or not SHA1_HEX.fullmatch(answered):
             sha1, digest = file_hashes(feed.path)  # settled by a lookup, or no hash in the answer
         else:
-            sha1, digest = answered, body.sha256
+            sha1, digest = body.sha1, body.sha256
+            if answered != sha1:  # Octopus holds other bytes than were sent (altered on the way)
+                self.client.request("DELETE", self.client.space_path(f"packages/{feed.feed_id}"), missing_ok=True)
+                raise DigestMismatch(
+                    f"package {feed.name!r}: Octopus received {feed.file_name} with SHA-1 {answered}, but the bytes "
+                    f"sent hash to {sha1}; the package was deleted from the feed again (re-run to push it again)")
         if not feed.wrapped and digest != feed.pinned:
             self.client.request("DELETE", self.client.space_path(f"packages/{feed.feed_id}"), missing_ok=True)
             self._check_pin(feed, digest, "; the package pushed from it was deleted from the feed again")

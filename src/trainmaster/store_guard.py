@@ -12,12 +12,13 @@ in this order of preference:
    size). ``sed -i``, ``mv`` or ``rm`` only change the link, but a command can make
    the file writable and edit it in place, which changes the stored blob. So after
    the commands (deploy, smoke, monitor; those of a rollback too) every blob given
-   this way is **re-hashed**. A changed blob fails the deployment (exit 4, naming the
-   package), is moved to ``store/quarantine/<digest hex>.<deployment>`` (kept for
-   inspection; the store no longer has it, so no later deployment or rollback can
-   use it), and the next ``release create`` or ``release fetch`` of a release that
-   needs it puts the pinned bytes back, from the build's file or the remote, and
-   says so.
+   this way is **re-hashed**, and one a command gave another name (``mv`` into place)
+   is replaced in the store by a checked copy of its own (:func:`unshare`). A changed
+   blob fails the deployment (exit 4, naming the package), is moved to
+   ``store/quarantine/<digest hex>.<deployment>`` (kept for inspection; the store no
+   longer has it, so no later deployment or rollback can use it), and the next
+   ``release create`` or ``release fetch`` of a release that needs it puts the pinned
+   bytes back, from the build's file or the remote, and says so.
 3. a read-only copy when the work folder and the store are on different file systems.
 
 ``TRAINMASTER_REFLINK=0`` skips the reflink (a read-only link, re-hashed).
@@ -151,6 +152,8 @@ class StoreGuard:
             if path.is_file() and hash_file(path)[0] == digest:
                 if stat.S_IMODE(path.stat().st_mode) != READ_ONLY:
                     os.chmod(path, READ_ONLY)  # made writable but not changed: read-only again
+                if path.stat().st_nlink > 1:
+                    unshare(path, digest)
                 continue
             if path.is_file():
                 kept = quarantine(self.store, digest, self.label)
@@ -173,6 +176,34 @@ class StoreGuard:
         """The exit-4 error for a run whose commands changed the store: ``message: what changed; then``."""
         text = f"{message}: " + "; ".join(self.changed) + (f"; {then}" if then else "")
         return StoreChanged(text, deployment=deployment, rollback=rollback)
+
+
+def unshare(path: Path, digest: str) -> None:
+    """Give the store a file of its own for ``path`` when another name still shares its inode.
+
+    Once the work folder is gone, a second link is a name a command made for the blob (``mv`` or
+    ``ln`` of ``$TRAINMASTER_PACKAGE_*`` into place, or another deployment's work folder): a later
+    write in place through it (the next deploy's ``cp`` as root, the app itself) would change the
+    stored bytes. A checked copy replaces the store's name; the other names keep the old inode.
+    """
+    import secrets
+
+    from trainmaster.record import copy_new
+    from trainmaster.store import _fsync_dir, hash_file
+
+    fresh = path.with_name(f".{path.name}.{secrets.token_hex(4)}.unshare")
+    try:
+        copy_new(path, fresh)
+        if hash_file(fresh)[0] != digest:  # changed while it was copied: left for the next check to find
+            return
+        os.chmod(fresh, READ_ONLY)
+        try:
+            os.replace(fresh, path)
+        except OSError:  # Windows does not replace a read-only file: the store keeps the shared name
+            return
+        _fsync_dir(path.parent)
+    finally:
+        fresh.unlink(missing_ok=True)
 
 
 def quarantine(store: Store, digest: str, label: str) -> Path:
@@ -228,10 +259,20 @@ def commit(store: Store, staged: Staged, name: str, source: str, out: Callable[[
 
 
 def remove_tree(folder: Path) -> None:
-    """Remove a deployment's work folder (read-only links included)."""
+    """Remove a deployment's work folder (read-only links included).
+
+    The commands had the folder: one they removed is done, one they replaced by a symbolic link
+    loses the link only (what it points at is neither changed nor removed).
+    """
     import shutil
 
-    def writable_then_retry(func: Callable[..., object], path: str, _exc: object) -> None:
+    def writable_then_retry(func: Callable[..., object], path: str, exc: object) -> None:
+        error = exc[1] if isinstance(exc, tuple) else exc  # onerror's exc_info (3.11), onexc's exception
+        if isinstance(error, FileNotFoundError):
+            return
+        if os.path.islink(path):  # never chmod through a link: os.chmod follows it
+            os.unlink(path)
+            return
         os.chmod(path, stat.S_IWRITE | stat.S_IREAD)  # Windows refuses to delete read-only links
         func(path)
 

@@ -143,3 +143,16 @@ def test_secret_variables_are_refused_at_validate_and_deploy(project):
     assert fake.count(LAUNCH) == 0
     history = json.loads(_ok(run("history", "--json")).stdout)["deployments"]
     assert history == []
+
+
+def test_a_rejected_token_exits_2_and_writes_nothing(project):
+    run, work, fake, _ = project
+    _ok(run("release", "create", "1.0.0"))
+    before = _ok(run("history", "--json")).stdout
+    audit = _ok(run("audit", "verify", "--json")).stdout
+    result = run("deploy", "1.0.0", "--to", "dev", CONTROLLER_OAUTH_TOKEN="wrong-token-sentinel")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "wrong-token-sentinel" not in result.stdout + result.stderr
+    assert _ok(run("history", "--json")).stdout == before  # dev is not recorded as failed
+    assert _ok(run("audit", "verify", "--json")).stdout == audit
+    assert fake.jobs_of("job") == []

@@ -225,3 +225,48 @@ def test_with_a_github_ledger_release_fetch_restores_the_blob_from_the_release_a
     fetched = project.ok("release", "fetch", "1.0.0")
     assert f"restored package 'app' ({digest}) to the store from github" in fetched.stderr
     project.ok("release", "verify", "1.0.0")
+
+
+def test_a_command_that_removes_its_work_folder_does_not_break_the_deployment(project: Project) -> None:
+    project.write("deploy.sh", DEPLOY_SH + 'rm -rf "$(dirname "$(dirname "$TRAINMASTER_PACKAGE_APP")")"\n')
+    project.ok("release", "create", "1.0.0")
+    result = project.run("deploy", "1.0.0", "--to", "dev")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert [d["status"] for d in _deployments(project)] == ["succeeded"]
+
+
+def test_a_work_folder_replaced_by_a_link_leaves_what_it_points_at_alone(project: Project, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine\n")
+    elsewhere.chmod(0o755)
+    project.write("deploy.sh", DEPLOY_SH + f'W="$(dirname "$(dirname "$TRAINMASTER_PACKAGE_APP")")"\n'
+                                           f'rm -rf "$W" && ln -s "{elsewhere}" "$W"\n')
+    project.ok("release", "create", "1.0.0")
+    result = project.run("deploy", "1.0.0", "--to", "dev")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert stat.S_IMODE(elsewhere.stat().st_mode) == 0o755  # not made 0600 by the clean-up
+    assert (elsewhere / "keep.txt").read_text() == "mine\n"
+    assert not list((project.state / "work").iterdir())  # the link itself is gone
+
+
+MOVE_SH = """\
+set -eu
+mkdir -p "$DEST/$TRAINMASTER_ENVIRONMENT"
+mv "$TRAINMASTER_PACKAGE_APP" "$DEST/$TRAINMASTER_ENVIRONMENT/app.bin"
+"""
+
+
+def test_a_package_moved_into_place_is_not_the_stored_blob_afterwards(project: Project) -> None:
+    """`mv` keeps the read-only link's inode: the installed file must not be the store's blob, or a
+    later write to it in place (the next deploy's `cp` as root, the app itself) changes the store."""
+    _linked(project, "none")
+    project.write("deploy.sh", MOVE_SH)
+    project.ok("release", "create", "1.0.0")
+    project.ok("deploy", "1.0.0", "--to", "dev")
+    installed = project.root.parent / "servers" / "dev" / "app.bin"
+    assert "healthy" in installed.read_text()
+    installed.chmod(0o644)
+    with installed.open("r+b") as fh:  # what `cp new.bin app.bin` does: the same inode, written in place
+        fh.write(b"HEALTHY v2")
+    project.ok("release", "verify", "1.0.0")  # the store still holds the pinned bytes: a rollback can use them

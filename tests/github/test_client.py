@@ -211,6 +211,19 @@ def test_link_header_pagination(client: GitHubClient, rsps: Any) -> None:
     assert [r["id"] for r in client.paginate(f"{client.repo_path}/releases", what="list")] == [1, 2, 3]
 
 
+@pytest.mark.parametrize("answer", [{"message": "not a list"}, [{"id": 1}]])
+def test_a_list_that_is_no_list_or_links_back_to_itself_is_refused(
+    client: GitHubClient, rsps: Any, answer: Any
+) -> None:
+    """Remote data: an answer that is not a list, or a next link to a page already read (a loop that
+    would never end), is a GitHub error, not a traceback or a command that never returns."""
+    rsps.get(f"{REPO}/deployments", json=answer, headers={"Link": f'<{REPO}/deployments?per_page=100>; rel="next"'})
+    with pytest.raises(GitHubError) as err:
+        list(client.paginate(f"{client.repo_path}/deployments", what="list deployments"))
+    assert "list deployments" in str(err.value)
+    assert len(rsps.calls) <= 2
+
+
 def test_lost_post_is_recovered_by_lookup_not_reposted(client: GitHubClient, rsps: Any) -> None:
     rsps.post(f"{REPO}/deployments", body=requests.ConnectionError("Connection aborted: reset by peer"))
     found = {"id": 42}

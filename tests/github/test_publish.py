@@ -417,3 +417,37 @@ def test_our_draft_left_at_another_commit_is_pointed_at_the_build(
     assert publisher(github_fake).ensure(rebuilt, files, config).state == "created"
     gh = assert_single_complete_release(github_fake, rel)
     assert gh["target_commitish"] == "d" * 40
+
+
+@pytest.mark.parametrize("answer", [{"digest": None}, {"digest": ""}, {"size": "many"}, {"size": [1]}])
+def test_a_draft_asset_github_vouches_for_no_digest_of_is_uploaded_again(
+    github_fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: dict[str, Any]
+) -> None:
+    """An interrupted draft's asset with the right size but no digest (or a malformed size) is not taken
+    as the pinned bytes: it is replaced by a fresh, checked upload (no traceback on a malformed field)."""
+    config = load(make_project(tmp_path))
+    rel, files = release(tmp_path)
+    real_upload = GitHubPublisher._upload
+    done: list[str] = []
+
+    def dies_after_two(self: GitHubPublisher, client: Any, gh: Any, assets: Any, name: str, *rest: Any) -> None:
+        if len(done) == 2:
+            raise KeyboardInterrupt("the runner was cancelled")
+        real_upload(self, client, gh, assets, name, *rest)
+        done.append(name)
+
+    monkeypatch.setattr(GitHubPublisher, "_upload", dies_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        publisher(github_fake).ensure(rel, files, config)
+    monkeypatch.setattr(GitHubPublisher, "_upload", real_upload)
+    pkg = next(p for p in rel.packages if p.file_name in done)
+    stale = next(a for a in repo(github_fake).assets.values() if a["name"] == pkg.file_name)
+    stale["digest"] = "sha256:" + "0" * 64  # other bytes of the same size landed there ...
+    stale.update(answer)  # ... and GitHub's answer does not say so
+    result = publisher(github_fake).ensure(rel, files, config)
+    assert result.state == "created"
+    assert_single_complete_release(github_fake, rel)
+    assert stale["id"] not in repo(github_fake).assets
+    if "size" in answer:  # off the description on purpose: the fake noted its own answers
+        assert github_fake.response_problems
+        github_fake.response_problems.clear()

@@ -5,11 +5,13 @@ Each test fails at teardown if the fake recorded a contract violation.
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from tests.support.octopus import make_job
 from tests.support.octopus_flow import ENVS, deploy, setup
-from trainmaster.errors import IntegrityError, InvalidInput, Refused, TrainmasterError, Unavailable
+from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput, Refused, TrainmasterError, Unavailable
 from trainmaster_octopus._ledger import OctopusLedger
 from trainmaster_octopus._publish import OctopusPublisher
 from trainmaster_octopus._settings import reset_clients
@@ -272,3 +274,20 @@ def test_a_task_that_never_finishes_times_out_exit_5_and_is_cancelled_when_asked
     else:
         assert "a re-run resumes waiting" in str(exc.value)
         assert fake.tasks[task_id]["State"] == "Executing" and fake.count("createTaskCancel_Spaces") == 0
+
+
+def test_a_push_octopus_received_other_bytes_of_is_deleted_and_refused(octo, tmp_path, monkeypatch):
+    """Octopus answers the push with the SHA-1 of what it received: bytes that are not the ones sent
+    (a proxy that altered them) are never taken for the pinned package."""
+    fake, env = octo
+    config, release, paths = setup(tmp_path, env, files={"web.tar.gz": b"\x1f\x8b the app"})
+    real = type(fake).package_resource
+
+    def received_other_bytes(self, sid, package_id, version, ext, sha1, size):
+        return real(self, sid, package_id, version, ext, hashlib.sha1(b"\x1f\x8b the evil").hexdigest(), size)
+
+    monkeypatch.setattr(type(fake), "package_resource", received_other_bytes)
+    with pytest.raises(DigestMismatch) as err:
+        OctopusPublisher(env).ensure(release, paths, config)
+    assert err.value.exit_code == 4 and "deleted" in str(err.value)
+    assert not fake.packages and not fake.releases

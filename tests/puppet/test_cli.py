@@ -209,3 +209,14 @@ def test_secret_variables_are_refused_at_validate_and_deploy(project):
         assert "hunter2-sentinel" not in result.stdout + result.stderr
     assert fake.count(DEPLOY) == 0 and fake.count("code-manager-deploys") == 0
     assert json.loads(_ok(run("history", "--json")).stdout)["deployments"] == []
+
+
+def test_a_wrong_token_writes_nothing(project):
+    run, _, fake, _ = project
+    _ok(run("release", "create", "1.0.0"))
+    before = _ok(run("history", "--json")).stdout
+    audit = _ok(run("audit", "verify", "--json")).stdout
+    result = run("deploy", "1.0.0", "--to", "dev", PE_TOKEN="wrong-token-sentinel")
+    assert result.returncode == 2, result.stderr
+    assert _ok(run("history", "--json")).stdout == before  # dev is not recorded as failed
+    assert _ok(run("audit", "verify", "--json")).stdout == audit

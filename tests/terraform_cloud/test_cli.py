@@ -126,3 +126,16 @@ def test_secret_variables_are_refused_before_anything_is_sent(tfc_project):
     assert out.returncode == 2
     assert "sensitive" in out.stderr and "Traceback" not in out.stderr
     assert fake.calls == []
+
+
+def test_a_rejected_token_exits_2_and_writes_nothing(tfc_project):
+    run, _, fake = tfc_project
+    assert run("release", "create", "1.0.0").returncode == 0
+    before = run("history", "--json").stdout
+    audit = run("audit", "verify", "--json").stdout
+    bad = run("deploy", "1.0.0", "--to", "dev", TF_API_TOKEN="wrong-token-sentinel")
+    assert bad.returncode == 2, bad.stderr
+    assert "Traceback" not in bad.stderr and "wrong-token-sentinel" not in bad.stdout + bad.stderr
+    assert run("history", "--json").stdout == before  # dev is not recorded as failed
+    assert run("audit", "verify", "--json").stdout == audit
+    assert fake.runs == {} and fake.cvs == {}
