@@ -63,8 +63,9 @@ def with_anchor(notes: str, environment: str, anchor: str) -> str:
     line = f"{anchor} environment={environment}"
     lines = notes.split("\n")
     for i, old in enumerate(lines):
-        if old.startswith(MARK) and _environment(old) == environment:
-            lines[i] = line
+        ending = "\r" if old.endswith("\r") else ""  # notes edited on Windows keep their CRLF
+        if old.startswith(MARK) and _environment(old.rstrip("\r")) == environment:
+            lines[i] = line + ending
             return "\n".join(lines)
     body = notes.rstrip("\n")
     return f"{body}\n\n{line}\n" if body else f"{line}\n"
@@ -139,6 +140,7 @@ def _lines(project: str, rel: dict[str, Any], wanted: set[str]) -> Iterator[tupl
     for line in notes.split("\n"):
         if MARK not in line:
             continue
+        line = line.removesuffix("\r")  # notes saved with Windows line endings
         env = _environment(line)
         if env is None or env in wanted:
             yield (f"{where} ({env})" if env else where), line

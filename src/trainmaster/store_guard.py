@@ -149,9 +149,9 @@ class StoreGuard:
         found: dict[str, str] = {}
         for digest, name in self.linked.items():
             path = self.store.path_for(digest)
+            if path.is_file() and stat.S_IMODE(path.stat().st_mode) != READ_ONLY:
+                os.chmod(path, READ_ONLY)  # its mode was changed through the link (even to 000): read-only again
             if path.is_file() and hash_file(path)[0] == digest:
-                if stat.S_IMODE(path.stat().st_mode) != READ_ONLY:
-                    os.chmod(path, READ_ONLY)  # made writable but not changed: read-only again
                 if path.stat().st_nlink > 1:
                     unshare(path, digest)
                 continue

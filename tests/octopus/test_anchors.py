@@ -146,6 +146,12 @@ def test_with_anchor_replaces_only_its_environments_line() -> None:
     both = with_anchor(notes, "test", a1)
     assert with_anchor(both, "dev", a2) == both.replace(f"{a1} environment=dev", f"{a2} environment=dev")
     assert with_anchor("", "dev", a1) == f"{a1} environment=dev\n"
+    windows = f"user text\r\n\r\n{a1} environment=dev\r\n"  # notes edited in a browser on Windows
+    assert with_anchor(windows, "dev", a2) == windows.replace("seq=3", "seq=9")  # replaced, not piled up
+    from trainmaster_octopus._anchor import _lines
+
+    assert [line for _, line in _lines("MyApp", {"Version": "1.0.0", "ReleaseNotes": windows}, {"dev"})] \
+        == [f"{a1} environment=dev"]  # read back without the CR, so the anchor parses
 
 
 def test_a_key_that_may_not_edit_releases_deploys_with_a_warning_and_no_anchor(
