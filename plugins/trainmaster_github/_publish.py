@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -98,13 +98,13 @@ class GitHubPublisher:
         tag or id lists them) unless it may hold more than one page; a draft's are always listed."""
         inline = rel.get("assets")
         if embedded and isinstance(inline, list) and len(inline) < 100 and not rel.get("draft"):
-            return {a["name"]: a for a in inline}
+            return _by_name(inline)
         items = client.paginate(
             f"{client.repo_path}/releases/{rel['id']}/assets",
             what="list release assets",
             permission="contents: read",
         )
-        return {a["name"]: a for a in items}
+        return _by_name(items)
 
     def read_record(self, client: GitHubClient, assets: Mapping[str, dict[str, Any]]) -> dict[str, Any] | None:
         """The ``release.json`` of a release, or None when it has none (yet)."""
@@ -412,3 +412,12 @@ def _remote(rel: Mapping[str, Any], tag: str, release: Release,
         if isinstance(url, str) and url:
             urls[pkg.name] = url
     return {"github_release_id": rel.get("id"), "tag": tag, "url": rel.get("html_url"), "package_urls": urls}
+
+
+def _by_name(items: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """Assets by name; an entry that is not an object with a string name is not an asset of ours (data)."""
+    found: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            found[item["name"]] = item
+    return found
