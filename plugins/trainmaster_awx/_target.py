@@ -13,7 +13,6 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.interfaces import DeployOutcome
-from trainmaster.strategies import refuse_strategy
 from trainmaster_awx._manifest import extra_vars
 from trainmaster_awx._settings import Settings, client_for
 from trainmaster_awx._template import Template, check_launch, find_template
@@ -33,11 +32,13 @@ _RECENT = 50  # jobs of the template looked at when adopting or recovering a lau
 class AwxTarget:
     """Deploys one trainmaster environment through an AWX template."""
 
+    whole_environment = ("AWX runs one job over the whole inventory (or limit) of a template",
+                         "set `serial` in the playbook, or a `limit` per environment")
+    """Deploys a whole environment in one job: ``instances``/``strategy`` are refused (exit 2)."""
+
     def __init__(self, config: Config, environment: Environment, environ: dict[str, str] | None = None) -> None:
         self.config = config
         self.environment = environment
-        refuse_strategy(environment, "awx", "AWX runs one job over the whole inventory (or limit) of a template",
-                        "set `serial` in the playbook, or a `limit` per environment")
         self.settings = Settings.resolve(config, environment)  # exit 2 offline: template, secret variables
         self.environ = environ
         self._template: Template | None = None  # read by preflight, kept for deploy

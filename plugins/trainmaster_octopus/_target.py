@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import InvalidInput
 from trainmaster.interfaces import DeployOutcome
-from trainmaster.strategies import refuse_strategy
 from trainmaster_octopus._lifecycle import check_train
 from trainmaster_octopus._multipart import file_hashes
 from trainmaster_octopus._publish import OctopusPublisher, feed_files_unwrapped, groups
@@ -59,13 +58,15 @@ def _progress_line() -> Callable[[str], None]:
 class OctopusTarget:
     """Deploys to one trainmaster environment through Octopus."""
 
+    whole_environment = ("Octopus deploys to every machine of its environment in one task",
+                         "use a rolling window in the Octopus project's process instead")
+    """Deploys a whole environment in one job: ``instances``/``strategy`` are refused (exit 2)."""
+
     def __init__(
         self, config: Config, environment: Environment, environ: dict[str, str] | None = None
     ) -> None:
         self.config = config
         self.environment = environment
-        refuse_strategy(environment, "octopus", "Octopus deploys to every machine of its environment in one task",
-                        "use a rolling window in the Octopus project's process instead")
         self.settings = Settings.resolve(config, environment)
         self.environ = environ
 

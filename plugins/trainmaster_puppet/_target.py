@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.interfaces import DeployOutcome
-from trainmaster.strategies import refuse_strategy
 from trainmaster_puppet._jobs import KINDS, Kind, recent, wait
 from trainmaster_puppet._manifest import describe
 from trainmaster_puppet._settings import Settings, client_for
@@ -33,11 +32,13 @@ _CODE_DEPLOY_TIMEOUT = (10.0, 900.0)  # wait: true answers once file sync reache
 class PuppetTarget:
     """Deploys one trainmaster environment through Puppet Enterprise."""
 
+    whole_environment = ("the Puppet orchestrator runs its whole scope in one job",
+                         "use the orchestrator's concurrency or one environment per node group")
+    """Deploys a whole environment in one job: ``instances``/``strategy`` are refused (exit 2)."""
+
     def __init__(self, config: Config, environment: Environment, environ: dict[str, str] | None = None) -> None:
         self.config = config
         self.environment = environment
-        refuse_strategy(environment, "puppet-enterprise", "the Puppet orchestrator runs its whole scope in one job",
-                        "use the orchestrator's concurrency or one environment per node group")
         self.settings = Settings.resolve(config, environment)  # exit 2 offline: scope, CA file, secrets
         self.environ = environ
         self.kind: Kind = KINDS["plan" if self.settings.plan else "job"]

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import ConfigError
 from trainmaster.interfaces import DeployOutcome
-from trainmaster.strategies import refuse_strategy
 from trainmaster_terraform_cloud._config_version import ensure_configuration_version, workspace
 from trainmaster_terraform_cloud._runs import (
     FINAL,
@@ -53,11 +52,13 @@ def terraform_package(settings: Settings, plan: list[PackagePlan]) -> PackagePla
 class TerraformCloudTarget:
     """Deploys one trainmaster environment through its HCP Terraform workspace."""
 
+    whole_environment = ("one HCP Terraform run applies the whole workspace",
+                         "use one workspace per environment")
+    """Deploys a whole environment in one job: ``instances``/``strategy`` are refused (exit 2)."""
+
     def __init__(self, config: Config, environment: Environment, environ: dict[str, str] | None = None) -> None:
         self.config = config
         self.environment = environment
-        refuse_strategy(environment, "terraform-cloud", "one HCP Terraform run applies the whole workspace",
-                        "use one workspace per environment")
         self.settings = Settings.resolve(config, environment)
         self.environ = environ
         self._ws: dict[str, Any] | None = None  # read by preflight, kept for deploy

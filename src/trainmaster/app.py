@@ -89,7 +89,13 @@ class App:
         factory = self.registry.targets.get(env.target)
         if factory is None:
             raise self._unknown_target(env)
-        return factory(self.config, env)
+        target = factory(self.config, env)
+        whole = getattr(target, "whole_environment", None)
+        if whole:  # an engine that deploys the environment in one job cannot apply a strategy
+            from trainmaster.strategies import refuse_strategy
+
+            refuse_strategy(env, env.target, *whole)
+        return target
 
     # -- state -------------------------------------------------------------------------
 

@@ -228,6 +228,10 @@ class Target(Protocol):
     # after the gates and before the deployment's first ledger row: one cheap authenticated read
     # that checks the credentials (raise a TrainmasterError, e.g. exit 2 for a rejected token,
     # and nothing is written). Keep what it read for ``deploy`` so the command makes no extra call.
+    # Optional: ``whole_environment = (why, instead)``, for an engine that deploys a whole
+    # environment in one job: an environment with ``instances`` or a ``strategy`` is then refused
+    # (exit 2 at its line, naming the target, ``why`` and what to use ``instead``) when the target
+    # is made, before anything changes (:func:`trainmaster.strategies.refuse_strategy`).
     # Optional: ``validate_remote() -> None``, the checks that need the network, run by
     # ``trainmaster validate --remote`` after ``validate()`` (raise a TrainmasterError).
     # Optional: ``approve(approval, release) -> str``, called by ``trainmaster approve`` after

@@ -52,8 +52,9 @@ def refuse_strategy(env: Environment, target: str, why: str, instead: str) -> No
     """Exit 2, located at ``env``, when it has ``instances`` or a ``strategy`` but its ``target``
     deploys the whole environment in one remote piece of work (``why``), so neither could be applied.
 
-    Remote targets call it when they are made, so ``validate``, ``deploy`` and ``rollback`` refuse
-    before anything changes, instead of deploying and then warning that the strategy was ignored.
+    ``App.target`` calls it for a target with a ``whole_environment = (why, instead)`` attribute, so
+    ``validate``, ``deploy`` and ``rollback`` refuse before anything changes, instead of deploying
+    and then warning that the strategy was ignored.
     """
     from trainmaster.errors import ConfigError
 
