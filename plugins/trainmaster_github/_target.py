@@ -211,16 +211,8 @@ class GitHubTarget:
         from trainmaster_github.client import GitHubError
 
         try:
-            created: dict[str, Any] = client.call(
-                "POST",
-                f"{client.repo_path}/deployments",
-                json=body,
-                ok=(201,),
-                what=f"create a deployment to {self.settings.environment}",
-                permission="deployments: write",
-                repo_404=True,
-                recover=recover,
-            )
+            return _write(client, "deployments", body, f"create a deployment to {self.settings.environment}",
+                          repo_404=True, recover=recover)
         except GitHubError as exc:
             if exc.status_code == 422 and "ref" in (exc.body_excerpt or "").lower():
                 raise InvalidInput(
@@ -228,9 +220,6 @@ class GitHubTarget:
                     "first (`publish: [github]` in trainmaster.yaml)"
                 ) from None
             raise
-        finally:
-            note_write()
-        return created
 
     def _retire_duplicates(self, client: GitHubClient, job: DeployJob, used: dict[str, Any]) -> None:
         """After a create sent twice: retire every other deployment of the same attempt that has landed."""
@@ -243,13 +232,9 @@ class GitHubTarget:
         """Mark ``duplicate`` inactive, saying which deployment it duplicates and why."""
         why = (f"{DUPLICATE} of deployment {used['id']}: its create was answered after the read timeout "
                "and sent again")
-        try:
-            client.call("POST", f"{client.repo_path}/deployments/{duplicate['id']}/statuses",
-                        json={"state": "inactive", "description": why[:140], "auto_inactive": False}, ok=(201,),
-                        what=f"mark the duplicate deployment {duplicate['id']} inactive",
-                        permission="deployments: write", idempotent=True)
-        finally:
-            note_write()
+        _write(client, f"deployments/{duplicate['id']}/statuses",
+               {"state": "inactive", "description": why[:140], "auto_inactive": False},
+               f"mark the duplicate deployment {duplicate['id']} inactive", idempotent=True)
 
     def _status(
         self, client: GitHubClient, deployment_id: int, state: str, description: str, run_url: str | None
@@ -271,18 +256,19 @@ class GitHubTarget:
             same = latest and latest.get("state") == state and latest.get("description") == body["description"]
             return latest if same else None
 
-        try:
-            client.call(
-                "POST",
-                f"{client.repo_path}/deployments/{deployment_id}/statuses",
-                json=body,
-                ok=(201,),
-                what=f"set deployment {deployment_id} to {state}",
-                permission="deployments: write",
-                recover=recover,
-            )
-        finally:
-            note_write()
+        _write(client, f"deployments/{deployment_id}/statuses", body, f"set deployment {deployment_id} to {state}",
+               recover=recover)
+
+
+def _write(client: GitHubClient, path: str, body: dict[str, Any], what: str, **kw: Any) -> dict[str, Any]:
+    """POST a deployment or a deployment status (201 expected); afterwards every ledger's cached reads
+    are stale (:func:`note_write`), whatever the outcome."""
+    try:
+        created: dict[str, Any] = client.call("POST", f"{client.repo_path}/{path}", json=body, ok=(201,), what=what,
+                                              permission="deployments: write", **kw)
+        return created
+    finally:
+        note_write()
 
 
 def _meta(dep: Mapping[str, Any]) -> dict[str, Any]:
