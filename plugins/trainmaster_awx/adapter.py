@@ -9,29 +9,9 @@ Only light imports at module level: ``trainmaster --help`` must not import reque
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-from trainmaster.hookspecs import hookimpl
-from trainmaster.plugins import lazy
-
-if TYPE_CHECKING:
-    from trainmaster.interfaces import TargetFactory
+from trainmaster.plugins import target_hooks
 
 __all__ = ["register_config_schema", "register_targets"]
 
-NAME = "awx"
-
-
-@hookimpl
-def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
-    """The ``awx:`` block (see docs/awx.md)."""
-    from trainmaster_awx._schema import SCHEMA
-
-    register(NAME, SCHEMA)
-
-
-@hookimpl
-def register_targets(register: Callable[[str, TargetFactory], None]) -> None:
-    """Target ``awx``: launch an AWX job template or workflow job template and wait for it."""
-    register(NAME, lazy("trainmaster_awx._target:AwxTarget"))
+register_config_schema, register_targets = target_hooks(
+    "awx", "trainmaster_awx._schema:SCHEMA", "trainmaster_awx._target:AwxTarget")

@@ -339,6 +339,33 @@ def lazy(path: str, *, with_arguments: bool = True) -> Callable[..., Any]:
     return factory
 
 
+def target_hooks(block: str, schema: str, target: str, name: str | None = None) -> tuple[Any, Any]:
+    """The two hook implementations of an adapter that adds one settings block and one target.
+
+    ``schema`` is ``"module:attribute"`` of the block's JSON Schema (a module that imports nothing
+    heavy), ``target`` the ``"module:Class"`` of the target (imported on first use, see
+    :func:`lazy`), ``name`` the target's name (default: ``block``). In the adapter module::
+
+        register_config_schema, register_targets = target_hooks(
+            "awx", "trainmaster_awx._schema:SCHEMA", "trainmaster_awx._target:AwxTarget")
+    """
+    from trainmaster.hookspecs import hookimpl
+
+    module_name, _, attribute = schema.partition(":")
+
+    @hookimpl
+    def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
+        register(block, getattr(importlib.import_module(module_name), attribute))
+
+    @hookimpl
+    def register_targets(register: Callable[[str, Any], None]) -> None:
+        register(name or block, lazy(target))
+
+    register_config_schema.__doc__ = f"The ``{block}:`` settings block."
+    register_targets.__doc__ = f"Target ``{name or block}``."
+    return register_config_schema, register_targets
+
+
 def each_plugin(pm: pluggy.PluginManager, hook: str) -> Iterator[tuple[str, Callable[..., Any]]]:
     """``(plugin name, call of that plugin's implementation alone)`` for each implementation of ``hook``.
 
