@@ -26,26 +26,11 @@ sys.path[:0] = [str(ROOT / "bench"), str(ROOT), str(ROOT / "src"), str(ROOT / "p
 
 from _calls import Budget, Count, main_for, tally  # noqa: E402
 from tests.fakes.octopus import OctopusFake  # noqa: E402
+from tests.support.octopus_cli import OCTOPUS_LEDGER_CONFIG as CONFIG  # noqa: E402
 
 POLLS = ("getTask", "getTask_Spaces", "getListTasks", "getListTasks_Spaces", "getTaskDetails_Spaces")
 START = "createDeployment"
 DISCOVERY = "discovery"
-CONFIG = """\
-project: MyApp
-packages:
-  app: app.bin
-publish: [octopus]
-ledger: octopus
-octopus:
-  poll_interval: 0.01
-  environments: {dev: Development, test: Test, prod: Production}
-defaults:
-  target: octopus
-train:
-  - name: dev
-  - name: test
-  - name: prod
-"""
 FLOORS: dict[str, tuple[int, str]] = {
     "release create": (4, "the space's id (OCTOPUS_SPACE is a name) + the project's id + push the package + "
                           "create the release (the +2: the feed asked first, so a re-run never uploads again; "

@@ -14,25 +14,9 @@ from typing import Any
 import pytest
 
 from tests.support.call_log import assert_no_repeated_reads
-from tests.support.octopus_cli import entry_point
+from tests.support.octopus_cli import OCTOPUS_LEDGER_CONFIG as CONFIG, entry_point
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = """\
-project: MyApp
-packages:
-  app: app.bin
-publish: [octopus]
-ledger: octopus
-octopus:
-  poll_interval: 0.01
-  environments: {dev: Development, test: Test, prod: Production}
-defaults:
-  target: octopus
-train:
-  - name: dev
-  - name: test
-  - name: prod
-"""
 POLLS = ("getTaskById_Spaces", "getListTasks_Spaces", "getTaskDetails_Spaces", "getTask", "getListTasks")
 
 

@@ -30,6 +30,24 @@ train:
   - name: prod
 """
 
+OCTOPUS_LEDGER_CONFIG = """\
+project: MyApp
+packages:
+  app: app.bin
+publish: [octopus]
+ledger: octopus
+octopus:
+  poll_interval: 0.01
+  environments: {dev: Development, test: Test, prod: Production}
+defaults:
+  target: octopus
+train:
+  - name: dev
+  - name: test
+  - name: prod
+"""
+"""The same train with `ledger: octopus`: Octopus holds the history (call-count tests and bench)."""
+
 
 def entry_point(tmp_path: Path) -> Path:
     """A throwaway ``*.dist-info`` under ``tmp_path/ep`` declaring the ``octopus`` plugin; returns ``tmp_path/ep``
