@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from tests.support.call_log import assert_no_repeated_reads
-from tests.support.octopus_cli import OCTOPUS_LEDGER_CONFIG as CONFIG, entry_point
+from tests.support.octopus_cli import OCTOPUS_LEDGER_CONFIG as CONFIG
+from tests.support.octopus_cli import entry_point
 
 ROOT = Path(__file__).resolve().parents[2]
 POLLS = ("getTaskById_Spaces", "getListTasks_Spaces", "getTaskDetails_Spaces", "getTask", "getListTasks")
