@@ -1,6 +1,7 @@
 """Creating releases, mirroring them into other systems (publishers), and fetching them back.
 
-``release create``: compute the release → check the ledger (a conflict exits 4)
+``release create``: stage the files (on a thread, while the plugins load and
+the ledger opens) and compute the release → check the ledger (a conflict exits 4)
 → ask every publisher in ``publish:`` to make sure it exists remotely (any
 conflict exits 4 before anything is committed) → move the artefacts into the
 store and commit the ledger. Until that last step, nothing is visible: staged
@@ -164,9 +165,12 @@ def _check_declared(config: Config, cli: dict[str, str], allow_undeclared: bool)
                            "To add a package the config does not declare, pass --allow-undeclared")
 
 
-def build_release(app: App, version: str, package_args: tuple[str, ...], notes: str | None,
-                  actor: str, *, allow_undeclared: bool = False) -> tuple[Release, list[Staged]]:
-    """Compute the release and stage its files; the caller commits or discards them."""
+def package_sources(app: App, version: str, package_args: tuple[str, ...], *,
+                    allow_undeclared: bool = False) -> list[tuple[str, dict[str, Any], Path | None]]:
+    """Check the version and the packages; each package's name, entry and file (None: already stored).
+
+    Nothing is written: a package given as ``sha256:`` must be in the store and intact.
+    """
     config = app.config
     check_version(version)
     cli = _parse_package_args(package_args)
@@ -198,24 +202,24 @@ def build_release(app: App, version: str, package_args: tuple[str, ...], notes: 
             sources.append((name, entry, None))
         else:
             sources.append((name, entry, match_one(source, entry["base"], f"package {name!r}")))
-    staged: list[Staged] = []
+    return sources
+
+
+def _assemble(app: App, version: str, sources: list[tuple[str, dict[str, Any], Path | None]],
+              staged: list[Staged], notes: str | None, actor: str) -> Release:
+    """The release of ``sources``, whose files (in order) were staged as ``staged``."""
+    files = iter(staged)
     packages: list[Package] = []
-    try:
-        for name, entry, path in sources:
-            if path is None:
-                digest = entry["source"]
-                file_name, media_type = _known_package(app, digest, name)
-                size = app.store.path_for(digest).stat().st_size
-            else:
-                item = app.store.stage(path, _Progress(path.name, path.stat().st_size))
-                staged.append(item)
-                digest, size, file_name = item.digest, item.size, path.name
-                media_type = guess_media_type(file_name)
-            packages.append(Package(name, file_name, size, digest, entry["media_type"] or media_type))
-    except BaseException:
-        for item in staged:
-            app.store.discard(item)
-        raise
+    for name, entry, path in sources:
+        if path is None:
+            digest = entry["source"]
+            file_name, media_type = _known_package(app, digest, name)
+            size = app.store.path_for(digest).stat().st_size
+        else:
+            item = next(files)
+            digest, size, file_name = item.digest, item.size, path.name
+            media_type = guess_media_type(file_name)
+        packages.append(Package(name, file_name, size, digest, entry["media_type"] or media_type))
     metadata: dict[str, Any] = {
         "created_by": actor,
         "created_at": timestamp(),
@@ -223,18 +227,32 @@ def build_release(app: App, version: str, package_args: tuple[str, ...], notes: 
     }
     if notes:
         metadata["notes"] = notes
-    return Release(config.project, version, tuple(packages), metadata), staged
+    return Release(app.config.project, version, tuple(packages), metadata)
 
 
 def create_release(app: App, version: str, package_args: tuple[str, ...] = (), notes: str | None = None,
                    by: str | None = None, out: Callable[[str], None] = _write, *,
                    allow_undeclared: bool = False) -> tuple[Release, bool]:
-    """``release create``: returns the release and whether it was new."""
-    actor = app.actor(by)
-    targets = publishers(app, app.config.publish)
-    release, staged = build_release(app, version, package_args, notes, actor, allow_undeclared=allow_undeclared)
+    """``release create``: returns the release and whether it was new.
+
+    The files are copied into the store's staging area on a thread that starts as
+    soon as they are known, while the plugins load and the ledger opens.
+    """
+    from trainmaster.store import StagingThread
+
+    sources = package_sources(app, version, package_args, allow_undeclared=allow_undeclared)
+    staging = StagingThread(app.store, [(path, _Progress(path.name, path.stat().st_size))
+                                        for _, _, path in sources if path is not None])
     try:
-        existing = app.ledger.get_release(release.project, version)
+        actor = app.actor(by)
+        targets = publishers(app, app.config.publish)
+        existing = app.ledger.get_release(app.config.project, version)  # the ledger opens while the files copy
+        staged = staging.result()
+        release = _assemble(app, version, sources, staged, notes, actor)
+    except BaseException:
+        staging.cancel()
+        raise
+    try:
         if existing is not None and existing.id != release.id:
             raise ReleaseConflict(f"{release.project} {version} already exists as {existing.id}; this content is "
                                   f"{release.id}. A version is immutable: use a new version")

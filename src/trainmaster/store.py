@@ -19,7 +19,8 @@ import io
 import os
 import stat
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +28,16 @@ from trainmaster._ingest import COPY_CHUNK, FLUSH_EVERY, Sink
 from trainmaster.errors import DigestMismatch, InvalidInput, from_os_error, machine_refused
 from trainmaster.model import check_digest
 
-__all__ = ["COPY_CHUNK", "FLUSH_EVERY", "Staged", "Store", "file_digests", "hash_file", "sweep"]
+__all__ = ["COPY_CHUNK", "FLUSH_EVERY", "Staged", "StagingCancelled", "StagingThread", "Store", "file_digests",
+           "hash_file", "sweep"]
 
 CHUNK = 1 << 20  # 1 MiB: reading a file only to hash it
 
 Progress = Callable[[int], None]
+
+
+class StagingCancelled(Exception):
+    """:meth:`Store.stage` was told to stop (the caller is failing or exiting)."""
 
 
 @dataclass
@@ -93,8 +99,12 @@ class Store:
     def has(self, digest: str) -> bool:
         return self.path_for(digest).is_file()
 
-    def stage(self, source: Path, progress: Progress | None = None) -> Staged:
-        """Copy ``source`` into the staging area while hashing it, in one pass."""
+    def stage(self, source: Path, progress: Progress | None = None, cancel: threading.Event | None = None) -> Staged:
+        """Copy ``source`` into the staging area while hashing it, in one pass.
+
+        Setting ``cancel`` (from another thread) stops the copy within a chunk: the
+        staged file is removed and :class:`StagingCancelled` raised.
+        """
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         _sweep(tmp_dir)
@@ -121,6 +131,8 @@ class Store:
                     raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
                 if item is None:
                     break
+                if cancel is not None and cancel.is_set():
+                    raise StagingCancelled(str(source))
                 index, offset, n = item
                 if n:
                     digest.update(sink.views[index][:n])
@@ -259,3 +271,58 @@ def sweep(root: Path) -> None:
     tmp_dir = root / "tmp"
     if tmp_dir.is_dir():
         _sweep(tmp_dir)
+
+
+class StagingThread:
+    """Stage files one after the other on a thread, while the caller does other work.
+
+    ``release create`` starts the copy as soon as it knows the files, and opens the
+    ledger and loads the plugins meanwhile. :meth:`result` waits and returns the
+    staged files in order (or raises what staging raised); :meth:`cancel` stops the
+    copy within a chunk and discards whatever was staged. Nothing is visible until
+    the caller commits.
+    """
+
+    def __init__(self, store: Store, files: Sequence[tuple[Path, Progress | None]]) -> None:
+        self.store = store
+        self.files = list(files)
+        self.staged: list[Staged] = []
+        self.error: BaseException | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="store-stage", daemon=True)
+        self.switch = sys.getswitchinterval()
+        if self.files:
+            # hand the lock back within 0.5 ms, so the copy is not kept waiting by the caller's Python work
+            sys.setswitchinterval(min(self.switch, 0.0005))
+            self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for path, progress in self.files:
+                self.staged.append(self.store.stage(path, progress, self.stop))
+        except BaseException as exc:  # re-raised by result()
+            self.error = exc
+
+    def _join(self) -> None:
+        if self.thread.is_alive() or self.thread.ident is not None:
+            self.thread.join()
+        sys.setswitchinterval(self.switch)
+
+    def result(self) -> list[Staged]:
+        """The staged files, in order; raises what staging raised (everything staged is discarded then)."""
+        self._join()
+        if self.error is not None:
+            self._discard()
+            raise self.error
+        return self.staged
+
+    def cancel(self) -> None:
+        """Stop staging and discard every staged file."""
+        self.stop.set()
+        self._join()
+        self._discard()
+
+    def _discard(self) -> None:
+        for item in self.staged:
+            self.store.discard(item)
+        self.staged = []

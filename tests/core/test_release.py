@@ -295,3 +295,70 @@ def test_a_read_error_midway_is_invalid_input_and_leaves_nothing(tmp_path, monke
         store_module.Store(tmp_path / "store").stage(source)
     assert list((tmp_path / "store" / "tmp").iterdir()) == []
     assert not [t for t in threading.enumerate() if t.name.startswith("store-")]
+
+
+def test_a_refusal_after_the_copy_started_leaves_nothing_behind(project: Project) -> None:
+    """``release create`` copies the files while it loads plugins and opens the ledger; a refusal then
+    (here ``--by`` inside CI, checked after the copy has started) leaves no staged file and no release."""
+    project.write("app.bin", "x" * (24 << 20))
+    refused = project.run("release", "create", "1.0.0", "--by", "mallory", env={"CI": "true"})
+    assert refused.returncode == 2 and "--by is refused inside CI" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    store = project.state / "store"
+    assert [p for p in store.rglob("*") if p.is_file()] == []
+    assert "1.0.0" not in project.ok("release", "list").stdout
+
+
+def test_staging_thread_cancel_stops_within_a_chunk_and_discards(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sys
+    import threading
+
+    from trainmaster.store import COPY_CHUNK, StagingThread, Store
+
+    source = tmp_path / "big.bin"
+    with open(source, "wb") as fh:
+        fh.truncate(64 * COPY_CHUNK)
+    started, copied = threading.Event(), []
+    switch = sys.getswitchinterval()
+
+    def progress(n: int) -> None:
+        copied.append(n)
+        started.set()
+        staging.stop.wait(10)  # hold the copy at its first chunk until cancel() is called
+
+    store = Store(tmp_path / "store")
+    staging = StagingThread(store, [(source, progress)])
+    assert started.wait(10)
+    staging.cancel()
+    assert not staging.thread.is_alive() and sum(copied) <= 2 * COPY_CHUNK
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+    assert sys.getswitchinterval() == switch
+
+
+def test_staging_thread_result_raises_what_staging_raised(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest as _pytest
+
+    from trainmaster.errors import InvalidInput
+    from trainmaster.store import StagingThread, Store
+
+    good = tmp_path / "good.bin"
+    good.write_bytes(b"kept only if both copy")
+    store = Store(tmp_path / "store")
+    staging = StagingThread(store, [(good, None), (tmp_path / "gone.bin", None)])
+    with _pytest.raises(InvalidInput, match="cannot read .*gone.bin"):
+        staging.result()
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+
+
+def test_staging_thread_cancel_after_the_copy_discards_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """What ``release create`` does when a check after the copy fails: nothing staged stays behind."""
+    from trainmaster.store import StagingThread, Store
+
+    source = tmp_path / "app.bin"
+    source.write_bytes(os.urandom(1 << 20))
+    store = Store(tmp_path / "store")
+    staging = StagingThread(store, [(source, None)])
+    (staged,) = staging.result()
+    assert staged.tmp_path.is_file()
+    staging.cancel()
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
