@@ -13,6 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.interfaces import DeployOutcome
+from trainmaster.remote_target import RemoteTarget
 from trainmaster_awx._manifest import extra_vars
 from trainmaster_awx._settings import Settings, client_for
 from trainmaster_awx._template import Template, check_launch, find_template
@@ -20,7 +21,6 @@ from trainmaster_awx._wait import FINAL, cancel, job_status, ui_link, wait_for_j
 from trainmaster_awx.client import AwxClient
 
 if TYPE_CHECKING:
-    from trainmaster.config.model import Config, Environment
     from trainmaster.interfaces import Approval, DeployJob
     from trainmaster.model import Release
 
@@ -29,19 +29,14 @@ __all__ = ["AwxTarget", "recent_runs"]
 _RECENT = 50  # jobs of the template looked at when adopting or recovering a launch
 
 
-class AwxTarget:
+class AwxTarget(RemoteTarget):
     """Deploys one trainmaster environment through an AWX template."""
 
+    settings_class = Settings  # exit 2 offline: template, secret variables
+    settings: Settings
     whole_environment = ("AWX runs one job over the whole inventory (or limit) of a template",
                          "set `serial` in the playbook, or a `limit` per environment")
-    """Deploys a whole environment in one job: ``instances``/``strategy`` are refused (exit 2)."""
-
-    def __init__(self, config: Config, environment: Environment, environ: dict[str, str] | None = None) -> None:
-        self.config = config
-        self.environment = environment
-        self.settings = Settings.resolve(config, environment)  # exit 2 offline: template, secret variables
-        self.environ = environ
-        self._template: Template | None = None  # read by preflight, kept for deploy
+    _template: Template | None = None  # read by preflight, kept for deploy
 
     @property
     def client(self) -> AwxClient:
@@ -52,9 +47,6 @@ class AwxTarget:
         from trainmaster_awx._approve import approve
 
         return approve(approval, release, self.environment, self.config)
-
-    def validate(self) -> None:
-        """Offline checks happened when the target was built (``Settings.resolve``)."""
 
     def validate_remote(self) -> None:
         """The template exists and accepts the manifest, the variables, the inventory and the limit."""

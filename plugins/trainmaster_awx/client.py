@@ -40,9 +40,6 @@ class AwxNotFound(AwxApiError):
 class AwxRules(Rules):
     """AWX's quirks for :class:`~trainmaster.http.HttpClient`: typed errors with AWX's own words."""
 
-    def __init__(self, server: str, token_source: str, token: str) -> None:
-        super().__init__(f"the AWX controller at {server}", secrets=[token], server=server, credential=token_source)
-
     def error(self, response: requests.Response, call: Call) -> Exception:
         body = self.body(response)
         says = ""
@@ -89,7 +86,8 @@ class AwxClient(HttpBacked):
         self.http = HttpClient(
             session=session or new_session(timeout=timeout, headers={"Authorization": f"Bearer {token}"}),
             policy=RetryPolicy(attempts=max(1, max_attempts), base=0.5, budget=retry_budget, sleep=sleep),
-            rules=AwxRules(self.server, token_source, token), timeout=timeout)
+            rules=AwxRules(f"the AWX controller at {self.server}", secrets=[token], server=self.server,
+                           credential=token_source), timeout=timeout)
 
     def __repr__(self) -> str:
         return f"AwxClient({self.server!r}, token from {self._token_source})"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from trainmaster_azure import _remote
 from trainmaster_azure._remote import Remote
 from trainmaster_azure._settings import Settings
 
@@ -21,7 +20,7 @@ def approve(approval: Approval, release: Release, environment: Environment, conf
     from trainmaster_azure._target import pending_approvals
 
     s = Settings.resolve(config, environment)
-    remote = Remote(s, _remote.connect(s))  # checks the extra first
+    remote = Remote.open(s)  # checks the extra first
     from azure.devops.v7_1.release.models import ReleaseApproval
 
     match, _ = remote.find(release, pinned_build(release, os.environ))

@@ -75,7 +75,7 @@ class AzureLedger:
     def remote(self) -> Remote:
         if self._remote is None:
             s = Settings.resolve(self.config, None, self.environ)
-            self._remote = Remote(s, _remote.connect(s, self.environ, self.http))
+            self._remote = Remote.open(s, self.environ, self.http)
         return self._remote
 
     def anchors(self, environments: list[str]) -> Iterator[tuple[str, object]]:

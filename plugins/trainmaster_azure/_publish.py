@@ -155,7 +155,7 @@ class AzurePublisher:
 
     def _remote(self, config: Config) -> Remote:
         s = Settings.resolve(config, None, self.environ)
-        return Remote(s, _remote.connect(s, self.environ, self.http))
+        return Remote.open(s, self.environ, self.http)
 
     def _result(self, state: Literal["created", "exists"], remote_release: Any, detail: str = "") -> PublishResult:
         return PublishResult(

@@ -130,6 +130,12 @@ class Remote:
         self.client = client
         self.shared = _SHARED.setdefault((s.organization, s.project, str(s.definition)), {})
 
+    @classmethod
+    def open(cls, s: Settings, environ: Mapping[str, str] | None = None,
+             http: Mapping[str, Any] | None = None) -> Remote:
+        """``s``'s release definition through a new client (:func:`connect`: the extra, then the token)."""
+        return cls(s, connect(s, environ, http))
+
     def definition(self) -> Any:
         if self.shared.get("definition") is not None:
             return self.shared["definition"]

@@ -64,8 +64,7 @@ class AzureTarget:
         return Settings.resolve(self.config, self.environment, self.environ)
 
     def _remote(self) -> Remote:
-        s = self._settings()
-        return Remote(s, _remote.connect(s, self.environ, self.http))
+        return Remote.open(self._settings(), self.environ, self.http)
 
     def approve(self, approval: Approval, release: Release) -> str:
         """``Target.approve``: carry a counted approval into the stage's pending pre-deployment approval."""

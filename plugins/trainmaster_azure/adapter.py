@@ -9,43 +9,21 @@ extra is reported only when an Azure environment is used.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from trainmaster.hookspecs import hookimpl
-from trainmaster.plugins import lazy
+from trainmaster.plugins import lazy_hook, schema_hook
 
 if TYPE_CHECKING:
-    from trainmaster.interfaces import (
-        CIContext,
-        LedgerFactory,
-        PublisherFactory,
-        TargetFactory,
-    )
+    from trainmaster.interfaces import CIContext
 
 NAME = "azure-devops"
 
-
-@hookimpl
-def register_targets(register: Callable[[str, TargetFactory], None]) -> None:
-    register(NAME, lazy("trainmaster_azure._target:AzureTarget"))
-
-
-@hookimpl
-def register_ledgers(register: Callable[[str, LedgerFactory], None]) -> None:
-    register(NAME, lazy("trainmaster_azure._ledger:AzureLedger"))
-
-
-@hookimpl
-def register_publishers(register: Callable[[str, PublisherFactory], None]) -> None:
-    register(NAME, lazy("trainmaster_azure._publish:AzurePublisher", with_arguments=False))
-
-
-@hookimpl
-def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
-    from trainmaster_azure._schema import SCHEMA
-
-    register(NAME, SCHEMA)
+register_targets = lazy_hook(NAME, "trainmaster_azure._target:AzureTarget")
+register_ledgers = lazy_hook(NAME, "trainmaster_azure._ledger:AzureLedger")
+register_publishers = lazy_hook(NAME, "trainmaster_azure._publish:AzurePublisher", with_arguments=False)
+register_config_schema = schema_hook(NAME, "trainmaster_azure._schema:SCHEMA")
 
 
 @hookimpl

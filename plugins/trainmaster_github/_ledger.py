@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from trainmaster.errors import ConfigError
 from trainmaster.interfaces import Deployment, DeploymentStatus, Release
 from trainmaster.model import remote_timestamp
-from trainmaster_github._settings import Settings
+from trainmaster_github._settings import GitHubBound, Settings
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -129,24 +129,14 @@ def check_reviewers(client: GitHubClient, settings: Settings, environment: Envir
         )
 
 
-class GitHubLedger:
+class GitHubLedger(GitHubBound):
     """Answers the train's questions from GitHub Deployments: nothing has to survive between jobs."""
 
-    def __init__(
-        self,
-        config: Config,
-        local: Any = None,
-        environ: Mapping[str, str] | None = None,
-        scan: int = 100,
-        **client_kw: Any,
-    ) -> None:
-        self.config = config
+    def __init__(self, config: Config, local: Any = None, environ: Mapping[str, str] | None = None, scan: int = 100,
+                 **client_kw: Any) -> None:
+        super().__init__(config, None, environ, client_kw)
         self.local = local
-        self.environ = environ
-        self.client_kw = client_kw
         self.scan = scan
-        self.settings = Settings.resolve(config, None, environ)
-        self._client: GitHubClient | None = None
         self._states: dict[int, tuple[str, dict[str, Any] | None]] = {}
         self._lists: dict[tuple[str | None, str | None], list[dict[str, Any]]] = {}
         self._seen = _writes[0]
@@ -157,12 +147,6 @@ class GitHubLedger:
             self._states.clear()
             self._lists.clear()
             self._seen = _writes[0]
-
-    @property
-    def client(self) -> GitHubClient:
-        if self._client is None:
-            self._client = self.settings.client(self.environ, **self.client_kw)
-        return self._client
 
     def approvals_enforced_remotely(self, environment: Environment | str) -> bool:
         """True for ``target: github``: the GitHub environment's required reviewers hold the job.

@@ -120,6 +120,29 @@ def _check_top_level_only(env: Environment, top: Mapping[str, Any], merged: Sett
             )
 
 
+class GitHubBound:
+    """What the GitHub target and ledger share: the settings they resolve and their one client.
+
+    ``environment`` is ``None`` for the ledger (the top-level block). The client is made on first
+    use, so a command that calls nothing on GitHub needs no token; ``client_kw`` go to
+    :class:`~trainmaster_github.client.GitHubClient` (tests inject a ``policy`` that records sleeps).
+    """
+
+    def __init__(self, config: Config, environment: Environment | None, environ: Mapping[str, str] | None,
+                 client_kw: dict[str, Any]) -> None:
+        self.config = config
+        self.environ = environ
+        self.client_kw = client_kw
+        self.settings = Settings.resolve(config, environment, environ)
+        self._client: GitHubClient | None = None
+
+    @property
+    def client(self) -> GitHubClient:
+        if self._client is None:
+            self._client = self.settings.client(self.environ, **self.client_kw)
+        return self._client
+
+
 _warned: set[str] = set()
 
 

@@ -37,7 +37,7 @@ from trainmaster_github._ledger import (
     note_write,
     state_of,
 )
-from trainmaster_github._settings import Settings, warn_if_local_ledger
+from trainmaster_github._settings import GitHubBound, warn_if_local_ledger
 
 if TYPE_CHECKING:
     from trainmaster.config.model import Config, Environment
@@ -50,29 +50,15 @@ LATE_LOOKUPS = 5
 """Lookups (with the client's backoff) for a create whose answer did not come, before it is sent again."""
 
 
-class GitHubTarget:
+class GitHubTarget(GitHubBound):
     """Records each deploy as a GitHub Deployment and runs the environment's commands in the job."""
 
-    def __init__(
-        self,
-        config: Config,
-        environment: Environment,
-        environ: Mapping[str, str] | None = None,
-        **client_kw: Any,
-    ) -> None:
-        self.config = config
+    def __init__(self, config: Config, environment: Environment, environ: Mapping[str, str] | None = None,
+                 **client_kw: Any) -> None:
+        super().__init__(config, environment, environ, client_kw)
         self.environment = environment
-        self.environ = environ
-        self.client_kw = client_kw
-        self.settings = Settings.resolve(config, environment, environ)
-        self._client: GitHubClient | None = None
         self._listed: tuple[str, list[dict[str, Any]]] | None = None  # (tag, deployments) read by preflight
         self._resent = False  # the create was sent again after its answer did not come
-
-    def _gh(self) -> GitHubClient:
-        if self._client is None:
-            self._client = self.settings.client(self.environ, **self.client_kw)
-        return self._client
 
     def preflight(self, release: Release) -> None:
         """The token works: list this release's deployments to the environment (exit 2 on a rejected token).
@@ -81,7 +67,7 @@ class GitHubTarget:
         so it is kept for it: the check costs no request.
         """
         tag = self.settings.tag(release.version)
-        self._listed = (tag, list(deployments(self._gh(), self.settings.environment, tag, limit=30)))
+        self._listed = (tag, list(deployments(self.client, self.settings.environment, tag, limit=30)))
 
     def _approvals_on_github(self) -> bool:
         """With ``ledger: github`` the environment's approvals are GitHub's required reviewers."""
@@ -94,12 +80,12 @@ class GitHubTarget:
         """
         warn_if_local_ledger(self.config, self.environ)
         if self._approvals_on_github():
-            check_reviewers(self.settings.client(self.environ, **self.client_kw), self.settings, self.environment)
+            check_reviewers(self.client, self.settings, self.environment)
 
     def deploy(self, job: DeployJob) -> DeployOutcome:
         """Create (or resume) the Deployment, post ``in_progress``, run the steps, post the final status."""
         warn_if_local_ledger(self.config, self.environ)
-        client = self._gh()
+        client = self.client
         if self._approvals_on_github():  # the core's gate left the approvals to GitHub: make sure it has them
             check_reviewers(client, self.settings, self.environment)
         run_url = _run_url(self.environ, job)

@@ -11,16 +11,21 @@ Nothing heavy is imported here: ``requests`` is loaded only when GitHub is calle
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from trainmaster.hookspecs import hookimpl
-from trainmaster.plugins import lazy
+from trainmaster.plugins import lazy_hook, schema_hook
 
 if TYPE_CHECKING:
-    from trainmaster.interfaces import CIContext, LedgerFactory, PublisherFactory, TargetFactory
+    from trainmaster.interfaces import CIContext
 
 NAME = "github"
+
+register_config_schema = schema_hook(NAME, "trainmaster_github._schema:SCHEMA")
+register_publishers = lazy_hook(NAME, "trainmaster_github._publish:GitHubPublisher", with_arguments=False)
+register_targets = lazy_hook(NAME, "trainmaster_github._target:GitHubTarget")
+register_ledgers = lazy_hook(NAME, "trainmaster_github._ledger:GitHubLedger")
 
 
 @hookimpl
@@ -29,25 +34,3 @@ def ci_context(environ: Mapping[str, str]) -> CIContext | None:
     from trainmaster_github.context import GitHubActionsContext, is_github_actions
 
     return GitHubActionsContext(environ) if is_github_actions(environ) else None
-
-
-@hookimpl
-def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
-    from trainmaster_github._schema import SCHEMA
-
-    register(NAME, SCHEMA)
-
-
-@hookimpl
-def register_publishers(register: Callable[[str, PublisherFactory], None]) -> None:
-    register(NAME, lazy("trainmaster_github._publish:GitHubPublisher", with_arguments=False))
-
-
-@hookimpl
-def register_targets(register: Callable[[str, TargetFactory], None]) -> None:
-    register(NAME, lazy("trainmaster_github._target:GitHubTarget"))
-
-
-@hookimpl
-def register_ledgers(register: Callable[[str, LedgerFactory], None]) -> None:
-    register(NAME, lazy("trainmaster_github._ledger:GitHubLedger"))

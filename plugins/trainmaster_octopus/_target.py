@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import InvalidInput
 from trainmaster.interfaces import DeployOutcome
+from trainmaster.remote_target import RemoteTarget
 from trainmaster_octopus._lifecycle import check_train
 from trainmaster_octopus._multipart import file_hashes
 from trainmaster_octopus._publish import OctopusPublisher, feed_files_unwrapped, groups
@@ -33,7 +34,6 @@ from trainmaster_octopus._wait import TaskOutcome, task_status, wait_for_tasks
 from trainmaster_octopus._wrap import wrapper_sha1
 
 if TYPE_CHECKING:
-    from trainmaster.config.model import Config, Environment
     from trainmaster.interfaces import DeployJob, RunbookJob
     from trainmaster.model import Release
 
@@ -55,20 +55,13 @@ def _progress_line() -> Callable[[str], None]:
     return show
 
 
-class OctopusTarget:
+class OctopusTarget(RemoteTarget):
     """Deploys to one trainmaster environment through Octopus."""
 
+    settings_class = Settings
+    settings: Settings
     whole_environment = ("Octopus deploys to every machine of its environment in one task",
                          "use a rolling window in the Octopus project's process instead")
-    """Deploys a whole environment in one job: ``instances``/``strategy`` are refused (exit 2)."""
-
-    def __init__(
-        self, config: Config, environment: Environment, environ: dict[str, str] | None = None
-    ) -> None:
-        self.config = config
-        self.environment = environment
-        self.settings = Settings.resolve(config, environment)
-        self.environ = environ
 
     @property
     def octo(self) -> Octopus:

@@ -68,9 +68,6 @@ class OctopusNotFound(OctopusApiError):
 class OctopusRules(Rules):
     """Octopus's quirks for :class:`~trainmaster.http.HttpClient`: typed errors, 503 not applied."""
 
-    def __init__(self, server: str, auth_name: str, secret: str) -> None:
-        super().__init__(f"Octopus at {server}", secrets=[secret], server=server, credential=auth_name)
-
     def classify(self, response: requests.Response, attempt: int) -> Retry | None:
         verdict = super().classify(response, attempt)
         if verdict is not None and response.status_code == 503:  # refused before any work was done
@@ -156,7 +153,8 @@ class OctopusClient(HttpBacked):
         self.http = HttpClient(
             session=session,
             policy=RetryPolicy(attempts=max(1, max_attempts), base=0.5, budget=retry_budget, sleep=sleep),
-            rules=OctopusRules(base, self._auth_name, api_key or access_token or ""),
+            rules=OctopusRules(f"Octopus at {base}", secrets=[api_key or access_token or ""], server=base,
+                               credential=self._auth_name),
             timeout=timeout,
         )
         self.cache: dict[str, Any] = {}

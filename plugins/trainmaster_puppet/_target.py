@@ -14,13 +14,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from trainmaster.interfaces import DeployOutcome
+from trainmaster.remote_target import RemoteTarget
 from trainmaster_puppet._jobs import KINDS, Kind, recent, wait
 from trainmaster_puppet._manifest import describe
 from trainmaster_puppet._settings import Settings, client_for
 from trainmaster_puppet.client import PuppetClient
 
 if TYPE_CHECKING:
-    from trainmaster.config.model import Config, Environment
     from trainmaster.interfaces import DeployJob
     from trainmaster.model import Release
 
@@ -29,27 +29,23 @@ __all__ = ["PuppetTarget"]
 _CODE_DEPLOY_TIMEOUT = (10.0, 900.0)  # wait: true answers once file sync reached every compiler
 
 
-class PuppetTarget:
+class PuppetTarget(RemoteTarget):
     """Deploys one trainmaster environment through Puppet Enterprise."""
 
+    settings_class = Settings  # exit 2 offline: scope, CA file, secrets
+    settings: Settings
     whole_environment = ("the Puppet orchestrator runs its whole scope in one job",
                          "use the orchestrator's concurrency or one environment per node group")
-    """Deploys a whole environment in one job: ``instances``/``strategy`` are refused (exit 2)."""
+    _recent: list[dict[str, Any]] | None = None  # read by preflight, kept for deploy
 
-    def __init__(self, config: Config, environment: Environment, environ: dict[str, str] | None = None) -> None:
-        self.config = config
-        self.environment = environment
-        self.settings = Settings.resolve(config, environment)  # exit 2 offline: scope, CA file, secrets
-        self.environ = environ
-        self.kind: Kind = KINDS["plan" if self.settings.plan else "job"]
-        self._recent: list[dict[str, Any]] | None = None  # read by preflight, kept for deploy
+    @property
+    def kind(self) -> Kind:
+        """An orchestrator job (``command/deploy``), or a plan job when ``plan`` is set."""
+        return KINDS["plan" if self.settings.plan else "job"]
 
     @property
     def client(self) -> PuppetClient:
         return client_for(self.settings, self.environ)
-
-    def validate(self) -> None:
-        """Offline checks happened when the target was built (``Settings.resolve``)."""
 
     def validate_remote(self) -> None:
         """The token is accepted, and the node group of the scope exists."""

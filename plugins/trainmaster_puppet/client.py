@@ -47,9 +47,6 @@ class PuppetNotFound(PuppetApiError):
 class PuppetRules(Rules):
     """Puppet Enterprise's quirks: typed errors carrying PE's ``kind`` and ``msg``."""
 
-    def __init__(self, server: str, token_source: str, token: str) -> None:
-        super().__init__(f"Puppet Enterprise at {server}", secrets=[token], server=server, credential=token_source)
-
     def error(self, response: requests.Response, call: Call) -> Exception:
         body = self.body(response)
         kind = str(body.get("kind") or "") if isinstance(body, dict) else ""
@@ -108,7 +105,8 @@ class PuppetClient(HttpBacked):
         self.http = HttpClient(session=session,
                                policy=RetryPolicy(attempts=max(1, max_attempts), base=0.5, budget=retry_budget,
                                                   sleep=sleep),
-                               rules=PuppetRules(self.server, token_source, token), timeout=timeout)
+                               rules=PuppetRules(f"Puppet Enterprise at {self.server}", secrets=[token],
+                                                 server=self.server, credential=token_source), timeout=timeout)
 
     def __repr__(self) -> str:
         return f"PuppetClient({self.server!r}, token from {self._token_source})"

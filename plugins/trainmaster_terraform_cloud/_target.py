@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainmaster.errors import ConfigError
 from trainmaster.interfaces import DeployOutcome
+from trainmaster.remote_target import RemoteTarget
 from trainmaster_terraform_cloud._config_version import ensure_configuration_version, workspace
 from trainmaster_terraform_cloud._runs import (
     FINAL,
@@ -28,7 +29,6 @@ from trainmaster_terraform_cloud._settings import Settings, refuse_secrets
 from trainmaster_terraform_cloud.client import TfcClient
 
 if TYPE_CHECKING:
-    from trainmaster.config.model import Config, Environment
     from trainmaster.interfaces import Approval, DeployJob, PackagePlan, Release
 
 __all__ = ["TerraformCloudTarget", "terraform_package"]
@@ -49,19 +49,14 @@ def terraform_package(settings: Settings, plan: list[PackagePlan]) -> PackagePla
     return found[0]
 
 
-class TerraformCloudTarget:
+class TerraformCloudTarget(RemoteTarget):
     """Deploys one trainmaster environment through its HCP Terraform workspace."""
 
+    settings_class = Settings
+    settings: Settings
     whole_environment = ("one HCP Terraform run applies the whole workspace",
                          "use one workspace per environment")
-    """Deploys a whole environment in one job: ``instances``/``strategy`` are refused (exit 2)."""
-
-    def __init__(self, config: Config, environment: Environment, environ: dict[str, str] | None = None) -> None:
-        self.config = config
-        self.environment = environment
-        self.settings = Settings.resolve(config, environment)
-        self.environ = environ
-        self._ws: dict[str, Any] | None = None  # read by preflight, kept for deploy
+    _ws: dict[str, Any] | None = None  # read by preflight, kept for deploy
 
     def client(self) -> TfcClient:
         return self.settings.client(self.environ)

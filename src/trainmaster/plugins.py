@@ -339,15 +339,31 @@ def lazy(path: str, *, with_arguments: bool = True) -> Callable[..., Any]:
     return factory
 
 
-def target_hooks(block: str, schema: str, target: str, name: str | None = None) -> tuple[Any, Any]:
-    """The two hook implementations of an adapter that adds one settings block and one target.
+def lazy_hook(name: str, path: str, *, with_arguments: bool = True, doc: str = "") -> Any:
+    """A ``register_targets``/``register_ledgers``/``register_publishers`` hook implementation
+    that registers ``lazy(path)`` (see :func:`lazy`) as ``name``. In the adapter module::
 
-    ``schema`` is ``"module:attribute"`` of the block's JSON Schema (a module that imports nothing
-    heavy), ``target`` the ``"module:Class"`` of the target (imported on first use, see
-    :func:`lazy`), ``name`` the target's name (default: ``block``). In the adapter module::
+        register_targets = lazy_hook("acme", "acme_plugin._target:AcmeTarget")
 
-        register_config_schema, register_targets = target_hooks(
-            "awx", "trainmaster_awx._schema:SCHEMA", "trainmaster_awx._target:AwxTarget")
+    pluggy matches the implementation by the module attribute it is assigned to.
+    """
+    from trainmaster.hookspecs import hookimpl
+
+    @hookimpl
+    def register_one(register: Callable[[str, Any], None]) -> None:
+        register(name, lazy(path, with_arguments=with_arguments))
+
+    register_one.__doc__ = doc or f"``{name}``: ``{path}``."
+    return register_one
+
+
+def schema_hook(block: str, schema: str) -> Any:
+    """The ``register_config_schema`` hook implementation of the settings block ``block``.
+
+    ``schema`` is ``"module:attribute"`` of the block's JSON Schema, a module that imports
+    nothing heavy (imported when the hook is called)::
+
+        register_config_schema = schema_hook("acme", "acme_plugin._schema:SCHEMA")
     """
     from trainmaster.hookspecs import hookimpl
 
@@ -357,13 +373,21 @@ def target_hooks(block: str, schema: str, target: str, name: str | None = None) 
     def register_config_schema(register: Callable[[str, dict[str, Any]], None]) -> None:
         register(block, getattr(importlib.import_module(module_name), attribute))
 
-    @hookimpl
-    def register_targets(register: Callable[[str, Any], None]) -> None:
-        register(name or block, lazy(target))
-
     register_config_schema.__doc__ = f"The ``{block}:`` settings block."
-    register_targets.__doc__ = f"Target ``{name or block}``."
-    return register_config_schema, register_targets
+    return register_config_schema
+
+
+def target_hooks(block: str, schema: str, target: str, name: str | None = None) -> tuple[Any, Any]:
+    """The two hook implementations of an adapter that adds one settings block and one target.
+
+    ``schema`` is as for :func:`schema_hook`, ``target`` the ``"module:Class"`` of the target
+    (imported on first use, see :func:`lazy`), ``name`` the target's name (default: ``block``).
+    In the adapter module::
+
+        register_config_schema, register_targets = target_hooks(
+            "awx", "trainmaster_awx._schema:SCHEMA", "trainmaster_awx._target:AwxTarget")
+    """
+    return schema_hook(block, schema), lazy_hook(name or block, target, doc=f"Target ``{name or block}``.")
 
 
 def each_plugin(pm: pluggy.PluginManager, hook: str) -> Iterator[tuple[str, Callable[..., Any]]]:
