@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.project import BASIC_CONFIG, SECRET, Project
+from tests.support.project import BASIC_CONFIG, SECRET, Project, copy_project
 
 Setup = Callable[[Project], list[str]]
 
@@ -128,9 +128,10 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_attack_is_refused_and_changes_nothing(project: Project, case: Case) -> None:
-    if case.released:
-        project.ok("release", "create", "1.0.0")
+def test_attack_is_refused_and_changes_nothing(project: Project, case: Case,
+                                              project_template: Callable[..., Project]) -> None:
+    if case.released:  # created once by the real CLI, copied for each case
+        copy_project(project_template(("release", "create", "1.0.0")), project)
     before = project.snapshot()
     args = case.setup(project)
     result = project.run(*args, env=case.env, timeout=30)
