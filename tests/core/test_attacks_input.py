@@ -401,6 +401,7 @@ def test_a_live_release_create_keeps_its_temp_file(project: Project) -> None:
         fh.write(b"healthy\n")
         fh.truncate(1 << 30)
     project.write("trainmaster.yaml", BASIC_CONFIG.replace("app: build/app.bin", "app: build/big.bin"))
+    project.ok("status")  # the ledger exists: the create, paused below, is not in the middle of making it
     proc = subprocess.Popen([sys.executable, "-m", "trainmaster", "release", "create", "1.0.0"],
                             cwd=project.root, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     tmp = project.state / "store" / "tmp"
