@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from tests.support.project import BASIC_CONFIG, Project
+from tests.support.project import BASIC_CONFIG, Project, copy_project
 
 BAD_ARGS = [
     (("release", "create", "../x"), "not a SemVer 2.0 version"),
@@ -45,9 +47,9 @@ BAD_CONFIGS = [
 
 
 @pytest.fixture
-def seeded(project: Project) -> Project:
-    project.ok("release", "create", "1.0.0")
-    project.ok("deploy", "1.0.0", "--to", "dev")
+def seeded(project: Project, project_template: Callable[..., Project]) -> Project:
+    """1.0.0 created and deployed to dev (by the real CLI once per worker, copied for each test)."""
+    copy_project(project_template(("release", "create", "1.0.0"), ("deploy", "1.0.0", "--to", "dev")), project)
     return project
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 from typing import Any
@@ -68,7 +69,17 @@ def _data(text: str) -> Any:
 
 
 def _validator(plugins: dict[str, dict[str, Any]] | None = None) -> jsonschema.Draft202012Validator:
+    if plugins is None:
+        return _base_validator()
     schema = config_schema(plugins)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@functools.cache
+def _base_validator() -> jsonschema.Draft202012Validator:
+    """The core schema's validator, checked and built once (validating changes nothing in it)."""
+    schema = config_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from tests.support.project import Project
+from tests.support.project import Project, copy_project
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schemas" / "error.schema.json").read_text())
 
@@ -28,10 +29,10 @@ def _error(result: object, code: int) -> dict:  # type: ignore[type-arg]
     (("deploy", "1.0.0", "--to", "prod", "--json"), 3, "refused", "approval"),
 ])
 def test_a_failure_is_one_json_error_object(project: Project, args: tuple[str, ...], code: int, kind: str | None,
-                                             says: str) -> None:
-    project.ok("release", "create", "1.0.0")
-    project.ok("deploy", "1.0.0", "--to", "dev")
-    project.ok("promote", "--from", "dev", "--to", "test")
+                                             says: str, project_template: Callable[..., Project]) -> None:
+    # 1.0.0 created, deployed to dev and promoted to test by the real CLI once, copied for each case
+    copy_project(project_template(("release", "create", "1.0.0"), ("deploy", "1.0.0", "--to", "dev"),
+                                  ("promote", "--from", "dev", "--to", "test")), project)
     error = _error(project.run(*args), code)
     assert kind is None or error["kind"] == kind, error
     assert says in error["message"], error

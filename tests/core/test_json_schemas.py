@@ -8,6 +8,7 @@ and a gc); each output is checked against ``docs/schemas/<command>.schema.json``
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -52,6 +53,7 @@ def schema_name(command: str) -> str:
     return command.replace(" ", "-")
 
 
+@functools.cache  # checked and built once per schema: validating changes nothing in it
 def validator(name: str) -> jsonschema.protocols.Validator:
     schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
     cls = jsonschema.validators.validator_for(schema)

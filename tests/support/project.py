@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -100,6 +101,16 @@ class Project:
                 if path.is_file():
                     files[str(path.relative_to(store))] = hashlib.sha256(path.read_bytes()).hexdigest()
         return {"tables": tables, "store": files}
+
+
+def copy_project(template: Project, project: Project) -> None:
+    """Make ``project`` what ``template`` is: its files, ledger, store and key, and the ``$DEST`` folder
+    (``servers`` beside the project) its deployments wrote. Nothing in a project's state names its own
+    folder, so the copy is the state the same commands would have left in ``project``."""
+    shutil.copytree(template.root, project.root, dirs_exist_ok=True)
+    servers = template.root.parent / "servers"
+    if servers.exists():
+        shutil.copytree(servers, project.root.parent / "servers", dirs_exist_ok=True)
 
 
 def base_env(tmp: Path) -> dict[str, str]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 
-from pytfe import TFEClient, TFEConfig
-from pytfe.models import ConfigurationVersion, ConfigurationVersionCreateOptions, RunCreateOptions, Workspace
-
 from tests.terraform_cloud.conftest import config_archive
 
 
 def test_pytfe_uploads_a_configuration_creates_and_reads_runs(terraform_cloud_fake):
+    # imported here: its ~470 pydantic models take over a second to build, in the one worker that runs this test
+    # rather than in every pytest-xdist worker at collection
+    from pytfe import TFEClient, TFEConfig
+    from pytfe.models import ConfigurationVersion, ConfigurationVersionCreateOptions, RunCreateOptions, Workspace
+
     fake = terraform_cloud_fake
     client = TFEClient(TFEConfig(address=fake.url, token=fake.token, http2=False, max_retries=0))
     ws = client.workspaces.read("dev", organization="acme")
