@@ -1,0 +1,146 @@
+"""The release duties' decisions in-process: sign-off across a stage, metric bounds, gate sampling."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.decisions import config, env, finished, make_release
+from trainmaster.builtin.sqlite import LocalLedgerView
+from trainmaster.config.model import Config, Gate, Gates, MetricBound
+from trainmaster.duty_records import record_signoff
+from trainmaster.ledger import SqliteLedger
+from trainmaster.model import Release
+from trainmaster.quality_gates import GateResult, check_body, json_path, wait_for_gates
+from trainmaster.signoff import check_signoffs
+from trainmaster.verify import evaluate, regress_limit
+
+T0 = dt.datetime(2025, 6, 2, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[SqliteLedger]:
+    led = SqliteLedger(tmp_path / "state" / "ledger.db")
+    yield led
+    led.close()
+
+
+# -- sign-off --------------------------------------------------------------------------------------------------
+
+REGIONS = """\
+train:
+  - stage: regions
+    require: {require}
+    environments:
+      - {{name: eu, signoff: {{count: {count}, from: [alice, carol]}}}}
+      - {{name: us}}
+  - name: prod
+"""
+
+
+def signoff_gate(cfg: Config, release: Release, ledger: SqliteLedger) -> str | None:
+    return check_signoffs(cfg, env(cfg, "prod"), release, LocalLedgerView(cfg, ledger), ledger)
+
+
+def sign(ledger: SqliteLedger, release: Release, actor: str, environment: str = "eu") -> None:
+    assert record_signoff(ledger, release.id, release.version, environment, actor, "", True)
+
+
+def test_require_any_is_not_met_by_an_environment_the_release_never_reached(tmp_path: Path,
+                                                                            ledger: SqliteLedger) -> None:
+    cfg = config(tmp_path, REGIONS.format(require="any", count=1))
+    release = make_release(ledger)
+    finished(ledger, release, "eu", T0)  # us needs no sign-off, but the release is not there
+    assert signoff_gate(cfg, release, ledger) == (
+        "1.0.0 needs 1 sign-off(s) from alice, carol in eu before it may leave it, has 0: "
+        "run `trainmaster signoff 1.0.0 --env eu`")
+    sign(ledger, release, "alice")
+    assert signoff_gate(cfg, release, ledger) is None
+
+
+def test_require_any_is_met_by_one_environment_that_needs_no_sign_off(tmp_path: Path, ledger: SqliteLedger) -> None:
+    cfg = config(tmp_path, REGIONS.format(require="any", count=1))
+    release = make_release(ledger)
+    finished(ledger, release, "eu", T0)
+    finished(ledger, release, "us", T0)
+    assert signoff_gate(cfg, release, ledger) is None
+    every = config(tmp_path, REGIONS.format(require="all", count=1))
+    assert signoff_gate(every, release, ledger) is not None
+
+
+def test_sign_offs_reach_their_count_exactly(tmp_path: Path, ledger: SqliteLedger) -> None:
+    cfg = config(tmp_path, REGIONS.format(require="all", count=2))
+    release = make_release(ledger)
+    finished(ledger, release, "eu", T0)
+    finished(ledger, release, "us", T0)
+    sign(ledger, release, "alice")
+    gate = signoff_gate(cfg, release, ledger)
+    assert gate is not None and "needs 2 sign-off(s) from alice, carol in eu" in gate and "has 1" in gate
+    sign(ledger, release, "carol")
+    assert signoff_gate(cfg, release, ledger) is None
+
+
+# -- performance verification ------------------------------------------------------------------------------------
+
+
+def test_a_metric_with_both_bounds_regresses_upwards() -> None:
+    both = MetricBound(min=10, max=500, regress=0.10, relative=True)
+    assert regress_limit(both, 200) == pytest.approx(220)
+    results = evaluate((("latency", both),), {"latency": 150}, {"latency": 200})  # better: lower
+    assert results[0].ok, results
+    assert not evaluate((("latency", both),), {"latency": 221}, {"latency": 200})[0].ok
+
+
+def test_a_relative_regress_of_a_negative_baseline_allows_its_magnitude() -> None:
+    score = MetricBound(max=100, regress=0.5, relative=True)
+    assert regress_limit(score, -10) == pytest.approx(-5)
+    assert evaluate((("score", score),), {"score": -6}, {"score": -10})[0].ok
+    assert not evaluate((("score", score),), {"score": -4}, {"score": -10})[0].ok
+
+
+def test_the_absolute_bounds_are_inclusive() -> None:
+    bounds = (("p95_ms", MetricBound(max=300)), ("rps", MetricBound(min=100)))
+    assert all(r.ok for r in evaluate(bounds, {"p95_ms": 300, "rps": 100}, None))
+    assert [r.ok for r in evaluate(bounds, {"p95_ms": 300.5, "rps": 99.5}, None)] == [False, False]
+
+
+def test_the_regress_bound_is_inclusive_in_both_directions() -> None:
+    up = (("p95_ms", MetricBound(max=1000, regress=20)),)
+    assert evaluate(up, {"p95_ms": 220}, {"p95_ms": 200})[0].ok
+    down = (("rps", MetricBound(min=1, regress=20)),)
+    assert evaluate(down, {"rps": 180}, {"rps": 200})[0].ok
+    assert evaluate(down, {"rps": 900}, {"rps": 200})[0].ok  # more throughput is never a regression
+
+
+# -- quality gates ---------------------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_sample_at_exactly_the_timeout_is_still_taken() -> None:
+    clock, samples = Clock(), []
+    calls = iter([False, False, True])
+    ok, _, count = wait_for_gates(Gates((Gate("a", command="a"),), every=10, timeout=20),
+                                  lambda gate: GateResult(gate.name, next(calls)), samples.append,
+                                  wait=True, clock=clock, sleep=clock.sleep)
+    assert (ok, count, clock.now) == (True, 3, 20)
+
+
+def test_json_paths_index_lists_only_within_them() -> None:
+    body = {"checks": [{"ok": True}]}
+    assert json_path(body, "checks.0.ok") is True
+    assert check_body(body, (("checks.1.ok", True),)) == "checks.1.ok is missing from the answer"
+    assert check_body({"on": 1}, (("on", True),)) == "on is 1, expected True"
+    assert check_body({"on": True}, (("on", 1),)) == "on is True, expected 1"
