@@ -40,3 +40,54 @@ def test_a_failed_rollback_is_not_rolled_back_again(tmp_path: Path) -> None:
         p.rollback()
     assert p.ran() == ["1.0.0 one", "1.1.0 two", "1.0.0 one"]
     assert p.history()[-1] == ("1.0.0", "rollback", "failed")
+
+
+def test_a_failed_redeploy_rolls_back_to_another_release(tmp_path: Path) -> None:
+    p = InProcess(tmp_path / "proj", TRAIN, defaults="on_failure: rollback\n")
+    p.release("1.0.0", "one")
+    p.release("1.1.0", "two")
+    p.deploy("1.0.0")
+    p.deploy("1.1.0")
+    (p.root / "fail-1.1.0").touch()
+    with pytest.raises(DeploymentFailed) as failed:
+        p.deploy("1.1.0", force=True)  # it succeeded here before, but it is the release that failed now
+    assert failed.value.rollback is not None and failed.value.rollback.version == "1.0.0"
+    assert p.ran()[-2:] == ["1.1.0 two", "1.0.0 one"]
+
+
+def test_a_deployment_that_queued_re_hashes_the_store_once_it_holds_the_lock(tmp_path: Path) -> None:
+    import os
+    import stat
+    import threading
+
+    from trainmaster.errors import DigestMismatch
+    from trainmaster.locks import EnvironmentLock
+
+    p = InProcess(tmp_path / "proj", "- name: dev\n  concurrency: wait\n")
+    release = p.release("1.0.0", "one")
+    app = p.app()
+    stored, queue, locks = app.store.path_for(release.packages[0].digest), app.state_dir / "queue", app.lock_dir
+    app.ledger.close()
+    errors: list[BaseException] = []
+
+    def deploy() -> None:
+        try:
+            p.deploy("1.0.0")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            errors.append(exc)
+
+    with EnvironmentLock(locks, "dev") as busy:
+        assert busy.acquire(wait=False)
+        worker = threading.Thread(target=deploy)
+        worker.start()
+        for _ in range(3000):  # until the deployment has verified the store and queued for the lock
+            if list(queue.glob("*.json")) or not worker.is_alive():
+                break
+            threading.Event().wait(0.01)
+        assert list(queue.glob("*.json")), errors
+        os.chmod(stored, stat.S_IRUSR | stat.S_IWUSR)
+        stored.write_text("tampered while it queued")
+    worker.join(60)
+    assert not worker.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], DigestMismatch), errors
+    assert p.ran() == [] and p.history() == []
