@@ -7,12 +7,18 @@ commands) in ``tmp_path``; the commands append ``<version> <content>`` to ``depl
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.decisions import InProcess
+from trainmaster import hookimpl
+from trainmaster.builtin.sqlite import LocalLedgerView
 from trainmaster.errors import DeploymentFailed, Refused
+from trainmaster.ledger import SqliteLedger
+from trainmaster.plugins import get_plugin_manager
 
 TRAIN = "- name: dev\n- name: prod\n"
 
@@ -91,3 +97,41 @@ def test_a_deployment_that_queued_re_hashes_the_store_once_it_holds_the_lock(tmp
     assert not worker.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], DigestMismatch), errors
     assert p.ran() == [] and p.history() == []
+
+
+class OtherRunner:
+    """``ledger: other-runner``: the train's questions answered from another runner's ledger file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @hookimpl
+    def register_ledgers(self, register: Any) -> None:
+        register("other-runner", lambda config, local: LocalLedgerView(config, SqliteLedger(self.path)))
+
+
+@pytest.fixture
+def other_runner(tmp_path: Path) -> Iterator[SqliteLedger]:
+    ledger = SqliteLedger(tmp_path / "other" / "ledger.db")
+    pm = get_plugin_manager()
+    pm.register(OtherRunner(ledger.path), name="other-runner")
+    try:
+        yield ledger
+    finally:
+        pm.unregister(name="other-runner")
+        ledger.close()
+
+
+def test_a_rollback_may_go_to_a_release_that_succeeded_on_another_runner(tmp_path: Path,
+                                                                        other_runner: SqliteLedger) -> None:
+    p = InProcess(tmp_path / "proj", TRAIN, top="ledger: other-runner\n")
+    one = p.release("1.0.0", "one")
+    p.release("1.1.0", "two")
+    other_runner.insert_release(one, "ci")
+    dep = other_runner.start_deployment(one, "dev", "deploy", "ci", {})
+    other_runner.finish_deployment(dep.id, "succeeded", packages={"app": "deployed"})
+    with pytest.raises(Refused, match="1.1.0 never succeeded in dev"):
+        p.rollback(to="1.1.0")
+    back = p.rollback(to="1.0.0")
+    assert (back.version, back.kind, back.status) == ("1.0.0", "rollback", "succeeded")
+    assert p.ran() == ["1.0.0 one"]
