@@ -1,0 +1,64 @@
+"""The environment lock and the queue behind it, in-process: what a holder records, how long a waiter waits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from trainmaster.locks import EnvironmentLock
+from trainmaster.waiting import queued, waiting
+
+
+def test_each_holder_sees_only_what_the_holder_before_it_recorded(tmp_path: Path) -> None:
+    first = EnvironmentLock(tmp_path, "prod")
+    assert first.acquire(wait=False)
+    first.note_deployment(7)
+    first.note_command(424242)
+    first.release()
+    second = EnvironmentLock(tmp_path, "prod")
+    assert second.acquire(wait=False)
+    assert second.previous_groups == [424242] and second.previous_token == first.token
+    assert EnvironmentLock(tmp_path, "prod").holder() == (os.getpid(), [])  # the new holder ran nothing yet
+    second.release()
+    third = EnvironmentLock(tmp_path, "prod")
+    assert third.acquire(wait=False)
+    assert third.previous_groups == [] and third.previous_token == second.token
+    third.release()
+
+
+def test_a_waiter_gives_up_after_its_timeout(tmp_path: Path) -> None:
+    holder = EnvironmentLock(tmp_path, "prod")
+    assert holder.acquire(wait=False)
+    answers: list[bool] = []
+    waiter = threading.Thread(target=lambda: answers.append(
+        EnvironmentLock(tmp_path, "prod").acquire(wait=True, timeout=0.2, poll=0.01)), daemon=True)
+    waiter.start()
+    waiter.join(30)
+    holder.release()
+    assert answers == [False]
+
+
+def test_a_queued_deployment_is_listed_while_it_waits_and_never_after(tmp_path: Path) -> None:
+    with waiting(tmp_path, "prod", "1.2.0", "alice"):
+        (note,) = queued(tmp_path)
+        assert (note["environment"], note["version"], note["actor"], note["pid"]) == ("prod", "1.2.0", "alice",
+                                                                                      os.getpid())
+    assert queued(tmp_path) == []
+    assert list((tmp_path / "queue").iterdir()) == []
+
+
+def test_the_note_of_a_process_that_died_is_dropped(tmp_path: Path) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    pid = int(gone.stdout)
+    folder = tmp_path / "queue"
+    folder.mkdir()
+    (folder / f"{pid}.json").write_text(json.dumps({"environment": "prod", "version": "1.0.0", "actor": "bob",
+                                                    "since": "2025-01-01T00:00:00.000Z", "pid": pid}))
+    with waiting(tmp_path, "prod", "1.1.0", "alice"):
+        assert [n["version"] for n in queued(tmp_path)] == ["1.1.0"]
+    assert not (folder / f"{pid}.json").exists()
