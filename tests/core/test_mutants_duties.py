@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,9 @@ from trainmaster.builtin.sqlite import LocalLedgerView
 from trainmaster.config.model import Config, Gate, Gates, MetricBound
 from trainmaster.duty_records import record_signoff
 from trainmaster.ledger import SqliteLedger
+from trainmaster.masking import Masker
 from trainmaster.model import Release
-from trainmaster.quality_gates import GateResult, check_body, json_path, wait_for_gates
+from trainmaster.quality_gates import GateResult, check_body, http_check, json_path, wait_for_gates
 from trainmaster.signoff import check_signoffs
 from trainmaster.verify import evaluate, regress_limit
 
@@ -144,3 +147,39 @@ def test_json_paths_index_lists_only_within_them() -> None:
     assert check_body(body, (("checks.1.ok", True),)) == "checks.1.ok is missing from the answer"
     assert check_body({"on": 1}, (("on", True),)) == "on is 1, expected True"
     assert check_body({"on": True}, (("on", 1),)) == "on is True, expected 1"
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """``/<status>`` answers that status with ``{"ok": true}``."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+        body = b'{"ok": true}'
+        self.send_response(int(self.path.strip("/")))
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def answers() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_http_gate_passes_only_on_the_status_it_expects(answers: str) -> None:
+    masker = Masker()
+    assert http_check(Gate("up", http=f"{answers}/200"), masker) == GateResult("up", True, "HTTP 200")
+    assert http_check(Gate("gone", http=f"{answers}/200", expect=204), masker) == GateResult(
+        "gone", False, "HTTP 200, expected 204")
+    assert http_check(Gate("down", http=f"{answers}/503", expect=503, json=(("ok", True),)), masker).ok
+    assert not http_check(Gate("up", http=f"{answers}/503"), masker).ok
