@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.decisions import config, env, finished, make_release
+from tests.support.decisions import InProcess, config, env, finished, make_release
 from trainmaster.builtin.sqlite import LocalLedgerView
 from trainmaster.config.model import Config, Gate, Gates, MetricBound
 from trainmaster.duty_records import record_signoff
+from trainmaster.errors import DeploymentFailed
 from trainmaster.ledger import SqliteLedger
 from trainmaster.masking import Masker
 from trainmaster.model import Release
@@ -183,3 +185,58 @@ def test_an_http_gate_passes_only_on_the_status_it_expects(answers: str) -> None
         "gone", False, "HTTP 200, expected 204")
     assert http_check(Gate("down", http=f"{answers}/503", expect=503, json=(("ok", True),)), masker).ok
     assert not http_check(Gate("up", http=f"{answers}/503"), masker).ok
+
+
+# -- verification in a deployment ------------------------------------------------------------------------------
+
+VERIFY = """\
+verify:
+  command: 'cp metrics-$TRAINMASTER_VERSION.json "$TRAINMASTER_METRICS"'
+  metrics: {p95_ms: {max: 300, regress: "10%"}, error_rate: {max: 0.01}}
+"""
+
+
+def _verified(tmp_path: Path) -> InProcess:
+    p = InProcess(tmp_path / "proj", "- name: dev\n", defaults=VERIFY)
+    p.release("1.0.0", "one")
+    p.release("1.1.0", "two")
+    return p
+
+
+def _metrics(p: InProcess, version: str, p95: float, error_rate: float = 0.0) -> None:
+    (p.root / f"metrics-{version}.json").write_text(json.dumps({"p95_ms": p95, "error_rate": error_rate}))
+
+
+def test_the_baseline_is_the_last_good_releases_passed_verification(tmp_path: Path) -> None:
+    p = _verified(tmp_path)
+    _metrics(p, "1.0.0", 200)
+    p.deploy("1.0.0")
+    _metrics(p, "1.0.0", 100, error_rate=0.5)  # a later, failed verification of the same release
+    with pytest.raises(DeploymentFailed) as failed:
+        p.deploy("1.0.0", force=True)
+    assert "error_rate 0.5 is above the maximum" in failed.value.deployment.reason
+    _metrics(p, "1.1.0", 215)  # within 10% of 200 (the passed one), not of 100
+    assert p.deploy("1.1.0").status == "succeeded"
+
+
+def test_a_redeploy_is_compared_with_the_release_before_it_not_with_itself(tmp_path: Path) -> None:
+    p = _verified(tmp_path)
+    _metrics(p, "1.0.0", 200)
+    p.deploy("1.0.0")
+    _metrics(p, "1.1.0", 215)
+    p.deploy("1.1.0")
+    _metrics(p, "1.1.0", 225)  # within 10% of its own 215, not of 1.0.0's 200
+    with pytest.raises(DeploymentFailed) as failed:
+        p.deploy("1.1.0", force=True)
+    assert "p95_ms 225 regressed more than 10% from 200" in failed.value.deployment.reason
+
+
+def test_a_rollback_is_not_verified_again(tmp_path: Path) -> None:
+    p = _verified(tmp_path)
+    _metrics(p, "1.0.0", 200)
+    p.deploy("1.0.0")
+    _metrics(p, "1.1.0", 210)
+    p.deploy("1.1.0")
+    (p.root / "metrics-1.0.0.json").unlink()  # its verify command would fail now
+    back = p.rollback()
+    assert (back.version, back.status) == ("1.0.0", "succeeded")
