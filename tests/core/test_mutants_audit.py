@@ -1,0 +1,47 @@
+"""The audit chain's hashes are a stored format, and ``audit verify`` checks every part of a row's binding."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trainmaster.audit import GENESIS, Keying, event_hash, row_hash, verify_chain, verify_rows
+from trainmaster.errors import IntegrityError
+from trainmaster.ledger import SqliteLedger
+from trainmaster.model import Package, Release
+
+
+def test_event_and_row_hashes_are_those_existing_ledgers_hold() -> None:
+    """A ledger written by an earlier trainmaster must still verify: the hash formulas never change."""
+    assert event_hash(1, "2025-06-02T12:00:00.000Z", "bob", "release_created", "demo@1.0.0", '{"a":1}', GENESIS) == (
+        "sha256:c1d4e79cb89692e9f5f16b8364f4722c7220d9bf0532db1d158d1b5ba0cda38d")
+    row = {"id": 1, "release_id": "r", "environment": "prod", "actor": "alice", "at": "t", "comment": "", "counts": 1}
+    assert row_hash("approvals", row) == "sha256:cba511a61137416766a7dab409c26387db31a3c8cb7a79817b48c55112b3947b"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[SqliteLedger]:
+    led = SqliteLedger(tmp_path / "ledger.db")
+    release = Release("demo", "1.0.0", (Package("app", "app.bin", 1, "sha256:" + "a" * 64),), {"created_by": "bob"})
+    led.insert_release(release, "bob")
+    yield led
+    led.close()
+
+
+def _verify(ledger: SqliteLedger) -> int:
+    bindings: dict[tuple[str, object], str] = {}
+    verify_chain(ledger.audit_events(), None, Keying(None), bindings)
+    return verify_rows(ledger.conn, bindings)
+
+
+def test_a_row_whose_recorded_hash_alone_was_edited_fails_audit_verify(ledger: SqliteLedger) -> None:
+    assert _verify(ledger) == 1
+    conn = sqlite3.connect(ledger.path)
+    with conn:
+        conn.execute("UPDATE releases SET row_hash = ?", ("sha256:" + "f" * 64,))
+    conn.close()
+    with pytest.raises(IntegrityError, match="releases .* differs from its audit event"):
+        _verify(ledger)
