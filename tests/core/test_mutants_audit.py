@@ -45,3 +45,41 @@ def test_a_row_whose_recorded_hash_alone_was_edited_fails_audit_verify(ledger: S
     conn.close()
     with pytest.raises(IntegrityError, match="releases .* differs from its audit event"):
         _verify(ledger)
+
+
+def _edit_audit(ledger: SqliteLedger, sql: str, *args: object) -> None:
+    """What an attacker (or a broken clock) with plain sqlite3 does: the append-only trigger dropped and put back."""
+    conn = sqlite3.connect(ledger.path)
+    (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'audit_no_update'").fetchone()
+    with conn:
+        conn.execute("DROP TRIGGER audit_no_update")
+        conn.execute(sql, args)
+        conn.execute(trigger)
+    conn.close()
+
+
+def test_an_event_whose_row_columns_were_pointed_elsewhere_fails_audit_verify(ledger: SqliteLedger) -> None:
+    _edit_audit(ledger, "UPDATE audit SET row_key = ? WHERE kind = 'release_created'", "sha256:" + "b" * 64)
+    with pytest.raises(IntegrityError, match="its row columns do not match its data"):
+        _verify(ledger)
+
+
+def test_nothing_is_recorded_while_the_clock_is_behind_the_ledger(ledger: SqliteLedger) -> None:
+    from trainmaster.errors import Unavailable
+
+    _edit_audit(ledger, "UPDATE audit SET at = '2999-01-01T00:00:00.000Z' WHERE seq = 1")
+    later = Release("demo", "1.1.0", (Package("app", "app.bin", 1, "sha256:" + "b" * 64),), {"created_by": "bob"})
+    with pytest.raises(Unavailable, match="the clock went back"):
+        ledger.insert_release(later, "bob")
+    assert ledger.get_release("demo", "1.1.0") is None
+    assert ledger.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 1
+
+
+def test_a_release_record_whose_id_does_not_match_its_content_is_refused() -> None:
+    release = Release("demo", "1.0.0", (Package("app", "app.bin", 1, "sha256:" + "a" * 64),))
+    record = release.to_record()
+    assert Release.from_record(record, "the remote").id == release.id
+    forged = dict(record, id="sha256:" + "c" * 64)
+    with pytest.raises(IntegrityError, match=f"the remote for demo 1.0.0 claims id sha256:c{{64}} but its content "
+                                             f"hashes to {release.id}"):
+        Release.from_record(forged, "the remote")
