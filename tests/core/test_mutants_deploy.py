@@ -135,3 +135,16 @@ def test_a_rollback_may_go_to_a_release_that_succeeded_on_another_runner(tmp_pat
     back = p.rollback(to="1.0.0")
     assert (back.version, back.kind, back.status) == ("1.0.0", "rollback", "succeeded")
     assert p.ran() == ["1.0.0 one"]
+
+
+def test_after_a_failed_release_the_last_good_one_is_deployed_again_not_skipped(tmp_path: Path) -> None:
+    p = InProcess(tmp_path / "proj", TRAIN)
+    p.release("1.0.0", "one")
+    p.release("1.1.0", "two")
+    p.deploy("1.0.0")
+    (p.root / "fail-1.1.0").touch()
+    with pytest.raises(DeploymentFailed):
+        p.deploy("1.1.0")  # dev may hold some of 1.1.0 now
+    again = p.deploy("1.0.0")
+    assert again.packages == {"app": "deployed"}
+    assert p.ran() == ["1.0.0 one", "1.1.0 two", "1.0.0 one"]
