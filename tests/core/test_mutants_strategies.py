@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from tests.support.decisions import InProcess
 from tests.support.project import Project
 from tests.support.strategies import events, release, setup
 from trainmaster.config.model import Strategy
@@ -40,3 +43,33 @@ def test_a_blue_green_rollback_switches_back_to_the_slot_that_kept_the_release(b
     out = p.ok("rollback", "--env", "prod").stdout
     assert "slot blue still holds 1.0.0: switching back without redeploying" in out, out
     assert events(dest)[before:] == ["switch blue previous=green"]
+
+
+def test_a_rollback_after_a_failure_in_the_idle_slot_leaves_the_live_slot_alone(bare_project: Project) -> None:
+    p = bare_project
+    dest = setup(p, "  - name: prod\n    on_failure: rollback\n"
+                    "    strategy: {blue_green: {slots: [blue, green], switch: sh switch.sh}}\n")
+    release(p, "1.0.0")
+    p.ok("deploy", "1.0.0", "--to", "prod")
+    release(p, "1.1.0")
+    (dest / "fail-prod").write_text("1.1.0")  # the smoke fails for 1.1.0 only
+    before = len(events(dest))
+    failed = p.run("deploy", "1.1.0", "--to", "prod")
+    assert failed.returncode == 1
+    assert "the live slot blue already serves 1.0.0: nothing to switch" in failed.stdout, failed.stdout
+    assert events(dest)[before:] == ["deploy prod green 1.1.0 batch=- previous=blue port=-"]
+    assert (dest / "live").readlink().name == "blue"
+    last = p.json("history")["deployments"][-1]
+    assert (last["kind"], last["version"], last["status"]) == ("rollback", "1.0.0", "succeeded")
+
+
+def test_without_a_smoke_or_monitor_the_pause_just_waits(tmp_path: Path) -> None:
+    from trainmaster.deploy import deploy
+
+    p = InProcess(tmp_path / "proj", "- name: prod\n  instances: [web-1, web-2]\n"
+                                     "  strategy: {rolling: {batch: 1, pause: 0.01}}\n")
+    p.release("1.0.0", "one")
+    printed: list[str] = []
+    assert p.call(deploy, "1.0.0", "prod", out=printed.append).deployment.status == "succeeded"
+    lines = [line for line in "".join(printed).splitlines() if line.startswith(("batch ", "pause"))]
+    assert lines == ["batch 1/2: web-1", "pause: waiting 0.01s", "batch 2/2: web-2"]
