@@ -83,3 +83,31 @@ def test_a_release_record_whose_id_does_not_match_its_content_is_refused() -> No
     with pytest.raises(IntegrityError, match=f"the remote for demo 1.0.0 claims id sha256:c{{64}} but its content "
                                              f"hashes to {release.id}"):
         Release.from_record(forged, "the remote")
+
+
+def test_a_key_marker_that_names_another_event_stops_every_read(tmp_path: Path) -> None:
+    """Even re-signed with the key, a marker must name itself: its event is where the keyed chain starts."""
+    key = b"audit-key-0123456789"
+    keyed = SqliteLedger(tmp_path / "keyed.db", key=key)
+    release = Release("demo", "1.0.0", (Package("app", "app.bin", 1, "sha256:" + "a" * 64),))
+    keyed.insert_release(release, "bob")
+    keyed.close()
+    conn = sqlite3.connect(tmp_path / "keyed.db")
+    (trigger,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'audit_no_update'").fetchone()
+    with conn:
+        conn.execute("DROP TRIGGER audit_no_update")
+        prev = GENESIS
+        for seq, at, actor, kind, subject, data in conn.execute(
+                "SELECT seq, at, actor, kind, subject, data FROM audit ORDER BY seq").fetchall():
+            data = '{"keyed_from":2}' if kind == "audit_keyed" else data
+            digest = event_hash(seq, at, actor, kind, subject, data, prev, key)
+            conn.execute("UPDATE audit SET data = ?, prev = ?, hash = ? WHERE seq = ?", (data, prev, digest, seq))
+            prev = digest
+        conn.execute(trigger)
+    conn.close()
+    again = SqliteLedger(tmp_path / "keyed.db", key=key)
+    try:
+        with pytest.raises(IntegrityError, match="the key marker at event #1 is missing or does not verify"):
+            again.get_release("demo", "1.0.0")
+    finally:
+        again.close()

@@ -240,3 +240,16 @@ def test_a_rollback_is_not_verified_again(tmp_path: Path) -> None:
     (p.root / "metrics-1.0.0.json").unlink()  # its verify command would fail now
     back = p.rollback()
     assert (back.version, back.status) == ("1.0.0", "succeeded")
+
+
+def test_samples_keep_their_schedule_however_long_a_check_takes() -> None:
+    clock, starts = Clock(), []
+
+    def slow(gate: Gate) -> GateResult:
+        starts.append(clock.now)
+        clock.now += 3  # each check takes 3s
+        return GateResult(gate.name, False)
+
+    ok, _, count = wait_for_gates(Gates((Gate("a", command="a"),), every=10, timeout=30), slow, lambda _r: None,
+                                  wait=True, clock=clock, sleep=clock.sleep)
+    assert (ok, count, starts) == (False, 4, [0, 10, 20, 30])
