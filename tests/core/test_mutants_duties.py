@@ -253,3 +253,14 @@ def test_samples_keep_their_schedule_however_long_a_check_takes() -> None:
     ok, _, count = wait_for_gates(Gates((Gate("a", command="a"),), every=10, timeout=30), slow, lambda _r: None,
                                   wait=True, clock=clock, sleep=clock.sleep)
     assert (ok, count, starts) == (False, 4, [0, 10, 20, 30])
+
+
+def test_the_sign_off_that_counts_is_the_previous_stages(tmp_path: Path, ledger: SqliteLedger) -> None:
+    cfg = config(tmp_path, "train:\n  - name: dev\n  - name: test\n    signoff: {count: 1}\n  - name: prod\n")
+    release = make_release(ledger)
+    finished(ledger, release, "dev", T0)
+    finished(ledger, release, "test", T0)
+    assert check_signoffs(cfg, env(cfg, "test"), release, LocalLedgerView(cfg, ledger), ledger) is None
+    assert "needs 1 sign-off(s) in test" in (signoff_gate(cfg, release, ledger) or "")
+    sign(ledger, release, "alice", "test")
+    assert signoff_gate(cfg, release, ledger) is None
