@@ -111,3 +111,30 @@ def test_a_key_marker_that_names_another_event_stops_every_read(tmp_path: Path) 
             again.get_release("demo", "1.0.0")
     finally:
         again.close()
+
+
+def test_the_ledgers_record_of_where_keying_starts_must_match_the_chain(tmp_path: Path) -> None:
+    key = b"audit-key-0123456789"
+    keyed = SqliteLedger(tmp_path / "keyed.db", key=key)
+    keyed.insert_release(Release("demo", "1.0.0", (Package("app", "app.bin", 1, "sha256:" + "a" * 64),)), "bob")
+    keyed.close()
+    conn = sqlite3.connect(tmp_path / "keyed.db")
+    with conn:
+        conn.execute("DELETE FROM audit_meta WHERE name = 'keyed_from'")
+    try:
+        keying = Keying(key)
+        keying.load(conn)
+        with pytest.raises(IntegrityError, match="the key marker is at event #1 but the ledger records #None"):
+            verify_chain(conn.execute("SELECT seq, at, actor, kind, subject, data, prev, hash FROM audit ORDER BY seq"),
+                         None, keying)
+    finally:
+        conn.close()
+
+
+def test_an_anchor_text_holds_at_most_sixteen_anchors() -> None:
+    from trainmaster.anchors import MAX_PER_TEXT, Anchor, parse
+
+    anchors = [Anchor("0123456789abcdef", n, "sha256:" + "a" * 64).text() for n in range(1, MAX_PER_TEXT + 2)]
+    assert len(parse("notes", "\n".join(anchors[:MAX_PER_TEXT]))) == MAX_PER_TEXT
+    with pytest.raises(IntegrityError, match="the audit anchor of notes is malformed"):
+        parse("notes", "\n".join(anchors))
