@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.decisions import InProcess
 from tests.support.project import Project
 from tests.support.strategies import events, release, setup
@@ -73,3 +75,25 @@ def test_without_a_smoke_or_monitor_the_pause_just_waits(tmp_path: Path) -> None
     assert p.call(deploy, "1.0.0", "prod", out=printed.append).deployment.status == "succeeded"
     lines = [line for line in "".join(printed).splitlines() if line.startswith(("batch ", "pause"))]
     assert lines == ["batch 1/2: web-1", "pause: waiting 0.01s", "batch 2/2: web-2"]
+
+
+def test_a_rollout_within_max_failed_succeeds_with_no_failure_reason(tmp_path: Path) -> None:
+    p = InProcess(tmp_path / "proj", "- name: prod\n  deploy: 'test -z \"$BROKEN\"'\n"
+                                     "  instances: [web-1, {name: web-2, variables: {BROKEN: 'yes'}}, web-3]\n"
+                                     "  strategy: {rolling: {batch: 1, max_failed: 1}}\n")
+    p.release("1.0.0", "one")
+    dep = p.deploy("1.0.0", "prod")
+    assert (dep.status, dep.reason) == ("succeeded", "")
+
+
+def test_a_rollout_whose_monitor_fails_after_the_last_batch_fails(tmp_path: Path) -> None:
+    from trainmaster.errors import DeploymentFailed
+
+    p = InProcess(tmp_path / "proj", "- name: prod\n  instances: [web-1, web-2]\n"
+                                     "  monitor: {command: 'test ! -f unhealthy', every: 1s, for: 0s}\n")
+    p.release("1.0.0", "one")
+    (p.root / "unhealthy").touch()
+    with pytest.raises(DeploymentFailed) as failed:
+        p.deploy("1.0.0", "prod")
+    assert failed.value.deployment.reason == "post-deploy monitoring failed"
+    assert p.ran() == ["1.0.0 one", "1.0.0 one"]  # both instances were deployed before the monitor
