@@ -264,3 +264,11 @@ def test_the_sign_off_that_counts_is_the_previous_stages(tmp_path: Path, ledger:
     assert "needs 1 sign-off(s) in test" in (signoff_gate(cfg, release, ledger) or "")
     sign(ledger, release, "alice", "test")
     assert signoff_gate(cfg, release, ledger) is None
+
+
+def test_a_metrics_file_over_one_mebibyte_fails_the_verification(tmp_path: Path) -> None:
+    p = _verified(tmp_path)
+    (p.root / "metrics-1.0.0.json").write_text('{"p95_ms": 200, "error_rate": 0}' + " " * (1 << 20))
+    with pytest.raises(DeploymentFailed) as failed:
+        p.deploy("1.0.0")
+    assert failed.value.deployment.reason == "performance verification failed: the metrics file is too large"

@@ -62,3 +62,14 @@ def test_the_note_of_a_process_that_died_is_dropped(tmp_path: Path) -> None:
     with waiting(tmp_path, "prod", "1.1.0", "alice"):
         assert [n["version"] for n in queued(tmp_path)] == ["1.1.0"]
     assert not (folder / f"{pid}.json").exists()
+
+
+def test_the_queue_is_listed_oldest_first(tmp_path: Path) -> None:
+    folder = tmp_path / "queue"
+    folder.mkdir()
+    alive = os.getpid()
+    minutes = [5, 1, 7, 3, 0, 6, 2, 4]  # neither the order they are written in nor its reverse
+    for n, minute in enumerate(minutes):
+        (folder / f"{n}.json").write_text(json.dumps({"environment": "prod", "version": f"1.0.{minute}", "actor": "a",
+                                                      "since": f"2025-06-02T12:0{minute}:00.000Z", "pid": alive}))
+    assert [n["version"] for n in queued(tmp_path)] == [f"1.0.{m}" for m in sorted(minutes)]
