@@ -56,6 +56,7 @@ def test_status_says_when_a_closed_window_opens(tmp_path: Path, ledger: SqliteLe
     cfg = config(tmp_path, "train:\n  - name: prod\n"
                            "    windows: [{days: [mon], hours: '09:00-10:00', timezone: America/New_York}]\n")
     release = make_release(ledger)
+    assert list(described(cfg, "prod", release, ledger, T0)) == ["window"]  # no approvals gate without approvals
     closed = described(cfg, "prod", release, ledger, T0)["window"]  # Monday 08:00 in New York
     assert (closed.met, closed.until, closed.left) == (False, "2025-06-02T13:00:00.000Z", 3600)
     inside = described(cfg, "prod", release, ledger, T0 + dt.timedelta(hours=1))["window"]
