@@ -135,7 +135,7 @@ class Clock:
 
 
 def test_a_sample_at_exactly_the_timeout_is_still_taken() -> None:
-    clock, samples = Clock(), []
+    clock, samples = Clock(), list[list[GateResult]]()
     calls = iter([False, False, True])
     ok, _, count = wait_for_gates(Gates((Gate("a", command="a"),), every=10, timeout=20),
                                   lambda gate: GateResult(gate.name, next(calls)), samples.append,
