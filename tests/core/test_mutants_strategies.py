@@ -7,8 +7,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.decisions import InProcess
-from tests.support.project import Project
-from tests.support.strategies import events, release, setup
 from trainmaster.config.model import Strategy
 from trainmaster.strategies import batch_size, canary_counts
 
@@ -23,58 +21,78 @@ def test_canary_counts_round_up_not_to_the_nearest() -> None:
     assert canary_counts([10, 60, 100], 9) == [1, 6, 9]  # 0.9 and 5.4
 
 
-def test_the_pause_comes_between_batches_only(bare_project: Project) -> None:
-    p = bare_project
-    setup(p, "  - name: prod\n    instances: [web-1, web-2, web-3]\n"
-             "    strategy: {rolling: {batch: 1, pause: 0.01}}\n")
-    release(p, "1.0.0")
-    out = p.ok("deploy", "1.0.0", "--to", "prod").stdout
-    lines = [line for line in out.splitlines() if line.startswith(("batch ", "pause"))]
-    assert lines == ["batch 1/3: web-1", "pause: waiting 0.01s", "batch 2/3: web-2", "pause: waiting 0.01s",
-                     "batch 3/3: web-3"], out
+def _rollout_lines(p: InProcess, env_name: str = "prod") -> list[str]:
+    from trainmaster.deploy import deploy
+
+    printed: list[str] = []
+    assert p.call(deploy, "1.0.0", env_name, out=printed.append).deployment.status == "succeeded"
+    return [line for line in "".join(printed).splitlines() if line.startswith(("batch ", "pause", "[smoke"))]
 
 
-def test_a_blue_green_rollback_switches_back_to_the_slot_that_kept_the_release(bare_project: Project) -> None:
-    p = bare_project
-    dest = setup(p, "  - name: prod\n    strategy: {blue_green: {slots: [blue, green], switch: sh switch.sh}}\n")
-    release(p, "1.0.0")
-    p.ok("deploy", "1.0.0", "--to", "prod")
-    release(p, "1.1.0")
-    p.ok("deploy", "1.1.0", "--to", "prod")
-    before = len(events(dest))
-    out = p.ok("rollback", "--env", "prod").stdout
-    assert "slot blue still holds 1.0.0: switching back without redeploying" in out, out
-    assert events(dest)[before:] == ["switch blue previous=green"]
+def test_the_pause_comes_between_batches_only_and_smokes_before_and_after_it(tmp_path: Path) -> None:
+    p = InProcess(tmp_path / "proj", "- name: prod\n  instances: [web-1, web-2, web-3]\n"
+                                     "  smoke: 'echo \"smoke $TRAINMASTER_INSTANCE\" >> smoked.log'\n"
+                                     "  strategy: {rolling: {batch: 1, pause: 0.01}}\n")
+    p.release("1.0.0", "one")
+    assert [line for line in _rollout_lines(p) if not line.startswith("[")] == [
+        "batch 1/3: web-1", "pause: waiting 0.01s", "batch 2/3: web-2", "pause: waiting 0.01s", "batch 3/3: web-3"]
+    smoked = (p.root / "smoked.log").read_text().split("\n")
+    # each instance's own smoke, plus the pause's smoke of the instances done before and after it waits
+    assert smoked[:-1] == ["smoke web-1", "smoke web-1", "smoke web-1", "smoke web-2", "smoke web-1", "smoke web-2",
+                           "smoke web-1", "smoke web-2", "smoke web-3"]
 
 
-def test_a_rollback_after_a_failure_in_the_idle_slot_leaves_the_live_slot_alone(bare_project: Project) -> None:
-    p = bare_project
-    dest = setup(p, "  - name: prod\n    on_failure: rollback\n"
-                    "    strategy: {blue_green: {slots: [blue, green], switch: sh switch.sh}}\n")
-    release(p, "1.0.0")
-    p.ok("deploy", "1.0.0", "--to", "prod")
-    release(p, "1.1.0")
-    (dest / "fail-prod").write_text("1.1.0")  # the smoke fails for 1.1.0 only
-    before = len(events(dest))
-    failed = p.run("deploy", "1.1.0", "--to", "prod")
-    assert failed.returncode == 1
-    assert "the live slot blue already serves 1.0.0: nothing to switch" in failed.stdout, failed.stdout
-    assert events(dest)[before:] == ["deploy prod green 1.1.0 batch=- previous=blue port=-"]
-    assert (dest / "live").readlink().name == "blue"
-    last = p.json("history")["deployments"][-1]
-    assert (last["kind"], last["version"], last["status"]) == ("rollback", "1.0.0", "succeeded")
+BLUE_GREEN = """\
+- name: prod
+  on_failure: rollback
+  deploy: 'echo "deploy $TRAINMASTER_SLOT $TRAINMASTER_VERSION" >> events.log; test ! -f fail-$TRAINMASTER_VERSION'
+  strategy: {blue_green: {slots: [blue, green], switch: 'echo "switch $TRAINMASTER_SLOT" >> events.log'}}
+"""
+
+
+def _events(p: InProcess) -> list[str]:
+    return (p.root / "events.log").read_text().splitlines()
+
+
+def test_a_blue_green_rollback_switches_back_to_the_slot_that_kept_the_release(tmp_path: Path) -> None:
+    from trainmaster.deploy import rollback
+
+    p = InProcess(tmp_path / "proj", BLUE_GREEN)
+    p.release("1.0.0", "one")
+    p.release("1.1.0", "two")
+    p.deploy("1.0.0", "prod")
+    p.deploy("1.1.0", "prod")
+    assert _events(p) == ["deploy blue 1.0.0", "switch blue", "deploy green 1.1.0", "switch green"]
+    printed: list[str] = []
+    back = p.call(rollback, "prod", None, out=printed.append).deployment
+    assert (back.version, back.status) == ("1.0.0", "succeeded")
+    assert "slot blue still holds 1.0.0: switching back without redeploying" in "".join(printed)
+    assert _events(p)[4:] == ["switch blue"]
+
+
+def test_a_rollback_after_a_failure_in_the_idle_slot_leaves_the_live_slot_alone(tmp_path: Path) -> None:
+    from trainmaster.deploy import deploy
+    from trainmaster.errors import DeploymentFailed
+
+    p = InProcess(tmp_path / "proj", BLUE_GREEN)
+    p.release("1.0.0", "one")
+    p.release("1.1.0", "two")
+    p.deploy("1.0.0", "prod")
+    (p.root / "fail-1.1.0").touch()
+    printed: list[str] = []
+    with pytest.raises(DeploymentFailed) as failed:
+        p.call(deploy, "1.1.0", "prod", out=printed.append)
+    assert "the live slot blue already serves 1.0.0: nothing to switch" in "".join(printed)
+    assert _events(p) == ["deploy blue 1.0.0", "switch blue", "deploy green 1.1.0"]
+    back = failed.value.rollback
+    assert back is not None and (back.version, back.kind, back.status) == ("1.0.0", "rollback", "succeeded")
 
 
 def test_without_a_smoke_or_monitor_the_pause_just_waits(tmp_path: Path) -> None:
-    from trainmaster.deploy import deploy
-
     p = InProcess(tmp_path / "proj", "- name: prod\n  instances: [web-1, web-2]\n"
                                      "  strategy: {rolling: {batch: 1, pause: 0.01}}\n")
     p.release("1.0.0", "one")
-    printed: list[str] = []
-    assert p.call(deploy, "1.0.0", "prod", out=printed.append).deployment.status == "succeeded"
-    lines = [line for line in "".join(printed).splitlines() if line.startswith(("batch ", "pause"))]
-    assert lines == ["batch 1/2: web-1", "pause: waiting 0.01s", "batch 2/2: web-2"]
+    assert _rollout_lines(p) == ["batch 1/2: web-1", "pause: waiting 0.01s", "batch 2/2: web-2"]
 
 
 def test_a_rollout_within_max_failed_succeeds_with_no_failure_reason(tmp_path: Path) -> None:
