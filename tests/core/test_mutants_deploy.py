@@ -148,3 +148,47 @@ def test_after_a_failed_release_the_last_good_one_is_deployed_again_not_skipped(
     again = p.deploy("1.0.0")
     assert again.packages == {"app": "deployed"}
     assert p.ran() == ["1.0.0 one", "1.1.0 two", "1.0.0 one"]
+
+
+class StoppingView(LocalLedgerView):
+    """A remote ledger that can stop at the newest success (``last_success``), as the GitHub ledger does."""
+
+    def last_success(self, environment: str, *, exclude_release: str | None = None) -> Any:
+        return self.local.last_success(environment, exclude_release=exclude_release)
+
+
+class StoppingRunner(OtherRunner):
+    @hookimpl
+    def register_ledgers(self, register: Any) -> None:
+        register("stopping", lambda config, local: StoppingView(config, SqliteLedger(self.path)))
+
+
+def test_the_remote_newest_success_leaves_out_the_release_asked_to_exclude(tmp_path: Path) -> None:
+    from trainmaster.deploy import last_good
+
+    remote = SqliteLedger(tmp_path / "other" / "ledger.db")
+    pm = get_plugin_manager()
+    pm.register(StoppingRunner(remote.path), name="stopping")
+    try:
+        p = InProcess(tmp_path / "proj", TRAIN, top="ledger: stopping\n")
+        one, two = p.release("1.0.0", "one"), p.release("1.1.0", "two")
+        for release in (one, two):
+            remote.insert_release(release, "ci")
+            dep = remote.start_deployment(release, "dev", "deploy", "ci", {})
+            remote.finish_deployment(dep.id, "succeeded", packages={"app": "deployed"})
+        found = p.call(last_good, "dev", exclude_release=two.id)
+        assert found is not None and found.version == "1.0.0"
+        assert p.rollback().version == "1.0.0"  # 1.1.0 is in place (remotely): back to the one before
+    finally:
+        pm.unregister(name="stopping")
+        remote.close()
+
+
+def test_a_changed_smoke_command_is_a_change_that_deploys_again(tmp_path: Path) -> None:
+    p = InProcess(tmp_path / "proj", "- name: dev\n  smoke: 'true'\n")
+    p.release("1.0.0", "one")
+    p.deploy("1.0.0")
+    assert p.deploy("1.0.0").packages == {"app": "skipped"}
+    p.write_config("- name: dev\n  smoke: 'test -f app.bin'\n")
+    assert p.deploy("1.0.0").packages == {"app": "deployed"}
+    assert p.ran() == ["1.0.0 one", "1.0.0 one"]

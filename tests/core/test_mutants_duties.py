@@ -272,3 +272,14 @@ def test_a_metrics_file_over_one_mebibyte_fails_the_verification(tmp_path: Path)
     with pytest.raises(DeploymentFailed) as failed:
         p.deploy("1.0.0")
     assert failed.value.deployment.reason == "performance verification failed: the metrics file is too large"
+
+
+def test_every_missing_sign_off_of_the_stage_is_named(tmp_path: Path, ledger: SqliteLedger) -> None:
+    cfg = config(tmp_path, "train:\n  - stage: regions\n    environments:\n"
+                           "      - {name: eu, signoff: {count: 1}}\n      - {name: us, signoff: {count: 2}}\n"
+                           "  - name: prod\n")
+    release = make_release(ledger)
+    finished(ledger, release, "eu", T0)
+    finished(ledger, release, "us", T0)
+    gate = signoff_gate(cfg, release, ledger) or ""
+    assert "needs 1 sign-off(s) in eu" in gate and "needs 2 sign-off(s) in us" in gate, gate

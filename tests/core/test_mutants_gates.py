@@ -113,3 +113,16 @@ def test_only_the_environments_the_remote_enforces_skip_the_local_approvals(tmp_
         "needs 1 approval(s) for 1.0.0 in test, has 0: run `trainmaster approve 1.0.0 --env test`"]
     kinds = [g.kind for g in describe_gates(cfg, env(cfg, "test"), release, view, ledger, T0)]
     assert kinds == ["approvals"]
+
+
+def test_who_may_still_approve_without_a_from_list(tmp_path: Path, ledger: SqliteLedger) -> None:
+    release = make_release(ledger, created_by="bob")
+    cfg = config(tmp_path, "train:\n  - name: prod\n    approvals: 1\n")
+    gate = described(cfg, "prod", release, ledger, T0)["approvals"]
+    assert (gate.met, gate.detail, gate.may_approve) == (False, "0/1 approval(s); may approve: anyone but bob", ())
+    selfish = config(tmp_path, "train:\n  - name: prod\n    approvals: 1\n    allow_self_approval: true\n")
+    gate = described(selfish, "prod", release, ledger, T0)["approvals"]
+    assert gate.detail == "0/1 approval(s); may approve: anyone"
+    named = config(tmp_path, "train:\n  - name: prod\n    approvals: {count: 1, from: [alice, bob]}\n")
+    gate = described(named, "prod", release, ledger, T0)["approvals"]
+    assert (gate.detail, gate.may_approve) == ("0/1 approval(s); may approve: alice", ("alice",))

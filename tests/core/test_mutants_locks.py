@@ -73,3 +73,12 @@ def test_the_queue_is_listed_oldest_first(tmp_path: Path) -> None:
         (folder / f"{n}.json").write_text(json.dumps({"environment": "prod", "version": f"1.0.{minute}", "actor": "a",
                                                       "since": f"2025-06-02T12:0{minute}:00.000Z", "pid": alive}))
     assert [n["version"] for n in queued(tmp_path)] == [f"1.0.{m}" for m in sorted(minutes)]
+
+
+def test_a_free_lock_has_no_holder(tmp_path: Path) -> None:
+    lock = EnvironmentLock(tmp_path, "prod")
+    assert lock.acquire(wait=False)
+    lock.note_deployment(3)
+    assert EnvironmentLock(tmp_path, "prod").holder() == (os.getpid(), [3])
+    lock.release()  # the file keeps what it wrote, as when its holder dies
+    assert EnvironmentLock(tmp_path, "prod").holder() is None

@@ -62,3 +62,17 @@ def test_gc_keeps_the_log_of_every_deployment(tmp_path: Path) -> None:
         assert log is not None and b"deploy demo 1.0.0" in log
     finally:
         app.ledger.close()
+
+
+def test_gc_says_why_it_keeps_a_deployed_release_even_among_the_newest(tmp_path: Path) -> None:
+    p = InProcess(tmp_path / "proj", "- name: dev\n", top="retention: {keep: 2}\n")
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        p.release(version, version)
+    p.deploy("1.2.0")
+    app = p.app()
+    try:
+        plan = plan_gc(app)
+        assert [r.version for r in plan.releases] == ["1.0.0"]
+        assert plan.kept == {"1.1.0": "among the newest 2", "1.2.0": "deployed in dev"}
+    finally:
+        app.ledger.close()
