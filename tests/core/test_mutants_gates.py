@@ -126,3 +126,14 @@ def test_who_may_still_approve_without_a_from_list(tmp_path: Path, ledger: Sqlit
     named = config(tmp_path, "train:\n  - name: prod\n    approvals: {count: 1, from: [alice, bob]}\n")
     gate = described(named, "prod", release, ledger, T0)["approvals"]
     assert (gate.detail, gate.may_approve) == ("0/1 approval(s); may approve: alice", ("alice",))
+
+
+def test_each_approval_keeps_whether_it_counted_when_it_was_given(tmp_path: Path, ledger: SqliteLedger) -> None:
+    from trainmaster.rounds import record_approval  # what `trainmaster approve` records
+
+    release = make_release(ledger)
+    for actor, counts in (("alice", True), ("mallory", False)):
+        assert record_approval(ledger, Approval(release.id, release.version, "prod", actor, "2025-06-01T00:00:00Z",
+                                                counts=counts), release)
+    assert [(a.actor, a.counts) for a in ledger.approvals(release.id, "prod")] == [("alice", True),
+                                                                                   ("mallory", False)]

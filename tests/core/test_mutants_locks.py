@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
-from trainmaster.locks import EnvironmentLock
+import pytest
+
+from trainmaster.locks import Cancelled, CancelSignal, EnvironmentLock
 from trainmaster.waiting import queued, waiting
 
 
@@ -82,3 +85,15 @@ def test_a_free_lock_has_no_holder(tmp_path: Path) -> None:
     assert EnvironmentLock(tmp_path, "prod").holder() == (os.getpid(), [3])
     lock.release()  # the file keeps what it wrote, as when its holder dies
     assert EnvironmentLock(tmp_path, "prod").holder() is None
+
+
+def test_a_cancel_that_comes_before_the_commands_start_stops_them_when_they_do() -> None:
+    cancel = CancelSignal()
+    cancel._handle(signal.SIGUSR1, None)  # recorded, not raised: nothing runs yet
+    with pytest.raises(Cancelled):
+        cancel.arm()
+    cancel.arm()  # the request was used up
+    cancel.disarm()
+    cancel._handle(signal.SIGUSR1, None)  # after the deployment: for nothing that runs
+    cancel.disarm()
+    cancel.arm()
