@@ -192,3 +192,51 @@ def test_a_changed_smoke_command_is_a_change_that_deploys_again(tmp_path: Path) 
     p.write_config("- name: dev\n  smoke: 'test -f app.bin'\n")
     assert p.deploy("1.0.0").packages == {"app": "deployed"}
     assert p.ran() == ["1.0.0 one", "1.0.0 one"]
+
+
+def test_a_deployment_queued_behind_a_deployer_that_died_stops_the_commands_it_left(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import threading
+
+    from trainmaster.locks import EnvironmentLock
+
+    p = InProcess(tmp_path / "proj", "- name: dev\n  concurrency: wait\n")
+    release = p.release("1.0.0", "one")
+    app = p.app()
+    stale = app.ledger.start_deployment(release, "dev", "deploy", "ci", {})  # its deployer holds the lock
+    locks, queue = app.lock_dir, app.state_dir / "queue"
+    app.ledger.close()
+    markers = {"TRAINMASTER_DEPLOYMENT_ID": str(stale.id), "TRAINMASTER_ENVIRONMENT": "dev",
+               "TRAINMASTER_PROJECT": "demo"}
+    orphan = subprocess.Popen(["/bin/sh", "-c", "sleep 60; true"], env={"PATH": os.environ["PATH"], **markers},
+                              start_new_session=True)
+    errors: list[BaseException] = []
+
+    def deploy() -> None:
+        try:
+            p.deploy("1.0.0")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            errors.append(exc)
+
+    try:
+        holder = EnvironmentLock(locks, "dev")
+        assert holder.acquire(wait=False)
+        holder.note_deployment(stale.id)
+        holder.note_command(orphan.pid)
+        worker = threading.Thread(target=deploy)
+        worker.start()
+        for _ in range(3000):  # until the deployment queued for the lock
+            if list(queue.glob("*.json")) or not worker.is_alive():
+                break
+            threading.Event().wait(0.01)
+        holder.release()  # as when its process dies: the file keeps what it recorded
+        worker.join(60)
+        assert not worker.is_alive() and errors == []
+        assert orphan.wait(20) == -signal.SIGKILL
+        assert [(v, s) for v, _, s in p.history()] == [("1.0.0", "interrupted"), ("1.0.0", "succeeded")]
+    finally:
+        if orphan.poll() is None:
+            os.killpg(orphan.pid, signal.SIGKILL)
+            orphan.wait()
