@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.decisions import InProcess
 from trainmaster import hookimpl
+from trainmaster.builtin.shell import ShellContext
 from trainmaster.builtin.sqlite import LocalLedgerView
 from trainmaster.errors import DeploymentFailed, Refused
 from trainmaster.ledger import SqliteLedger
@@ -240,3 +241,49 @@ def test_a_deployment_queued_behind_a_deployer_that_died_stops_the_commands_it_l
         if orphan.poll() is None:
             os.killpg(orphan.pid, signal.SIGKILL)
             orphan.wait()
+
+
+class Outputs(ShellContext):
+    """The CI's step outputs, recorded."""
+
+    def __init__(self, environ: Any) -> None:
+        super().__init__(environ)
+        self.outputs: dict[str, str] = {}
+
+    def set_output(self, name: str, value: str) -> None:
+        self.outputs[name] = value
+
+
+def test_the_step_outputs_describe_the_deployment_asked_for(tmp_path: Path) -> None:
+    from trainmaster.deploy import deploy
+
+    p = InProcess(tmp_path / "proj", TRAIN, defaults="on_failure: rollback\n")
+    p.release("1.0.0", "one")
+    p.release("1.1.0", "two")
+    p.deploy("1.0.0")
+    (p.root / "fail-1.1.0").touch()
+    app = p.app()
+    ci = app.__dict__["ci"] = Outputs(app.environ)
+    try:
+        with pytest.raises(DeploymentFailed):
+            deploy(app, "1.1.0", "dev", out=lambda _text: None)
+    finally:
+        app.ledger.close()
+    assert (ci.outputs["version"], ci.outputs["status"]) == ("1.1.0", "failed")  # not the rollback that followed
+
+
+def test_a_busy_environment_names_its_own_deployment(tmp_path: Path) -> None:
+    from trainmaster.locks import EnvironmentLock
+
+    p = InProcess(tmp_path / "proj", TRAIN)
+    release = p.release("1.0.0", "one")
+    app = p.app()
+    prod = app.ledger.start_deployment(release, "prod", "deploy", "carol", {})
+    dev = app.ledger.start_deployment(release, "dev", "deploy", "dave", {})
+    locks = app.lock_dir
+    app.ledger.close()
+    with EnvironmentLock(locks, "prod") as held_prod, EnvironmentLock(locks, "dev") as held_dev:
+        assert held_prod.acquire(wait=False) and held_dev.acquire(wait=False)
+        with pytest.raises(Refused, match=rf"dev is busy: deployment #{dev.id} of 1.0.0 by dave since"):
+            p.deploy("1.0.0")
+    assert prod.id != dev.id

@@ -137,3 +137,19 @@ def test_each_approval_keeps_whether_it_counted_when_it_was_given(tmp_path: Path
                                                 counts=counts), release)
     assert [(a.actor, a.counts) for a in ledger.approvals(release.id, "prod")] == [("alice", True),
                                                                                    ("mallory", False)]
+
+
+def test_the_newest_rejection_is_the_one_named(tmp_path: Path, ledger: SqliteLedger) -> None:
+    from trainmaster.rounds import record_approval, reject
+
+    cfg = config(tmp_path, "train:\n  - name: prod\n    approvals: 1\n")
+    release = make_release(ledger)
+    reject(ledger, release, "prod", "carol", "2025-06-01T00:00:00Z", "CVE-1")
+    assert record_approval(ledger, Approval(release.id, release.version, "prod", "alice", "2025-06-01T01:00:00Z"),
+                           release)
+    assert pending_gates(cfg, env(cfg, "prod"), release, LocalLedgerView(cfg, ledger), ledger, T0) == []
+    reject(ledger, release, "prod", "dave", "2025-06-01T02:00:00Z", "")
+    (reason,) = pending_gates(cfg, env(cfg, "prod"), release, LocalLedgerView(cfg, ledger), ledger, T0)
+    assert reason.startswith("1.0.0 was rejected in prod by dave at 2025-06-01T02:00:00Z; a new round"), reason
+    gate = described(cfg, "prod", release, ledger, T0)["approvals"]
+    assert gate.detail == "0/1 approval(s); rejected by dave, a new round; may approve: anyone but bob"
