@@ -138,3 +138,11 @@ def test_an_anchor_text_holds_at_most_sixteen_anchors() -> None:
     assert len(parse("notes", "\n".join(anchors[:MAX_PER_TEXT]))) == MAX_PER_TEXT
     with pytest.raises(IntegrityError, match="the audit anchor of notes is malformed"):
         parse("notes", "\n".join(anchors))
+
+
+def test_the_chain_is_named_by_its_first_events_hash(ledger: SqliteLedger) -> None:
+    from trainmaster.anchors import head, ledger_id
+
+    first = ledger.conn.execute("SELECT hash FROM audit WHERE seq = 1").fetchone()[0]
+    assert ledger_id(ledger.conn) == first.split(":")[1][:16]
+    assert head(ledger.conn).startswith(f"trainmaster-audit v1 ledger={first.split(':')[1][:16]} seq=1 hash={first}")

@@ -33,3 +33,7 @@ def test_secret_variables_are_not_public() -> None:
                                  {"DB_PASSWORD": "hunter2"}, "prod")
     assert resolved.values == {"COLOUR": "blue", "DB": "hunter2"}
     assert resolved.public == {"COLOUR": "blue"} and resolved.secrets == ["hunter2"]
+
+
+def test_the_lines_of_a_secret_split_by_carriage_returns_are_masked_alone() -> None:
+    assert Masker(["first-line\rsecond-line"]).mask("[second-line]") == "[***]"

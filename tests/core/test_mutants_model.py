@@ -1,6 +1,8 @@
-"""The model's checks on what identifies a release: digests, and the release id as a stored value."""
+"""What identifies a release and when things happened: digests, the release id, times; the state key."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +30,45 @@ def test_the_release_id_covers_each_identity_field_and_never_changes() -> None:
     ids = {Release("demo", "1.0.0", (p,)).id for p in changed}
     assert len(ids) == 4 and release.id not in ids
     assert Release("demo", "1.0.0", (pkg,)).id == release.id  # metadata is not part of it
+
+
+def test_a_naive_time_is_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+    import time
+
+    from trainmaster.model import timestamp
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert timestamp(dt.datetime(2025, 6, 2, 12, 0)) == "2025-06-02T12:00:00.000Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_remote_time_that_is_empty_is_no_time() -> None:
+    from trainmaster.errors import IntegrityError
+    from trainmaster.model import remote_timestamp
+
+    assert remote_timestamp("", "deployment 7") is None and remote_timestamp(None, "deployment 7") is None
+    assert remote_timestamp("2025-06-02T14:00:00+02:00", "deployment 7") == "2025-06-02T12:00:00.000Z"
+    with pytest.raises(IntegrityError, match="deployment 7 has a time that is not ISO 8601"):
+        remote_timestamp("yesterday", "deployment 7")
+
+
+def test_two_processes_creating_the_state_key_at_once_agree_on_it(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from trainmaster.variables import state_key
+
+    real_open = os.open
+
+    def first_one_wins(path: object, flags: int, mode: int = 0o777) -> int:
+        if str(path).endswith("state.key") and flags & os.O_EXCL:  # the other process wrote it just now
+            Path(str(path)).write_text("ab" * 32 + "\n")
+        return real_open(path, flags, mode)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", first_one_wins)
+    assert state_key(tmp_path) == bytes.fromhex("ab" * 32)

@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.decisions import InProcess
 from trainmaster.retention import FRESH_SECONDS, plan_gc
 
@@ -76,3 +78,14 @@ def test_gc_says_why_it_keeps_a_deployed_release_even_among_the_newest(tmp_path:
         assert plan.kept == {"1.1.0": "among the newest 2", "1.2.0": "deployed in dev"}
     finally:
         app.ledger.close()
+
+
+def test_a_release_deleted_by_anyone_is_never_deployed(tmp_path: Path) -> None:
+    from trainmaster.errors import InvalidInput
+    from trainmaster.retention import apply, plan_delete
+
+    p = InProcess(tmp_path / "proj", "- name: dev\n")
+    release = p.release("1.0.0", "one")
+    p.call(lambda app: apply(app, plan_delete(app, release), "ci", "a bad build"))
+    with pytest.raises(InvalidInput, match=r"release 1.0.0 was deleted by ci at .* \(a bad build\)"):
+        p.deploy("1.0.0")
