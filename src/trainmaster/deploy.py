@@ -230,12 +230,13 @@ def _gate(app: App, env: Environment, release: Release) -> list[str]:
     from trainmaster.gates import gates_met
     from trainmaster.train import pending_gates
 
-    reasons = pending_gates(app.config, env, release, app.view, app.ledger, app.clock())
+    now = app.clock()  # one instant for the decision and the gates it records
+    reasons = pending_gates(app.config, env, release, app.view, app.ledger, now)
     if reasons:
         refused = Refused(f"{release.version} may not be deployed to {env.name}: " + "; ".join(reasons))
         refused.pending = reasons  # type: ignore[attr-defined]  # data for --json
         raise refused
-    return gates_met(app.config, env, release, app.view, app.ledger)
+    return gates_met(app.config, env, release, app.view, app.ledger, now)
 
 
 def _run(app: App, env: Environment, release: Release, target: Target, files: dict[str, Path],

@@ -14,8 +14,9 @@ removed. A deleted release can no longer be deployed, approved or re-created (ex
 * every release with a deployment in progress.
 
 Everything else is deleted. Store blobs referenced by no kept release are removed,
-except unreferenced blobs younger than :data:`FRESH_SECONDS` (a ``release create`` may
-be about to record them).
+except the deployments' logs (every deployment row stays, and ``deployment log`` reads its
+log from the store) and unreferenced blobs younger than :data:`FRESH_SECONDS` (a
+``release create`` may be about to record them).
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ def _protected(app: App) -> dict[str, str]:
 
 
 def _blobs(app: App, doomed: list[Release], deleted: set[str]) -> list[tuple[str, Path, int]]:
-    """Store files referenced by no live release (those of ``doomed`` included)."""
-    live: set[str] = set()
+    """Store files referenced by no live release (those of ``doomed`` included) and no deployment's log."""
+    live: set[str] = {row[0] for row in app.ledger.conn.execute(
+        "SELECT DISTINCT log FROM deployments WHERE log IS NOT NULL AND log != ''")}  # `deployment log` reads them
     gone = deleted | {r.id for r in doomed}
     for rel in app.ledger.list_releases(app.config.project):
         if rel.id not in gone:
