@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from trainmaster.interfaces import Deployment, DeploymentStatus
 from trainmaster.model import remote_timestamp, semver_key
 from trainmaster_azure import _remote
-from trainmaster_azure._remote import Remote
+from trainmaster_azure._remote import Bound, Remote
 from trainmaster_azure._settings import Settings
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def mark_rollbacks(history: list[Deployment]) -> None:
             highest[dep.environment] = key
 
 
-class AzureLedger:
+class AzureLedger(Bound):
     """:class:`trainmaster.interfaces.RemoteLedger` over one release definition.
 
     :param config: the configuration (its ``azure-devops:`` block names the definition).
@@ -65,17 +65,14 @@ class AzureLedger:
         environ: Mapping[str, str] | None = None,
         http: Mapping[str, Any] | None = None,
     ) -> None:
-        self.config = config
-        self.environ = environ
-        self.http = http
+        super().__init__(config, None, environ, http)
         self.local = local
         self._remote: Remote | None = None
 
     @property
     def remote(self) -> Remote:
         if self._remote is None:
-            s = Settings.resolve(self.config, None, self.environ)
-            self._remote = Remote.open(s, self.environ, self.http)
+            self._remote = self._open()
         return self._remote
 
     def anchors(self, environments: list[str]) -> Iterator[tuple[str, object]]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from trainmaster.errors import InvalidInput, Unavailable
 
 if TYPE_CHECKING:
+    from trainmaster.config.model import Config, Environment
     from trainmaster.model import Release
     from trainmaster_azure._settings import Settings
     from trainmaster_azure.client import AzureDevOps
@@ -337,3 +338,27 @@ class Remote:
             for i in chunk:
                 cache.setdefault(i, (None, None))
         return {i: cache[i] for i in release_ids}
+
+
+class Bound:
+    """What the Azure DevOps target and ledger share: the settings block they resolve and their way in.
+
+    ``environment`` is ``None`` for the ledger (the top-level block); ``http`` holds the extra
+    options of :func:`connect` (tests point it at the fake).
+    """
+
+    def __init__(self, config: Config, environment: Environment | None, environ: Mapping[str, str] | None,
+                 http: Mapping[str, Any] | None) -> None:
+        self.config = config
+        self.environment = environment
+        self.environ = environ
+        self.http = http
+
+    def _settings(self) -> Settings:
+        from trainmaster_azure._settings import Settings
+
+        return Settings.resolve(self.config, self.environment, self.environ)
+
+    def _open(self) -> Remote:
+        """A :class:`Remote` on the settings' release definition (reads shared for the command)."""
+        return Remote.open(self._settings(), self.environ, self.http)

@@ -28,7 +28,7 @@ from trainmaster_azure._publish import (
     pin,
     pinned_build,
 )
-from trainmaster_azure._remote import Remote
+from trainmaster_azure._remote import Bound, Remote
 from trainmaster_azure._settings import Settings
 
 if TYPE_CHECKING:
@@ -39,11 +39,14 @@ if TYPE_CHECKING:
 RUNNING = ("queued", "inProgress", "scheduled")
 
 
-class AzureTarget:
+class AzureTarget(Bound):
     """:class:`trainmaster.interfaces.Target` for a classic release stage.
 
     ``sleep`` and ``clock`` drive the polling; tests replace them.
     """
+
+    environment: Environment
+    environ: Mapping[str, str]
 
     def __init__(
         self,
@@ -53,18 +56,12 @@ class AzureTarget:
         *,
         http: Mapping[str, Any] | None = None,
     ) -> None:
-        self.http = http
-        self.config = config
-        self.environment = environment
-        self.environ = os.environ if environ is None else environ
+        super().__init__(config, environment, os.environ if environ is None else environ, http)
         self.sleep: Callable[[float], None] = time.sleep
         self.clock: Callable[[], float] = time.monotonic
 
-    def _settings(self) -> Settings:
-        return Settings.resolve(self.config, self.environment, self.environ)
-
     def _remote(self) -> Remote:
-        return Remote.open(self._settings(), self.environ, self.http)
+        return self._open()
 
     def approve(self, approval: Approval, release: Release) -> str:
         """``Target.approve``: carry a counted approval into the stage's pending pre-deployment approval."""

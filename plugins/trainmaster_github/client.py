@@ -173,24 +173,11 @@ class GitHubClient:
         """An absolute URL: ``path`` as is when absolute, else under the API base."""
         return path if path.startswith(("http://", "https://")) else self.api_url + path
 
-    def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        ok: tuple[int, ...] = (200,),
-        permission: str | None = None,
-        repo_404: bool = False,
-        idempotent: bool | None = None,
-        recover: Callable[[], Any] | None = None,
-        stream: bool = False,
-        timeout: tuple[float, float] | None = None,
-    ) -> Any:
+    def send(self, method: str, path: str, *, what: str, params: Mapping[str, Any] | None = None, json: Any = None,
+             data: Any = None, headers: Mapping[str, str] | None = None, ok: tuple[int, ...] = (200,),
+             permission: str | None = None, repo_404: bool = False, idempotent: bool | None = None,
+             recover: Callable[[], Any] | None = None, stream: bool = False,
+             timeout: tuple[float, float] | None = None) -> Any:
         """Send one request through the core; return the :class:`requests.Response`, or ``recover()``'s result.
 
         :param what: a short description ("create the release v1.2.3") used in messages.

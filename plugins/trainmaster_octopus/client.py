@@ -122,19 +122,10 @@ class OctopusClient(HttpBacked):
     :param sleep: every wait (retries, lookups, task polls); tests record sleeps instead of waiting.
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        api_key: str | None = None,
-        access_token: str | None = None,
-        space: str | None = None,
-        timeout: tuple[float, float] = (10.0, 120.0),
-        max_attempts: int = 6,
-        retry_budget: float = 120.0,
-        sleep: Callable[[float], None] = time.sleep,
-        session: requests.Session | None = None,
-    ) -> None:
+    def __init__(self, url: str, *, api_key: str | None = None, access_token: str | None = None,
+                 space: str | None = None, timeout: tuple[float, float] = (10.0, 120.0), max_attempts: int = 6,
+                 retry_budget: float = 120.0, sleep: Callable[[float], None] = time.sleep,
+                 session: requests.Session | None = None) -> None:
         if not url:
             raise InvalidInput("OCTOPUS_URL is not set: set it to your Octopus server, e.g. https://my.octopus.app")
         if not (api_key or access_token):
