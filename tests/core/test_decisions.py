@@ -13,21 +13,18 @@ import datetime as dt
 import os
 import stat
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from trainmaster import hookimpl
 from trainmaster.app import App
-from trainmaster.builtin.sqlite import LocalLedgerView
 from trainmaster.deploy import deploy, last_good, rollback
 from trainmaster.errors import DeploymentFailed, DigestMismatch, Refused
 from trainmaster.ledger import SqliteLedger
 from trainmaster.locks import EnvironmentLock
 from trainmaster.model import Package, Release
-from trainmaster.plugins import get_plugin_manager
 from trainmaster.publish import create_release
 
 DEPLOY = ('echo "$TRAINMASTER_VERSION $(cat "$TRAINMASTER_PACKAGE_APP")" >> deployed.log; '
@@ -200,29 +197,6 @@ def test_the_automatic_rollback_re_hashes_what_it_redeploys(tmp_path: Path) -> N
 
 
 # -- the remote ledger answers what this runner has not seen ----------------------------------------------------
-
-
-class OtherRunner:
-    """``ledger: other-runner``: the train's questions answered from another runner's ledger file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @hookimpl
-    def register_ledgers(self, register: Any) -> None:
-        register("other-runner", lambda config, local: LocalLedgerView(config, SqliteLedger(self.path)))
-
-
-@pytest.fixture
-def other_runner(tmp_path: Path) -> Iterator[SqliteLedger]:
-    ledger = SqliteLedger(tmp_path / "other" / "ledger.db")
-    pm = get_plugin_manager()
-    pm.register(OtherRunner(ledger.path), name="other-runner")
-    try:
-        yield ledger
-    finally:
-        pm.unregister(name="other-runner")
-        ledger.close()
 
 
 def _record(ledger: SqliteLedger, version: str, status: str, env: str = "dev") -> Release:

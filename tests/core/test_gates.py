@@ -8,42 +8,22 @@ Each test builds the config from YAML, records deployments in a real SQLite ledg
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.support.decisions import config, env, make_release
 from trainmaster.builtin.sqlite import LocalLedgerView
-from trainmaster.config import load_config
 from trainmaster.config.model import Config, Environment, Freeze, Window
 from trainmaster.errors import ConfigError
 from trainmaster.interfaces import Approval
 from trainmaster.ledger import SqliteLedger, parse_time
-from trainmaster.model import Package, Release
+from trainmaster.model import Release
 from trainmaster.train import _human, check_freeze, check_windows, pending_gates, previous_stage_passed_at
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 6, 2, 12, 0, tzinfo=UTC)  # a Monday
 MS = dt.timedelta(milliseconds=1)
-
-
-def config(tmp_path: Path, text: str) -> Config:
-    path = tmp_path / "trainmaster.yaml"
-    path.write_text("project: demo\npackages: {app: app.bin}\n" + textwrap.dedent(text))
-    return load_config(path)
-
-
-def env(cfg: Config, name: str) -> Environment:
-    found = cfg.environment(name)
-    assert found is not None
-    return found
-
-
-def make_release(ledger: SqliteLedger, version: str = "1.0.0", created_by: str = "bob") -> Release:
-    digest = "sha256:" + version.replace(".", "").ljust(64, "a")[:64]
-    release = Release("demo", version, (Package("app", "app.bin", 1, digest),), {"created_by": created_by})
-    ledger.insert_release(release, created_by)
-    return release
 
 
 def succeed(ledger: SqliteLedger, release: Release, environment: str, at: dt.datetime,

@@ -7,13 +7,12 @@ commands) in ``tmp_path``; the commands append ``<version> <content>`` to ``depl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.decisions import InProcess
+from tests.support.decisions import InProcess, OtherRunner
 from trainmaster import hookimpl
 from trainmaster.builtin.shell import ShellContext
 from trainmaster.builtin.sqlite import LocalLedgerView
@@ -98,29 +97,6 @@ def test_a_deployment_that_queued_re_hashes_the_store_once_it_holds_the_lock(tmp
     assert not worker.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], DigestMismatch), errors
     assert p.ran() == [] and p.history() == []
-
-
-class OtherRunner:
-    """``ledger: other-runner``: the train's questions answered from another runner's ledger file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @hookimpl
-    def register_ledgers(self, register: Any) -> None:
-        register("other-runner", lambda config, local: LocalLedgerView(config, SqliteLedger(self.path)))
-
-
-@pytest.fixture
-def other_runner(tmp_path: Path) -> Iterator[SqliteLedger]:
-    ledger = SqliteLedger(tmp_path / "other" / "ledger.db")
-    pm = get_plugin_manager()
-    pm.register(OtherRunner(ledger.path), name="other-runner")
-    try:
-        yield ledger
-    finally:
-        pm.unregister(name="other-runner")
-        ledger.close()
 
 
 def test_a_rollback_may_go_to_a_release_that_succeeded_on_another_runner(tmp_path: Path,

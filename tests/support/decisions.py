@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trainmaster import hookimpl
 from trainmaster.app import App
 from trainmaster.config import load_config
 from trainmaster.config.model import Config, Environment
@@ -113,3 +114,17 @@ class InProcess:
 
     def history(self, env_name: str = "dev") -> list[tuple[str, str, str]]:
         return self.call(lambda app: [(d.version, d.kind, d.status) for d in app.ledger.history(env_name)])
+
+
+class OtherRunner:
+    """``ledger: other-runner``: the train's questions answered from another runner's ledger file
+    (the plugin behind the ``other_runner`` fixture of ``tests/core/conftest.py``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @hookimpl
+    def register_ledgers(self, register: Any) -> None:
+        from trainmaster.builtin.sqlite import LocalLedgerView
+
+        register("other-runner", lambda config, local: LocalLedgerView(config, SqliteLedger(self.path)))
