@@ -14,6 +14,7 @@ from typing import Any
 
 from trainmaster.errors import DigestMismatch, IntegrityError, InvalidInput
 from trainmaster.model import Release
+from trainmaster.store import record_digest, recorded_digest
 from trainmaster_octopus._multipart import MultipartFile, file_hashes
 from trainmaster_octopus._wrap import FeedFile
 from trainmaster_octopus.client import UNKNOWN, OctopusApiError, OctopusClient
@@ -103,21 +104,25 @@ class Octopus:
     def ensure_package(self, feed: FeedFile) -> PackageState:
         """Push ``feed`` unless an identical package is there; a different one is a conflict.
 
-        One pass over the file: it is hashed with SHA-256 (for the pin) and SHA-1 while it is sent, and
-        the ``Hash`` Octopus answers the push with (its SHA-1 of what it received) must be the SHA-1 of
-        what was sent: other bytes are deleted from the feed again (:class:`DigestMismatch`, exit 4).
-        A push settled by a lookup (its answer was lost) hashes the file for both instead. The core hands the store's
-        file without re-hashing it first (the publisher's ``verifies_uploads``), so an artefact
+        One pass over the file: it is hashed with SHA-256 (for the pin) while it is sent, and the
+        ``Hash`` Octopus answers the push with (its SHA-1 of what it received) must be the SHA-1 of
+        the pinned bytes: other bytes are deleted from the feed again (:class:`DigestMismatch`, exit 4).
+        That SHA-1 is the one the store recorded when the file came in (``package_digests``), or,
+        without a record, computed in the same pass on another thread. A record is only trusted to
+        agree: when Octopus's answer differs from it, the file is hashed before anything is decided.
+        A push settled by a lookup (its answer was lost) hashes the file instead. The core hands the
+        store's file without re-hashing it first (the publisher's ``verifies_uploads``), so an artefact
         pushed as it is that does not hash to its pin is deleted from the feed again and
-        :class:`DigestMismatch` (exit 4) is raised; one already in the feed is hashed before it is
-        compared (nothing is sent then).
+        :class:`DigestMismatch` (exit 4) is raised; one already in the feed is compared with its
+        recorded SHA-1, or hashed first (nothing is sent then).
         """
         existing = self.package(feed.feed_id)
         if existing:
-            sha1, digest = file_hashes(feed.path)
+            sha1, digest = self._hashes(feed, str(existing.get("Hash") or "").lower())
             self._check_pin(feed, digest)
             return self._compare_package(feed, existing, sha1, digest)
-        body = MultipartFile(feed.path, feed.file_name)
+        recorded = None if feed.wrapped else recorded_digest(feed.path, feed.pinned, "sha1")
+        body = MultipartFile(feed.path, feed.file_name, sha1=recorded is None)
         looked_up: list[bool] = []
 
         def recover() -> dict[str, Any] | None:
@@ -141,15 +146,20 @@ class Octopus:
             found = self.package(feed.feed_id)
             if not found:
                 raise
-            sha1, digest = file_hashes(feed.path)
+            sha1, digest = self._hashes(feed, str(found.get("Hash") or "").lower())
             self._check_pin(feed, digest)  # someone else's push: never deleted here
             return self._compare_package(feed, found, sha1, digest)
         answered = str((created or {}).get("Hash") or "").lower()
-        if body.sha256 is None or body.sha1 is None or looked_up or not SHA1_HEX.fullmatch(answered):
+        sent = body.sha1 or recorded
+        if body.sha256 is None or sent is None or looked_up or not SHA1_HEX.fullmatch(answered):
             sha1, digest = file_hashes(feed.path)  # settled by a lookup, or no hash in the answer
         else:
-            sha1, digest = body.sha1, body.sha256
-            if answered != sha1:  # Octopus holds other bytes than were sent (altered on the way)
+            sha1, digest = sent, body.sha256
+            recorded_pinned = body.sha1 is None and digest == feed.pinned  # the record is of these bytes
+            if recorded_pinned and answered != sha1:
+                sha1, digest = file_hashes(feed.path)  # the record may be what is wrong: the file decides
+            # other bytes sent than the pinned ones, with a record: the pin check below deletes the package
+            if answered != sha1 and (body.sha1 is not None or digest == feed.pinned):  # Octopus holds other bytes
                 self.client.request("DELETE", self.client.space_path(f"packages/{feed.feed_id}"), missing_ok=True)
                 raise DigestMismatch(
                     f"package {feed.name!r}: Octopus received {feed.file_name} with SHA-1 {answered}, but the bytes "
@@ -157,11 +167,24 @@ class Octopus:
         if not feed.wrapped and digest != feed.pinned:
             self.client.request("DELETE", self.client.space_path(f"packages/{feed.feed_id}"), missing_ok=True)
             self._check_pin(feed, digest, "; the package pushed from it was deleted from the feed again")
+        if not feed.wrapped and sha1 != recorded:  # found in a pass that also found the pin: keep it
+            record_digest(feed.path, feed.pinned, {"sha1": sha1})
         state = self._compare_package(feed, created or {}, sha1, digest)
         if state.state == "exists":
             state.state = "created"
         self.cache[f"sha1:{feed.feed_id}"] = sha1
         return state
+
+    @staticmethod
+    def _hashes(feed: FeedFile, held: str) -> tuple[str, str]:
+        """``(sha1, "sha256:…")`` of ``feed``'s bytes, to compare with ``held``, the SHA-1 Octopus holds.
+
+        When the store recorded ``held`` as the pinned file's SHA-1 nothing is read (the bytes are the
+        pinned ones); otherwise the file is hashed, and the caller checks the pin.
+        """
+        if not feed.wrapped and held and recorded_digest(feed.path, feed.pinned, "sha1") == held:
+            return held, feed.pinned
+        return file_hashes(feed.path)
 
     @staticmethod
     def _check_pin(feed: FeedFile, digest: str, done: str = "; nothing was pushed") -> None:

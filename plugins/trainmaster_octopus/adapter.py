@@ -10,9 +10,16 @@ Only light imports at module level: ``trainmaster --help`` must not import reque
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from trainmaster import hookimpl
 from trainmaster.plugins import lazy_hook, schema_hook
 
-__all__ = ["register_config_schema", "register_ledgers", "register_publishers", "register_targets"]
+if TYPE_CHECKING:
+    from trainmaster.config.model import Config
+
+__all__ = ["package_digests", "register_config_schema", "register_ledgers", "register_publishers",
+           "register_targets"]
 
 register_config_schema = schema_hook("octopus", "trainmaster_octopus._schema:SCHEMA")
 register_targets = lazy_hook("octopus", "trainmaster_octopus._target:OctopusTarget",
@@ -21,3 +28,15 @@ register_ledgers = lazy_hook("octopus", "trainmaster_octopus._ledger:OctopusLedg
                              doc="Ledger ``octopus``: status and history from Octopus's progression.")
 register_publishers = lazy_hook("octopus", "trainmaster_octopus._publish:OctopusPublisher", with_arguments=False,
                                 doc="Publisher ``octopus``: packages, build information and releases.")
+
+
+@hookimpl
+def package_digests(config: Config) -> list[str] | None:
+    """SHA-1 of every package when the config uses Octopus: Octopus names a package's bytes by it (``Hash``).
+
+    Recorded once with the stored file, it spares each push a second hash beside the pin and each
+    deploy a pass over the file (``Octopus.ensure_package``, ``OctopusTarget``).
+    """
+    uses = ("octopus" in config.plugin_settings or "octopus" in config.publish
+            or any(env.target == "octopus" for env in config.environments))
+    return ["sha1"] if uses else None

@@ -185,6 +185,42 @@ class Sink:
         return self.errors[0] if self.errors else None
 
 
+class Relay:
+    """Further digests of each chunk, on a thread of their own, before the chunk goes on to the sink.
+
+    :meth:`Store.stage` computes the pin (SHA-256) of a chunk on its own thread and hands the chunk
+    here (:meth:`put`): this thread updates every further hasher (``names``, hashlib's) and only then
+    passes the chunk to :meth:`Sink.put`, so no buffer is reused while a hasher still reads it. On a
+    second core the further digests cost the copy no time; the pin stays the one serial hash.
+    """
+
+    def __init__(self, sink: Sink, names: tuple[str, ...]) -> None:
+        import hashlib
+
+        self.sink = sink
+        self.hashers = {name: hashlib.new(name, usedforsecurity=False) for name in names}
+        self.queue: queue.Queue[tuple[int, int, int] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="store-digests", daemon=True)
+        self.thread.start()
+
+    def put(self, index: int, offset: int, length: int) -> None:
+        self.queue.put((index, offset, length))
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            index, offset, length = item
+            with self.sink.views[index][:length] as view:
+                for hasher in self.hashers.values():
+                    hasher.update(view)
+            self.sink.put(index, offset, length)
+
+    def close(self) -> dict[str, str]:
+        """Wait until every chunk was hashed and handed on; the hex digest per name."""
+        self.queue.put(None)
+        self.thread.join()
+        return {name: hasher.hexdigest() for name, hasher in self.hashers.items()}
+
+
 def _direct(fd: int) -> bool:
     """Switch ``fd`` to direct I/O (``O_DIRECT``) if this system and the file's filesystem allow it."""
     flag = getattr(os, "O_DIRECT", 0)

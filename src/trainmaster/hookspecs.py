@@ -12,7 +12,7 @@ hooks are broadcast to every plugin and can never change an outcome.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -134,6 +134,26 @@ def ci_context(environ: Mapping[str, str]) -> CIContext | None:
         ``TF_BUILD=True``), else ``None``. Stops at the first non-None result;
         the built-in fallback (``trylast``) describes a plain shell with the
         OS user as actor.
+    """
+
+
+@hookspec
+def package_digests(config: Config) -> Iterable[str] | None:
+    """Name the digests besides SHA-256 this plugin will need of every package under ``config``.
+
+    :param config: the project's config.
+    :return: hashlib names from :data:`trainmaster.store.FURTHER` (``"sha1"``, for a
+        system that identifies packages by SHA-1), or ``None``. Every plugin is asked;
+        the answers are joined.
+
+    When ``release create`` or ``release fetch`` copies a file into the store, the core
+    computes these in the same pass as the pin, on a thread of their own, and records
+    them beside the stored file. A plugin reads one back with
+    :func:`trainmaster.store.recorded_digest` (it may also record one it computed in a
+    pass that found the pin, with :func:`trainmaster.store.record_digest`). A record
+    saves a pass over the file, nothing more: it is data read back from disk, and a
+    release made before the plugin asked has none, so a plugin hashes the file itself
+    when there is no record or when a comparison with the record fails.
     """
 
 

@@ -102,6 +102,8 @@ class PackagePlan:
     action: Literal["deploy", "skip"]
     state: str
     reason: str = ""
+    stored: Path | None = None
+    """The package's file in the store, once ``path`` points at a link to it in the deployment's work folder."""
 
 
 @dataclass

@@ -205,6 +205,26 @@ def package_sources(app: App, version: str, package_args: tuple[str, ...], *,
     return sources
 
 
+def further_digests(app: App) -> tuple[str, ...]:
+    """The digests besides the pin that the plugins want of every package (hook ``package_digests``).
+
+    A name outside :data:`trainmaster.store.FURTHER` is a warning naming the plugin, and is ignored.
+    """
+    from trainmaster.plugins import each_plugin
+    from trainmaster.store import FURTHER
+
+    wanted: dict[str, None] = {}
+    for plugin, call in each_plugin(app.pm, "package_digests"):
+        for answer in call(config=app.config):
+            for name in answer or ():
+                if name in FURTHER:
+                    wanted[name] = None
+                else:
+                    print(f"warning: plugin {plugin!r} asks for a package digest {name!r} the store does not "
+                          f"compute (one of {', '.join(FURTHER)}); ignored", file=sys.stderr)
+    return tuple(wanted)
+
+
 def _assemble(app: App, version: str, sources: list[tuple[str, dict[str, Any], Path | None]],
               staged: list[Staged], notes: str | None, actor: str) -> Release:
     """The release of ``sources``, whose files (in order) were staged as ``staged``."""
@@ -242,7 +262,7 @@ def create_release(app: App, version: str, package_args: tuple[str, ...] = (), n
 
     sources = package_sources(app, version, package_args, allow_undeclared=allow_undeclared)
     staging = StagingThread(app.store, [(path, _Progress(path.name, path.stat().st_size))
-                                        for _, _, path in sources if path is not None])
+                                        for _, _, path in sources if path is not None], further_digests(app))
     try:
         actor = app.actor(by)
         targets = publishers(app, app.config.publish)
@@ -354,6 +374,7 @@ def fetch_release(app: App, version: str, names: tuple[str, ...] | None = None) 
     from trainmaster.errors import DigestMismatch
     from trainmaster.interfaces import PublishResult
 
+    further = further_digests(app)
     for _name, publisher in publishers(app, names or app.config.publish):
         with tempfile.TemporaryDirectory(dir=app.state_dir if app.state_dir.exists() else None) as tmp:
             fetched = publisher.fetch(version, Path(tmp), app.config)
@@ -368,7 +389,7 @@ def fetch_release(app: App, version: str, names: tuple[str, ...] | None = None) 
             for pkg in release.packages:
                 if app.store.intact(pkg.digest):
                     continue
-                item = app.store.stage(files[pkg.name])
+                item = app.store.stage(files[pkg.name], further=further)
                 if item.digest != pkg.digest:
                     app.store.discard(item)
                     raise DigestMismatch(f"{_name}: package {pkg.name!r} downloaded as {item.digest}, "

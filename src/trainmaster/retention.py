@@ -155,5 +155,6 @@ def apply(app: App, plan: Plan, actor: str, reason: str) -> None:
                               {"release_id": rel.id, "reason": reason,
                                "packages": {p.name: p.digest for p in rel.packages}},
                               bound=("release_tombstones", rel.id))
-    for _, path, _ in plan.blobs:
+    for digest, path, _ in plan.blobs:
         path.unlink(missing_ok=True)
+        app.store.forget(digest)  # what other systems call those bytes goes with them

@@ -14,6 +14,7 @@ staged file into place only once the caller has decided to keep it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -21,15 +22,15 @@ import stat
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainmaster._ingest import COPY_CHUNK, FLUSH_EVERY, Sink
+from trainmaster._ingest import COPY_CHUNK, FLUSH_EVERY, Relay, Sink
 from trainmaster.errors import DigestMismatch, InvalidInput, from_os_error, machine_refused
 from trainmaster.model import check_digest
 
 __all__ = ["COPY_CHUNK", "FLUSH_EVERY", "Staged", "StagingCancelled", "StagingThread", "Store", "file_digests",
-           "hash_file", "sweep"]
+           "hash_file", "record_digest", "recorded_digest", "sweep"]
 
 CHUNK = 1 << 20  # 1 MiB: reading a file only to hash it
 
@@ -48,6 +49,7 @@ class Staged:
     size: int
     tmp_path: Path
     lock_fd: int = -1  # held open (and flock-ed) until commit or discard, so no sweep takes it
+    further: dict[str, str] = field(default_factory=dict)  # hex digest per further algorithm, same pass
 
 
 def _fsync_dir(path: Path) -> None:
@@ -86,6 +88,43 @@ def hash_file(path: Path, progress: Progress | None = None) -> tuple[str, int]:
     return "sha256:" + digests["sha256"], size
 
 
+FURTHER = ("md5", "sha1", "sha224", "sha384", "sha512")
+"""Digests a plugin may ask the store to compute beside the pin (:func:`check_further`)."""
+
+
+def check_further(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` as a tuple, once each; ValueError for one not in :data:`FURTHER`."""
+    for name in names:
+        if name not in FURTHER:
+            raise ValueError(f"unknown further digest {name!r} (one of {', '.join(FURTHER)})")
+    return tuple(dict.fromkeys(names))
+
+
+def _well_formed(name: str, value: str) -> bool:
+    """Whether ``value`` is a lowercase hex ``name`` digest."""
+    return len(value) == hashlib.new(name, usedforsecurity=False).digest_size * 2 and not value.strip(
+        "0123456789abcdef")
+
+
+def recorded_digest(path: Path, digest: str, name: str) -> str | None:
+    """The ``name`` digest recorded for ``path`` when it is the store's file pinned as ``digest``, else None.
+
+    For plugins, which are handed store paths: see :meth:`Store.recorded`.
+    """
+    store = Store.holding(path, digest)
+    return store.recorded(digest, name) if store is not None else None
+
+
+def record_digest(path: Path, digest: str, values: dict[str, str]) -> None:
+    """Record further digests for ``path`` when it is the store's file pinned as ``digest`` (else nothing).
+
+    Call it only with digests computed in the same pass that found ``digest``.
+    """
+    store = Store.holding(path, digest)
+    if store is not None:
+        store.record(digest, values)
+
+
 class Store:
     """A content-addressed store rooted at ``root``."""
 
@@ -96,14 +135,26 @@ class Store:
         hexd = check_digest(digest).split(":", 1)[1]
         return self.root / "sha256" / hexd[:2] / hexd
 
+    @classmethod
+    def holding(cls, path: Path, digest: str) -> Store | None:
+        """The store whose file for ``digest`` is ``path``, going by the layout; None for any other path."""
+        hexd = check_digest(digest).split(":", 1)[1]
+        path = Path(path)
+        if path.name != hexd or path.parent.name != hexd[:2] or path.parent.parent.name != "sha256":
+            return None
+        return cls(path.parent.parent.parent)
+
     def has(self, digest: str) -> bool:
         return self.path_for(digest).is_file()
 
-    def stage(self, source: Path, progress: Progress | None = None, cancel: threading.Event | None = None) -> Staged:
+    def stage(self, source: Path, progress: Progress | None = None, cancel: threading.Event | None = None,
+              further: Sequence[str] = ()) -> Staged:
         """Copy ``source`` into the staging area while hashing it, in one pass.
 
         Setting ``cancel`` (from another thread) stops the copy within a chunk: the
-        staged file is removed and :class:`StagingCancelled` raised.
+        staged file is removed and :class:`StagingCancelled` raised. ``further`` names
+        digests (hashlib's, see :data:`FURTHER`) computed in the same pass on a
+        thread of their own; :meth:`commit` records them beside the file.
         """
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -116,6 +167,8 @@ class Store:
         except OSError:
             expected = 0
         sink: Sink | None = None
+        relay: Relay | None = None
+        computed: dict[str, str] = {}
         fh: io.FileIO | None = None
         problem: BaseException | None = None
         try:
@@ -124,6 +177,7 @@ class Store:
             except OSError as exc:
                 raise InvalidInput(f"cannot read {source}: {exc.strerror or exc}") from None
             sink = Sink(fd, expected, fh)
+            relay = Relay(sink, check_further(further)) if further else None
             while not sink.failed:
                 try:
                     item = sink.next()
@@ -136,11 +190,12 @@ class Store:
                 index, offset, n = item
                 if n:
                     digest.update(sink.views[index][:n])
-                    sink.put(index, offset, n)
+                    (relay or sink).put(index, offset, n)
                     size += n
                     if progress:
                         progress(n)
         finally:  # whatever happened, stop the threads (before the source closes), drop the file on failure
+            computed = relay.close() if relay is not None else {}
             problem = sink.close(size) if sink is not None else None
             if fh is not None:
                 fh.close()
@@ -151,7 +206,7 @@ class Store:
             raise from_os_error(problem, self.root)
         if problem is not None:
             raise InvalidInput(f"cannot write to the store at {self.root}: {problem}")
-        return Staged("sha256:" + digest.hexdigest(), size, tmp_path, fd)
+        return Staged("sha256:" + digest.hexdigest(), size, tmp_path, fd, computed)
 
     def commit(self, staged: Staged) -> Path:
         """Move a staged file into place (read-only).
@@ -163,6 +218,7 @@ class Store:
         if final.is_file():
             if hash_file(final)[0] == staged.digest:
                 self.discard(staged)
+                self.record(staged.digest, staged.further)
                 return final
             os.chmod(final, stat.S_IRUSR | stat.S_IWUSR)
         if not final.parent.is_dir():
@@ -172,7 +228,61 @@ class Store:
         os.replace(staged.tmp_path, final)
         _release(staged)
         _fsync_dir(final.parent)
+        self.record(staged.digest, staged.further)
         return final
+
+    # -- further digests: what other systems call these bytes, computed once ------------------
+    def _recorded_path(self, digest: str, name: str) -> Path:
+        hexd = check_digest(digest).split(":", 1)[1]
+        return self.root / "digests" / check_further((name,))[0] / hexd[:2] / hexd
+
+    def recorded(self, digest: str, name: str) -> str | None:
+        """The ``name`` digest (hex) recorded for the stored file of ``digest``, or None.
+
+        Recorded by :meth:`commit` from the pass that computed ``digest`` itself, or by
+        :meth:`record`. Read back from disk, so it is data: anything but a regular file
+        holding one well-formed hex digest of ``name``'s length is taken as no record.
+        A record is a cache that saves a pass over the file; a caller whose comparison
+        fails with it hashes the file before it decides anything.
+        """
+        path = self._recorded_path(digest, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            text = os.read(fd, 257).decode("ascii", "replace").strip()
+        finally:
+            os.close(fd)
+        return text if _well_formed(name, text) else None
+
+    def record(self, digest: str, values: dict[str, str]) -> None:
+        """Record further digests (hex, by hashlib name) of the bytes pinned as ``digest``.
+
+        Only from a pass over the bytes that also found ``digest``. Best effort: a store that
+        cannot take the record just has none (it is a cache).
+        """
+        for name, value in values.items():
+            if not _well_formed(check_further((name,))[0], value):
+                raise ValueError(f"not a {name} hex digest: {value!r}")
+            path = self._recorded_path(digest, name)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(value + "\n", encoding="ascii")
+                os.replace(tmp, path)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+
+    def forget(self, digest: str) -> None:
+        """Remove every further digest recorded for ``digest`` (its file is being removed)."""
+        hexd = check_digest(digest).split(":", 1)[1]
+        folder = self.root / "digests"
+        for name in FURTHER:
+            (folder / name / hexd[:2] / hexd).unlink(missing_ok=True)
 
     def intact(self, digest: str) -> bool:
         """Whether the stored file for ``digest`` exists and still hashes to it."""
@@ -283,9 +393,11 @@ class StagingThread:
     the caller commits.
     """
 
-    def __init__(self, store: Store, files: Sequence[tuple[Path, Progress | None]]) -> None:
+    def __init__(self, store: Store, files: Sequence[tuple[Path, Progress | None]], further: Sequence[str] = ()
+                 ) -> None:
         self.store = store
         self.files = list(files)
+        self.further = tuple(further)
         self.staged: list[Staged] = []
         self.error: BaseException | None = None
         self.stop = threading.Event()
@@ -299,7 +411,7 @@ class StagingThread:
     def _run(self) -> None:
         try:
             for path, progress in self.files:
-                self.staged.append(self.store.stage(path, progress, self.stop))
+                self.staged.append(self.store.stage(path, progress, self.stop, self.further))
         except BaseException as exc:  # re-raised by result()
             self.error = exc
 

@@ -133,7 +133,7 @@ class StoreGuard:
                                      "it was verified (another deployment's commands changed it?)") from None
             if how == "link":
                 self.linked.setdefault(item.package.digest, item.package.name)
-            item.path = link
+            item.stored, item.path = item.stored or item.path, link
         return self.folder
 
     def finish(self) -> dict[str, str]:

@@ -37,6 +37,7 @@ class OctopusFake(OctopusPackages, OctopusRunbooks, OctopusReleaseState, FakeSer
         "seed_project",
         "seed_process",
         "seed_package",
+        "garble_next_upload",
         "fail_next_deployment",
         "fail_task",
         "hold_task",

@@ -24,6 +24,12 @@ class OctopusPackages(OctopusState):
     """``createPackageRepositoryUpload``, ``getPackageRepository*`` and ``*BuildInformation*`` operations."""
 
     store_packages: bool
+    garbled = 0  # uploads still to alter on the way (garble_next_upload)
+
+    def garble_next_upload(self) -> None:
+        """Flip one bit of the next uploaded package, as a broken proxy would: Octopus keeps other bytes."""
+        with self.lock:
+            self.garbled += 1
 
     def seed_package(self, package_id: str, version: str, data: bytes = b"seeded", space_id: str = "Spaces-1") -> None:
         """Put a package in the built-in feed, as an earlier push would have."""
@@ -62,7 +68,11 @@ class OctopusPackages(OctopusState):
                         "OverwriteExisting or IgnoreIfExists.",
                     )
                 sha1, size, parts = hashlib.sha1(), 0, []  # Octopus reports the SHA1 of the package file
+                with self.lock:
+                    garble, self.garbled = self.garbled > 0, max(0, self.garbled - 1)
                 for chunk in content:
+                    if garble and chunk:
+                        chunk, garble = bytes([chunk[0] ^ 1]) + bytes(chunk[1:]), False
                     sha1.update(chunk)
                     size += len(chunk)
                     if self.store_packages:
