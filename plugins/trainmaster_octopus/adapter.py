@@ -35,8 +35,17 @@ def package_digests(config: Config) -> list[str] | None:
     """SHA-1 of every package when the config uses Octopus: Octopus names a package's bytes by it (``Hash``).
 
     Recorded once with the stored file, it spares each push a second hash beside the pin and each
-    deploy a pass over the file (``Octopus.ensure_package``, ``OctopusTarget``).
+    deploy a pass over the file (``Octopus.ensure_package``, ``OctopusTarget``). Not asked when every
+    package is wrapped (its name has no extension Octopus's feed takes): a wrapper's SHA-1 is its own.
     """
     uses = ("octopus" in config.plugin_settings or "octopus" in config.publish
             or any(env.target == "octopus" for env in config.environments))
-    return ["sha1"] if uses else None
+    if not uses:
+        return None
+    from trainmaster_octopus._wrap import feed_extension
+
+    def as_is(pattern: str) -> bool:  # a glob may match a supported file: ask
+        name = pattern.rsplit("/", 1)[-1]
+        return feed_extension(name) is not None or any(c in name for c in "*?[")
+
+    return ["sha1"] if any(as_is(spec.path) for spec in config.packages) else None

@@ -8,7 +8,9 @@ A record is data read back from disk: anything but a well-formed digest in a reg
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,8 @@ import pytest
 
 from tests.support.plugins import PAYLOAD, make_project, registered, run_cli
 from trainmaster import hookimpl
+from trainmaster.interfaces import PublishResult
+from trainmaster.model import Release
 from trainmaster.store import StagingCancelled, Store, record_digest, recorded_digest
 
 PIN = "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
@@ -61,6 +65,47 @@ def test_hook_package_digests(tmp_path: Path, asks_sha1_md5: Asks) -> None:
     deleted = run_cli(config, "release", "delete", "1.0.0", "--by", "me")
     assert deleted.code == 0, deleted.err
     assert not stored.exists() and not _record(tmp_path, "sha1").exists() and not _record(tmp_path, "md5").exists()
+
+
+class Folder:
+    """A publisher whose remote is a folder (release.json and the files), with ``fetch``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @hookimpl
+    def register_publishers(self, register: Any) -> None:
+        register("folder", lambda config: self)
+
+    def ensure(self, release: Release, files: dict[str, Path], config: Any) -> PublishResult:
+        folder = self.root / release.version
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, path in files.items():
+            shutil.copyfile(path, folder / name)
+        (folder / "release.json").write_bytes(release.to_json())
+        return PublishResult("created")
+
+    def check(self, release: Release, config: Any) -> PublishResult:
+        return PublishResult("exists" if (self.root / release.version).is_dir() else "missing")
+
+    def fetch(self, version: str, dest: Path, config: Any) -> tuple[Release, dict[str, Path]] | None:
+        folder = self.root / version
+        release = Release.from_record(json.loads((folder / "release.json").read_text()), "the folder")
+        files = {p.name: dest / p.name for p in release.packages}
+        for pkg in release.packages:
+            shutil.copyfile(folder / pkg.name, files[pkg.name])
+        return release, files
+
+
+def test_release_fetch_records_them_on_another_runner(tmp_path: Path, asks_sha1_md5: Asks) -> None:
+    with registered(Folder(tmp_path / "remote"), "folder"):
+        built = make_project(tmp_path / "build", extra="publish: [folder]\n")
+        assert run_cli(built, "release", "create", "1.0.0").code == 0
+        runner = make_project(tmp_path / "runner", extra="publish: [folder]\n")
+        (tmp_path / "runner" / "app.bin").unlink()  # this runner has no build: only the remote has the bytes
+        fetched = run_cli(runner, "release", "fetch", "1.0.0")
+    assert fetched.code == 0, fetched.err
+    assert _record(tmp_path / "runner", "sha1").read_text().strip() == hashlib.sha1(PAYLOAD).hexdigest()
 
 
 def test_no_record_without_a_plugin_asking(tmp_path: Path) -> None:

@@ -121,3 +121,13 @@ def test_a_deploy_checks_the_feed_against_the_record_and_a_wrong_record_against_
     refused = run("deploy", "1.0.0", "--to", "test")
     assert refused.returncode == 4, refused.stdout + refused.stderr
     assert "changed behind trainmaster's back" in refused.stderr
+
+
+def test_no_sha1_is_computed_for_a_package_that_is_wrapped(octopus_fake: Any, tmp_path: Path) -> None:
+    """An ``app.bin`` goes to the feed inside a deterministic .zip: the blob's own SHA-1 would be of no use."""
+    run, work, _ = cli_project(tmp_path, octopus_fake)
+    assert run("release", "create", "1.0.0").returncode == 0
+    assert (work / ".trainmaster" / "store" / "sha256").is_dir()
+    assert not (work / ".trainmaster" / "store" / "digests").exists()
+    deployed = run("deploy", "1.0.0", "--to", "dev")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
