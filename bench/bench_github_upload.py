@@ -10,6 +10,11 @@ package is a 1 GiB random file (created untimed with ``release create``). Interl
   the same pass as it is sent;
 * **curl -T**: ``curl -X POST -T <the store's file>`` (GitHub uploads are POSTs) to a draft
   release's ``upload_url`` on the same fake (a plain streaming upload, nothing else);
+* **bare Python**: a script of 20 lines with the standard library's ``http.client`` (no framework, no
+  config, no ledger, no hash): create a draft, stream the same file in 1 MiB blocks, publish. It is
+  what any Python client pays here (the interpreter's start, ``http.client``'s import, one read and
+  one ``sendall`` per block): the floor a Python tool can reach, printed to tell trainmaster's own
+  cost from the language's;
 * **the fixed cost**: the same ``sync`` of a release whose package is 1 byte (start-up, config,
   ledger, the same GitHub calls): what the command costs besides moving the bytes. The transfer's
   own ratio is (sync − fixed cost) / curl, best against best.
@@ -51,6 +56,30 @@ github:
 train:
   - name: dev
     deploy: "true"
+"""
+
+
+BARE = r"""
+import http.client, json, os, sys
+api, path, n, token = sys.argv[1:5]
+head = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+conn = http.client.HTTPConnection(api.split("//", 1)[1])
+conn.request("POST", "/repos/acme/app/releases", json.dumps({"tag_name": f"bare-{n}", "draft": True}), head)
+draft = json.loads(conn.getresponse().read())
+upload = draft["upload_url"].split("{", 1)[0].split("//", 1)[1]
+host, _, where = upload.partition("/")
+up = http.client.HTTPConnection(host)
+up.putrequest("POST", f"/{where}?name=bare-{n}.bin")
+for key, value in (("Authorization", head["Authorization"]), ("Content-Type", "application/octet-stream"),
+                   ("Content-Length", str(os.path.getsize(path)))):
+    up.putheader(key, value)
+up.endheaders()
+with open(path, "rb", buffering=0) as fh:
+    while block := fh.read(1 << 20):
+        up.send(block)
+assert up.getresponse().status == 201
+conn.request("PATCH", f"/repos/acme/app/releases/{draft['id']}", json.dumps({"draft": False}), head)
+assert conn.getresponse().status == 200
 """
 
 
@@ -99,7 +128,8 @@ def main() -> int:
     curl_times: list[float] = []
     peaks: list[float] = []
     fixed_times: list[float] = []
-    cpu: dict[str, list[float]] = {"tm": [], "curl": [], "fixed": []}
+    bare_times: list[float] = []
+    cpu: dict[str, list[float]] = {"tm": [], "curl": [], "fixed": [], "bare": []}
     try:
         assert fake.stdout is not None
         api = fake.stdout.readline().split()[2]
@@ -141,6 +171,9 @@ def main() -> int:
                 seconds, _, used = _timed([*tm, "sync", "--to", "github", f"9.0.{i}"], tiny, env)
                 fixed_times.append(seconds)
                 cpu["fixed"].append(used)
+                seconds, _, used = _timed([sys.executable, "-c", BARE, api, str(stored), str(i), TOKEN], work, env)
+                bare_times.append(seconds)
+                cpu["bare"].append(used)
     finally:
         fake.terminate()
         fake.wait(timeout=10)
@@ -162,6 +195,9 @@ def main() -> int:
     print(line("curl -T", curl_times, cpu["curl"]))
     print(line("trainmaster sync --to github", tm_times, cpu["tm"]))
     print(line("  of a 1-byte package", fixed_times, cpu["fixed"], rate=False))
+    print(line("bare Python (http.client)", bare_times, cpu["bare"]))
+    print(f"  bare Python is {min(bare_times) / best_curl:.2f}x curl (the floor of a Python client here); trainmaster "
+          f"is {best_tm / min(bare_times):.2f}x bare Python")
     transfer = (best_tm - min(fixed_times)) / best_curl
     print(f"  the transfer alone (sync - the fixed cost) {transfer:.2f}x curl; the fixed cost is "
           f"{min(fixed_times) / best_curl:.2f}x curl's whole upload")

@@ -299,13 +299,14 @@ def sync(ctx: click.Context, system: str, versions: tuple[str, ...], check: bool
         check_version(v)
     app = get_app(ctx)
     ((name, publisher),) = publishers(app, [system])
-    releases = app.ledger.list_releases(app.config.project)
-    if versions:
-        by_version = {r.version: r for r in releases}
-        missing = [v for v in versions if v not in by_version]
+    if versions:  # each looked up by its index: a sync of one version does not read the whole history
+        found = {v: app.ledger.get_release(app.config.project, v) for v in dict.fromkeys(versions)}
+        missing = [v for v, rel in found.items() if rel is None]
         if missing:
             raise InvalidInput(f"not in the ledger: {', '.join(missing)}")
-        releases = [by_version[v] for v in versions]
+        releases = [rel for rel in found.values() if rel is not None]
+    else:
+        releases = app.ledger.list_releases(app.config.project)
     report = []
     drift = []
     for rel in releases:
