@@ -84,9 +84,9 @@ def test_a_slow_create_is_never_sent_twice_and_exits_5(azure_fake: Any, tmp_path
     assert sleeps == [0.5, 1.0, 2.0, 4.0]  # a lookup before each wait, none of them finds it yet
     assert azure_fake.count("Releases_Create") == 1
     deadline = time.monotonic() + 5
-    while not azure_fake.releases and time.monotonic() < deadline:
+    while not (azure_fake.releases and all(c.status is not None for c in azure_fake.calls)) \
+            and time.monotonic() < deadline:  # the slow create landed and was answered
         time.sleep(0.05)
-    time.sleep(0.1)
     assert len(azure_fake.releases) == 1
     assert AzurePublisher(env, Sleeps().http()).ensure(rel, {}, config).state == "exists"
     assert azure_fake.count("Releases_Create") == 1 and len(azure_fake.releases) == 1

@@ -48,11 +48,11 @@ class Counter:
         return DeployOutcome("succeeded")
 
 
-def wait_for(check: Any, seconds: float = 5.0) -> None:
+def wait_for(check: Any, fake: Any, seconds: float = 5.0) -> None:
+    """Until ``check()`` holds and the fake has answered every request it received (none half-handled)."""
     deadline = time.monotonic() + seconds
-    while not check() and time.monotonic() < deadline:
+    while not (check() and all(c.status is not None for c in fake.calls)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.1)
 
 
 # -- 2: a slow create is never sent twice ---------------------------------------------------------
@@ -70,7 +70,7 @@ def test_a_slow_deployment_create_is_not_resent_and_a_rerun_attaches(octo: Any, 
     assert err.value.exit_code == 5 and "not sent again" in str(err.value)
     assert len(sleeps) >= 2  # the deployments were looked up again, with backoff, before giving up
     assert fake.count("createDeploymentUntenantedV1_Spaces") == 1
-    wait_for(lambda: fake.deployments)
+    wait_for(lambda: fake.deployments, fake)
     c.sleep = lambda s: None
     outcome = target.deploy(make_job(config, "dev", release, paths))  # same process: attaches, no second one
     assert outcome.status == "succeeded" and outcome.packages == {"app": "deployed"}
