@@ -287,6 +287,8 @@ def create_release(app: App, version: str, package_args: tuple[str, ...] = (), n
             for pkg in release.packages:
                 if pkg.digest == item.digest and files.get(pkg.name) is None:
                     files[pkg.name] = item.tmp_path
+                    if targets:  # a publisher handed the staged file finds its further digests already
+                        app.store.record(item.digest, item.further)
         pubs = _ensure_remote(targets, release, {k: v for k, v in files.items() if v is not None}, app, out)
         from trainmaster import store_guard
 
@@ -298,6 +300,8 @@ def create_release(app: App, version: str, package_args: tuple[str, ...] = (), n
     finally:
         for item in staged:
             app.store.discard(item)
+            if not app.store.has(item.digest):
+                app.store.forget(item.digest)
     if existing is None and not created:  # another process won the race
         winner = app.ledger.get_release(release.project, version)
         if winner is not None and winner.id != release.id:

@@ -137,9 +137,15 @@ class Store:
 
     @classmethod
     def holding(cls, path: Path, digest: str) -> Store | None:
-        """The store whose file for ``digest`` is ``path``, going by the layout; None for any other path."""
+        """The store whose file for ``digest`` is ``path``, going by the layout; None for any other path.
+
+        A file ``release create`` staged (``tmp/ingest-…``, handed to publishers before it is committed)
+        counts as its store's: the same pass that found ``digest`` staged it.
+        """
         hexd = check_digest(digest).split(":", 1)[1]
         path = Path(path)
+        if path.parent.name == "tmp" and path.name.startswith("ingest-"):
+            return cls(path.parent.parent)
         if path.name != hexd or path.parent.name != hexd[:2] or path.parent.parent.name != "sha256":
             return None
         return cls(path.parent.parent.parent)

@@ -131,3 +131,17 @@ def test_no_sha1_is_computed_for_a_package_that_is_wrapped(octopus_fake: Any, tm
     assert not (work / ".trainmaster" / "store" / "digests").exists()
     deployed = run("deploy", "1.0.0", "--to", "dev")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+
+def test_a_create_refused_by_octopus_leaves_no_blob_and_no_record(octopus_fake: Any, tmp_path: Path) -> None:
+    """The SHA-1 is recorded before the push (which then hashes only the pin); a refusal takes it back."""
+    run, work = _project(tmp_path, octopus_fake, publish=True)
+    octopus_fake.seed_package("app", "1.0.0", b"PK\x05\x06 someone else's bytes")
+    refused = run("release", "create", "1.0.0")
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert "nothing was overwritten" in refused.stderr
+    assert not (work / ".trainmaster" / "store" / "sha256" / SHA256[:2] / SHA256).exists()
+    assert not _record(work).exists()
+    (work / "app.zip").write_bytes(DATA)
+    assert run("release", "create", "1.0.1").returncode == 0, "another version goes through"
+    assert _record(work).read_text().strip() == SHA1
