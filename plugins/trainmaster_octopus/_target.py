@@ -247,7 +247,9 @@ class OctopusTarget(RemoteTarget):
                 if feed.wrapped:
                     sha1 = wrapper_sha1(job.release, item.package, Path(item.path))
                 else:
-                    sha1 = file_hashes(Path(item.path))[0]
+                    sha1, digest = file_hashes(Path(item.path))
+                    if digest == feed.pinned:  # a release from before the store recorded SHA-1s: record it now
+                        record_digest(item.stored or item.path, feed.pinned, {"sha1": sha1})
                 octo.cache[f"sha1:{feed.feed_id}"] = sha1
             try:
                 octo.verify_feed(feed.feed_id, sha1)

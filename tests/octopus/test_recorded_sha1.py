@@ -145,3 +145,13 @@ def test_a_create_refused_by_octopus_leaves_no_blob_and_no_record(octopus_fake: 
     (work / "app.zip").write_bytes(DATA)
     assert run("release", "create", "1.0.1").returncode == 0, "another version goes through"
     assert _record(work).read_text().strip() == SHA1
+
+
+def test_a_deploy_records_the_sha1_of_a_release_made_before_it_was_recorded(octopus_fake: Any,
+                                                                              tmp_path: Path) -> None:
+    run, work = _project(tmp_path, octopus_fake, publish=True)
+    assert run("release", "create", "1.0.0").returncode == 0
+    _record(work).unlink()  # as a store filled before records existed
+    deployed = run("deploy", "1.0.0", "--to", "dev")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert _record(work).read_text().strip() == SHA1
