@@ -49,8 +49,9 @@ def uses_strategy(env: Environment) -> bool:
 
 
 def refuse_strategy(env: Environment, target: str, why: str, instead: str) -> None:
-    """Exit 2, located at ``env``, when it has ``instances`` or a ``strategy`` but its ``target``
-    deploys the whole environment in one remote piece of work (``why``), so neither could be applied.
+    """Exit 2, located at its ``strategy``/``instances`` key, when ``env`` has ``instances`` or a
+    ``strategy`` but its ``target`` deploys the whole environment in one remote piece of work
+    (``why``), so neither could be applied.
 
     ``App.target`` calls it for a target with a ``whole_environment = (why, instead)`` attribute, so
     ``validate``, ``deploy`` and ``rollback`` refuse before anything changes, instead of deploying
@@ -61,7 +62,7 @@ def refuse_strategy(env: Environment, target: str, why: str, instead: str) -> No
     if not uses_strategy(env):
         return
     what = f"strategy {env.strategy.kind!r}" if env.strategy else "instances"
-    where = env.location
+    where = env.key_locations.get("strategy" if env.strategy else "instances") or env.location
     raise ConfigError(
         f"environment {env.name!r} uses target {target!r}, which cannot apply its {what}: {why}. Remove "
         f"`instances` and `strategy` there ({instead}), or deploy that environment with a target that runs "

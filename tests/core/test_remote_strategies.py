@@ -1,5 +1,5 @@
 """A remote target that deploys a whole environment in one piece of work refuses ``instances`` and
-``strategy`` (exit 2 at the environment's line, naming the target) before anything changes, instead of
+``strategy`` (exit 2 at that key's line, naming the target) before anything changes, instead of
 deploying and warning afterwards that the strategy was ignored."""
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
     ("terraform-cloud", "terraform-cloud", "infra.tar.gz"),
 ])
 @pytest.mark.parametrize("block", ["    instances: [web-1, web-2]\n", "    strategy: {rolling: {batch: 1}}\n"])
-def test_a_strategy_on_a_remote_target_is_exit_2_at_its_environment(
+def test_a_strategy_on_a_remote_target_is_exit_2_at_its_key(
     bare_project: Project, example: str, target: str, package: str, block: str
 ) -> None:
     p = bare_project
     text = (ROOT / "examples" / example / "trainmaster.yaml").read_text()
     p.write("trainmaster.yaml", text.replace("  - name: dev\n", "  - name: dev\n" + block, 1))
     p.write(package, "x")
-    line = text.splitlines().index("  - name: dev") + 1
+    line = text.splitlines().index("  - name: dev") + 2  # the key's own line, not the environment's
     env = {"TRAINMASTER_LOAD_PLUGINS": target, "CONTROLLER_HOST": "https://awx.invalid",
            "CONTROLLER_OAUTH_TOKEN": "t", "PE_SERVER": "https://pe.invalid", "PE_TOKEN": "t", "TF_API_TOKEN": "t"}
     p.ok("release", "create", "1.0.0", env=env)

@@ -81,7 +81,7 @@ def test_a_strategy_on_an_octopus_environment_is_exit_2_naming_the_target_and_no
     assert run("release", "create", "1.0.0").returncode == 0
     text = CONFIG.replace("  - name: dev\n", "  - name: dev\n" + block)
     (work / "trainmaster.yaml").write_text(text)
-    line = text.splitlines().index("  - name: dev") + 1
+    line = text.splitlines().index("  - name: dev") + 2  # the strategy's (or instances') own line
     for args in (("validate",), ("deploy", "1.0.0", "--to", "dev")):
         out = run(*args)
         assert out.returncode == 2, out.stderr

@@ -387,7 +387,8 @@ class Converter:
             self.attempt(check_pass_env, self.doc, self._refused, block, path, fields["pass_env"],
                          fields["variables"])
         env = Environment(
-            name=block["name"], stage=stage, stage_index=stage_index, location=self.location(path), **fields
+            name=block["name"], stage=stage, stage_index=stage_index, location=self.location(path),
+            key_locations={key: self.location((*path, key), at_key=True) for key in block}, **fields
         )
         if self.targets is not None and env.target not in self.targets:
             line, column = self.doc.mark(path)

@@ -222,6 +222,8 @@ class Environment:
     location: Location | None = None
     settings_locations: dict[str, dict[str, Location]] = field(default_factory=dict)
     """Per settings block: where each key's effective value was written ("" = the most specific block)."""
+    key_locations: dict[str, Location] = field(default_factory=dict)
+    """Where each key of the environment's own block was written (an error about one points there)."""
 
 
 @dataclass(frozen=True)
