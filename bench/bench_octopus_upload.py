@@ -12,6 +12,8 @@ each upload with SHA-1 and discarding the bytes. The package is a sparse file in
 * the push alone (the adapter's ``ensure_package`` of the store's file) in a child process, for the
   upload's own share;
 * ``curl -F`` of the same file;
+* bare Python: 20 lines of the standard library's ``http.client`` sending the same multipart body
+  in 1 MiB blocks (no framework, no config, no ledger, no hash), the floor of a Python client here;
 * the fixed cost: the same ``sync`` of a release whose package is 1 byte (start-up, config, ledger,
   the same Octopus calls), so the transfer's own ratio, (sync − fixed cost) / curl, shows too.
 
@@ -61,6 +63,28 @@ elapsed = time.perf_counter() - start
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"state": state.state, "seconds": elapsed, "rss": rss, "sha1": state.sha1, "calls": client.calls}))
 """.replace("KEY_PLACEHOLDER", KEY)
+
+
+BARE = r"""
+import http.client, os, sys, uuid
+url, path, version, key = sys.argv[1:5]
+boundary = uuid.uuid4().hex
+head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"fileToUpload\"; filename=\"App.{version}.zip\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n").encode()
+tail = f"\r\n--{boundary}--\r\n".encode()
+conn = http.client.HTTPConnection(url.split("//", 1)[1])
+conn.putrequest("POST", "/api/Spaces-1/packages/raw?overwriteMode=FailIfExists")
+for name, value in (("X-Octopus-ApiKey", key), ("Content-Type", f"multipart/form-data; boundary={boundary}"),
+                    ("Content-Length", str(len(head) + os.path.getsize(path) + len(tail)))):
+    conn.putheader(name, value)
+conn.endheaders()
+conn.send(head)
+with open(path, "rb", buffering=0) as fh:
+    while block := fh.read(1 << 20):
+        conn.send(block)
+conn.send(tail)
+assert conn.getresponse().status in (200, 201)
+"""
 
 
 def start_fake() -> tuple[subprocess.Popen[str], str]:
@@ -169,7 +193,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     size = int(args.gib * (1 << 30))
-    runs: dict[str, list[float]] = {"sync": [], "push": [], "curl": [], "fixed": []}
+    runs: dict[str, list[float]] = {"sync": [], "push": [], "curl": [], "fixed": [], "bare": []}
     rss = {"sync": 0.0, "push": 0.0}
     cpu: dict[str, list[float]] = {"sync": [], "curl": []}
     creates: dict[str, float] = {}
@@ -213,6 +237,9 @@ def main() -> None:
                 result = run_trainmaster(url, stored, f"3.0.{i}", pinned)
                 runs["push"].append(result["seconds"])
                 rss["push"] = max(rss["push"], result["rss"])
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-c", BARE, url, str(path), f"4.0.{i}", KEY], check=True, timeout=1800)
+                runs["bare"].append(time.perf_counter() - started)
                 seconds, used = run_curl(url, path, f"2.0.{i}")
                 runs["curl"].append(seconds)
                 cpu["curl"].append(used)
@@ -226,7 +253,8 @@ def main() -> None:
     print(f"package: {size / (1 << 30):.2f} GiB, {args.repeat} runs (alternating), fake hashing and discarding, "
           f"load average {os.getloadavg()[0]:.1f}")
     for key, label in (("curl", "curl -F                     "), ("sync", "trainmaster sync --to octopus"),
-                       ("push", "  of which the push alone   "), ("fixed", "  sync of a 1-byte package   ")):
+                       ("push", "  of which the push alone   "), ("fixed", "  sync of a 1-byte package   "),
+                       ("bare", "bare Python (http.client)    ")):
         line = (f"{label} best {best[key]:6.2f} s {best[key] / best['curl']:5.2f}x curl  median {median[key]:6.2f} s "
                 f"{median[key] / median['curl']:5.2f}x")
         if key in cpu:
@@ -237,6 +265,8 @@ def main() -> None:
         print(line)
     print(f"  the transfer alone (sync - the fixed cost) {(best['sync'] - best['fixed']) / best['curl']:.2f}x curl; "
           f"the fixed cost is {best['fixed'] / best['curl']:.2f}x curl's whole upload")
+    print(f"  bare Python is {best['bare'] / best['curl']:.2f}x curl (the floor of a Python client here); trainmaster "
+          f"sync is {best['sync'] / best['bare']:.2f}x bare Python")
     print("  release create of the package (setup, one run each): "
           + ";  ".join(f"{label} {seconds:.2f} s" for label, seconds in creates.items()))
     ratio = best["sync"] / best["curl"]
