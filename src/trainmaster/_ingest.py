@@ -200,6 +200,7 @@ class Relay:
         self.sink = sink
         self.hashers = {name: hashlib.new(name, usedforsecurity=False) for name in names}
         self.queue: queue.Queue[tuple[int, int, int] | None] = queue.Queue()
+        self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="store-digests", daemon=True)
         self.thread.start()
 
@@ -209,15 +210,22 @@ class Relay:
     def _run(self) -> None:
         while (item := self.queue.get()) is not None:
             index, offset, length = item
-            with self.sink.views[index][:length] as view:
-                for hasher in self.hashers.values():
-                    hasher.update(view)
-            self.sink.put(index, offset, length)
+            try:
+                if self.error is None:
+                    with self.sink.views[index][:length] as view:
+                        for hasher in self.hashers.values():
+                            hasher.update(view)
+            except BaseException as exc:  # raised by close(): the copy must not be kept
+                self.error = exc
+            finally:
+                self.sink.put(index, offset, length)  # the buffer goes on (and comes back) whatever happened
 
     def close(self) -> dict[str, str]:
-        """Wait until every chunk was hashed and handed on; the hex digest per name."""
+        """Wait until every chunk was hashed and handed on; the hex digest per name (raises what hashing raised)."""
         self.queue.put(None)
         self.thread.join()
+        if self.error is not None:
+            raise self.error
         return {name: hasher.hexdigest() for name, hasher in self.hashers.items()}
 
 

@@ -201,8 +201,11 @@ class Store:
                     if progress:
                         progress(n)
         finally:  # whatever happened, stop the threads (before the source closes), drop the file on failure
-            computed = relay.close() if relay is not None else {}
-            problem = sink.close(size) if sink is not None else None
+            try:
+                computed = relay.close() if relay is not None else {}
+            except BaseException as exc:  # a further digest failed: the copy is not kept
+                problem = exc
+            problem = (sink.close(size) if sink is not None else None) or problem
             if fh is not None:
                 fh.close()
             if problem is not None or sys.exc_info()[0] is not None:

@@ -180,3 +180,31 @@ def test_a_record_that_is_a_link_or_a_folder_is_none(tmp_path: Path) -> None:
         store.record(digest, {"sha1": "4" * 39})
     record_digest(tmp_path / "not-in-a-store", digest, {"sha1": "5" * 40})  # not the store's file: nothing
     assert not (tmp_path / "digests").exists()
+
+
+def test_a_further_digest_that_fails_keeps_no_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fault injection (a hasher cannot fail otherwise): every buffer still reaches the writer, the thread
+    ends, the staged file is removed and the failure is raised, not a copy with an unproven digest."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(12 << 20))
+    real = hashlib.new
+
+    class Breaks:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def update(self, data: Any) -> None:
+            self.calls += 1
+            if self.calls == 3:
+                raise MemoryError("injected")
+
+        def hexdigest(self) -> str:
+            return "0" * 40
+
+    monkeypatch.setattr(hashlib, "new", lambda name, **kw: Breaks() if name == "sha1" else real(name, **kw))
+    store = Store(tmp_path / "store")
+    before = threading.active_count()
+    with pytest.raises(Exception, match="injected"):
+        store.stage(source, further=("sha1",))
+    assert threading.active_count() == before
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
