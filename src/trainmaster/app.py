@@ -171,23 +171,39 @@ class App:
         """Delete what killed processes left: staging files of ``release create``, work folders of deployments.
 
         A staging file goes once no live process holds its lock; a work folder once its deployment
-        is recorded ``interrupted`` (its process is dead: see :meth:`reap_interrupted`).
+        is recorded ``interrupted`` (its process is dead: see :meth:`reap_interrupted`), after the
+        blobs it links to are re-hashed (:func:`trainmaster.store_guard.abandoned`): one its commands
+        changed is quarantined, with a warning naming the package and the deployment.
         """
-        from trainmaster.deploy import remove_tree
         from trainmaster.store import sweep
 
         sweep(self.state_dir / "store")
         work = self.state_dir / "work"
         if not work.is_dir():
             return
+        dead = []
         for folder in work.iterdir():
             dep_id = folder.name.split("-", 1)[0]
             dep = self.ledger.get_deployment(int(dep_id)) if dep_id.isdigit() else None
             if dep is not None and dep.status == "interrupted":
+                dead.append((folder, dep))
+        if not dead:
+            return
+        from trainmaster.store_guard import abandoned, reaping
+
+        with reaping(self.lock_dir):
+            for folder, dep in dead:
+                if not folder.exists():  # another command checked and removed it meanwhile
+                    continue
+                release = self.ledger.get_release_by_id(dep.release_id)
                 try:
-                    remove_tree(folder)
+                    changed = abandoned(self.store, folder, f"deployment-{dep.id}", release.packages if release else ())
                 except OSError as exc:
-                    print(f"warning: cannot remove the work folder {folder}: {exc.strerror or exc}",
+                    print(f"warning: cannot check and remove the work folder {folder}: {exc.strerror or exc}",
+                          file=sys.stderr)
+                    continue
+                for text in changed.values():
+                    print(f"warning: interrupted deployment #{dep.id} of {dep.version} to {dep.environment}: {text}",
                           file=sys.stderr)
 
     # -- people ------------------------------------------------------------------------
