@@ -9,6 +9,7 @@ week old; the rest stay, and anything in the folder that is not a quarantined co
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -40,15 +41,16 @@ def _stored(project: Project, digest: str) -> Path:
     return project.state / "store" / "sha256" / hexd[:2] / hexd
 
 
-def _killed_deploy(project: Project, command: str) -> None:
-    """``deploy 1.0.0 --to dev`` whose command runs ``command``, then blocks; killed with SIGKILL."""
+def _killed(project: Project, command: str, *args: str) -> None:
+    """``trainmaster ARGS``, whose command runs ``sh blocks.sh``: ``command``, then block; killed with SIGKILL then."""
     flag = project.root / "started"
-    project.write("deploy.sh", f"set -eu\n{command}\ntouch {flag}\nsleep 600\n")
-    proc = subprocess.Popen([sys.executable, "-m", "trainmaster", "deploy", "1.0.0", "--to", "dev"],
-                            cwd=project.root, env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    project.write("blocks.sh", f"set -eu\n{command}\necho $$ > {flag}.tmp && mv {flag}.tmp {flag}\n"
+                           "exec sleep 600\n")
+    proc = subprocess.Popen([sys.executable, "-m", "trainmaster", *args], cwd=project.root, env=project.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while not flag.exists():
-            assert proc.poll() is None, "the deploy ended before its command blocked"
+            assert proc.poll() is None, "trainmaster ended before its command blocked"
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -56,6 +58,9 @@ def _killed_deploy(project: Project, command: str) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if flag.exists():  # the command outlives trainmaster's kill -9 (a runbook run's is nobody's to stop)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(flag.read_text()), signal.SIGKILL)
 
 
 @pytest.mark.parametrize("what", list(COMMANDS))
@@ -63,7 +68,8 @@ def test_the_next_command_quarantines_what_a_killed_deployment_changed(project: 
     project.env["TRAINMASTER_REFLINK"] = "0"
     digest = project.json("release", "create", "1.0.0")["release"]["packages"][0]["digest"]
     stored = _stored(project, digest)
-    _killed_deploy(project, COMMANDS[what])
+    project.write("deploy.sh", f"sh {project.root / 'blocks.sh'}\n")
+    _killed(project, COMMANDS[what], "deploy", "1.0.0", "--to", "dev")
     quarantine = project.state / "store" / "quarantine"
     kept = quarantine / f"{digest.split(':')[1]}.deployment-1"
 
@@ -91,14 +97,28 @@ def test_the_next_command_quarantines_what_a_killed_deployment_changed(project: 
     assert kept.is_file()
 
 
-CONFIG = """\
-project: demo
-packages: {app: app.bin}
-retention: {keep: 2}
-train:
-  - name: dev
-    deploy: "true"
-"""
+def test_a_killed_runbook_run_is_recorded_interrupted_and_what_it_changed_quarantined(project: Project) -> None:
+    project.env["TRAINMASTER_REFLINK"] = "0"
+    project.write("trainmaster.yaml", (project.root / "trainmaster.yaml").read_text() + f"""\
+runbooks:
+  poke: {{command: "sh {project.root / 'blocks.sh'}", environments: [dev]}}
+""")
+    digest = project.json("release", "create", "1.0.0")["release"]["packages"][0]["digest"]
+    project.ok("deploy", "1.0.0", "--to", "dev")
+    _killed(project, CHANGE, "run", "poke", "--env", "dev")
+    kept = project.state / "store" / "quarantine" / f"{digest.split(':')[1]}.runbook-1"
+
+    status = project.ok("status")
+    (line,) = [line for line in status.stderr.splitlines() if "interrupted runbook run" in line]
+    assert line.startswith("warning: interrupted runbook run #1 (poke) in dev: the commands changed the stored "
+                           f"blob of package 'app' ({digest})") and str(kept) in line
+    assert kept.read_text().endswith("x\n") and not _stored(project, digest).exists()
+    assert list((project.state / "work").iterdir()) == []
+    assert [r["status"] for r in project.json("runs")["runs"]] == ["interrupted"]
+    project.ok("audit", "verify")
+
+
+CONFIG = 'project: demo\npackages: {app: app.bin}\nretention: {keep: 2}\ntrain: [{name: dev, deploy: "true"}]\n'
 
 
 def _release(p: Project, version: str) -> str:
