@@ -258,7 +258,8 @@ def abandoned(store: Store, folder: Path, label: str, packages: Iterable[Package
     Returns a message per changed package, as :meth:`StoreGuard.finish` does.
     """
     inodes: set[tuple[int, int]] = set()
-    for top, _dirs, names in os.walk(folder):  # never into a linked folder (followlinks=False)
+    walked = [] if os.path.islink(folder) else os.walk(folder)  # never into a linked folder (followlinks=False)
+    for top, _dirs, names in walked:
         for name in names:
             try:
                 st = os.lstat(os.path.join(top, name))
