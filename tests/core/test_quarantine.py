@@ -190,3 +190,19 @@ def test_gc_removes_a_quarantined_copy_only_as_its_policy_says(bare_project: Pro
     assert event["bytes"] == len("content of 1.0.0\nchanged\n") and "no kept release needs" in event["why"]
     assert event["sha256"] == "sha256:" + hashlib.sha256(b"content of 1.0.0\nchanged\n").hexdigest()
     p.ok("audit", "verify")
+
+
+def test_gc_never_follows_a_quarantine_folder_that_is_a_link(bare_project: Project, tmp_path: Path) -> None:
+    p = bare_project
+    p.write("trainmaster.yaml", CONFIG)
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        _release(p, version)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    bait = elsewhere / f"{'a' * 64}.deployment-1"  # the shape of a copy no release needs
+    bait.write_text("someone else's\n")
+    os.symlink(elsewhere, p.state / "store" / "quarantine")
+    result = p.run("gc", "--json")
+    assert result.returncode == 0 and "is not a folder (a symbolic link?)" in result.stderr
+    assert json.loads(result.stdout)["quarantine"] == [] and bait.read_text() == "someone else's\n"
+    assert _audit(p, "quarantine_removed") == []
