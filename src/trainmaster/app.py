@@ -168,27 +168,69 @@ class App:
         return reaped
 
     def _remove_leftovers(self) -> None:
-        """Delete what killed processes left: staging files of ``release create``, work folders of deployments.
+        """Delete what killed processes left: staging files of ``release create``, work folders of dead runs.
 
-        A staging file goes once no live process holds its lock; a work folder once its deployment
-        is recorded ``interrupted`` (its process is dead: see :meth:`reap_interrupted`).
+        A staging file goes once no live process holds its lock; a work folder once its run is dead
+        (:meth:`_dead_run`), after the blobs it links to are re-hashed
+        (:func:`trainmaster.store_guard.abandoned`): one its commands changed is quarantined, with a
+        warning naming the package and the run.
         """
-        from trainmaster.deploy import remove_tree
         from trainmaster.store import sweep
 
         sweep(self.state_dir / "store")
         work = self.state_dir / "work"
         if not work.is_dir():
             return
-        for folder in work.iterdir():
-            dep_id = folder.name.split("-", 1)[0]
-            dep = self.ledger.get_deployment(int(dep_id)) if dep_id.isdigit() else None
-            if dep is not None and dep.status == "interrupted":
+        dead = [found for found in map(self._dead_run, work.iterdir()) if found is not None]
+        if not dead:
+            return
+        from trainmaster.store_guard import abandoned, reaping
+
+        with reaping(self.lock_dir):
+            for folder, label, run, release_id in dead:
+                if not folder.exists():  # another command checked and removed it meanwhile
+                    continue
+                release = self.ledger.get_release_by_id(release_id)
                 try:
-                    remove_tree(folder)
+                    changed = abandoned(self.store, folder, label, release.packages if release else ())
                 except OSError as exc:
-                    print(f"warning: cannot remove the work folder {folder}: {exc.strerror or exc}",
+                    print(f"warning: cannot check and remove the work folder {folder}: {exc.strerror or exc}",
                           file=sys.stderr)
+                    continue
+                for text in changed.values():
+                    print(f"warning: {run}: {text}", file=sys.stderr)
+
+    def _dead_run(self, folder: Path) -> tuple[Path, str, str, str] | None:
+        """``(folder, quarantine label, what ran, release id)`` when ``folder`` is a dead run's work folder.
+
+        A deployment's (``<id>-…``) once it is recorded ``interrupted`` (:meth:`reap_interrupted`); a
+        runbook run's (``runbook-<id>-…``) once it is recorded ``interrupted``, or is ``in_progress``
+        while its environment's lock is free (it holds the lock from before it is recorded until after
+        it finishes): then it is recorded ``interrupted`` here.
+        """
+        first, _, rest = folder.name.partition("-")
+        if first.isdigit():
+            dep = self.ledger.get_deployment(int(first))
+            if dep is None or dep.status != "interrupted":
+                return None
+            return (folder, f"deployment-{dep.id}", f"interrupted deployment #{dep.id} of {dep.version} to "
+                    f"{dep.environment}", dep.release_id)
+        run_id = rest.split("-", 1)[0]
+        if first != "runbook" or not run_id.isdigit():
+            return None
+        from trainmaster.duty_records import finish_run, runs
+        from trainmaster.locks import EnvironmentLock
+
+        found = [r for r in runs(self.ledger) if r["id"] == int(run_id)]
+        if not found:
+            return None
+        run = found[0]
+        if run["status"] == "in_progress" and EnvironmentLock(self.lock_dir, run["environment"]).is_free():
+            finish_run(self.ledger, run["id"], "interrupted", run["excerpt"] or "")
+        elif run["status"] != "interrupted":
+            return None
+        return (folder, f"runbook-{run['id']}", f"interrupted runbook run #{run['id']} ({run['runbook']}) in "
+                f"{run['environment']}", run["release_id"])
 
     # -- people ------------------------------------------------------------------------
 

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, NoReturn
 
 from trainmaster.errors import DeploymentFailed, IntegrityError, InvalidInput, Refused, TrainmasterError, Unavailable
 from trainmaster.interfaces import DeployJob, Deployment, DeploymentStatus, DeployOutcome, PackagePlan
-from trainmaster.store_guard import remove_tree as remove_tree  # used by app.py
 from trainmaster.strategies import uses_strategy
 
 if TYPE_CHECKING:

@@ -23,6 +23,12 @@ in this order of preference:
 
 ``TRAINMASTER_REFLINK=0`` skips the reflink (a read-only link, re-hashed).
 
+A run killed after its commands (``kill -9``, OOM, a lost runner) never re-hashes: the next
+command that finds it dead calls :func:`abandoned`, which re-hashes each stored blob its work
+folder still holds a hard link to (or that is no longer read-only) before removing the folder,
+and quarantines a changed one under the dead run's label. ``gc`` removes quarantined copies
+under the policy of :mod:`trainmaster.retention` (:func:`quarantine_files` lists them).
+
 The check re-hashes rather than comparing size, mtime, ctime and inode: those can
 miss a same-size rewrite on a file system with coarse timestamps or after the clock
 was set back, and the cost is one more pass of the hash the deployment already made
@@ -33,9 +39,11 @@ that first check (``bench/bench_core_store_guard.py``; a stat takes 1-5 µs).
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +58,8 @@ FICLONE = 0x40049409  # _IOW(0x94, 9, int), linux/fs.h
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 Clone = Callable[[Path, Path], bool]
+QUARANTINE_NAME = re.compile(r"([0-9a-f]{64})\.((?:deployment|runbook)-[0-9]+)(?:\.[0-9]+)?")
+"""What :func:`quarantine` names a copy: ``<digest hex>.<label>``, ``.<n>`` when that name was taken."""
 
 
 class StoreChanged(DeploymentFailed):
@@ -235,6 +245,89 @@ def quarantined(store: Store, digest: str) -> list[Path]:
         return []
     hexd = digest.split(":", 1)[1]
     return sorted(folder.glob(f"{hexd}.*"), key=lambda p: p.stat().st_mtime_ns)
+
+
+def abandoned(store: Store, folder: Path, label: str, packages: Iterable[Package]) -> dict[str, str]:
+    """Remove the work folder of a run whose process died, after checking what its commands could change.
+
+    The run never got to :meth:`StoreGuard.finish`. Each of ``packages`` (the run's release) whose
+    stored blob the folder still holds a hard link to (same device and inode, under any name; a
+    symbolic link is never followed), or whose stored blob is no longer read-only (made writable
+    through a link since removed), goes through that check: re-hashed, and quarantined under
+    ``label`` when it changed. A reflink or plain copy is the run's own: nothing to check.
+    Returns a message per changed package, as :meth:`StoreGuard.finish` does.
+    """
+    inodes: set[tuple[int, int]] = set()
+    walked = [] if os.path.islink(folder) else os.walk(folder)  # never into a linked folder (followlinks=False)
+    for top, _dirs, names in walked:
+        for name in names:
+            try:
+                st = os.lstat(os.path.join(top, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                inodes.add((st.st_dev, st.st_ino))
+    guard = StoreGuard(store, {"TRAINMASTER_REFLINK": "0"})
+    guard.folder, guard.label = folder, label
+    for pkg in packages:
+        try:
+            st = os.lstat(store.path_for(pkg.digest))
+        except OSError:  # not in the store (quarantined already, or deleted): nothing of it to check
+            continue
+        if (st.st_dev, st.st_ino) in inodes or stat.S_IMODE(st.st_mode) != READ_ONLY:
+            guard.linked.setdefault(pkg.digest, pkg.name)
+    return guard.finish()
+
+
+@contextmanager
+def reaping(lock_dir: Path) -> Iterator[None]:
+    """One process at a time checks and removes dead runs' work folders (an OS lock, freed if it dies)."""
+    import time
+
+    from trainmaster.locks import _try_lock
+
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_dir / "work-folders.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        while not _try_lock(fd):
+            time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor drops the lock
+
+
+def quarantine_files(store: Store) -> list[tuple[str, Path, str, os.stat_result]]:
+    """The copies kept in ``quarantine/``: (name, path, digest, lstat), oldest change first.
+
+    Names there are data: anything but a regular file named ``<digest hex>.<label>`` (a symbolic
+    link, a folder, another name) is skipped with a warning, and the folder itself must not be a link.
+    """
+    folder = store.root / "quarantine"
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISDIR(st.st_mode):
+        print(f"warning: {folder} is not a folder (a symbolic link?): quarantined copies not examined",
+              file=sys.stderr)
+        return []
+    found = []
+    with os.scandir(folder) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    for entry in entries:
+        match = QUARANTINE_NAME.fullmatch(entry.name)
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if match is None or not stat.S_ISREG(st.st_mode):
+            from trainmaster._output import data
+
+            print(f"warning: skipped {data(repr(entry.name))} in {folder}: not a quarantined copy (a regular file "
+                  "named <digest hex>.<label>)", file=sys.stderr)
+            continue
+        found.append((entry.name, Path(entry.path), f"sha256:{match[1]}", st))
+    return sorted(found, key=lambda f: f[3].st_ctime_ns)
 
 
 def verify_package(store: Store, pkg: Package) -> Path:

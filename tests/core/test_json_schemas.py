@@ -142,10 +142,13 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Outputs:
                           ("audit log", ()), ("audit verify", ()), ("board", ("--out", "board"))):
         out(command, *args)
     p.build("healthy 4")
-    out("release create", "4.0.0")
+    digest = out("release create", "4.0.0")["release"]["packages"][0]["digest"]
     out("release delete", "4.0.0", "--dry-run")
     out("release delete", "4.0.0")
-    out("gc", "--dry-run")
+    kept = p.state / "store" / "quarantine" / f"{digest.split(':')[1]}.deployment-9"  # its release is gone
+    kept.parent.mkdir()
+    kept.write_text("changed by a command\n")
+    assert out("gc", "--dry-run")["quarantine"][0]["action"] == "remove"
     out("gc")
     out("release list")
     _sync(out, tmp)

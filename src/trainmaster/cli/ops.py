@@ -81,6 +81,8 @@ def gc(ctx: click.Context, dry_run: bool, by: str | None, as_json: bool) -> None
 
     Kept: the newest ``retention: {keep: N}`` releases (default 20), every release deployed
     anywhere and each environment's rollback target. Ledger rows stay, as tombstones.
+    A quarantined copy goes once no kept release needs its digest, or once its digest is
+    back intact in the store and the copy is over 7 days old (audited).
     """
     from trainmaster.cli.release import report_plan
     from trainmaster.retention import apply, plan_gc

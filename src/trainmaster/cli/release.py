@@ -198,7 +198,13 @@ def report_plan(plan: Plan, dry_run: bool, as_json: bool) -> None:
         echo(f"{verb} release {rel.version} ({rel.id})")
     for version, why in plan.kept.items():
         echo(f"kept {version}: {why}")
-    echo(f"{verb} {len(plan.releases)} release(s) and {len(plan.blobs)} store file(s), {plan.bytes} bytes"
+    for copy in plan.quarantine or []:
+        what = f"{'would remove' if dry_run else 'removed'}" if copy.action == "remove" else "kept"
+        echo(f"{what} quarantined copy {copy.name} ({copy.bytes} bytes): {copy.why}")
+    counts = [f"{len(plan.releases)} release(s)", f"{len(plan.blobs)} store file(s)"]
+    if plan.doomed_copies:
+        counts.append(f"{len(plan.doomed_copies)} quarantined copy(ies)")
+    echo(f"{verb} {', '.join(counts[:-1])} and {counts[-1]}, {plan.bytes} bytes"
          f"{' (nothing changed)' if dry_run else ''}")
 
 
