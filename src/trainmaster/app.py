@@ -30,6 +30,7 @@ class App:
         self.environ = dict(os.environ if environ is None else environ)
         self.clock = clock or _utc_now  # when the gates (windows, freezes, soak) are checked: aware UTC
         self.config_arg = config_path or self.environ.get("TRAINMASTER_CONFIG") or "trainmaster.yaml"
+        self._deferred_noted = False
 
     # -- plugins -----------------------------------------------------------------------
 
@@ -112,8 +113,9 @@ class App:
     @cached_property
     def ledger(self) -> SqliteLedger:
         from trainmaster.ledger import SqliteLedger
+        from trainmaster.ledger_lock import ledger_timeout
 
-        ledger = SqliteLedger(self.state_dir / "ledger.db", key=self.audit_key)
+        ledger = SqliteLedger(self.state_dir / "ledger.db", key=self.audit_key, timeout=ledger_timeout(self.environ))
         others = ledger.other_projects(self.config.project)
         if others:
             ledger.close()
@@ -149,11 +151,17 @@ class App:
     def lock_dir(self) -> Path:
         return self.state_dir / "locks"
 
-    def reap_interrupted(self) -> list[int]:
-        """Mark ``in_progress`` deployments whose process died as ``interrupted``."""
+    def reap_interrupted(self, *, wait: bool = True) -> list[int]:
+        """Mark ``in_progress`` deployments whose process died as ``interrupted``.
+
+        A read-only command passes ``wait=False``: it never waits for another process writing to
+        the ledger, but leaves those deployments ``in_progress`` for the next command and says so
+        in one line on stderr.
+        """
+        from trainmaster.ledger_lock import LedgerBusy
         from trainmaster.locks import EnvironmentLock, stop_orphans
 
-        reaped = []
+        reaped, deferred = [], []
         for dep in self.ledger.in_progress():
             lock = EnvironmentLock(self.lock_dir, dep.environment)
             if lock.is_free():
@@ -162,8 +170,18 @@ class App:
                 reason = "the deploying process is gone (its lock was free)"
                 if stopped:
                     reason += f"; stopped {stopped} command group(s) it left running"
-                if self.ledger.mark_interrupted(dep.id, reason):
-                    reaped.append(dep.id)
+                try:
+                    if self.ledger.mark_interrupted(dep.id, reason, wait=wait):
+                        reaped.append(dep.id)
+                except LedgerBusy:
+                    deferred.append(f"#{dep.id} ({dep.environment})")
+        if deferred and not self._deferred_noted:  # once per command (`logs --follow` reaps in its loop)
+            from trainmaster._output import echo
+
+            self._deferred_noted = True
+            echo(f"note: deployment {', '.join(deferred)} lost its process but is still shown in_progress: "
+                 "another trainmaster process is writing to the ledger, so a later command records it interrupted",
+                 err=True)
         self._remove_leftovers()
         return reaped
 

@@ -129,5 +129,5 @@ def follow(app: App, dep_id: int, write: Callable[[bytes], None], *, poll: float
             continue
         idle += 1
         if idle % 10 == 0:  # a deployer killed without a trace: recorded interrupted, and the loop ends
-            app.reap_interrupted()
+            app.reap_interrupted(wait=False)
         sleep(poll)

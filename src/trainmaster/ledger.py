@@ -1,8 +1,11 @@
 """The built-in SQLite ledger: releases, deployments, approvals and the audit log.
 
-* WAL mode, a busy timeout, and ``BEGIN IMMEDIATE`` for every change, so that
-  concurrent ``trainmaster`` processes serialise their writes instead of
-  failing with "database is locked".
+* WAL mode and ``BEGIN IMMEDIATE`` for every change, so that concurrent
+  ``trainmaster`` processes serialise their writes instead of failing with
+  "database is locked"; readers never wait for a writer. A wait for the write
+  lock is announced on stderr after a second and bounded by
+  ``TRAINMASTER_LEDGER_TIMEOUT`` (exit 5, nothing written): see
+  :mod:`trainmaster.ledger_lock`.
 * One transaction per change; the audit event of a change is written in the
   same transaction, so the log and the state cannot disagree.
 * Versioned migrations keyed on ``PRAGMA user_version``.
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +39,7 @@ from trainmaster.audit import (
 )
 from trainmaster.errors import IntegrityError
 from trainmaster.interfaces import Approval, Deployment, DeploymentStatus
+from trainmaster.ledger_lock import SHORT_BUSY, ledger_timeout, retrying
 from trainmaster.model import Release, parse_time, timestamp
 
 Publication = tuple[str, str, "str | None", dict[str, Any]]  # system, state, url, remote
@@ -95,12 +98,16 @@ def _to_deployment(row: dict[str, Any]) -> Deployment:
 class SqliteLedger:
     """The ledger in ``<state_dir>/ledger.db``."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = 120.0, key: bytes | None = None) -> None:
+    def __init__(self, path: Path, *, timeout: float | None = None, key: bytes | None = None) -> None:
+        """Open (or create) the ledger; ``timeout`` bounds every wait for the write lock (default
+        ``TRAINMASTER_LEDGER_TIMEOUT``, see :mod:`trainmaster.ledger_lock`)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.timeout = ledger_timeout() if timeout is None else timeout
         self.keying = Keying(key)
-        self.conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
-        self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        busy = min(SHORT_BUSY, self.timeout)
+        self.conn = sqlite3.connect(path, timeout=busy, isolation_level=None, check_same_thread=False)
+        self.conn.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
         self._retrying(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
         self.conn.execute("PRAGMA synchronous = FULL")
         self.conn.execute("PRAGMA foreign_keys = ON")
@@ -108,21 +115,18 @@ class SqliteLedger:
 
     # -- plumbing ----------------------------------------------------------------
 
-    @staticmethod
-    def _retrying(fn: Any, attempts: int = 50) -> Any:
-        for attempt in range(attempts):
-            try:
-                return fn()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc) or attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-        return None
+    def _retrying(self, fn: Any, *, wait: bool = True) -> Any:
+        """``fn()`` while the ledger is busy, announced and bounded (:func:`trainmaster.ledger_lock.retrying`)."""
+        return retrying(fn, self.path, self.timeout, wait=wait)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back on any exception."""
-        self._retrying(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+    def transaction(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back on any exception.
+
+        Waits for the write lock up to ``self.timeout`` (with a notice after a second); without
+        ``wait`` (an opportunistic write) raises :class:`~trainmaster.ledger_lock.LedgerBusy` at once.
+        """
+        self._retrying(lambda: self.conn.execute("BEGIN IMMEDIATE"), wait=wait)
         try:
             yield self.conn
         except BaseException:
@@ -131,7 +135,7 @@ class SqliteLedger:
         self._retrying(lambda: self.conn.execute("COMMIT"))
 
     def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        version = self._retrying(lambda: self.conn.execute("PRAGMA user_version").fetchone()[0])
         if version > len(MIGRATIONS):
             raise IntegrityError(f"the ledger {self.path} has schema version {version}, newer than this "
                                  f"trainmaster knows ({len(MIGRATIONS)}): upgrade trainmaster")
@@ -318,9 +322,11 @@ class SqliteLedger:
         assert found is not None
         return found
 
-    def mark_interrupted(self, dep_id: int, reason: str) -> bool:
-        """Mark a stale ``in_progress`` deployment ``interrupted``; False if it had moved on."""
-        with self.transaction() as conn:
+    def mark_interrupted(self, dep_id: int, reason: str, *, wait: bool = True) -> bool:
+        """Mark a stale ``in_progress`` deployment ``interrupted``; False if it had moved on.
+
+        Without ``wait``, :class:`~trainmaster.ledger_lock.LedgerBusy` at once when another process writes."""
+        with self.transaction(wait=wait) as conn:
             row = conn.execute("SELECT environment, status FROM deployments WHERE id = ?", (dep_id,)).fetchone()
             if not row or row[1] != "in_progress":
                 return False
@@ -397,38 +403,3 @@ class SqliteLedger:
                                  (release_id, environment)).fetchall()
         return [Approval(release_id, version, environment, r["actor"], r["at"], r["comment"], bool(r["counts"]))
                 for r in self._checked("approvals", rows)]
-
-
-_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
-_OS_CODES = {3: "EPERM", 8: "EROFS", 10: "EIO", 13: "ENOSPC", 14: "EACCES"}  # PERM READONLY IOERR FULL CANTOPEN
-
-
-def explain_error(exc: sqlite3.DatabaseError, folder: Path | None) -> Exception:
-    """The user-facing error for a failing ledger: the machine's state (exit 5) unless it is corruption.
-
-    For a refusal by the operating system (full, read-only, no permission, cannot open) the real
-    cause is found by trying to write a byte into ``folder``; only a damaged file says
-    "restore it from a backup" (exit 4).
-    """
-    import errno
-    import os
-
-    from trainmaster.errors import IntegrityError, from_os_error
-
-    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-    if code in _CORRUPT_CODES or code not in _OS_CODES:
-        return IntegrityError(f"the ledger cannot be read ({exc}); restore it from a backup")
-    where = folder if folder is not None else "the ledger"
-    if folder is not None:
-        probe = folder / f".write-probe-{os.getpid()}"
-        try:
-            fd = os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, b"\0" * 4096)
-            finally:
-                os.close(fd)
-                probe.unlink(missing_ok=True)
-        except OSError as found:
-            return from_os_error(found, where)
-    name = _OS_CODES[code]
-    return from_os_error(OSError(getattr(errno, name), os.strerror(getattr(errno, name))), where)

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> Any:
 
         if not isinstance(exc, sqlite3.DatabaseError):
             raise
-        from trainmaster.ledger import explain_error
+        from trainmaster.ledger_lock import explain_error
 
         _fail(explain_error(exc, _state_dir()), args)
     _complete(0, "")

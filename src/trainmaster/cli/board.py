@@ -29,7 +29,7 @@ def board(ctx: click.Context, out: str, releases: int, as_json: bool) -> None:
     from trainmaster.board import collect
 
     app = get_app(ctx)
-    app.reap_interrupted()
+    app.reap_interrupted(wait=False)
     data = collect(app, releases=releases)
     page = render(data)
     folder = Path(out)

@@ -55,7 +55,7 @@ def show(ctx: click.Context, number: int, as_json: bool, color: str | None) -> N
     from trainmaster.status import ago
 
     app = get_app(ctx)
-    app.reap_interrupted()
+    app.reap_interrupted(wait=False)
     dep = _find(app, number)
     data = detail(app, dep)
     if as_json:

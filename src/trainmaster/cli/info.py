@@ -129,7 +129,7 @@ def status(ctx: click.Context, as_json: bool, color: str | None) -> None:
     from trainmaster.status import environment_status
 
     app = get_app(ctx)
-    app.reap_interrupted()
+    app.reap_interrupted(wait=False)
     rows = environment_status(app)
     if as_json:
         emit_json({"environments": [row.to_json() for row in rows]})
@@ -194,7 +194,7 @@ def history(ctx: click.Context, env: str | None, limit: int | None, as_json: boo
     app = get_app(ctx)
     if env:
         app.environment(env)
-    app.reap_interrupted()
+    app.reap_interrupted(wait=False)
     deployments = app.view.history(env, limit)
     if as_json:
         emit_json({"deployments": [d.to_json() for d in deployments]})

@@ -71,6 +71,7 @@ def parse_duration(text: object) -> float:
 
 ENV_NUMBERS: dict[str, tuple[float, float, float]] = {
     "TRAINMASTER_LOCK_TIMEOUT": (3600.0, 0.0, MAX_DURATION),
+    "TRAINMASTER_LEDGER_TIMEOUT": (120.0, 0.0, MAX_DURATION),
 }
 """Numeric ``TRAINMASTER_*`` variables: name to (default, lowest, highest)."""
 
