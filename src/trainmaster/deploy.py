@@ -356,8 +356,15 @@ def _record(app: App, dep: Deployment, outcome: DeployOutcome, log: DeploymentLo
     packages = outcome.packages or {name: "failed" for name in dep.state}
     excerpt = outcome.excerpt or outcome.message
     reason = "" if outcome.status == "succeeded" else outcome.message
-    return app.ledger.finish_deployment(dep.id, status or outcome.status, packages=packages, remote=outcome.remote,
-                                        excerpt=excerpt, log=log.store(app.store), reason=reason)
+    from trainmaster.ledger_lock import LedgerBusy
+
+    try:
+        return app.ledger.finish_deployment(dep.id, status or outcome.status, packages=packages,
+                                            remote=outcome.remote, excerpt=excerpt, log=log.store(app.store),
+                                            reason=reason)
+    except LedgerBusy as exc:  # the commands ran: say what happened, and what the ledger will say
+        raise LedgerBusy(f"deployment #{dep.id} {status or outcome.status} but its outcome could not be recorded: "
+                         f"{exc.reason}; the next command records it interrupted") from None
 
 
 def _rollback_after_failure(app: App, env: Environment, failed: Release, out: Callable[[str], None],

@@ -40,7 +40,15 @@ _WAL_WRITE_LOCK = 120  # byte of the -shm file SQLite locks while a connection w
 
 
 class LedgerBusy(Unavailable):
-    """The ledger's write lock stayed taken by another process (exit 5); nothing was written."""
+    """The ledger's write lock stayed taken by another process (exit 5); nothing was written.
+
+    ``reason`` is what happened without the advice, for a caller that knows more (a deployment that ran).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{reason}; nothing was written. Run the command again once that process has finished "
+                         "(a process stopped with Ctrl-Z or SIGSTOP keeps the lock until it is continued or ended)")
+        self.reason = reason
 
 
 def ledger_timeout(environ: Any = None) -> float:
@@ -58,15 +66,16 @@ def is_busy(exc: BaseException) -> bool:
     return code in _BUSY_CODES or "locked" in str(exc) or "busy" in str(exc)
 
 
-def retrying(fn: Callable[[], Any], path: Path, timeout: float, *, wait: bool = True,
-             notice: Callable[[str], None] | None = None) -> Any:
+def retrying(fn: Callable[[], Any], path: Path, timeout: float, *, wait: bool = True) -> Any:
     """``fn()``, tried again while the ledger is busy, until ``timeout`` seconds have passed.
 
     Each attempt already waits up to :data:`SHORT_BUSY` inside SQLite. After :data:`NOTICE_AFTER`
-    seconds ``notice`` gets one line (default: stderr). Without ``wait``, one attempt only.
+    seconds, one line on stderr says so. Without ``wait``, one attempt only.
 
     :raises LedgerBusy: when the lock is still taken at the deadline (or at once without ``wait``).
     """
+    from trainmaster._output import echo
+
     start = time.monotonic()
     noticed = False
     while True:
@@ -81,23 +90,12 @@ def retrying(fn: Callable[[], Any], path: Path, timeout: float, *, wait: bool = 
                                  ) from None
             if not noticed and waited >= NOTICE_AFTER:  # before giving up: a bound of 1 s or more always says so
                 noticed = True
-                (notice or _stderr)(f"waiting for the ledger at {path}: another trainmaster process is writing "
-                                    f"to it{_holder(path)} (up to {timeout:g} s; {SETTING})")
+                echo(f"waiting for the ledger at {path}: another trainmaster process is writing to it"
+                     f"{_holder(path)} (up to {timeout:g} s; {SETTING})", err=True)
             if waited >= timeout:
-                raise LedgerBusy(_gave_up(path, timeout)) from None
+                raise LedgerBusy(f"the ledger at {path} stayed locked by another trainmaster process"
+                                 f"{_holder(path)} for {timeout:g} s ({SETTING})") from None
             time.sleep(min(0.05, max(0.0, timeout - waited)))
-
-
-def _gave_up(path: Path, timeout: float) -> str:
-    return (f"the ledger at {path} stayed locked by another trainmaster process{_holder(path)} for {timeout:g} s "
-            f"({SETTING}); nothing was written. Run the command again once that process has finished "
-            "(a process stopped with Ctrl-Z or SIGSTOP keeps the lock until it is continued or ended)")
-
-
-def _stderr(line: str) -> None:
-    from trainmaster._output import echo
-
-    echo(line, err=True)
 
 
 def _holder(path: Path) -> str:
@@ -147,8 +145,7 @@ def explain_error(exc: sqlite3.DatabaseError, folder: Path | None) -> Exception:
 
     where = folder if folder is not None else "the ledger"
     if is_busy(exc):
-        return LedgerBusy(f"the ledger in {where} is locked by another trainmaster process ({exc}); "
-                          "run the command again once it has finished")
+        return LedgerBusy(f"the ledger in {where} is locked by another trainmaster process ({exc})")
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     if code in _CORRUPT_CODES or code not in _OS_CODES:
         return IntegrityError(f"the ledger cannot be read ({exc}); restore it from a backup")

@@ -33,6 +33,14 @@ train:
     approvals: 1
 """
 
+GATED = """\
+project: demo
+packages: {{app: app.bin}}
+train:
+  - name: dev
+    deploy: echo $$ > {pid}; while [ ! -e {go} ]; do sleep 0.05; done
+"""
+
 HOLDER = """\
 import os, signal, sys
 from pathlib import Path
@@ -165,6 +173,32 @@ def test_a_writer_that_continues_in_time_is_waited_for(bare_project: Project) ->
     assert writer.returncode == 0, err
     assert (line + err).count(NOTICE) == 1 and "Traceback" not in err
     assert [r["version"] for r in p.json("release", "list")["releases"]] == ["1.0.0", "2.0.0"]
+    p.ok("audit", "verify")
+
+
+def test_a_deployment_that_cannot_record_its_outcome_says_so(bare_project: Project) -> None:
+    """The deploy's command ends while another process holds the ledger: exit 5 naming the deployment and
+    what it did; once the lock is free the next command records it interrupted (its process is gone)."""
+    p = bare_project
+    go = p.root / "go"
+    p.write("trainmaster.yaml", GATED.format(pid=p.root / "command.pid", go=go))
+    p.write("app.bin", "x")
+    p.ok("release", "create", "1.0.0")
+    deployer = subprocess.Popen([sys.executable, "-m", "trainmaster", "deploy", "1.0.0", "--to", "dev"],
+                                cwd=p.root, env=dict(p.env, TRAINMASTER_LEDGER_TIMEOUT="2"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _until(lambda: (p.root / "command.pid").exists(), "the deploy command never started")
+    with _stopped_writer(p):
+        go.touch()  # the command ends now; recording its outcome needs the write lock
+        out, err = deployer.communicate(timeout=60)
+        assert deployer.returncode == 5, (out, err)
+        assert err.count(NOTICE) == 1, err
+        assert "error: deployment #1 succeeded but its outcome could not be recorded: the ledger at " in err, err
+        assert "the next command records it interrupted" in err and "Traceback" not in err
+        status = p.run("status", "--json", env={"TRAINMASTER_LEDGER_TIMEOUT": "600"}, timeout=60)
+        assert status.returncode == 0 and "deployment #1 (dev) lost its process" in status.stderr
+    history = p.json("history")["deployments"]
+    assert [(d["id"], d["status"]) for d in history] == [(1, "interrupted")]
     p.ok("audit", "verify")
 
 
