@@ -90,8 +90,8 @@ def retrying(fn: Callable[[], Any], path: Path, timeout: float, *, wait: bool = 
                                  ) from None
             if not noticed and waited >= NOTICE_AFTER:  # before giving up: a bound of 1 s or more always says so
                 noticed = True
-                echo(f"waiting for the ledger at {path}: another trainmaster process is writing to it"
-                     f"{_holder(path)} (up to {timeout:g} s; {SETTING})", err=True)
+                echo(f"waiting for the ledger at {path}: another trainmaster process{_holder(path)} is writing "
+                     f"to it (up to {timeout:g} s; {SETTING})", err=True)
             if waited >= timeout:
                 raise LedgerBusy(f"the ledger at {path} stayed locked by another trainmaster process"
                                  f"{_holder(path)} for {timeout:g} s ({SETTING})") from None

@@ -135,7 +135,7 @@ def test_writers_say_they_wait_then_exit_5_and_write_nothing(bare_project: Proje
             assert result.returncode == 5, (args, result.stdout, result.stderr)
             err = result.stderr
             assert err.count(NOTICE) == 1, (args, err)
-            assert f"{NOTICE} {ledger}: another trainmaster process is writing to it (pid {holder.pid}, stopped) " \
+            assert f"{NOTICE} {ledger}: another trainmaster process (pid {holder.pid}, stopped) is writing to it " \
                    "(up to 2 s; TRAINMASTER_LEDGER_TIMEOUT)" in err, err
             assert f"error: the ledger at {ledger} stayed locked" in err and "nothing was written" in err, err
             assert "Traceback" not in err and "database is locked" not in err
