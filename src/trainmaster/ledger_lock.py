@@ -74,8 +74,6 @@ def retrying(fn: Callable[[], Any], path: Path, timeout: float, *, wait: bool = 
 
     :raises LedgerBusy: when the lock is still taken at the deadline (or at once without ``wait``).
     """
-    from trainmaster._output import echo
-
     start = time.monotonic()
     noticed = False
     while True:
@@ -89,6 +87,8 @@ def retrying(fn: Callable[[], Any], path: Path, timeout: float, *, wait: bool = 
                 raise LedgerBusy(f"the ledger at {path} is busy: another trainmaster process is writing to it"
                                  ) from None
             if not noticed and waited >= NOTICE_AFTER:  # before giving up: a bound of 1 s or more always says so
+                from trainmaster._output import echo
+
                 noticed = True
                 echo(f"waiting for the ledger at {path}: another trainmaster process{_holder(path)} is writing "
                      f"to it (up to {timeout:g} s; {SETTING})", err=True)
