@@ -93,8 +93,9 @@ def retrying(fn: Callable[[], Any], path: Path, timeout: float, *, wait: bool = 
                 echo(f"waiting for the ledger at {path}: another trainmaster process{_holder(path)} is writing "
                      f"to it (up to {timeout:g} s; {SETTING})", err=True)
             if waited >= timeout:
-                raise LedgerBusy(f"the ledger at {path} stayed locked by another trainmaster process"
-                                 f"{_holder(path)} for {timeout:g} s ({SETTING})") from None
+                held = f"the ledger at {path} {'stayed' if timeout else 'is'} locked by another trainmaster process"
+                raise LedgerBusy(f"{held}{_holder(path)} " + (f"for {timeout:g} s ({SETTING})" if timeout else
+                                                             f"and {SETTING} is 0 (no wait)")) from None
             time.sleep(min(0.05, max(0.0, timeout - waited)))
 
 

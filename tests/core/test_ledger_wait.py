@@ -139,8 +139,9 @@ def test_writers_say_they_wait_then_exit_5_and_write_nothing(bare_project: Proje
                    "(up to 2 s; TRAINMASTER_LEDGER_TIMEOUT)" in err, err
             assert f"error: the ledger at {ledger} stayed locked" in err and "nothing was written" in err, err
             assert "Traceback" not in err and "database is locked" not in err
-        assert p.run("release", "create", "2.0.0", env={"TRAINMASTER_LEDGER_TIMEOUT": "0"},
-                     timeout=60).returncode == 5
+        at_once = p.run("release", "create", "2.0.0", env={"TRAINMASTER_LEDGER_TIMEOUT": "0"}, timeout=60)
+        assert at_once.returncode == 5 and NOTICE not in at_once.stderr
+        assert "TRAINMASTER_LEDGER_TIMEOUT is 0 (no wait); nothing was written" in at_once.stderr, at_once.stderr
     assert [r["version"] for r in p.json("release", "list")["releases"]] == ["1.0.0"]
     assert [d["environment"] for d in p.json("history")["deployments"]] == ["dev", "test"]
     p.ok("audit", "verify")
