@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,6 +120,29 @@ def test_reads_answer_while_a_stopped_process_holds_the_write_lock(bare_project:
     assert status.returncode == 0 and "still shown in_progress" not in status.stderr
     history = p.json("history")["deployments"]
     assert [d["status"] for d in history] == ["succeeded", "interrupted"]
+    p.ok("audit", "verify")
+
+
+def test_following_a_dead_deployment_keeps_polling_while_a_writer_holds_the_lock(bare_project: Project) -> None:
+    p = bare_project
+    _killed_deployment(p)
+    lines: queue.Queue[str] = queue.Queue()
+    with _stopped_writer(p):
+        follower = subprocess.Popen([sys.executable, "-m", "trainmaster", "logs", "2", "--follow"], cwd=p.root,
+                                    env=dict(p.env, TRAINMASTER_LEDGER_TIMEOUT="600"), stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True)
+        assert follower.stderr is not None
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in follower.stderr], daemon=True)
+        reader.start()
+        first = lines.get(timeout=60)  # a follower blocked behind the lock would print nothing
+        assert "deployment #2 (test) lost its process but is still shown in_progress" in first, first
+        assert follower.poll() is None  # still following
+    assert follower.wait(60) == 0  # the lock is free: its next look records #2 interrupted, and it ends
+    reader.join(30)
+    rest = []
+    while not lines.empty():
+        rest.append(lines.get())
+    assert "deployment #2 interrupted\n" in rest and not any("lost its process" in line for line in rest), rest
     p.ok("audit", "verify")
 
 
