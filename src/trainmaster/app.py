@@ -174,18 +174,17 @@ class App:
                     if self.ledger.mark_interrupted(dep.id, reason, wait=wait):
                         reaped.append(dep.id)
                 except LedgerBusy:
-                    deferred.append(f"#{dep.id} ({dep.environment})")
+                    deferred.append(f"deployment #{dep.id} ({dep.environment})")
+        self._remove_leftovers(wait, deferred)
         if deferred and not self._deferred_noted:  # once per command (`logs --follow` reaps in its loop)
             from trainmaster._output import echo
 
             self._deferred_noted = True
-            echo(f"note: deployment {', '.join(deferred)} lost its process but is still shown in_progress: "
-                 "another trainmaster process is writing to the ledger, so a later command records it interrupted",
-                 err=True)
-        self._remove_leftovers()
+            echo(f"note: {', '.join(deferred)} lost its process but is still shown in_progress: another "
+                 "trainmaster process is writing to the ledger, so a later command records it interrupted", err=True)
         return reaped
 
-    def _remove_leftovers(self) -> None:
+    def _remove_leftovers(self, wait: bool, deferred: list[str]) -> None:
         """Delete what killed processes left: staging files of ``release create``, work folders of dead runs.
 
         A staging file goes once no live process holds its lock; a work folder once its run is dead
@@ -199,13 +198,13 @@ class App:
         work = self.state_dir / "work"
         if not work.is_dir():
             return
-        dead = [found for found in map(self._dead_run, work.iterdir()) if found is not None]
+        dead = [found for found in (self._dead_run(folder, wait, deferred) for folder in work.iterdir()) if found]
         if not dead:
             return
         from trainmaster.store_guard import abandoned, reaping
 
-        with reaping(self.lock_dir):
-            for folder, label, run, release_id in dead:
+        with reaping(self.lock_dir) as mine:
+            for folder, label, run, release_id in dead if mine else []:
                 if not folder.exists():  # another command checked and removed it meanwhile
                     continue
                 release = self.ledger.get_release_by_id(release_id)
@@ -218,13 +217,14 @@ class App:
                 for text in changed.values():
                     print(f"warning: {run}: {text}", file=sys.stderr)
 
-    def _dead_run(self, folder: Path) -> tuple[Path, str, str, str] | None:
+    def _dead_run(self, folder: Path, wait: bool, deferred: list[str]) -> tuple[Path, str, str, str] | None:
         """``(folder, quarantine label, what ran, release id)`` when ``folder`` is a dead run's work folder.
 
         A deployment's (``<id>-…``) once it is recorded ``interrupted`` (:meth:`reap_interrupted`); a
         runbook run's (``runbook-<id>-…``) once it is recorded ``interrupted``, or is ``in_progress``
         while its environment's lock is free (it holds the lock from before it is recorded until after
-        it finishes): then it is recorded ``interrupted`` here.
+        it finishes): then it is recorded ``interrupted`` here (without ``wait``, not while another process
+        writes to the ledger: then it is named in ``deferred`` and its folder is left for a later command).
         """
         first, _, rest = folder.name.partition("-")
         if first.isdigit():
@@ -244,7 +244,13 @@ class App:
             return None
         run = found[0]
         if run["status"] == "in_progress" and EnvironmentLock(self.lock_dir, run["environment"]).is_free():
-            finish_run(self.ledger, run["id"], "interrupted", run["excerpt"] or "")
+            from trainmaster.ledger_lock import LedgerBusy
+
+            try:
+                finish_run(self.ledger, run["id"], "interrupted", run["excerpt"] or "", wait=wait)
+            except LedgerBusy:
+                deferred.append(f"runbook run #{run['id']} ({run['environment']})")
+                return None
         elif run["status"] != "interrupted":
             return None
         return (folder, f"runbook-{run['id']}", f"interrupted runbook run #{run['id']} ({run['runbook']}) in "

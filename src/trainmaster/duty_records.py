@@ -161,8 +161,8 @@ def start_run(ledger: SqliteLedger, runbook: str, release_id: str, version: str,
     return run_id
 
 
-def finish_run(ledger: SqliteLedger, run_id: int, status: str, excerpt: str) -> None:
-    with ledger.transaction() as conn:
+def finish_run(ledger: SqliteLedger, run_id: int, status: str, excerpt: str, *, wait: bool = True) -> None:
+    with ledger.transaction(wait=wait) as conn:
         row = conn.execute("SELECT environment, actor, runbook FROM runbook_runs WHERE id = ?", (run_id,)).fetchone()
         conn.execute("UPDATE runbook_runs SET status = ?, finished_at = ?, excerpt = ? WHERE id = ?",
                      (status, _now(), excerpt[-4000:], run_id))

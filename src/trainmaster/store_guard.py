@@ -280,18 +280,19 @@ def abandoned(store: Store, folder: Path, label: str, packages: Iterable[Package
 
 
 @contextmanager
-def reaping(lock_dir: Path) -> Iterator[None]:
-    """One process at a time checks and removes dead runs' work folders (an OS lock, freed if it dies)."""
-    import time
+def reaping(lock_dir: Path) -> Iterator[bool]:
+    """One process at a time checks and removes dead runs' work folders (an OS lock, freed if it dies).
 
+    Yields whether this process holds the lock. Nobody waits for it: the holder is doing that very
+    work (and may be stopped: Ctrl-Z, SIGSTOP), so a command that finds it taken leaves the folders
+    to it or to a later command.
+    """
     from trainmaster.locks import _try_lock
 
     lock_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_dir / "work-folders.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        while not _try_lock(fd):
-            time.sleep(0.05)
-        yield
+        yield _try_lock(fd)
     finally:
         os.close(fd)  # closing the descriptor drops the lock
 

@@ -228,6 +228,73 @@ def test_a_deployment_that_cannot_record_its_outcome_says_so(bare_project: Proje
     p.ok("audit", "verify")
 
 
+def test_a_dead_runbook_run_is_left_in_progress_too_rather_than_waited_for(bare_project: Project) -> None:
+    p = bare_project
+    flag = p.root / "started"
+    p.write("trainmaster.yaml", f"""\
+project: demo
+packages: {{app: app.bin}}
+train: [{{name: dev, deploy: 'true'}}]
+runbooks:
+  poke: {{command: "echo $$ > {flag}.tmp && mv {flag}.tmp {flag} && exec sleep 600", environments: [dev]}}
+""")
+    p.write("app.bin", "x")
+    p.ok("release", "create", "1.0.0")
+    p.ok("deploy", "1.0.0", "--to", "dev")
+    run = subprocess.Popen([sys.executable, "-m", "trainmaster", "run", "poke", "--env", "dev"], cwd=p.root,
+                           env=p.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _until(lambda: flag.exists(), "the runbook command never started")
+        run.kill()
+        run.wait(30)
+    finally:
+        if flag.exists():  # a runbook run's command is nobody's to stop: the test ends it
+            os.kill(int(flag.read_text()), signal.SIGKILL)
+    work = p.root / ".trainmaster" / "work"
+    with _stopped_writer(p):
+        status = p.run("status", env={"TRAINMASTER_LEDGER_TIMEOUT": "600"}, timeout=60)
+        assert status.returncode == 0, status.stderr
+        assert status.stderr.count("note: runbook run #1 (dev) lost its process but is still shown in_progress") == 1
+        assert [f.name.split("-")[:2] for f in work.iterdir()] == [["runbook", "1"]]  # checked once it is recorded
+    p.ok("status")
+    assert [r["status"] for r in p.json("runs")["runs"]] == ["interrupted"]
+    assert list(work.iterdir()) == []
+    p.ok("audit", "verify")
+
+
+REAPER = """\
+import os, signal, sys
+from pathlib import Path
+from trainmaster.store_guard import reaping
+
+with reaping(Path(sys.argv[1])):  # nobody else holds it
+    os.kill(os.getpid(), signal.SIGSTOP)  # "checking" dead runs' work folders until SIGCONT
+"""
+
+
+def test_a_stopped_process_checking_work_folders_holds_up_nobody(bare_project: Project) -> None:
+    """The same for the other lock a reading command meets: the one over dead runs' work folders."""
+    p = bare_project
+    _killed_deployment(p)
+    work = p.root / ".trainmaster" / "work"
+    assert [f.name.split("-")[0] for f in work.iterdir()] == ["2"]
+    reaper = subprocess.Popen([sys.executable, "-c", REAPER, str(p.root / ".trainmaster" / "locks")], cwd=p.root,
+                              env=p.env)
+    try:
+        _until(lambda: _state(reaper.pid) == "T", "the reaper never stopped holding its lock")
+        status = p.run("status", "--json", timeout=60)
+        assert status.returncode == 0, status.stderr
+        test = next(e for e in json.loads(status.stdout)["environments"] if e["name"] == "test")
+        assert test["status"] == "interrupted"
+        assert [f.name.split("-")[0] for f in work.iterdir()] == ["2"]  # left to the process checking them
+    finally:
+        os.kill(reaper.pid, signal.SIGCONT)
+    assert reaper.wait(30) == 0
+    p.ok("status")
+    assert list(work.iterdir()) == []
+    p.ok("audit", "verify")
+
+
 def test_every_numeric_setting_is_documented() -> None:
     from trainmaster.config._values import ENV_NUMBERS
 
