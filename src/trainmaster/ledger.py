@@ -381,23 +381,6 @@ class SqliteLedger:
 
     # -- approvals -----------------------------------------------------------------
 
-    def record_approval(self, approval: Approval) -> bool:
-        """Record an approval; False if this actor already approved this release here."""
-        with self.transaction() as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO approvals (release_id, environment, actor, at, comment, counts) "
-                "VALUES (?,?,?,?,?,?)",
-                (approval.release_id, approval.environment, approval.actor, approval.at, approval.comment,
-                 int(approval.counts)),
-            )
-            if cur.rowcount == 0:
-                return False
-            self._audit(conn, "approval_recorded", approval.actor, approval.environment,
-                        {"release_id": approval.release_id, "version": approval.version,
-                         "comment": approval.comment, "counts": approval.counts},
-                        bound=("approvals", int(cur.lastrowid or 0)))
-        return True
-
     def approvals(self, release_id: str, environment: str, version: str = "") -> list[Approval]:
         rows = self.conn.execute(select_sql("approvals", "WHERE release_id = ? AND environment = ? ORDER BY id"),
                                  (release_id, environment)).fetchall()

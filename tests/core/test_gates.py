@@ -159,8 +159,10 @@ train:
 
 
 def approve(ledger: SqliteLedger, release: Release, actor: str, counts: bool = True) -> None:
-    assert ledger.record_approval(Approval(release.id, release.version, "prod", actor, "2025-06-01T00:00:00Z",
-                                           counts=counts))
+    from trainmaster.rounds import record_approval  # what `trainmaster approve` records
+
+    assert record_approval(ledger, Approval(release.id, release.version, "prod", actor, "2025-06-01T00:00:00Z",
+                                            counts=counts), release)
 
 
 def test_approvals_reach_their_count_exactly(tmp_path: Path, ledger: SqliteLedger) -> None:

@@ -19,6 +19,7 @@ from trainmaster.gates import Gate, describe_gates, next_opening
 from trainmaster.interfaces import Approval
 from trainmaster.ledger import SqliteLedger
 from trainmaster.model import Release
+from trainmaster.rounds import record_approval
 from trainmaster.train import pending_gates
 
 UTC = dt.UTC
@@ -67,7 +68,8 @@ def test_the_approvals_gate_is_met_at_exactly_its_count(tmp_path: Path, ledger: 
     cfg = config(tmp_path, "train:\n  - name: prod\n    approvals: {count: 2, from: [alice, carol, dave]}\n")
     release = make_release(ledger)
     for actor in ("alice", "carol"):
-        assert ledger.record_approval(Approval(release.id, release.version, "prod", actor, "2025-06-01T00:00:00Z"))
+        assert record_approval(ledger, Approval(release.id, release.version, "prod", actor, "2025-06-01T00:00:00Z"),
+                               release)
         gate = described(cfg, "prod", release, ledger, T0)["approvals"]
         assert gate.met is (actor == "carol"), gate
     assert gate.detail == "2/2 approval(s): alice, carol"
