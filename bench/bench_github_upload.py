@@ -77,9 +77,11 @@ up.endheaders()
 with open(path, "rb", buffering=0) as fh:
     while block := fh.read(1 << 20):
         up.send(block)
-assert up.getresponse().status == 201
+answer = up.getresponse()
+assert answer.status == 201 and answer.read()
 conn.request("PATCH", f"/repos/acme/app/releases/{draft['id']}", json.dumps({"draft": False}), head)
-assert conn.getresponse().status == 200
+answer = conn.getresponse()
+assert answer.status == 200 and answer.read()
 """
 
 

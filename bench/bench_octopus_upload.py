@@ -83,7 +83,8 @@ with open(path, "rb", buffering=0) as fh:
     while block := fh.read(1 << 20):
         conn.send(block)
 conn.send(tail)
-assert conn.getresponse().status in (200, 201)
+answer = conn.getresponse()
+assert answer.status in (200, 201) and answer.read()
 """
 
 
