@@ -108,17 +108,19 @@ class Octopus:
         ``Hash`` Octopus answers the push with (its SHA-1 of what it received) must be the SHA-1 of
         the pinned bytes: other bytes are deleted from the feed again (:class:`DigestMismatch`, exit 4).
         That SHA-1 is the one the store recorded when the file came in (``package_digests``), or,
-        without a record, computed in the same pass on another thread. A record is only trusted to
-        agree: when Octopus's answer differs from it, the file is hashed before anything is decided.
+        without a record, computed in the same pass on another thread. A record only saves the push a
+        hash: when Octopus's answer differs from it, the file is hashed before anything is decided, and
+        every deploy compares the feed with the file itself (``OctopusTarget._verify_feed``), so a
+        record cannot make a foreign package pass.
         A push settled by a lookup (its answer was lost) hashes the file instead. The core hands the
         store's file without re-hashing it first (the publisher's ``verifies_uploads``), so an artefact
         pushed as it is that does not hash to its pin is deleted from the feed again and
-        :class:`DigestMismatch` (exit 4) is raised; one already in the feed is compared with its
-        recorded SHA-1, or hashed first (nothing is sent then).
+        :class:`DigestMismatch` (exit 4) is raised; one already in the feed is hashed before it is
+        compared (nothing is sent then; a record is not used there).
         """
         existing = self.package(feed.feed_id)
         if existing:
-            sha1, digest = self._hashes(feed, str(existing.get("Hash") or "").lower())
+            sha1, digest = file_hashes(feed.path)  # never a record: it would be trusted to say what Octopus holds
             self._check_pin(feed, digest)
             return self._compare_package(feed, existing, sha1, digest)
         recorded = None if feed.wrapped else recorded_digest(feed.path, feed.pinned, "sha1")
@@ -146,18 +148,21 @@ class Octopus:
             found = self.package(feed.feed_id)
             if not found:
                 raise
-            sha1, digest = self._hashes(feed, str(found.get("Hash") or "").lower())
+            sha1, digest = file_hashes(feed.path)
             self._check_pin(feed, digest)  # someone else's push: never deleted here
             return self._compare_package(feed, found, sha1, digest)
         answered = str((created or {}).get("Hash") or "").lower()
         sent = body.sha1 or recorded
+        hashed = True  # whether ``sha1`` comes from the bytes (not from the store's record)
         if body.sha256 is None or sent is None or looked_up or not SHA1_HEX.fullmatch(answered):
             sha1, digest = file_hashes(feed.path)  # settled by a lookup, or no hash in the answer
         else:
+            hashed = body.sha1 is not None
             sha1, digest = sent, body.sha256
             recorded_pinned = body.sha1 is None and digest == feed.pinned  # the record is of these bytes
             if recorded_pinned and answered != sha1:
                 sha1, digest = file_hashes(feed.path)  # the record may be what is wrong: the file decides
+                hashed = True
             # other bytes sent than the pinned ones, with a record: the pin check below deletes the package
             if answered != sha1 and (body.sha1 is not None or digest == feed.pinned):  # Octopus holds other bytes
                 self.client.request("DELETE", self.client.space_path(f"packages/{feed.feed_id}"), missing_ok=True)
@@ -172,19 +177,9 @@ class Octopus:
         state = self._compare_package(feed, created or {}, sha1, digest)
         if state.state == "exists":
             state.state = "created"
-        self.cache[f"sha1:{feed.feed_id}"] = sha1
+        if not hashed:  # a deploy in this process hashes the file itself rather than trust the record
+            self.cache.pop(f"sha1:{feed.feed_id}", None)
         return state
-
-    @staticmethod
-    def _hashes(feed: FeedFile, held: str) -> tuple[str, str]:
-        """``(sha1, "sha256:…")`` of ``feed``'s bytes, to compare with ``held``, the SHA-1 Octopus holds.
-
-        When the store recorded ``held`` as the pinned file's SHA-1 nothing is read (the bytes are the
-        pinned ones); otherwise the file is hashed, and the caller checks the pin.
-        """
-        if not feed.wrapped and held and recorded_digest(feed.path, feed.pinned, "sha1") == held:
-            return held, feed.pinned
-        return file_hashes(feed.path)
 
     @staticmethod
     def _check_pin(feed: FeedFile, digest: str, done: str = "; nothing was pushed") -> None:

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from trainmaster.errors import IntegrityError, InvalidInput
 from trainmaster.interfaces import DeployOutcome
 from trainmaster.remote_target import RemoteTarget
-from trainmaster.store import record_digest, recorded_digest
 from trainmaster_octopus._lifecycle import check_train
 from trainmaster_octopus._multipart import file_hashes
 from trainmaster_octopus._publish import OctopusPublisher, feed_files_unwrapped, groups
@@ -230,36 +229,23 @@ class OctopusTarget(RemoteTarget):
     def _verify_feed(self, octo: Octopus, job: DeployJob, names: list[str]) -> None:
         """Exit 4 when the feed's package no longer hashes to what trainmaster pushed.
 
-        No copy is made: an artefact pushed as it is is compared with the SHA-1 the store recorded
-        for it, or hashed in place, and a wrapped one by streaming its deterministic wrapper into
-        the hasher (:func:`wrapper_sha1`). A SHA-1 already known in this process (the push just
-        computed it) is reused. A recorded SHA-1 the feed does not match is checked by hashing the
-        file before the deploy is refused (a record is a cache, never the last word).
+        No copy is made: an artefact pushed as it is is hashed in place, and a wrapped one by
+        streaming its deterministic wrapper into the hasher (:func:`wrapper_sha1`). A SHA-1
+        already known in this process (the push just computed or checked it) is reused. The
+        store's recorded SHA-1 is never used here: it is a file anyone who can write the store
+        can change, and this is the check that catches a package replaced in Octopus.
         """
         for name in names:
             item = next(p for p in job.plan if p.package.name == name)
             (feed,) = feed_files_unwrapped(job.release, self.settings, [name])
             sha1 = octo.cache.get(f"sha1:{feed.feed_id}")
-            recorded = None
-            if sha1 is None and not feed.wrapped:
-                sha1 = recorded = recorded_digest(item.stored or item.path, feed.pinned, "sha1")
             if sha1 is None:
                 if feed.wrapped:
                     sha1 = wrapper_sha1(job.release, item.package, Path(item.path))
                 else:
-                    sha1, digest = file_hashes(Path(item.path))
-                    if digest == feed.pinned:  # a release from before the store recorded SHA-1s: record it now
-                        record_digest(item.stored or item.path, feed.pinned, {"sha1": sha1})
+                    sha1 = file_hashes(Path(item.path))[0]
                 octo.cache[f"sha1:{feed.feed_id}"] = sha1
-            try:
-                octo.verify_feed(feed.feed_id, sha1)
-            except IntegrityError:
-                if recorded is None:
-                    raise
-                sha1, digest = file_hashes(Path(item.path))
-                if digest == feed.pinned:  # the record was wrong: keep what the file says
-                    record_digest(item.stored or item.path, feed.pinned, {"sha1": sha1})
-                octo.verify_feed(feed.feed_id, sha1)
+            octo.verify_feed(feed.feed_id, sha1)
 
     def _is_current(self, octo: Octopus, project: str, env_id: str, release_id: str) -> bool:
         project_id = octo.project(project)["Id"]

@@ -34,8 +34,8 @@ register_publishers = lazy_hook("octopus", "trainmaster_octopus._publish:Octopus
 def package_digests(config: Config) -> list[str] | None:
     """SHA-1 of every package when the config uses Octopus: Octopus names a package's bytes by it (``Hash``).
 
-    Recorded once with the stored file, it spares each push a second hash beside the pin and each
-    deploy a pass over the file (``Octopus.ensure_package``, ``OctopusTarget``). Not asked when every
+    Recorded once with the stored file, it spares each push a second hash beside the pin
+    (``Octopus.ensure_package``; deploys still hash the file to check the feed). Not asked when every
     package is wrapped (its name has no extension Octopus's feed takes): a wrapper's SHA-1 is its own.
     """
     uses = ("octopus" in config.plugin_settings or "octopus" in config.publish

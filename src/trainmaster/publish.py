@@ -216,7 +216,7 @@ def further_digests(app: App) -> tuple[str, ...]:
     wanted: dict[str, None] = {}
     for plugin, call in each_plugin(app.pm, "package_digests"):
         for answer in call(config=app.config):
-            for name in answer or ():
+            for name in [answer] if isinstance(answer, str) else answer or ():
                 if name in FURTHER:
                     wanted[name] = None
                 else:

@@ -255,6 +255,8 @@ class Store:
         fails with it hashes the file before it decides anything.
         """
         path = self._recorded_path(digest, name)
+        if self._linked_folders(path):
+            return None
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError:
@@ -277,21 +279,32 @@ class Store:
             if not _well_formed(check_further((name,))[0], value):
                 raise ValueError(f"not a {name} hex digest: {value!r}")
             path = self._recorded_path(digest, name)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_text(value + "\n", encoding="ascii")
-                os.replace(tmp, path)
+                if self._linked_folders(path):
+                    continue
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o444)
+                try:
+                    os.write(fd, (value + "\n").encode("ascii"))
+                finally:
+                    os.close(fd)
+                os.replace(tmp, path)  # replaces a link at ``path`` itself, never writes through it
             except OSError:
                 with contextlib.suppress(OSError):
                     tmp.unlink(missing_ok=True)
+
+    def _linked_folders(self, path: Path) -> bool:
+        """Whether a folder between ``digests/`` and the record at ``path`` is a symbolic link (never followed)."""
+        return any(os.path.islink(folder) for folder in (path.parent, path.parent.parent, path.parent.parent.parent))
 
     def forget(self, digest: str) -> None:
         """Remove every further digest recorded for ``digest`` (its file is being removed)."""
         hexd = check_digest(digest).split(":", 1)[1]
         folder = self.root / "digests"
         for name in FURTHER:
-            (folder / name / hexd[:2] / hexd).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a folder or a link there is no record: nothing to take back
+                (folder / name / hexd[:2] / hexd).unlink(missing_ok=True)
 
     def intact(self, digest: str) -> bool:
         """Whether the stored file for ``digest`` exists and still hashes to it."""

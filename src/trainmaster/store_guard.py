@@ -253,7 +253,8 @@ def abandoned(store: Store, folder: Path, label: str, packages: Iterable[Package
     The run never got to :meth:`StoreGuard.finish`. Each of ``packages`` (the run's release) whose
     stored blob the folder still holds a hard link to (same device and inode, under any name; a
     symbolic link is never followed), or whose stored blob is no longer read-only (made writable
-    through a link since removed), goes through that check: re-hashed, and quarantined under
+    through a link since removed), or still has a second link (one moved out of the folder), goes
+    through that check: re-hashed, and quarantined under
     ``label`` when it changed. A reflink or plain copy is the run's own: nothing to check.
     Returns a message per changed package, as :meth:`StoreGuard.finish` does.
     """
@@ -274,7 +275,8 @@ def abandoned(store: Store, folder: Path, label: str, packages: Iterable[Package
             st = os.lstat(store.path_for(pkg.digest))
         except OSError:  # not in the store (quarantined already, or deleted): nothing of it to check
             continue
-        if (st.st_dev, st.st_ino) in inodes or stat.S_IMODE(st.st_mode) != READ_ONLY:
+        # linked from the folder, made writable, or still linked from anywhere (a link moved out of the folder)
+        if (st.st_dev, st.st_ino) in inodes or stat.S_IMODE(st.st_mode) != READ_ONLY or st.st_nlink > 1:
             guard.linked.setdefault(pkg.digest, pkg.name)
     return guard.finish()
 

@@ -208,3 +208,43 @@ def test_a_further_digest_that_fails_keeps_no_copy(tmp_path: Path, monkeypatch: 
         store.stage(source, further=("sha1",))
     assert threading.active_count() == before
     assert list((tmp_path / "store" / "tmp").iterdir()) == []
+
+
+def test_a_linked_record_folder_is_neither_read_nor_written_through(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    digest = "sha256:" + "ef" * 32
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / ("ef" * 32)).write_text("6" * 40)
+    (store.root / "digests" / "sha1").mkdir(parents=True)
+    (store.root / "digests" / "sha1" / "ef").symlink_to(elsewhere)
+    assert store.recorded(digest, "sha1") is None
+    store.record(digest, {"sha1": "7" * 40})
+    assert (elsewhere / ("ef" * 32)).read_text() == "6" * 40 and sorted(p.name for p in elsewhere.iterdir()) == [
+        "ef" * 32]
+
+
+def test_taking_back_a_record_that_is_a_folder_is_no_error(tmp_path: Path, asks_sha1_md5: Asks) -> None:
+    """``release delete`` (and a refused create) go on when the record's place holds something else."""
+    config = make_project(tmp_path)
+    assert run_cli(config, "release", "create", "1.0.0").code == 0
+    record = _record(tmp_path, "sha1")
+    record.unlink()
+    record.mkdir()
+    deleted = run_cli(config, "release", "delete", "1.0.0", "--by", "me")
+    assert deleted.code == 0, deleted.err
+    assert not _record(tmp_path, "md5").exists()
+
+
+def test_a_plugin_answering_one_name_as_a_string_is_understood(tmp_path: Path) -> None:
+    config = make_project(tmp_path)
+
+    class One:
+        @hookimpl
+        def package_digests(self, config: Any) -> str:
+            return "sha1"
+
+    with registered(One(), "one"):
+        created = run_cli(config, "release", "create", "1.0.0")
+    assert created.code == 0 and "warning" not in created.err, created.err
+    assert _record(tmp_path, "sha1").read_text().strip() == hashlib.sha1(PAYLOAD).hexdigest()

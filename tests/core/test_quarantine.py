@@ -33,6 +33,9 @@ COMMANDS = {
     "changed and hidden": f'{CHANGE} && chmod 444 "$TRAINMASTER_PACKAGE_APP" && '
                           'mv "$TRAINMASTER_PACKAGE_APP" "$(dirname "$TRAINMASTER_PACKAGE_APP")/renamed"',
     "made writable only": 'chmod u+w "$TRAINMASTER_PACKAGE_APP"',
+    # read-only again and moved out of the work folder: only the blob's second link gives it away
+    "changed and moved out": f'{CHANGE} && chmod 444 "$TRAINMASTER_PACKAGE_APP" && '
+                             'mv "$TRAINMASTER_PACKAGE_APP" "$(dirname "$TRAINMASTER_PACKAGE_APP")/../../../installed"',
 }
 
 

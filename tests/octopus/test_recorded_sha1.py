@@ -1,10 +1,10 @@
 """The SHA-1 Octopus names a package by is computed once, when the file enters the store (issue 11).
 
-``release create`` records it beside the stored file (hook ``package_digests``); a push then hashes only
-the pin while it sends and compares Octopus's ``Hash`` with the record, and a deploy compares the feed
-without reading the file. A record is a cache: a wrong one changes no outcome (the file decides and the
-record is corrected), and bytes altered on the way are deleted from the feed with or without one.
-Through the real CLI against the Octopus fake.
+``release create`` records it beside the stored file (hook ``package_digests``); a push then hashes
+only the pin while it sends and compares Octopus's ``Hash`` with the record. A record is a cache: a
+wrong one changes no outcome (the file decides and the record is corrected); it never vouches for a
+package already in the feed nor for a deploy (those hash the file); and bytes altered on the way are
+deleted from the feed with or without one. Through the real CLI against the Octopus fake.
 """
 
 from __future__ import annotations
@@ -106,21 +106,32 @@ def test_bytes_altered_on_the_way_are_deleted_from_the_feed(octopus_fake: Any, t
     assert _record(work).read_text().strip() == SHA1  # the push without a record kept the SHA-1 it computed
 
 
-def test_a_deploy_checks_the_feed_against_the_record_and_a_wrong_record_against_the_file(
-        octopus_fake: Any, tmp_path: Path) -> None:
+def test_a_record_never_vouches_for_a_foreign_package(octopus_fake: Any, tmp_path: Path) -> None:
+    """A record is a file anyone who can write the store can change: made to say what a foreign package in
+    Octopus hashes to, it is neither taken by ``sync`` (the file is hashed) nor by ``deploy``."""
+    run, work = _project(tmp_path, octopus_fake)
+    assert run("release", "create", "1.0.0").returncode == 0
+    foreign = b"PK\x05\x06 someone else's bytes"
+    octopus_fake.seed_package("app", "1.0.0", foreign)
+    _overwrite(_record(work), hashlib.sha1(foreign).hexdigest())
+    synced = run("sync", "--to", "octopus", "1.0.0")
+    assert synced.returncode == 4, synced.stdout + synced.stderr
+    assert "nothing was overwritten" in synced.stderr and not octopus_fake.releases
+    deployed = run("deploy", "1.0.0", "--to", "dev")
+    assert deployed.returncode == 4, deployed.stdout + deployed.stderr
+    assert not octopus_fake.deployments
+
+
+def test_a_deploy_compares_the_feed_with_the_file_not_the_record(octopus_fake: Any, tmp_path: Path) -> None:
     run, work = _project(tmp_path, octopus_fake, publish=True)
     assert run("release", "create", "1.0.0").returncode == 0
-    assert len(octopus_fake.packages) == 1
-    _overwrite(_record(work), WRONG)
-    deployed = run("deploy", "1.0.0", "--to", "dev")
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    assert _record(work).read_text().strip() == SHA1
-
-    (pkg,) = octopus_fake.packages.values()  # the feed changes behind trainmaster's back
-    octopus_fake.seed_package(pkg["PackageId"], pkg["Version"], b"PK\x05\x06other bytes")
-    refused = run("deploy", "1.0.0", "--to", "test")
+    (pkg,) = octopus_fake.packages.values()  # the feed changes behind trainmaster's back, the record with it
+    foreign = b"PK\x05\x06other bytes"
+    octopus_fake.seed_package(pkg["PackageId"], pkg["Version"], foreign)
+    _overwrite(_record(work), hashlib.sha1(foreign).hexdigest())
+    refused = run("deploy", "1.0.0", "--to", "dev")
     assert refused.returncode == 4, refused.stdout + refused.stderr
-    assert "changed behind trainmaster's back" in refused.stderr
+    assert "changed behind trainmaster's back" in refused.stderr and not octopus_fake.deployments
 
 
 def test_no_sha1_is_computed_for_a_package_that_is_wrapped(octopus_fake: Any, tmp_path: Path) -> None:
@@ -144,14 +155,4 @@ def test_a_create_refused_by_octopus_leaves_no_blob_and_no_record(octopus_fake: 
     assert not _record(work).exists()
     (work / "app.zip").write_bytes(DATA)
     assert run("release", "create", "1.0.1").returncode == 0, "another version goes through"
-    assert _record(work).read_text().strip() == SHA1
-
-
-def test_a_deploy_records_the_sha1_of_a_release_made_before_it_was_recorded(octopus_fake: Any,
-                                                                              tmp_path: Path) -> None:
-    run, work = _project(tmp_path, octopus_fake, publish=True)
-    assert run("release", "create", "1.0.0").returncode == 0
-    _record(work).unlink()  # as a store filled before records existed
-    deployed = run("deploy", "1.0.0", "--to", "dev")
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert _record(work).read_text().strip() == SHA1
