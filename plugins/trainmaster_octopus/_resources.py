@@ -153,16 +153,15 @@ class Octopus:
             return self._compare_package(feed, found, sha1, digest)
         answered = str((created or {}).get("Hash") or "").lower()
         sent = body.sha1 or recorded
-        hashed = True  # whether ``sha1`` comes from the bytes (not from the store's record)
+        from_record = False  # ``sha1`` is the store's record, not a hash of the bytes
         if body.sha256 is None or sent is None or looked_up or not SHA1_HEX.fullmatch(answered):
             sha1, digest = file_hashes(feed.path)  # settled by a lookup, or no hash in the answer
         else:
-            hashed = body.sha1 is not None
             sha1, digest = sent, body.sha256
-            recorded_pinned = body.sha1 is None and digest == feed.pinned  # the record is of these bytes
-            if recorded_pinned and answered != sha1:
+            from_record = body.sha1 is None
+            if from_record and digest == feed.pinned and answered != sha1:
                 sha1, digest = file_hashes(feed.path)  # the record may be what is wrong: the file decides
-                hashed = True
+                from_record = False
             # other bytes sent than the pinned ones, with a record: the pin check below deletes the package
             if answered != sha1 and (body.sha1 is not None or digest == feed.pinned):  # Octopus holds other bytes
                 self.client.request("DELETE", self.client.space_path(f"packages/{feed.feed_id}"), missing_ok=True)
@@ -177,7 +176,7 @@ class Octopus:
         state = self._compare_package(feed, created or {}, sha1, digest)
         if state.state == "exists":
             state.state = "created"
-        if not hashed:  # a deploy in this process hashes the file itself rather than trust the record
+        if from_record:  # a deploy in this process hashes the file itself rather than trust the record
             self.cache.pop(f"sha1:{feed.feed_id}", None)
         return state
 
